@@ -1,0 +1,1 @@
+pub mod cli { pub fn main(_m: Vec<()>) -> i32 { 0 } }
