@@ -1,1 +1,10 @@
-pub fn all() -> Vec<()> { vec![] }
+//! Faultline's built-in protocol models. Each is written only against the harness's public API,
+//! exactly as a user's own protocol would be.
+use faultline_harness::Model;
+
+pub mod primary_backup;
+
+/// Every built-in model, registered for the CLI.
+pub fn all() -> Vec<Model> {
+    vec![primary_backup::model()]
+}

@@ -1,0 +1,647 @@
+//! The `faultline` command line as a library function, so a user's own binary can register their
+//! own protocols: `std::process::exit(faultline_harness::cli::main(models))`.
+//!
+//! Exit codes: 0 success, 1 violation found, 2 usage or input error, 3 inconclusive.
+use crate::model::Model;
+use crate::repro::{write_atomic, Repro};
+use crate::run::{run, Faults, RunReport, RunRequest};
+use crate::schedule::{builtin_description, builtin_names, Schedule};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "faultline",
+    version,
+    about = "Deterministic chaos testing for distributed protocols"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Models (bug variants, guarantees, checkers), schedules and specs.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One simulation.
+    Run(RunArgs),
+    /// Many seeds.
+    Fuzz(FuzzArgs),
+    /// Re-run a reproducer bit for bit.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct ModelArgs {
+    /// The model to run (see `faultline list`).
+    model: String,
+    #[arg(long)]
+    bug: Option<String>,
+    /// A built-in schedule name or a schedule file.
+    #[arg(long, default_value = "swarm")]
+    schedule: String,
+    #[arg(long)]
+    nodes: Option<usize>,
+    #[arg(long)]
+    clients: Option<usize>,
+    #[arg(long)]
+    ops: Option<usize>,
+    /// Model parameters, KEY=VALUE[,KEY=VALUE...].
+    #[arg(long, value_delimiter = ',')]
+    set: Vec<String>,
+    /// Checkers whose findings fail the run on top of the model's guarantees.
+    #[arg(long, value_delimiter = ',')]
+    fail_on: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    m: ModelArgs,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+    /// Run the seed twice and fail if the fingerprints differ.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Print the event trace to stderr.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Args, Debug)]
+struct FuzzArgs {
+    #[command(flatten)]
+    m: ModelArgs,
+    #[arg(long, conflicts_with = "duration")]
+    seeds: Option<u64>,
+    /// Run until this much time has passed (90s, 30m, 8h).
+    #[arg(long)]
+    duration: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    start_seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only seeds s with s % N == I.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Stop once the lowest failing seed is certain.
+    #[arg(long)]
+    stop_on_first: bool,
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    repro: PathBuf,
+    #[arg(long)]
+    json: bool,
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// A usage or input error: exit code 2, message on stderr.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl<E: std::fmt::Display> From<E> for UsageError {
+    fn from(e: E) -> Self {
+        UsageError(e.to_string())
+    }
+}
+
+type CliResult = Result<i32, UsageError>;
+
+/// Parses `std::env::args()` and runs the command; returns the exit code.
+pub fn main(models: Vec<Model>) -> i32 {
+    run_cli(std::env::args_os(), models)
+}
+
+/// Like [`main`], with explicit arguments (the first is the program name).
+pub fn run_cli<I, T>(args: I, models: Vec<Model>) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let result = match cli.command {
+        Command::List { json } => list(&models, json),
+        Command::Run(a) => run_cmd(&models, a),
+        Command::Fuzz(a) => fuzz_cmd(&models, a),
+        Command::Replay(a) => replay_cmd(&models, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(UsageError(msg)) => {
+            eprintln!("error: {msg}");
+            2
+        }
+    }
+}
+
+fn find<'a>(models: &'a [Model], name: &str) -> Result<&'a Model, UsageError> {
+    models.iter().find(|m| m.name() == name).ok_or_else(|| {
+        UsageError(format!(
+            "unknown model `{name}` (known: {})",
+            models.iter().map(Model::name).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+fn config(model: &Model, a: &ModelArgs) -> Result<crate::ModelConfig, UsageError> {
+    let mut cfg = model.config(a.bug.as_deref());
+    if let Some(n) = a.nodes {
+        cfg.nodes = n;
+    }
+    if let Some(n) = a.clients {
+        cfg.clients = n;
+    }
+    if let Some(n) = a.ops {
+        cfg.ops = n;
+    }
+    for kv in &a.set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--set {kv}: expected KEY=VALUE")))?;
+        cfg.set.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    let info = crate::run::validate(model, &cfg)?;
+    for c in &a.fail_on {
+        if !info.checkers.iter().any(|k| k == c) && c != "panic" {
+            return Err(UsageError(format!(
+                "--fail-on {c}: model {} has no such checker (its checkers: {})",
+                model.name(),
+                info.checkers.join(", ")
+            )));
+        }
+    }
+    Ok(cfg)
+}
+
+fn init_trace(verbose: bool) {
+    if verbose {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .without_time()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "faultline=debug,madsim=off".into()),
+            )
+            .try_init();
+    }
+}
+
+fn list(models: &[Model], json_out: bool) -> CliResult {
+    let mut infos = Vec::new();
+    for m in models {
+        infos.push(m.info(&m.config(None))?);
+    }
+    let schedules: Vec<Value> = builtin_names()
+        .into_iter()
+        .map(|n| json!({"name": n, "description": builtin_description(n)}))
+        .collect();
+    let specs = ["register", "cas-register", "kv"];
+    if json_out {
+        let models: Vec<Value> = infos
+            .iter()
+            .map(|i| {
+                json!({
+                    "name": i.name, "cap": i.cap, "guarantees": i.guarantees,
+                    "bugs": i.bugs.iter().map(|b| &b.name).collect::<Vec<_>>(),
+                    "bug_descriptions": i.bugs,
+                    "checkers": i.checkers, "description": i.description,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"models": models, "schedules": schedules, "specs": specs})
+        );
+    } else {
+        println!("Models:");
+        for i in &infos {
+            println!("  {} ({:?}) — {}", i.name, i.cap, i.description);
+            println!("    guarantees: {}", i.guarantees.join(", "));
+            println!("    checkers:   {}", i.checkers.join(", "));
+            for b in &i.bugs {
+                println!("    --bug {:<20} {}", b.name, b.description);
+            }
+        }
+        println!("Schedules:");
+        for n in builtin_names() {
+            println!("  {:<14} {}", n, builtin_description(n).unwrap_or_default());
+        }
+        println!("Specs: {}", specs.join(", "));
+    }
+    Ok(0)
+}
+
+fn default_dir(model: &str, bug: Option<&str>, seed: u64) -> PathBuf {
+    let mut name = model.to_string();
+    if let Some(b) = bug {
+        name.push('-');
+        name.push_str(b);
+    }
+    PathBuf::from("faultline-out").join(format!("{name}-{seed}"))
+}
+
+/// Writes repro.yaml, history.jsonl and timeline.html; returns their paths.
+fn write_artifacts(dir: &Path, r: &RunReport, fail_on: &[String]) -> Result<Value, UsageError> {
+    let repro = dir.join("repro.yaml");
+    let history = dir.join("history.jsonl");
+    let timeline = dir.join("timeline.html");
+    let err = |p: &Path, e: std::io::Error| UsageError(format!("{}: cannot write: {e}", p.display()));
+    write_atomic(&repro, Repro::from_report(r, fail_on).to_yaml().as_bytes())
+        .map_err(|e| err(&repro, e))?;
+    write_atomic(&history, r.recording.history.to_jsonl().as_bytes())
+        .map_err(|e| err(&history, e))?;
+    write_atomic(&timeline, crate::timeline::render(r).as_bytes())
+        .map_err(|e| err(&timeline, e))?;
+    Ok(json!({
+        "repro": repro.display().to_string(),
+        "history": history.display().to_string(),
+        "timeline": timeline.display().to_string(),
+    }))
+}
+
+fn print_human(r: &RunReport) {
+    let bug = r
+        .config
+        .bug
+        .as_deref()
+        .map(|b| format!(" --bug {b}"))
+        .unwrap_or_default();
+    println!(
+        "{}{} seed {}: {} (fingerprint {}, {} ops: {} ok / {} fail / {} info, {} messages, {} faults, {} ms simulated, {:.1} ms wall)",
+        r.model,
+        bug,
+        r.seed,
+        if r.passed { "PASS" } else { "FAIL" },
+        r.fingerprint,
+        r.stats.ops,
+        r.stats.ok,
+        r.stats.fail,
+        r.stats.info,
+        r.stats.messages,
+        r.stats.faults,
+        r.stats.sim_ms,
+        r.stats.wall_ms
+    );
+    for v in &r.violations {
+        println!("  violation [{}] {}", v.checker, v.message);
+    }
+    for f in &r.findings {
+        println!("  finding   [{}] {}", f.checker, f.message);
+    }
+}
+
+fn run_cmd(models: &[Model], a: RunArgs) -> CliResult {
+    init_trace(a.verbose);
+    let model = find(models, &a.m.model)?;
+    let cfg = config(model, &a.m)?;
+    let schedule = Schedule::load(&a.m.schedule)?;
+    let req = RunRequest {
+        seed: a.seed,
+        config: cfg,
+        faults: Faults::Schedule(schedule),
+        fail_on: a.m.fail_on.clone(),
+        trace: a.verbose,
+    };
+    let mut report = run(model, &req)?;
+    if a.check_determinism {
+        let again = run(model, &req)?;
+        if again.fingerprint != report.fingerprint {
+            report.passed = false;
+            report.violations.push(faultline_checkers::Finding::new(
+                "determinism",
+                faultline_checkers::FindingKind::Safety,
+                format!(
+                    "the same seed gave two fingerprints ({} then {}): something in the model reads real time, OS randomness or HashMap order",
+                    report.fingerprint, again.fingerprint
+                ),
+            ));
+        }
+    }
+    finish_run(report, a.out, a.json, &a.m.fail_on, None)
+}
+
+fn finish_run(
+    report: RunReport,
+    out: Option<PathBuf>,
+    json_out: bool,
+    fail_on: &[String],
+    extra: Option<(&str, bool)>,
+) -> CliResult {
+    let artifacts = if report.passed {
+        Value::Null
+    } else {
+        let dir = out.unwrap_or_else(|| {
+            default_dir(&report.model, report.config.bug.as_deref(), report.seed)
+        });
+        write_artifacts(&dir, &report, fail_on)?
+    };
+    if json_out {
+        let mut j = report.to_json();
+        j["artifacts"] = artifacts.clone();
+        if let Some((recorded, diverged)) = extra {
+            j["recorded_fingerprint"] = json!(recorded);
+            j["diverged"] = json!(diverged);
+        }
+        println!("{j}");
+    } else {
+        print_human(&report);
+        if let Some((recorded, diverged)) = extra {
+            if diverged {
+                println!(
+                    "  diverged: the reproducer recorded fingerprint {recorded}; the code or the model changed"
+                );
+            } else {
+                println!("  same fingerprint as recorded ({recorded})");
+            }
+        }
+        if let Some(p) = artifacts.get("repro").and_then(Value::as_str) {
+            println!("  reproducer: {p}  (replay: faultline replay {p})");
+        }
+    }
+    Ok(if report.passed { 0 } else { 1 })
+}
+
+fn replay_cmd(models: &[Model], a: ReplayArgs) -> CliResult {
+    init_trace(a.verbose);
+    let repro = Repro::load(&a.repro)?;
+    let model = find(models, &repro.model)?;
+    let mut cfg = model.config(repro.bug.as_deref());
+    cfg.nodes = repro.config.nodes;
+    cfg.clients = repro.config.clients;
+    cfg.ops = repro.config.ops;
+    cfg.set = repro.config.set.clone();
+    if repro.version.model != model.version {
+        eprintln!(
+            "note: the reproducer was recorded with model version {}, this binary has {}",
+            repro.version.model, model.version
+        );
+    }
+    let req = RunRequest {
+        seed: repro.seed,
+        config: cfg,
+        faults: Faults::Steps(repro.schedule.clone()),
+        fail_on: repro.fail_on.clone(),
+        trace: a.verbose,
+    };
+    let report = run(model, &req).map_err(|e| UsageError(format!("{}: {e}", a.repro.display())))?;
+    let diverged = report.fingerprint != repro.fingerprint;
+    let out = a.out.or_else(|| a.repro.parent().map(|p| p.join("replay")));
+    finish_run(
+        report,
+        out,
+        a.json,
+        &repro.fail_on,
+        Some((&repro.fingerprint, diverged)),
+    )
+}
+
+/// `90s`, `30m`, `8h`, `2d`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, UsageError> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| UsageError(format!("--duration {s}: expected a number and a unit, like 90s, 30m or 8h")))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => {
+            return Err(UsageError(format!(
+                "--duration {s}: unknown unit `{unit}` (use s, m, h or d)"
+            )))
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64), UsageError> {
+    let bad = || UsageError(format!("--shard {s}: expected I/N with 0 <= I < N"));
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: Mutex<Instant>,
+    start: Instant,
+}
+
+impl Progress {
+    fn new(total: Option<u64>) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = match total {
+                Some(t) => indicatif::ProgressBar::new(t),
+                None => indicatif::ProgressBar::new_spinner(),
+            };
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} seeds {per_sec} eta {eta} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b
+        });
+        Progress {
+            bar,
+            last_line: Mutex::new(Instant::now()),
+            start: Instant::now(),
+        }
+    }
+
+    fn tick(&self, done: u64, failures: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+            b.set_message(format!("{failures} failures"));
+            return;
+        }
+        let mut last = self.last_line.lock().expect("progress lock");
+        if last.elapsed() >= Duration::from_secs(10) {
+            *last = Instant::now();
+            let secs = self.start.elapsed().as_secs_f64();
+            eprintln!(
+                "faultline: {done} seeds, {:.0} seeds/s, {failures} failures, {:.0}s elapsed",
+                done as f64 / secs.max(1e-9),
+                secs
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn fuzz_cmd(models: &[Model], a: FuzzArgs) -> CliResult {
+    let model = find(models, &a.m.model)?;
+    let cfg = config(model, &a.m)?;
+    let schedule = Schedule::load(&a.m.schedule)?;
+    let deadline = a.duration.as_deref().map(parse_duration).transpose()?;
+    let count = if deadline.is_some() {
+        u64::MAX - a.start_seed
+    } else {
+        a.seeds.unwrap_or(100)
+    };
+    let shard = a.shard.as_deref().map(parse_shard).transpose()?;
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let out_dir = a.out.clone().unwrap_or_else(|| {
+        let mut n = format!("fuzz-{}", model.name());
+        if let Some(b) = &cfg.bug {
+            n.push('-');
+            n.push_str(b);
+        }
+        PathBuf::from("faultline-out").join(n)
+    });
+    let start = Instant::now();
+    let end = a.start_seed.saturating_add(count);
+    let next = AtomicU64::new(a.start_seed);
+    let lowest_fail = AtomicU64::new(u64::MAX);
+    let done = AtomicU64::new(0);
+    let failures: Mutex<BTreeMap<u64, RunReport>> = Mutex::new(BTreeMap::new());
+    let errors: Mutex<Option<String>> = Mutex::new(None);
+    let progress = Progress::new(deadline.is_none().then(|| match shard {
+        Some((_, n)) => count.div_ceil(n),
+        None => count,
+    }));
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::SeqCst);
+                if seed >= end
+                    || deadline.is_some_and(|d| start.elapsed() >= d)
+                    || errors.lock().expect("lock").is_some()
+                    || (a.stop_on_first && seed > lowest_fail.load(Ordering::SeqCst))
+                {
+                    break;
+                }
+                if let Some((i, n)) = shard {
+                    if seed % n != i {
+                        continue;
+                    }
+                }
+                let req = RunRequest {
+                    seed,
+                    config: cfg.clone(),
+                    faults: Faults::Schedule(schedule.clone()),
+                    fail_on: a.m.fail_on.clone(),
+                    trace: false,
+                };
+                match run(model, &req) {
+                    Ok(report) => {
+                        if !report.passed {
+                            lowest_fail.fetch_min(seed, Ordering::SeqCst);
+                            failures.lock().expect("lock").insert(seed, report);
+                        }
+                    }
+                    Err(e) => {
+                        *errors.lock().expect("lock") = Some(e.to_string());
+                        break;
+                    }
+                }
+                let d = done.fetch_add(1, Ordering::SeqCst) + 1;
+                progress.tick(d, failures.lock().expect("lock").len() as u64);
+            });
+        }
+    });
+    progress.finish();
+    if let Some(e) = errors.into_inner().expect("lock") {
+        return Err(UsageError(e));
+    }
+    let mut failures = failures.into_inner().expect("lock");
+    if a.stop_on_first {
+        // Only the lowest failing seed is certain whatever --jobs: report just that one.
+        let first = failures.keys().next().copied();
+        failures.retain(|s, _| Some(*s) == first);
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let seeds_run = done.load(Ordering::SeqCst);
+    let mut listed = Vec::new();
+    for (seed, r) in &failures {
+        let art = write_artifacts(&out_dir.join(format!("seed-{seed}")), r, &a.m.fail_on)?;
+        listed.push(json!({"seed": seed, "repro": art["repro"], "violations": r.violations}));
+    }
+    let summary = json!({
+        "model": model.name(),
+        "bug": cfg.bug,
+        "seeds_run": seeds_run,
+        "seeds_per_sec": seeds_run as f64 / wall.max(1e-9),
+        "wall_ms": wall * 1e3,
+        "failures": listed,
+        "first_failure_seed": failures.keys().next(),
+    });
+    if !failures.is_empty() || out_dir.exists() {
+        let p = out_dir.join("campaign.json");
+        write_atomic(&p, format!("{summary:#}\n").as_bytes())
+            .map_err(|e| UsageError(format!("{}: cannot write: {e}", p.display())))?;
+    }
+    if a.json {
+        println!("{summary}");
+    } else {
+        println!(
+            "{}{}: {} seeds in {:.1}s ({:.0} seeds/s), {} failing",
+            model.name(),
+            cfg.bug.as_deref().map(|b| format!(" --bug {b}")).unwrap_or_default(),
+            seeds_run,
+            wall,
+            seeds_run as f64 / wall.max(1e-9),
+            failures.len()
+        );
+        for (seed, r) in &failures {
+            println!(
+                "  seed {seed}: {} — {}",
+                r.violated_checkers().join(", "),
+                r.violations.first().map(|v| v.message.as_str()).unwrap_or("")
+            );
+        }
+        if let Some(seed) = failures.keys().next() {
+            println!(
+                "  reproducer: {}",
+                out_dir.join(format!("seed-{seed}")).join("repro.yaml").display()
+            );
+        }
+    }
+    Ok(if failures.is_empty() { 0 } else { 1 })
+}

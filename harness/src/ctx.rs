@@ -1,0 +1,239 @@
+//! What node code and client code get: typed messaging, timers, a local clock, a disk, a
+//! deterministic rng and `observe(...)`.
+use crate::disk::Disk;
+use crate::world::{self, tag, World};
+use madsim::time::{Instant, Sleep};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::cell::{RefCell, RefMut};
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// The deterministic random number generator handed to node and client code.
+pub type SimRng = ChaCha8Rng;
+
+/// Messages a protocol sends: cloned when the network duplicates them, printed in traces.
+pub trait Message: Clone + Debug + 'static {}
+impl<T: Clone + Debug + 'static> Message for T {}
+
+/// A node's handle on the simulated world. Everything it does is recorded and fingerprinted.
+///
+/// ```no_run
+/// use faultline_harness::NodeCtx;
+/// use std::time::Duration;
+/// async fn echo(ctx: NodeCtx<String>) {
+///     loop {
+///         match ctx.recv_timeout(Duration::from_millis(100)).await {
+///             Some((from, msg)) => ctx.send(from, msg),
+///             None => ctx.observe("idle", &()),
+///         }
+///     }
+/// }
+/// ```
+pub struct NodeCtx<M: 'static> {
+    world: Rc<World<M>>,
+    id: usize,
+    servers: usize,
+    rng: RefCell<SimRng>,
+}
+
+impl<M: Message> NodeCtx<M> {
+    pub(crate) fn new(id: usize, seed: u64) -> Self {
+        let world = world::current::<M>();
+        let (servers, incarnation) = {
+            let core = world.core.borrow();
+            (core.servers, core.nodes[id].incarnation)
+        };
+        let rng_seed = seed
+            ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ incarnation.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        NodeCtx {
+            world,
+            id,
+            servers,
+            rng: RefCell::new(SimRng::seed_from_u64(rng_seed)),
+        }
+    }
+
+    /// This node's id (servers are `0..servers()`, clients come after).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Number of server nodes.
+    pub fn servers(&self) -> usize {
+        self.servers
+    }
+
+    /// Ids of the other server nodes.
+    pub fn peers(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.servers).filter(move |&p| p != self.id)
+    }
+
+    /// Sends a message; it may be dropped, delayed, reordered or duplicated by the nemesis.
+    pub fn send(&self, to: usize, msg: M) {
+        self.world.send(self.id, to, msg);
+    }
+
+    /// Waits for the next message.
+    pub async fn recv(&self) -> (usize, M) {
+        loop {
+            if let Some(m) = (Recv {
+                ctx: self,
+                deadline: None,
+                sleep: None,
+            })
+            .await
+            {
+                return m;
+            }
+        }
+    }
+
+    /// Waits for the next message, or `None` once `timeout` has passed (a timer event).
+    pub async fn recv_timeout(&self, timeout: Duration) -> Option<(usize, M)> {
+        let deadline = Instant::now() + timeout;
+        self.recv_until(deadline).await
+    }
+
+    /// Waits for the next message, or `None` at `deadline` (simulated time).
+    pub async fn recv_until(&self, deadline: Instant) -> Option<(usize, M)> {
+        Recv {
+            ctx: self,
+            deadline: Some(deadline),
+            sleep: None,
+        }
+        .await
+    }
+
+    /// Sleeps in simulated time.
+    pub async fn sleep(&self, d: Duration) {
+        madsim::time::sleep(d).await;
+        let mut core = self.world.core.borrow_mut();
+        let now = core.now_ns();
+        core.fp.event(tag::TIMER, now, self.id as u64, d.as_nanos() as u64);
+    }
+
+    /// Simulated time since the run started, exact (not skewed).
+    pub fn instant(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// This node's local wall clock in milliseconds since the run started. The nemesis can skew
+    /// it, so protocols that trust it (leases, last-write-wins) can be caught out.
+    pub fn clock_ms(&self) -> i64 {
+        let core = self.world.core.borrow();
+        (core.now_ns() as i64 + core.nodes[self.id].clock_offset_ns) / 1_000_000
+    }
+
+    /// This node's disk. Only servers have one.
+    pub fn disk(&self) -> Disk<M> {
+        assert!(self.id < self.servers, "only server nodes have a disk");
+        Disk::new(self.world.clone(), self.id)
+    }
+
+    /// The node's deterministic rng (seeded from the run's seed, the node and its incarnation).
+    pub fn rng(&self) -> RefMut<'_, SimRng> {
+        self.rng.borrow_mut()
+    }
+
+    /// Reports a fact for the checkers: `ctx.observe("leader-elected", &json!({"term": 4}))`.
+    pub fn observe<T: Serialize + ?Sized>(&self, kind: &str, data: &T) {
+        let data = serde_json::to_value(data).expect("observations serialize");
+        let mut core = self.world.core.borrow_mut();
+        let now = core.now_ns();
+        core.fp.event(tag::OBSERVE, now, self.id as u64, 0);
+        core.fp.add_bytes(kind.as_bytes());
+        if core.trace {
+            tracing::info!(target: "faultline::observe", t_ms = now as f64 / 1e6, "{} {kind} {data}", core.nodes[self.id].name);
+        }
+        core.observations.push(crate::recording::Observation {
+            at_ns: now,
+            node: self.id,
+            kind: kind.to_string(),
+            data,
+        });
+    }
+
+    /// Simulated nanoseconds since the run started.
+    pub fn now_ns(&self) -> u64 {
+        self.world.core.borrow().now_ns()
+    }
+}
+
+/// Receives the earliest message whose delivery time has come, or times out at the deadline.
+/// One future per wait, no task per message: the mailbox is a heap ordered by delivery time, and
+/// a sender wakes the receiver so it can re-arm its timer for an earlier message.
+struct Recv<'a, M: 'static> {
+    ctx: &'a NodeCtx<M>,
+    deadline: Option<Instant>,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl<M: Message> Future for Recv<'_, M> {
+    type Output = Option<(usize, M)>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let world = self.ctx.world.clone();
+        let me = self.ctx.id;
+        loop {
+            let now_i = Instant::now();
+            let next_at = {
+                let mut core = world.core.borrow_mut();
+                let now = core.now_ns();
+                let mut mail = world.mail.borrow_mut();
+                let mb = &mut mail[me];
+                let mut ready = None;
+                while mb.queue.peek().is_some_and(|e| e.at_ns <= now) {
+                    let env = mb.queue.pop().expect("peeked");
+                    if core.link_cut(env.from, me) {
+                        // A partition that began while the message was in flight cuts it too.
+                        core.fp.event(tag::DROP, now, env.from as u64, me as u64);
+                        continue;
+                    }
+                    core.fp.event(tag::DELIVER, now, env.from as u64, me as u64);
+                    if core.trace {
+                        tracing::debug!(target: "faultline::net", t_ms = now as f64 / 1e6, "deliver {} -> {}: {:?}", core.nodes[env.from].name, core.nodes[me].name, env.msg);
+                    }
+                    ready = Some((env.from, env.msg));
+                    break;
+                }
+                if let Some(m) = ready {
+                    return Poll::Ready(Some(m));
+                }
+                if let Some(d) = self.deadline {
+                    if d <= now_i {
+                        core.fp.event(tag::TIMER, now, me as u64, 1);
+                        return Poll::Ready(None);
+                    }
+                }
+                mb.waker = Some(cx.waker().clone());
+                mb.queue
+                    .peek()
+                    .map(|e| core.start + Duration::from_nanos(e.at_ns))
+            };
+            let target = match (next_at, self.deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let Some(target) = target else {
+                return Poll::Pending;
+            };
+            match &mut self.sleep {
+                Some(s) if s.deadline() == target => {}
+                Some(s) => s.as_mut().reset(target),
+                None => self.sleep = Some(Box::pin(madsim::time::sleep_until(target))),
+            }
+            let sleep = self.sleep.as_mut().expect("armed");
+            match sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => continue,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}

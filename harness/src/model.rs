@@ -1,0 +1,232 @@
+//! Registering a protocol as a named model: its bug variants, defaults and version. The harness
+//! never imports a model; models plug in here, exactly as a user's protocol does.
+use crate::protocol::{Cap, ModelConfig, Protocol};
+use crate::schedule::Step;
+use crate::sim::{simulate, SimOutput};
+use faultline_checkers::Finding;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A named bug variant (`--bug NAME`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Bug {
+    pub name: String,
+    pub description: String,
+}
+
+/// What `list` shows about a model and what the verdict needs.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub cap: Cap,
+    pub guarantees: Vec<String>,
+    pub bugs: Vec<Bug>,
+    pub checkers: Vec<String>,
+    #[serde(skip)]
+    pub expected_ms: u64,
+}
+
+/// A protocol under a name, with its bug variants and default sizes.
+///
+/// ```no_run
+/// # use faultline_harness::prelude::*;
+/// # struct MyKv; impl MyKv { fn new(_: &ModelConfig) -> Self { MyKv } }
+/// # impl Protocol for MyKv { type Msg = (); fn cap(&self) -> Cap { Cap::CP }
+/// #   async fn node(&self, _: NodeCtx<()>) {}
+/// #   async fn call(&self, _: &ClientCtx<()>, _: u64, _: &Invocation) -> Outcome { Outcome::Fail("".into()) } }
+/// let model = Model::new("my-kv", |cfg| Ok(MyKv::new(cfg)))
+///     .describe("my replicated key-value store")
+///     .bug("skip-fsync", "acknowledges writes before they are durable")
+///     .nodes(3);
+/// ```
+#[derive(Clone)]
+pub struct Model {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) description: String,
+    pub(crate) bugs: Vec<Bug>,
+    pub(crate) nodes: usize,
+    pub(crate) clients: usize,
+    pub(crate) ops: usize,
+    imp: Arc<dyn DynModel>,
+}
+
+/// A simulated and judged run, before the verdict.
+pub(crate) struct Judged {
+    pub sim: SimOutput,
+    pub findings: Vec<Finding>,
+    pub info: ModelInfo,
+    pub wall_ms: f64,
+}
+
+trait DynModel: Send + Sync {
+    fn info(&self, m: &Model, cfg: &ModelConfig) -> Result<ModelInfo, String>;
+    fn run(
+        &self,
+        m: &Model,
+        seed: u64,
+        cfg: &ModelConfig,
+        steps: Vec<Step>,
+        trace: bool,
+    ) -> Result<Judged, String>;
+}
+
+struct Factory<F>(F);
+
+impl<F, P> Factory<F>
+where
+    F: Fn(&ModelConfig) -> Result<P, String> + Send + Sync + 'static,
+    P: Protocol,
+{
+    fn info_of(m: &Model, p: &P, cfg: &ModelConfig) -> ModelInfo {
+        ModelInfo {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            description: m.description.clone(),
+            cap: p.cap(),
+            guarantees: p.guarantees().iter().map(|s| s.to_string()).collect(),
+            bugs: m.bugs.clone(),
+            checkers: p.checkers().iter().map(|c| c.name().to_string()).collect(),
+            expected_ms: p.workload().expected_ms(cfg.ops, cfg.clients),
+        }
+    }
+}
+
+impl<F, P> DynModel for Factory<F>
+where
+    F: Fn(&ModelConfig) -> Result<P, String> + Send + Sync + 'static,
+    P: Protocol,
+{
+    fn info(&self, m: &Model, cfg: &ModelConfig) -> Result<ModelInfo, String> {
+        let p = (self.0)(cfg)?;
+        Ok(Self::info_of(m, &p, cfg))
+    }
+
+    fn run(
+        &self,
+        m: &Model,
+        seed: u64,
+        cfg: &ModelConfig,
+        steps: Vec<Step>,
+        trace: bool,
+    ) -> Result<Judged, String> {
+        let p = Arc::new((self.0)(cfg)?);
+        let info = Self::info_of(m, &p, cfg);
+        let cfg = cfg.clone();
+        crate::panics::install_hook();
+        let t0 = Instant::now();
+        // One fresh thread per seed: madsim's determinism depends on fresh thread-locals.
+        let out = std::thread::Builder::new()
+            .name(format!("{}{seed}", crate::panics::SEED_THREAD_PREFIX))
+            .stack_size(16 << 20)
+            .spawn(move || {
+                let sim = simulate(p.clone(), seed, &cfg, steps, trace);
+                let findings: Vec<Finding> = p
+                    .checkers()
+                    .iter()
+                    .flat_map(|c| c.check(&sim.recording))
+                    .collect();
+                (sim, findings)
+            })
+            .map_err(|e| format!("cannot start a seed thread: {e}"))?
+            .join()
+            .map_err(|_| "the harness itself panicked while running the seed".to_string())?;
+        Ok(Judged {
+            sim: out.0,
+            findings: out.1,
+            info,
+            wall_ms: t0.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+}
+
+impl Model {
+    /// `factory` builds the protocol for one run from its configuration (nodes, bug, `--set`).
+    pub fn new<P, F>(name: &str, factory: F) -> Model
+    where
+        P: Protocol,
+        F: Fn(&ModelConfig) -> Result<P, String> + Send + Sync + 'static,
+    {
+        Model {
+            name: name.to_string(),
+            version: "1".into(),
+            description: String::new(),
+            bugs: Vec::new(),
+            nodes: 5,
+            clients: 3,
+            ops: 200,
+            imp: Arc::new(Factory(factory)),
+        }
+    }
+
+    pub fn describe(mut self, text: &str) -> Self {
+        self.description = text.to_string();
+        self
+    }
+
+    /// The model's own version string, recorded in reproducers so `replay` can say why one
+    /// diverges.
+    pub fn version(mut self, v: &str) -> Self {
+        self.version = v.to_string();
+        self
+    }
+
+    pub fn bug(mut self, name: &str, description: &str) -> Self {
+        self.bugs.push(Bug {
+            name: name.to_string(),
+            description: description.to_string(),
+        });
+        self
+    }
+
+    pub fn nodes(mut self, n: usize) -> Self {
+        self.nodes = n;
+        self
+    }
+
+    pub fn clients(mut self, n: usize) -> Self {
+        self.clients = n;
+        self
+    }
+
+    pub fn ops(mut self, n: usize) -> Self {
+        self.ops = n;
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn bugs(&self) -> &[Bug] {
+        &self.bugs
+    }
+
+    /// The default configuration, with `bug` set.
+    pub fn config(&self, bug: Option<&str>) -> ModelConfig {
+        ModelConfig {
+            nodes: self.nodes,
+            clients: self.clients,
+            ops: self.ops,
+            bug: bug.map(str::to_string),
+            set: Default::default(),
+        }
+    }
+
+    pub fn info(&self, cfg: &ModelConfig) -> Result<ModelInfo, String> {
+        self.imp.info(self, cfg)
+    }
+
+    pub(crate) fn run_steps(
+        &self,
+        seed: u64,
+        cfg: &ModelConfig,
+        steps: Vec<Step>,
+        trace: bool,
+    ) -> Result<Judged, String> {
+        self.imp.run(self, seed, cfg, steps, trace)
+    }
+}

@@ -1,0 +1,146 @@
+//! The trait a protocol author implements, and the plain data it exchanges with the harness.
+use crate::checker::Checker;
+use crate::ctx::{Message, NodeCtx};
+use crate::workload::Workload;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::future::Future;
+
+/// Which side of CAP a model chooses during a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cap {
+    /// Consistent: every answer is linearizable; refusing during a partition is allowed.
+    CP,
+    /// Available: every request that reaches a live replica is answered; replicas converge.
+    AP,
+    /// Not a read/write store (transactions, sagas): CAP classification does not apply.
+    None,
+}
+
+/// One client operation, as the workload generates it and the history records it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Invocation {
+    /// `read`, `write`, `cas`, ... (the history's `f`).
+    pub f: String,
+    pub key: Option<String>,
+    /// The input: the value to write, `[from, to]` for cas, null for a read.
+    pub value: Value,
+}
+
+/// What a client call came to (Jepsen's ok / fail / info).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// It took effect; the result (e.g. the value read; null for a write).
+    Ok(Value),
+    /// It certainly did not take effect (e.g. a refused request, a failed cas).
+    Fail(String),
+    /// Unknown: it may have taken effect or may yet (timeout, lost reply).
+    Unknown(String),
+}
+
+/// The configuration a run builds its protocol from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub nodes: usize,
+    pub clients: usize,
+    pub ops: usize,
+    /// The bug variant, `None` for the correct protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bug: Option<String>,
+    /// Model parameters from `--set KEY=VALUE`.
+    #[serde(default)]
+    pub set: std::collections::BTreeMap<String, String>,
+}
+
+impl ModelConfig {
+    pub fn bug_is(&self, name: &str) -> bool {
+        self.bug.as_deref() == Some(name)
+    }
+
+    /// A `--set` parameter parsed as `T`, or `default` when absent.
+    pub fn param<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, String> {
+        match self.set.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("--set {key}={v}: not a valid value")),
+        }
+    }
+}
+
+/// A distributed protocol under test: node code, the client side of one operation, and what it
+/// promises.
+///
+/// ```no_run
+/// use faultline_harness::prelude::*;
+/// use serde_json::json;
+/// use std::time::Duration;
+///
+/// /// A single-node register: trivially linearizable.
+/// struct OneNode;
+/// #[derive(Clone, Debug)]
+/// enum Wire { Req(u64, Invocation), Resp(u64, serde_json::Value) }
+///
+/// impl Protocol for OneNode {
+///     type Msg = Wire;
+///     fn cap(&self) -> Cap { Cap::CP }
+///     async fn node(&self, ctx: NodeCtx<Wire>) {
+///         let mut value = serde_json::Value::Null;
+///         loop {
+///             let (from, msg) = ctx.recv().await;
+///             if let Wire::Req(id, op) = msg {
+///                 if op.f == "write" { value = op.value.clone(); }
+///                 let ret = if op.f == "read" { value.clone() } else { json!(null) };
+///                 ctx.send(from, Wire::Resp(id, ret));
+///             }
+///         }
+///     }
+///     async fn call(&self, c: &ClientCtx<Wire>, id: u64, op: &Invocation) -> Outcome {
+///         c.send(0, Wire::Req(id, op.clone()));
+///         while let Some((_, msg)) = c.recv_timeout(Duration::from_millis(500)).await {
+///             if let Wire::Resp(rid, v) = msg { if rid == id { return Outcome::Ok(v) } }
+///         }
+///         Outcome::Unknown("timeout".into())
+///     }
+/// }
+/// ```
+pub trait Protocol: Send + Sync + 'static {
+    type Msg: Message;
+
+    /// The CAP choice this protocol declares.
+    fn cap(&self) -> Cap;
+
+    /// The server loop of node `ctx.id()`. Restarted from scratch (with its durable disk) after
+    /// a crash.
+    fn node(&self, ctx: NodeCtx<Self::Msg>) -> impl Future<Output = ()>;
+
+    /// Performs one operation from a client node. `id` is unique across the run, so replies to
+    /// earlier, abandoned requests can be told apart.
+    fn call(
+        &self,
+        client: &ClientCtx<Self::Msg>,
+        id: u64,
+        op: &Invocation,
+    ) -> impl Future<Output = Outcome>;
+
+    /// The operations clients issue. Default: a register per key (read / write).
+    fn workload(&self) -> Workload {
+        Workload::registers()
+    }
+
+    /// Checker names whose findings fail the run (the declared guarantees).
+    fn guarantees(&self) -> Vec<&'static str> {
+        match self.cap() {
+            Cap::CP => vec!["linearizability", "lost-write"],
+            Cap::AP | Cap::None => vec![],
+        }
+    }
+
+    /// The checkers that judge a run of this protocol.
+    fn checkers(&self) -> Vec<Box<dyn Checker>> {
+        crate::checker::standard_kv_checkers()
+    }
+}
+
+/// Client code uses the same context type as nodes; client ids come after the servers.
+pub type ClientCtx<M> = NodeCtx<M>;

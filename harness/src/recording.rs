@@ -1,0 +1,70 @@
+//! What one run recorded: plain data handed to the checkers and the reports.
+use faultline_checkers::History;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A fact a node reported with `observe(...)`: "leader of term 4", "committed index 17".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub at_ns: u64,
+    pub node: usize,
+    pub kind: String,
+    pub data: Value,
+}
+
+/// One fault as it was applied (start) or undone (end).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultEvent {
+    pub at_ns: u64,
+    /// `start` or `end`.
+    pub phase: String,
+    /// The step's index in the resolved schedule.
+    pub step: usize,
+    pub description: String,
+}
+
+/// Everything the checkers may read about a run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Recording {
+    pub history: History,
+    pub observations: Vec<Observation>,
+    pub faults: Vec<FaultEvent>,
+    /// Number of server nodes (node ids `0..nodes`).
+    pub nodes: usize,
+    /// When the final phase (heal, restart, settle, final reads) began.
+    pub final_phase_ns: u64,
+    /// Process ids at or above this issued the final reads.
+    pub final_process_base: u64,
+    pub messages: u64,
+    pub sim_ns: u64,
+    /// A panic raised by model code, with its message.
+    pub panic: Option<String>,
+}
+
+impl Recording {
+    /// Observations of one kind, in the order they were made.
+    pub fn observations_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Observation> {
+        self.observations.iter().filter(move |o| o.kind == kind)
+    }
+
+    /// Intervals `[start, end)` (ns) during which some partition step was active.
+    pub fn partition_windows(&self) -> Vec<(u64, u64)> {
+        let mut open: Vec<(usize, u64)> = Vec::new();
+        let mut out = Vec::new();
+        for f in &self.faults {
+            if !f.description.starts_with("partition") {
+                continue;
+            }
+            if f.phase == "start" {
+                open.push((f.step, f.at_ns));
+            } else if let Some(i) = open.iter().position(|(s, _)| *s == f.step) {
+                let (_, start) = open.remove(i);
+                out.push((start, f.at_ns));
+            }
+        }
+        for (_, start) in open {
+            out.push((start, self.sim_ns));
+        }
+        out
+    }
+}

@@ -1,0 +1,348 @@
+//! The state of one simulation: nodes, mailboxes, the network's fault settings, disks and the
+//! recorder. It lives in a thread-local because a seed owns its thread and madsim runs every task
+//! of a simulation on it; node code reaches it through `NodeCtx` without `Send` bounds.
+use crate::disk::DiskState;
+use crate::fingerprint::Fingerprint;
+use crate::recording::{FaultEvent, Observation, Recording};
+use faultline_checkers::{Event, History};
+use madsim::time::Instant;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::BinaryHeap;
+use std::rc::Rc;
+use std::task::Waker;
+
+pub(crate) type NodeId = usize;
+
+/// Fingerprint tags: one per kind of trace event.
+pub(crate) mod tag {
+    pub const DELIVER: u8 = 1;
+    pub const DROP: u8 = 2;
+    pub const TIMER: u8 = 3;
+    pub const FAULT: u8 = 4;
+    pub const OP: u8 = 5;
+    pub const OBSERVE: u8 = 6;
+    pub const SEND: u8 = 7;
+}
+
+pub(crate) struct Envelope<M> {
+    pub at_ns: u64,
+    pub seq: u64,
+    pub from: NodeId,
+    pub msg: M,
+}
+
+impl<M> PartialEq for Envelope<M> {
+    fn eq(&self, o: &Self) -> bool {
+        self.seq == o.seq
+    }
+}
+impl<M> Eq for Envelope<M> {}
+impl<M> PartialOrd for Envelope<M> {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<M> Ord for Envelope<M> {
+    // Reversed: BinaryHeap is a max-heap and we want the earliest delivery first.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (o.at_ns, o.seq).cmp(&(self.at_ns, self.seq))
+    }
+}
+
+pub(crate) struct Mailbox<M> {
+    pub queue: BinaryHeap<Envelope<M>>,
+    pub waker: Option<Waker>,
+}
+
+/// Per-node network and lifecycle state.
+pub(crate) struct NodeState {
+    pub up: bool,
+    pub incarnation: u64,
+    pub clock_offset_ns: i64,
+    pub name: String,
+}
+
+/// Settings the nemesis changes; messages read them when sent and delivered.
+#[derive(Default)]
+pub(crate) struct NetFaults {
+    /// `cut[from * n + to]`: number of active partition steps cutting this link.
+    pub cut: Vec<u16>,
+    pub loss: Vec<(usize, f64)>,
+    pub duplicate: Vec<(usize, f64)>,
+    pub delay: Vec<(usize, f64)>,
+}
+
+impl NetFaults {
+    fn strongest(v: &[(usize, f64)]) -> f64 {
+        v.iter().map(|(_, r)| *r).fold(0.0, f64::max)
+    }
+}
+
+pub(crate) struct Core {
+    pub start: Instant,
+    pub nodes: Vec<NodeState>,
+    pub servers: usize,
+    pub net: NetFaults,
+    pub net_rng: ChaCha8Rng,
+    pub base_latency_ns: (u64, u64),
+    pub seq: u64,
+    pub fp: Fingerprint,
+    pub history: History,
+    pub observations: Vec<Observation>,
+    pub faults: Vec<FaultEvent>,
+    pub messages: u64,
+    pub disks: Vec<DiskState>,
+    pub final_phase_ns: u64,
+    pub final_process_base: u64,
+    pub trace: bool,
+    /// Set when the run ends (time read outside the runtime is meaningless).
+    pub end_ns: u64,
+}
+
+pub(crate) struct World<M> {
+    pub core: RefCell<Core>,
+    pub mail: RefCell<Vec<Mailbox<M>>>,
+}
+
+thread_local! {
+    static WORLD: RefCell<Option<Rc<dyn Any>>> = const { RefCell::new(None) };
+}
+
+pub(crate) fn install<M: 'static>(w: Rc<World<M>>) {
+    WORLD.with(|c| *c.borrow_mut() = Some(w as Rc<dyn Any>));
+}
+
+pub(crate) fn uninstall() {
+    WORLD.with(|c| c.borrow_mut().take());
+}
+
+/// The current simulation's world. Panics outside a simulation or with another message type,
+/// both harness bugs rather than user errors.
+pub(crate) fn current<M: 'static>() -> Rc<World<M>> {
+    WORLD.with(|c| {
+        c.borrow()
+            .as_ref()
+            .expect("NodeCtx used outside a Faultline simulation")
+            .clone()
+            .downcast::<World<M>>()
+            .unwrap_or_else(|_| panic!("simulation world has another message type"))
+    })
+}
+
+impl Core {
+    pub fn new(seed: u64, servers: usize, clients: usize, net_rng: ChaCha8Rng, trace: bool) -> Core {
+        let total = servers + clients;
+        let nodes = (0..total)
+            .map(|i| NodeState {
+                up: true,
+                incarnation: 0,
+                clock_offset_ns: 0,
+                name: if i < servers {
+                    format!("n{i}")
+                } else {
+                    format!("c{}", i - servers)
+                },
+            })
+            .collect();
+        let mut fp = Fingerprint::default();
+        fp.add(seed);
+        Core {
+            start: Instant::now(),
+            nodes,
+            servers,
+            net: NetFaults {
+                cut: vec![0; total * total],
+                ..NetFaults::default()
+            },
+            net_rng,
+            base_latency_ns: (1_000_000, 5_000_000),
+            seq: 0,
+            fp,
+            history: History::default(),
+            observations: Vec::new(),
+            faults: Vec::new(),
+            messages: 0,
+            disks: (0..servers).map(|_| DiskState::default()).collect(),
+            final_phase_ns: 0,
+            final_process_base: 0,
+            trace,
+            end_ns: 0,
+        }
+    }
+
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        Instant::now().duration_since(self.start).as_nanos() as u64
+    }
+
+    pub fn total_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn link_cut(&self, from: NodeId, to: NodeId) -> bool {
+        self.net.cut[from * self.nodes.len() + to] > 0
+    }
+
+    /// Decides the fate of one message: `None` when dropped, else its delivery delays (two when
+    /// duplicated).
+    pub fn route(&mut self, from: NodeId, to: NodeId) -> Option<[Option<u64>; 2]> {
+        self.messages += 1;
+        let now = self.now_ns();
+        if !self.nodes[to].up || self.link_cut(from, to) {
+            self.fp.event(tag::DROP, now, from as u64, to as u64);
+            return None;
+        }
+        let loss = NetFaults::strongest(&self.net.loss);
+        if loss > 0.0 && self.net_rng.gen_bool(loss) {
+            self.fp.event(tag::DROP, now, from as u64, to as u64);
+            return None;
+        }
+        let first = self.draw_delay();
+        let dup = NetFaults::strongest(&self.net.duplicate);
+        let second = (dup > 0.0 && self.net_rng.gen_bool(dup)).then(|| self.draw_delay());
+        self.fp.event(tag::SEND, now, (from as u64) << 32 | to as u64, first);
+        Some([Some(now + first), second.map(|d| now + d)])
+    }
+
+    fn draw_delay(&mut self) -> u64 {
+        let (lo, hi) = self.base_latency_ns;
+        let mut d = self.net_rng.gen_range(lo..=hi);
+        let mean_ms = NetFaults::strongest(&self.net.delay);
+        if mean_ms > 0.0 {
+            // Exponential extra delay: a long tail that reorders messages.
+            let u: f64 = self.net_rng.gen_range(f64::EPSILON..1.0);
+            d += (-u.ln() * mean_ms * 1e6) as u64;
+        }
+        d
+    }
+
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub fn record_event(&mut self, e: Event) {
+        self.fp.event(tag::OP, e.time_ns, e.process, e.kind as u64);
+        self.fp.add_bytes(e.f.as_bytes());
+        if let Some(k) = &e.key {
+            self.fp.add_bytes(k.as_bytes());
+        }
+        // Values are small JSON scalars or lists; hashing their text keeps the fingerprint
+        // sensitive to results without a Hash bound on serde_json::Value.
+        self.fp.add_bytes(e.value.to_string().as_bytes());
+        if self.trace {
+            tracing::info!(
+                target: "faultline::op",
+                t_ms = e.time_ns as f64 / 1e6,
+                process = e.process,
+                "{:?} {} {} {}",
+                e.kind,
+                e.f,
+                e.key.as_deref().unwrap_or(""),
+                e.value
+            );
+        }
+        self.history.push(e);
+    }
+
+    pub fn record_fault(&mut self, step: usize, phase: &str, description: String) {
+        let now = self.now_ns();
+        self.fp.event(tag::FAULT, now, step as u64, (phase == "start") as u64);
+        self.fp.add_bytes(description.as_bytes());
+        if self.trace {
+            tracing::info!(target: "faultline::nemesis", t_ms = now as f64 / 1e6, "{phase} step {step}: {description}");
+        }
+        self.faults.push(FaultEvent {
+            at_ns: now,
+            phase: phase.to_string(),
+            step,
+            description,
+        });
+    }
+
+    pub fn take_recording(&mut self, panic: Option<String>) -> (Recording, Fingerprint) {
+        let sim_ns = self.end_ns;
+        (
+            Recording {
+                history: std::mem::take(&mut self.history),
+                observations: std::mem::take(&mut self.observations),
+                faults: std::mem::take(&mut self.faults),
+                nodes: self.servers,
+                final_phase_ns: self.final_phase_ns,
+                final_process_base: self.final_process_base,
+                messages: self.messages,
+                sim_ns,
+                panic,
+            },
+            self.fp,
+        )
+    }
+}
+
+impl<M: 'static> World<M> {
+    pub fn new(core: Core) -> World<M> {
+        let n = core.total_nodes();
+        World {
+            core: RefCell::new(core),
+            mail: RefCell::new(
+                (0..n)
+                    .map(|_| Mailbox {
+                        queue: BinaryHeap::new(),
+                        waker: None,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Puts a message on the wire (subject to partitions, loss, duplication and delay).
+    pub fn send(&self, from: NodeId, to: NodeId, msg: M)
+    where
+        M: Clone + std::fmt::Debug,
+    {
+        let mut core = self.core.borrow_mut();
+        if to >= core.total_nodes() {
+            panic!("send to node {to}, which does not exist");
+        }
+        let fate = core.route(from, to);
+        if core.trace {
+            let now = core.now_ns();
+            let verb = if fate.is_some() { "send" } else { "drop" };
+            tracing::debug!(target: "faultline::net", t_ms = now as f64 / 1e6, "{verb} {} -> {}: {msg:?}", core.nodes[from].name, core.nodes[to].name);
+        }
+        let Some([first, second]) = fate else { return };
+        let mut mail = self.mail.borrow_mut();
+        let mb = &mut mail[to];
+        if let Some(at) = second {
+            let seq = core.next_seq();
+            mb.queue.push(Envelope {
+                at_ns: at,
+                seq,
+                from,
+                msg: msg.clone(),
+            });
+        }
+        if let Some(at) = first {
+            let seq = core.next_seq();
+            mb.queue.push(Envelope {
+                at_ns: at,
+                seq,
+                from,
+                msg,
+            });
+        }
+        if let Some(w) = mb.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// A crash: the node's queued messages are gone.
+    pub fn clear_mailbox(&self, node: NodeId) {
+        let mut mail = self.mail.borrow_mut();
+        mail[node].queue.clear();
+        mail[node].waker = None;
+    }
+}
