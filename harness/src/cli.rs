@@ -39,6 +39,30 @@ enum Command {
     Fuzz(FuzzArgs),
     /// Re-run a reproducer bit for bit.
     Replay(ReplayArgs),
+    /// Linearizability of a history recorded elsewhere (exit 0 yes, 1 no, 3 undecided).
+    CheckHistory(CheckHistoryArgs),
+}
+
+#[derive(Args, Debug)]
+struct CheckHistoryArgs {
+    file: PathBuf,
+    /// register, cas-register or kv (default: inferred from the operations).
+    #[arg(long)]
+    spec: Option<String>,
+    /// auto, porcupine-kv, jepsen-etcd, jepsen-edn or jsonl.
+    #[arg(long, default_value = "auto")]
+    format: String,
+    /// The initial value of every register (JSON; default nil).
+    #[arg(long)]
+    initial: Option<String>,
+    /// Give up after this long (exit 3), e.g. 30s.
+    #[arg(long)]
+    timeout: Option<String>,
+    #[arg(long)]
+    json: bool,
+    /// Write a self-contained HTML report (timeline and counterexample).
+    #[arg(long)]
+    html: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -154,6 +178,7 @@ where
         Command::Run(a) => run_cmd(&models, a),
         Command::Fuzz(a) => fuzz_cmd(&models, a),
         Command::Replay(a) => replay_cmd(&models, a),
+        Command::CheckHistory(a) => check_history_cmd(a),
     };
     match result {
         Ok(code) => code,
@@ -644,4 +669,34 @@ fn fuzz_cmd(models: &[Model], a: FuzzArgs) -> CliResult {
         }
     }
     Ok(if failures.is_empty() { 0 } else { 1 })
+}
+
+fn check_history_cmd(a: CheckHistoryArgs) -> CliResult {
+    use faultline_checkers::check_history::{run_check_history, CheckHistoryOptions};
+    let mut opts = CheckHistoryOptions::new(&a.file);
+    opts.spec = a
+        .spec
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: String| UsageError(format!("--spec: {e}")))?;
+    opts.format = a
+        .format
+        .parse()
+        .map_err(|e: String| UsageError(format!("--format: {e}")))?;
+    opts.initial = a
+        .initial
+        .as_deref()
+        .map(|v| serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string())))
+        .map(Some)
+        .unwrap_or(None);
+    opts.timeout = a.timeout.as_deref().map(parse_duration).transpose()?;
+    opts.html = a.html.clone();
+    let report = run_check_history(&opts)?;
+    if a.json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{}", report.summary());
+    }
+    Ok(report.exit_code())
 }

@@ -1,7 +1,17 @@
-//! PLACEHOLDER until the checker API lands (replaced before commit).
+//! `linearizability` as a run checker: the client history (final reads included) against a
+//! cas-register per key (a plain read/write history is a special case of it).
 use crate::checker::Checker;
 use crate::recording::Recording;
-use faultline_checkers::Finding;
+use faultline_checkers::check_history::check_events;
+use faultline_checkers::linearizability::Verdict;
+use faultline_checkers::spec::SpecName;
+use faultline_checkers::{Finding, FindingKind};
+use serde_json::json;
+use std::time::Duration;
+
+/// A run's history should never be hard to check (unique values, few keys); if it is, say
+/// "undecided" instead of stalling a campaign.
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Linearizable;
 
@@ -9,7 +19,40 @@ impl Checker for Linearizable {
     fn name(&self) -> &'static str {
         "linearizability"
     }
-    fn check(&self, _rec: &Recording) -> Vec<Finding> {
-        vec![]
+
+    fn check(&self, rec: &Recording) -> Vec<Finding> {
+        let c = match check_events(&rec.history, SpecName::CasRegister, Some(TIMEOUT)) {
+            Ok(c) => c,
+            Err(e) => {
+                return vec![Finding::new(
+                    "linearizability",
+                    FindingKind::Safety,
+                    format!("the recorded history is malformed: {e}"),
+                )]
+            }
+        };
+        match c.verdict {
+            Verdict::Linearizable => vec![],
+            Verdict::Undecided => vec![Finding::new(
+                "linearizability-undecided",
+                FindingKind::Safety,
+                format!("the linearizability search gave up after {TIMEOUT:?}"),
+            )],
+            Verdict::NotLinearizable => {
+                let v = c.violation.as_ref();
+                let at_ms = v
+                    .and_then(|v| c.ops.get(v.stuck))
+                    .map(|op| op.call / 1_000_000);
+                let mut f = Finding::new("linearizability", FindingKind::Safety, c.explain())
+                    .detail(json!({
+                        "key": v.and_then(|v| v.key.clone()),
+                        "counterexample": c.counterexample_json(),
+                    }));
+                if let Some(t) = at_ms {
+                    f = f.at_ms(t);
+                }
+                vec![f]
+            }
+        }
     }
 }

@@ -17,7 +17,7 @@
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 const HEARTBEAT: Duration = Duration::from_millis(50);
@@ -53,7 +53,7 @@ pub enum Msg {
 }
 
 /// What a replica keeps on disk.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 struct Durable {
     /// The highest epoch this node has promised (it refuses lower ones).
     promised: u64,
@@ -124,6 +124,10 @@ struct Replica<'a> {
     primary_hint: Option<usize>,
     /// Answers owed, by log index (primary only).
     waiting: BTreeMap<usize, (usize, u64)>,
+    /// Client op ids in the log: a duplicated or retried request is logged at most once.
+    ids: BTreeSet<u64>,
+    /// How much of the log the log file holds (`None`: it must be rewritten).
+    log_on_disk: Option<usize>,
     election_deadline: Instant,
 }
 
@@ -132,10 +136,52 @@ fn majority(n: usize) -> usize {
 }
 
 impl<'a> Replica<'a> {
-    async fn persist(&self) {
+    fn set_log(&mut self, log: Vec<Entry>) {
+        self.ids = log.iter().map(|e| e.op_id).collect();
+        self.d.log = log;
+        self.log_on_disk = None;
+    }
+
+    /// Writes the epochs and the log, then fsyncs. The log file is append-only within an
+    /// epoch (one JSON line per entry) and rewritten only when a new epoch replaces it.
+    async fn persist(&mut self) {
         let disk = self.ctx.disk();
-        disk.put("state", &self.d);
+        disk.put("meta", &(self.d.promised, self.d.normal));
+        match self.log_on_disk {
+            Some(n) => {
+                let mut buf = Vec::new();
+                for e in &self.d.log[n..] {
+                    serde_json::to_writer(&mut buf, e).expect("entries serialize");
+                    buf.push(b'\n');
+                }
+                disk.append("log", &buf);
+            }
+            None => {
+                let mut buf = Vec::new();
+                for e in &self.d.log {
+                    serde_json::to_writer(&mut buf, e).expect("entries serialize");
+                    buf.push(b'\n');
+                }
+                disk.write("log", buf);
+            }
+        }
+        self.log_on_disk = Some(self.d.log.len());
         disk.fsync().await;
+    }
+
+    fn load(ctx: &NodeCtx<Msg>) -> Durable {
+        let disk = ctx.disk();
+        let (promised, normal) = disk.get::<(u64, u64)>("meta").unwrap_or_default();
+        let log = disk
+            .read("log")
+            .map(|b| {
+                b.split(|&c| c == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .map(|l| serde_json::from_slice(l).expect("log entries were written by us"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Durable { promised, normal, log }
     }
 
     fn reset_election(&mut self) {
@@ -223,7 +269,7 @@ impl<'a> Replica<'a> {
             .cloned()
             .expect("a majority is not empty");
         let _ = normal;
-        self.d.log = log;
+        self.set_log(log);
         self.d.normal = epoch;
         self.persist().await;
         self.ctx.observe("primary-elected", &serde_json::json!({"epoch": epoch, "node": self.ctx.id()}));
@@ -274,6 +320,9 @@ impl<'a> Replica<'a> {
             self.ctx.send(from, Msg::NotPrimary { id, hint: self.primary_hint });
             return;
         };
+        if !self.ids.insert(id) {
+            return; // a duplicate: the first copy is already in the log
+        }
         self.d.log.push(Entry { epoch, op_id: id, client: from, f: op.f.clone(), key, value: op.value });
         let index = self.d.log.len();
         self.waiting.insert(index, (from, id));
@@ -296,6 +345,7 @@ impl<'a> Replica<'a> {
         if self.epoch_led().is_some_and(|e| e >= epoch) && from != self.ctx.id() {
             return; // a primary ignores older primaries' appends (it deposes them via its own)
         }
+        let mut changed = epoch > self.d.promised;
         if epoch > self.d.promised || !matches!(self.role, Role::Follower) {
             self.step_down(epoch);
         }
@@ -307,7 +357,8 @@ impl<'a> Replica<'a> {
                 return;
             }
             // Joining a new epoch: take the primary's log wholesale.
-            self.d.log = entries;
+            changed = true;
+            self.set_log(entries);
             self.d.normal = epoch;
             self.commit = 0;
             self.applied = 0;
@@ -320,9 +371,16 @@ impl<'a> Replica<'a> {
             // Within one epoch entries at an index never change: only append what is new, so a
             // stale or duplicated message can never shorten the log.
             let have = self.d.log.len() - start;
-            self.d.log.extend(entries.into_iter().skip(have));
+            let before = self.d.log.len();
+            for e in entries.into_iter().skip(have) {
+                self.ids.insert(e.op_id);
+                self.d.log.push(e);
+            }
+            changed = self.d.log.len() != before;
         }
-        self.persist().await;
+        if changed {
+            self.persist().await;
+        }
         self.commit = self.commit.max(commit.min(self.d.log.len()));
         self.apply();
         self.ctx.send(from, Msg::AppendOk { epoch, len: self.d.log.len() });
@@ -385,7 +443,7 @@ impl Protocol for PrimaryBackup {
     }
 
     async fn node(&self, ctx: NodeCtx<Msg>) {
-        let d: Durable = ctx.disk().get("state").unwrap_or_default();
+        let d = Replica::load(&ctx);
         let mut r = Replica {
             ctx: &ctx,
             bug: self.bug,
@@ -396,8 +454,13 @@ impl Protocol for PrimaryBackup {
             kv: BTreeMap::new(),
             primary_hint: None,
             waiting: BTreeMap::new(),
+            ids: BTreeSet::new(),
+            log_on_disk: None,
             election_deadline: ctx.instant(),
         };
+        let log = std::mem::take(&mut r.d.log);
+        r.set_log(log);
+        r.log_on_disk = Some(r.d.log.len());
         r.reset_election();
         if ctx.id() == 0 && r.d.promised == 0 {
             // A fresh cluster: node 0 stands first, so runs start with a primary quickly.
@@ -428,7 +491,8 @@ impl Protocol for PrimaryBackup {
         } else {
             PREFERRED.with(|p| p.get()).min(n - 1)
         };
-        // Redirects are safe to follow: a node that answers NotPrimary did not log the request.
+        // Follow redirects; the primary logs an op id at most once, so a retried request cannot
+        // apply twice. Giving up is still `Unknown`: a duplicated copy may have reached a primary.
         for _ in 0..2 * n {
             c.send(target, Msg::Request { id, op: op.clone() });
             loop {
@@ -441,7 +505,7 @@ impl Protocol for PrimaryBackup {
                             Err(e) => Outcome::Fail(e),
                         };
                     }
-                    Some((_, Msg::NotPrimary { id: rid, hint })) if rid == id => {
+                    Some((from, Msg::NotPrimary { id: rid, hint })) if rid == id && from == target => {
                         target = match hint {
                             Some(h) if h != target => h,
                             _ => (target + 1) % n,
@@ -453,7 +517,7 @@ impl Protocol for PrimaryBackup {
                 }
             }
         }
-        Outcome::Fail("no primary".into())
+        Outcome::Unknown("no primary answered".into())
     }
 }
 
