@@ -57,7 +57,9 @@ pub fn check_lost_writes(history: &History, final_process_base: u64) -> Vec<Find
                             ok_ns: (e.kind == EventType::Ok).then_some(e.time_ns),
                         });
                     }
-                } else if inv.f == "read" && e.kind == EventType::Ok && e.process >= final_process_base
+                } else if inv.f == "read"
+                    && e.kind == EventType::Ok
+                    && e.process >= final_process_base
                 {
                     final_reads.insert(key, (e.value.clone(), e.time_ns));
                 }
@@ -106,7 +108,16 @@ mod tests {
     use crate::history::Event;
     use serde_json::json;
 
-    fn op(h: &mut History, p: u64, f: &str, v: Value, t0: u64, t1: u64, kind: EventType, out: Value) {
+    fn op(
+        h: &mut History,
+        p: u64,
+        f: &str,
+        v: Value,
+        t0: u64,
+        t1: u64,
+        kind: EventType,
+        out: Value,
+    ) {
         h.push(Event::invoke(p, f, Some("k"), v, t0));
         h.push(Event::complete(p, kind, f, Some("k"), out, t1));
     }
@@ -114,9 +125,36 @@ mod tests {
     #[test]
     fn newest_write_survives_is_fine() {
         let mut h = History::default();
-        op(&mut h, 0, "write", json!(1), 1, 2, EventType::Ok, json!(null));
-        op(&mut h, 1, "write", json!(2), 3, 4, EventType::Ok, json!(null));
-        op(&mut h, 100, "read", json!(null), 10, 11, EventType::Ok, json!(2));
+        op(
+            &mut h,
+            0,
+            "write",
+            json!(1),
+            1,
+            2,
+            EventType::Ok,
+            json!(null),
+        );
+        op(
+            &mut h,
+            1,
+            "write",
+            json!(2),
+            3,
+            4,
+            EventType::Ok,
+            json!(null),
+        );
+        op(
+            &mut h,
+            100,
+            "read",
+            json!(null),
+            10,
+            11,
+            EventType::Ok,
+            json!(2),
+        );
         assert!(check_lost_writes(&h, 100).is_empty());
     }
 
@@ -125,18 +163,68 @@ mod tests {
         let mut h = History::default();
         h.push(Event::invoke(0, "write", Some("k"), json!(1), 1));
         h.push(Event::invoke(1, "write", Some("k"), json!(2), 2));
-        h.push(Event::complete(0, EventType::Ok, "write", Some("k"), json!(null), 3));
-        h.push(Event::complete(1, EventType::Ok, "write", Some("k"), json!(null), 4));
-        op(&mut h, 100, "read", json!(null), 10, 11, EventType::Ok, json!(1));
+        h.push(Event::complete(
+            0,
+            EventType::Ok,
+            "write",
+            Some("k"),
+            json!(null),
+            3,
+        ));
+        h.push(Event::complete(
+            1,
+            EventType::Ok,
+            "write",
+            Some("k"),
+            json!(null),
+            4,
+        ));
+        op(
+            &mut h,
+            100,
+            "read",
+            json!(null),
+            10,
+            11,
+            EventType::Ok,
+            json!(1),
+        );
         assert!(check_lost_writes(&h, 100).is_empty());
     }
 
     #[test]
     fn older_value_after_acked_write_is_lost() {
         let mut h = History::default();
-        op(&mut h, 0, "write", json!(1), 1, 2, EventType::Ok, json!(null));
-        op(&mut h, 1, "write", json!(2), 3, 4, EventType::Ok, json!(null));
-        op(&mut h, 100, "read", json!(null), 10, 11, EventType::Ok, json!(1));
+        op(
+            &mut h,
+            0,
+            "write",
+            json!(1),
+            1,
+            2,
+            EventType::Ok,
+            json!(null),
+        );
+        op(
+            &mut h,
+            1,
+            "write",
+            json!(2),
+            3,
+            4,
+            EventType::Ok,
+            json!(null),
+        );
+        op(
+            &mut h,
+            100,
+            "read",
+            json!(null),
+            10,
+            11,
+            EventType::Ok,
+            json!(1),
+        );
         let f = check_lost_writes(&h, 100);
         assert_eq!(f.len(), 1);
         assert!(f[0].message.contains("write of 2"), "{}", f[0].message);
@@ -145,9 +233,36 @@ mod tests {
     #[test]
     fn unacknowledged_writes_may_vanish() {
         let mut h = History::default();
-        op(&mut h, 0, "write", json!(1), 1, 2, EventType::Ok, json!(null));
-        op(&mut h, 1, "write", json!(2), 3, 4, EventType::Info, json!(null));
-        op(&mut h, 100, "read", json!(null), 10, 11, EventType::Ok, json!(1));
+        op(
+            &mut h,
+            0,
+            "write",
+            json!(1),
+            1,
+            2,
+            EventType::Ok,
+            json!(null),
+        );
+        op(
+            &mut h,
+            1,
+            "write",
+            json!(2),
+            3,
+            4,
+            EventType::Info,
+            json!(null),
+        );
+        op(
+            &mut h,
+            100,
+            "read",
+            json!(null),
+            10,
+            11,
+            EventType::Ok,
+            json!(1),
+        );
         assert!(check_lost_writes(&h, 100).is_empty());
     }
 }

@@ -35,5 +35,8 @@ impl Checker for LostWrite {
 
 /// The checkers every read/write store gets: linearizability and lost writes.
 pub fn standard_kv_checkers() -> Vec<Box<dyn Checker>> {
-    vec![Box::new(crate::linearizable::Linearizable), Box::new(LostWrite)]
+    vec![
+        Box::new(crate::linearizable::Linearizable),
+        Box::new(LostWrite),
+    ]
 }

@@ -193,7 +193,11 @@ fn find<'a>(models: &'a [Model], name: &str) -> Result<&'a Model, UsageError> {
     models.iter().find(|m| m.name() == name).ok_or_else(|| {
         UsageError(format!(
             "unknown model `{name}` (known: {})",
-            models.iter().map(Model::name).collect::<Vec<_>>().join(", ")
+            models
+                .iter()
+                .map(Model::name)
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })
 }
@@ -301,7 +305,8 @@ fn write_artifacts(dir: &Path, r: &RunReport, fail_on: &[String]) -> Result<Valu
     let repro = dir.join("repro.yaml");
     let history = dir.join("history.jsonl");
     let timeline = dir.join("timeline.html");
-    let err = |p: &Path, e: std::io::Error| UsageError(format!("{}: cannot write: {e}", p.display()));
+    let err =
+        |p: &Path, e: std::io::Error| UsageError(format!("{}: cannot write: {e}", p.display()));
     write_atomic(&repro, Repro::from_report(r, fail_on).to_yaml().as_bytes())
         .map_err(|e| err(&repro, e))?;
     write_atomic(&history, r.recording.history.to_jsonl().as_bytes())
@@ -455,9 +460,11 @@ fn replay_cmd(models: &[Model], a: ReplayArgs) -> CliResult {
 fn parse_duration(s: &str) -> Result<Duration, UsageError> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| UsageError(format!("--duration {s}: expected a number and a unit, like 90s, 30m or 8h")))?;
+    let n: u64 = num.parse().map_err(|_| {
+        UsageError(format!(
+            "--duration {s}: expected a number and a unit, like 90s, 30m or 8h"
+        ))
+    })?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -648,7 +655,10 @@ fn fuzz_cmd(models: &[Model], a: FuzzArgs) -> CliResult {
         println!(
             "{}{}: {} seeds in {:.1}s ({:.0} seeds/s), {} failing",
             model.name(),
-            cfg.bug.as_deref().map(|b| format!(" --bug {b}")).unwrap_or_default(),
+            cfg.bug
+                .as_deref()
+                .map(|b| format!(" --bug {b}"))
+                .unwrap_or_default(),
             seeds_run,
             wall,
             seeds_run as f64 / wall.max(1e-9),
@@ -658,13 +668,19 @@ fn fuzz_cmd(models: &[Model], a: FuzzArgs) -> CliResult {
             println!(
                 "  seed {seed}: {} — {}",
                 r.violated_checkers().join(", "),
-                r.violations.first().map(|v| v.message.as_str()).unwrap_or("")
+                r.violations
+                    .first()
+                    .map(|v| v.message.as_str())
+                    .unwrap_or("")
             );
         }
         if let Some(seed) = failures.keys().next() {
             println!(
                 "  reproducer: {}",
-                out_dir.join(format!("seed-{seed}")).join("repro.yaml").display()
+                out_dir
+                    .join(format!("seed-{seed}"))
+                    .join("repro.yaml")
+                    .display()
             );
         }
     }

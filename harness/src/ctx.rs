@@ -116,7 +116,8 @@ impl<M: Message> NodeCtx<M> {
         madsim::time::sleep(d).await;
         let mut core = self.world.core.borrow_mut();
         let now = core.now_ns();
-        core.fp.event(tag::TIMER, now, self.id as u64, d.as_nanos() as u64);
+        core.fp
+            .event(tag::TIMER, now, self.id as u64, d.as_nanos() as u64);
     }
 
     /// Simulated time since the run started, exact (not skewed).

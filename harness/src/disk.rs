@@ -107,7 +107,10 @@ impl<M: 'static> Disk<M> {
 
     /// Writes a value as JSON (volatile until fsync).
     pub fn put<T: Serialize>(&self, file: &str, value: &T) {
-        self.write(file, serde_json::to_vec(value).expect("disk values serialize"));
+        self.write(
+            file,
+            serde_json::to_vec(value).expect("disk values serialize"),
+        );
     }
 
     /// Reads a value written by [`Disk::put`]; `None` if absent or unreadable.
@@ -131,4 +134,3 @@ impl<M: 'static> Disk<M> {
 pub(crate) fn crash_disk<M: 'static>(world: &World<M>, node: usize) {
     world.core.borrow_mut().disks[node].crash();
 }
-

@@ -53,18 +53,18 @@ mod world;
 pub use check::Check;
 pub use ctx::{Message, NodeCtx, SimRng};
 pub use disk::Disk;
+/// Simulated time instants (what `NodeCtx::instant` returns).
+pub use madsim::time::Instant;
 pub use model::Model;
 pub use protocol::{Cap, ClientCtx, Invocation, ModelConfig, Outcome, Protocol};
 pub use workload::Workload;
-/// Simulated time instants (what `NodeCtx::instant` returns).
-pub use madsim::time::Instant;
 
 /// Everything a protocol author needs in one import.
 pub mod prelude {
     pub use crate::checker::Checker;
     pub use crate::{
-        Cap, Check, ClientCtx, Disk, Instant, Invocation, Model, ModelConfig, NodeCtx, Outcome, Protocol,
-        Workload,
+        Cap, Check, ClientCtx, Disk, Instant, Invocation, Model, ModelConfig, NodeCtx, Outcome,
+        Protocol, Workload,
     };
     pub use faultline_checkers::{Finding, FindingKind};
     pub use rand::Rng;

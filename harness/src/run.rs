@@ -175,8 +175,12 @@ pub fn run(model: &Model, req: &RunRequest) -> Result<RunReport, RunError> {
     let mut findings = judged.findings;
     if let Some(p) = &judged.sim.recording.panic {
         findings.push(
-            Finding::new("panic", FindingKind::Safety, format!("model code panicked: {p}"))
-                .at_ms(judged.sim.recording.sim_ns / 1_000_000),
+            Finding::new(
+                "panic",
+                FindingKind::Safety,
+                format!("model code panicked: {p}"),
+            )
+            .at_ms(judged.sim.recording.sim_ns / 1_000_000),
         );
     }
     let fails = |f: &Finding| {

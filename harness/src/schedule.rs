@@ -79,7 +79,11 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::Partition { groups, oneway } => {
-                write!(f, "partition {groups:?}{}", if *oneway { " one-way" } else { "" })
+                write!(
+                    f,
+                    "partition {groups:?}{}",
+                    if *oneway { " one-way" } else { "" }
+                )
             }
             Fault::Crash { node } => write!(f, "crash n{node}"),
             Fault::Loss { rate } => write!(f, "loss {rate}"),
@@ -139,7 +143,9 @@ fn need<T>(v: Option<T>, fault: &str, field: &str) -> Result<T, String> {
 fn rate(v: Option<f64>, fault: &str) -> Result<f64, String> {
     let r = need(v, fault, "rate")?;
     if !(0.0..=1.0).contains(&r) {
-        return Err(format!("fault `{fault}`: rate must be within 0..=1, got {r}"));
+        return Err(format!(
+            "fault `{fault}`: rate must be within 0..=1, got {r}"
+        ));
     }
     Ok(r)
 }
@@ -167,8 +173,12 @@ impl TryFrom<StepSpec> for Step {
             "crash" => Fault::Crash {
                 node: need(s.node, f, "node")?,
             },
-            "loss" => Fault::Loss { rate: rate(s.rate, f)? },
-            "duplicate" => Fault::Duplicate { rate: rate(s.rate, f)? },
+            "loss" => Fault::Loss {
+                rate: rate(s.rate, f)?,
+            },
+            "duplicate" => Fault::Duplicate {
+                rate: rate(s.rate, f)?,
+            },
             "delay" => {
                 let mean_ms = need(s.mean_ms, f, "mean_ms")?;
                 if !(mean_ms >= 0.0 && mean_ms.is_finite()) {
@@ -276,7 +286,10 @@ fn default_window() -> Span {
     }
 }
 fn default_rate() -> Span {
-    Span { min: 0.05, max: 0.5 }
+    Span {
+        min: 0.05,
+        max: 0.5,
+    }
 }
 fn default_delay() -> Span {
     Span {
@@ -341,13 +354,19 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("swarm", include_str!("../../schedules/swarm.yaml")),
     ("uniform", include_str!("../../schedules/uniform.yaml")),
     ("none", include_str!("../../schedules/none.yaml")),
-    ("partitions", include_str!("../../schedules/partitions.yaml")),
+    (
+        "partitions",
+        include_str!("../../schedules/partitions.yaml"),
+    ),
     ("crashes", include_str!("../../schedules/crashes.yaml")),
     (
         "flaky-network",
         include_str!("../../schedules/flaky-network.yaml"),
     ),
-    ("clock-skew", include_str!("../../schedules/clock-skew.yaml")),
+    (
+        "clock-skew",
+        include_str!("../../schedules/clock-skew.yaml"),
+    ),
 ];
 
 impl Schedule {
@@ -466,9 +485,9 @@ fn random_partition(rng: &mut ChaCha8Rng, nodes: usize) -> Vec<Vec<usize>> {
         ids.swap(i, j);
     }
     let cut = match rng.gen_range(0..3) {
-        0 => 1,                                // isolate one node
-        1 => nodes.saturating_sub(1) / 2,      // majority / minority
-        _ => rng.gen_range(1..nodes.max(2)),   // random halves
+        0 => 1,                              // isolate one node
+        1 => nodes.saturating_sub(1) / 2,    // majority / minority
+        _ => rng.gen_range(1..nodes.max(2)), // random halves
     }
     .clamp(1, nodes - 1);
     let mut a = ids[..cut].to_vec();
@@ -487,7 +506,11 @@ fn generate(g: &Generator, rng: &mut ChaCha8Rng, nodes: usize, horizon: u64) -> 
         .filter(|k| nodes >= 2 || *k != "partition")
         .collect();
     if g.swarm && !kinds.is_empty() {
-        let mut enabled: Vec<&str> = kinds.iter().copied().filter(|_| rng.gen_bool(0.5)).collect();
+        let mut enabled: Vec<&str> = kinds
+            .iter()
+            .copied()
+            .filter(|_| rng.gen_bool(0.5))
+            .collect();
         if enabled.is_empty() {
             enabled.push(kinds[rng.gen_range(0..kinds.len())]);
         }
@@ -523,7 +546,11 @@ fn generate(g: &Generator, rng: &mut ChaCha8Rng, nodes: usize, horizon: u64) -> 
                 let magnitude = g.skew_ms.draw(rng).round() as i64;
                 Fault::ClockSkew {
                     node: rng.gen_range(0..nodes),
-                    offset_ms: if rng.gen_bool(0.5) { magnitude } else { -magnitude },
+                    offset_ms: if rng.gen_bool(0.5) {
+                        magnitude
+                    } else {
+                        -magnitude
+                    },
                 }
             }
         };
@@ -580,9 +607,15 @@ mod tests {
     #[test]
     fn generation_depends_on_seed_only() {
         let s = Schedule::load("uniform").unwrap();
-        let a = s.resolve(&mut ChaCha8Rng::seed_from_u64(9), 5, 5000).unwrap();
-        let b = s.resolve(&mut ChaCha8Rng::seed_from_u64(9), 5, 5000).unwrap();
-        let c = s.resolve(&mut ChaCha8Rng::seed_from_u64(10), 5, 5000).unwrap();
+        let a = s
+            .resolve(&mut ChaCha8Rng::seed_from_u64(9), 5, 5000)
+            .unwrap();
+        let b = s
+            .resolve(&mut ChaCha8Rng::seed_from_u64(9), 5, 5000)
+            .unwrap();
+        let c = s
+            .resolve(&mut ChaCha8Rng::seed_from_u64(10), 5, 5000)
+            .unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -590,7 +623,9 @@ mod tests {
     #[test]
     fn resolve_rejects_missing_nodes() {
         let s = Schedule::parse("x", "steps:\n  - {at_ms: 1, fault: crash, node: 7}\n").unwrap();
-        let e = s.resolve(&mut ChaCha8Rng::seed_from_u64(0), 3, 100).unwrap_err();
+        let e = s
+            .resolve(&mut ChaCha8Rng::seed_from_u64(0), 3, 100)
+            .unwrap_err();
         assert!(e.contains("node 7 does not exist"), "{e}");
     }
 }

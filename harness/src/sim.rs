@@ -114,7 +114,10 @@ async fn perform<P: Protocol>(
 ) -> (bool, bool) {
     let key = inv.key.as_deref();
     let now = world.core.borrow().now_ns();
-    record(world, Event::invoke(process, &inv.f, key, inv.value.clone(), now));
+    record(
+        world,
+        Event::invoke(process, &inv.f, key, inv.value.clone(), now),
+    );
     let outcome = with_timeout(p.call(ctx, op_id, inv), timeout)
         .await
         .unwrap_or_else(|| Outcome::Unknown("timeout".into()));
@@ -125,7 +128,10 @@ async fn perform<P: Protocol>(
         Outcome::Fail(_) => (EventType::Fail, inv.value.clone()),
         Outcome::Unknown(_) => (EventType::Info, inv.value.clone()),
     };
-    record(world, Event::complete(process, kind, &inv.f, key, value, now));
+    record(
+        world,
+        Event::complete(process, kind, &inv.f, key, value, now),
+    );
     (kind != EventType::Info, kind == EventType::Ok)
 }
 
@@ -456,7 +462,11 @@ async fn supervise<P: Protocol>(
     }
 
     // Kill every node before block_on returns, or the seed leaks its tasks.
-    for h in server_handles.iter().chain(&client_handles).chain([&reader]) {
+    for h in server_handles
+        .iter()
+        .chain(&client_handles)
+        .chain([&reader])
+    {
         handle.kill(h.id());
     }
 }

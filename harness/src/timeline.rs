@@ -38,12 +38,7 @@ pub fn render(r: &RunReport) -> String {
     let mut open: BTreeMap<u64, (u64, String)> = BTreeMap::new();
     let mut lanes: BTreeMap<u64, Vec<Bar>> = BTreeMap::new();
     for e in &rec.history.events {
-        let label = format!(
-            "{} {} {}",
-            e.f,
-            e.key.as_deref().unwrap_or(""),
-            e.value
-        );
+        let label = format!("{} {} {}", e.f, e.key.as_deref().unwrap_or(""), e.value);
         if e.kind == EventType::Invoke {
             open.insert(e.process, (e.time_ns, label));
         } else if let Some((start, inv)) = open.remove(&e.process) {
@@ -67,7 +62,11 @@ pub fn render(r: &RunReport) -> String {
     let title = format!(
         "{}{} seed {}",
         r.model,
-        r.config.bug.as_deref().map(|b| format!(" --bug {b}")).unwrap_or_default(),
+        r.config
+            .bug
+            .as_deref()
+            .map(|b| format!(" --bug {b}"))
+            .unwrap_or_default(),
         r.seed
     );
     let _ = write!(
@@ -195,7 +194,9 @@ body{{font:13px system-ui,sans-serif;margin:16px;color:#222}}\
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             i,
             s.at_ms,
-            s.for_ms.map(|d| d.to_string()).unwrap_or_else(|| "∞".into()),
+            s.for_ms
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "∞".into()),
             escape(&s.fault.to_string())
         );
     }

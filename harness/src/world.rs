@@ -133,7 +133,13 @@ pub(crate) fn current<M: 'static>() -> Rc<World<M>> {
 }
 
 impl Core {
-    pub fn new(seed: u64, servers: usize, clients: usize, net_rng: ChaCha8Rng, trace: bool) -> Core {
+    pub fn new(
+        seed: u64,
+        servers: usize,
+        clients: usize,
+        net_rng: ChaCha8Rng,
+        trace: bool,
+    ) -> Core {
         let total = servers + clients;
         let nodes = (0..total)
             .map(|i| NodeState {
@@ -203,7 +209,8 @@ impl Core {
         let first = self.draw_delay();
         let dup = NetFaults::strongest(&self.net.duplicate);
         let second = (dup > 0.0 && self.net_rng.gen_bool(dup)).then(|| self.draw_delay());
-        self.fp.event(tag::SEND, now, (from as u64) << 32 | to as u64, first);
+        self.fp
+            .event(tag::SEND, now, (from as u64) << 32 | to as u64, first);
         Some([Some(now + first), second.map(|d| now + d)])
     }
 
@@ -250,7 +257,8 @@ impl Core {
 
     pub fn record_fault(&mut self, step: usize, phase: &str, description: String) {
         let now = self.now_ns();
-        self.fp.event(tag::FAULT, now, step as u64, (phase == "start") as u64);
+        self.fp
+            .event(tag::FAULT, now, step as u64, (phase == "start") as u64);
         self.fp.add_bytes(description.as_bytes());
         if self.trace {
             tracing::info!(target: "faultline::nemesis", t_ms = now as f64 / 1e6, "{phase} step {step}: {description}");

@@ -39,17 +39,45 @@ pub struct Entry {
 
 #[derive(Clone, Debug)]
 pub enum Msg {
-    Request { id: u64, op: Invocation },
-    Reply { id: u64, result: Result<Value, String> },
-    NotPrimary { id: u64, hint: Option<usize> },
-    Prepare { epoch: u64 },
-    PrepareOk { epoch: u64, normal: u64, log: Vec<Entry> },
-    Append { epoch: u64, start: usize, entries: Vec<Entry>, commit: usize },
-    AppendOk { epoch: u64, len: usize },
+    Request {
+        id: u64,
+        op: Invocation,
+    },
+    Reply {
+        id: u64,
+        result: Result<Value, String>,
+    },
+    NotPrimary {
+        id: u64,
+        hint: Option<usize>,
+    },
+    Prepare {
+        epoch: u64,
+    },
+    PrepareOk {
+        epoch: u64,
+        normal: u64,
+        log: Vec<Entry>,
+    },
+    Append {
+        epoch: u64,
+        start: usize,
+        entries: Vec<Entry>,
+        commit: usize,
+    },
+    AppendOk {
+        epoch: u64,
+        len: usize,
+    },
     /// The follower needs the whole log (it has not joined this epoch yet, or it is behind).
-    AppendNeed { epoch: u64, from: usize },
+    AppendNeed {
+        epoch: u64,
+        from: usize,
+    },
     /// The follower has promised a higher epoch: the sender is deposed.
-    Deposed { epoch: u64 },
+    Deposed {
+        epoch: u64,
+    },
 }
 
 /// What a replica keeps on disk.
@@ -90,7 +118,9 @@ impl PrimaryBackup {
 /// The registered model.
 pub fn model() -> Model {
     Model::new("primary-backup", PrimaryBackup::new)
-        .describe("leader-follower replication with majority-durable acks and epoch-fenced failover")
+        .describe(
+            "leader-follower replication with majority-durable acks and epoch-fenced failover",
+        )
         .version("1")
         .bug(
             "async-ack",
@@ -109,8 +139,15 @@ pub fn model() -> Model {
 
 enum Role {
     Follower,
-    Candidate { epoch: u64, votes: BTreeMap<usize, (u64, Vec<Entry>)> },
-    Primary { epoch: u64, next: Vec<usize>, matched: Vec<usize> },
+    Candidate {
+        epoch: u64,
+        votes: BTreeMap<usize, (u64, Vec<Entry>)>,
+    },
+    Primary {
+        epoch: u64,
+        next: Vec<usize>,
+        matched: Vec<usize>,
+    },
 }
 
 struct Replica<'a> {
@@ -181,7 +218,11 @@ impl<'a> Replica<'a> {
                     .collect()
             })
             .unwrap_or_default();
-        Durable { promised, normal, log }
+        Durable {
+            promised,
+            normal,
+            log,
+        }
     }
 
     fn reset_election(&mut self) {
@@ -257,7 +298,9 @@ impl<'a> Replica<'a> {
 
     async fn maybe_win(&mut self) {
         let n = self.ctx.servers();
-        let Role::Candidate { epoch, votes } = &self.role else { return };
+        let Role::Candidate { epoch, votes } = &self.role else {
+            return;
+        };
         if votes.len() < majority(n) {
             return;
         }
@@ -272,16 +315,25 @@ impl<'a> Replica<'a> {
         self.set_log(log);
         self.d.normal = epoch;
         self.persist().await;
-        self.ctx.observe("primary-elected", &serde_json::json!({"epoch": epoch, "node": self.ctx.id()}));
+        self.ctx.observe(
+            "primary-elected",
+            &serde_json::json!({"epoch": epoch, "node": self.ctx.id()}),
+        );
         let mut matched = vec![0; n];
         matched[self.ctx.id()] = self.d.log.len();
-        self.role = Role::Primary { epoch, next: vec![0; n], matched };
+        self.role = Role::Primary {
+            epoch,
+            next: vec![0; n],
+            matched,
+        };
         self.primary_hint = Some(self.ctx.id());
         self.broadcast();
     }
 
     fn broadcast(&mut self) {
-        let Role::Primary { epoch, next, .. } = &self.role else { return };
+        let Role::Primary { epoch, next, .. } = &self.role else {
+            return;
+        };
         for p in self.ctx.peers() {
             let start = next[p].min(self.d.log.len());
             self.ctx.send(
@@ -298,13 +350,16 @@ impl<'a> Replica<'a> {
 
     fn advance_commit(&mut self) {
         let n = self.ctx.servers();
-        let Role::Primary { matched, .. } = &self.role else { return };
+        let Role::Primary { matched, .. } = &self.role else {
+            return;
+        };
         let mut m = matched.clone();
         m.sort_unstable_by(|a, b| b.cmp(a));
         let c = m[majority(n) - 1];
         if c > self.commit {
             self.commit = c;
-            self.ctx.observe("committed", &serde_json::json!({"index": c}));
+            self.ctx
+                .observe("committed", &serde_json::json!({"index": c}));
             self.apply();
         }
     }
@@ -317,17 +372,36 @@ impl<'a> Replica<'a> {
             return;
         }
         let Some(epoch) = self.epoch_led() else {
-            self.ctx.send(from, Msg::NotPrimary { id, hint: self.primary_hint });
+            self.ctx.send(
+                from,
+                Msg::NotPrimary {
+                    id,
+                    hint: self.primary_hint,
+                },
+            );
             return;
         };
         if !self.ids.insert(id) {
             return; // a duplicate: the first copy is already in the log
         }
-        self.d.log.push(Entry { epoch, op_id: id, client: from, f: op.f.clone(), key, value: op.value });
+        self.d.log.push(Entry {
+            epoch,
+            op_id: id,
+            client: from,
+            f: op.f.clone(),
+            key,
+            value: op.value,
+        });
         let index = self.d.log.len();
         self.waiting.insert(index, (from, id));
         if self.bug == Bug::AsyncAck && op.f == "write" {
-            self.ctx.send(from, Msg::Reply { id, result: Ok(Value::Null) });
+            self.ctx.send(
+                from,
+                Msg::Reply {
+                    id,
+                    result: Ok(Value::Null),
+                },
+            );
         }
         self.persist().await;
         if let Role::Primary { matched, .. } = &mut self.role {
@@ -337,9 +411,21 @@ impl<'a> Replica<'a> {
         self.advance_commit();
     }
 
-    async fn on_append(&mut self, from: usize, epoch: u64, start: usize, entries: Vec<Entry>, commit: usize) {
+    async fn on_append(
+        &mut self,
+        from: usize,
+        epoch: u64,
+        start: usize,
+        entries: Vec<Entry>,
+        commit: usize,
+    ) {
         if epoch < self.d.promised && self.bug != Bug::NoFencing {
-            self.ctx.send(from, Msg::Deposed { epoch: self.d.promised });
+            self.ctx.send(
+                from,
+                Msg::Deposed {
+                    epoch: self.d.promised,
+                },
+            );
             return;
         }
         if self.epoch_led().is_some_and(|e| e >= epoch) && from != self.ctx.id() {
@@ -365,7 +451,13 @@ impl<'a> Replica<'a> {
             self.kv.clear();
         } else {
             if start > self.d.log.len() {
-                self.ctx.send(from, Msg::AppendNeed { epoch, from: self.d.log.len() });
+                self.ctx.send(
+                    from,
+                    Msg::AppendNeed {
+                        epoch,
+                        from: self.d.log.len(),
+                    },
+                );
                 return;
             }
             // Within one epoch entries at an index never change: only append what is new, so a
@@ -376,14 +468,20 @@ impl<'a> Replica<'a> {
                 self.ids.insert(e.op_id);
                 self.d.log.push(e);
             }
-            changed = self.d.log.len() != before;
+            changed |= self.d.log.len() != before;
         }
         if changed {
             self.persist().await;
         }
         self.commit = self.commit.max(commit.min(self.d.log.len()));
         self.apply();
-        self.ctx.send(from, Msg::AppendOk { epoch, len: self.d.log.len() });
+        self.ctx.send(
+            from,
+            Msg::AppendOk {
+                epoch,
+                len: self.d.log.len(),
+            },
+        );
     }
 
     async fn handle(&mut self, from: usize, msg: Msg) {
@@ -394,7 +492,14 @@ impl<'a> Replica<'a> {
                     self.step_down(epoch);
                     self.d.promised = epoch;
                     self.persist().await;
-                    self.ctx.send(from, Msg::PrepareOk { epoch, normal: self.d.normal, log: self.d.log.clone() });
+                    self.ctx.send(
+                        from,
+                        Msg::PrepareOk {
+                            epoch,
+                            normal: self.d.normal,
+                            log: self.d.log.clone(),
+                        },
+                    );
                 }
             }
             Msg::PrepareOk { epoch, normal, log } => {
@@ -405,11 +510,19 @@ impl<'a> Replica<'a> {
                     }
                 }
             }
-            Msg::Append { epoch, start, entries, commit } => {
-                self.on_append(from, epoch, start, entries, commit).await
-            }
+            Msg::Append {
+                epoch,
+                start,
+                entries,
+                commit,
+            } => self.on_append(from, epoch, start, entries, commit).await,
             Msg::AppendOk { epoch, len } => {
-                if let Role::Primary { epoch: e, next, matched } = &mut self.role {
+                if let Role::Primary {
+                    epoch: e,
+                    next,
+                    matched,
+                } = &mut self.role
+                {
                     if *e == epoch {
                         matched[from] = matched[from].max(len);
                         next[from] = next[from].max(len);
@@ -468,7 +581,11 @@ impl Protocol for PrimaryBackup {
         }
         let mut next_beat = ctx.instant() + HEARTBEAT;
         loop {
-            let deadline = if r.epoch_led().is_some() { next_beat } else { r.election_deadline };
+            let deadline = if r.epoch_led().is_some() {
+                next_beat
+            } else {
+                r.election_deadline
+            };
             match ctx.recv_until(deadline).await {
                 Some((from, msg)) => r.handle(from, msg).await,
                 None if r.epoch_led().is_some() => {
@@ -505,7 +622,9 @@ impl Protocol for PrimaryBackup {
                             Err(e) => Outcome::Fail(e),
                         };
                     }
-                    Some((from, Msg::NotPrimary { id: rid, hint })) if rid == id && from == target => {
+                    Some((from, Msg::NotPrimary { id: rid, hint }))
+                        if rid == id && from == target =>
+                    {
                         target = match hint {
                             Some(h) if h != target => h,
                             _ => (target + 1) % n,
