@@ -336,7 +336,7 @@ pub struct Generator {
 #[serde(deny_unknown_fields)]
 struct ScheduleFile {
     #[serde(default)]
-    steps: Option<Vec<Step>>,
+    steps: Option<Vec<StepSpec>>,
     #[serde(default)]
     generate: Option<Generator>,
 }
@@ -386,7 +386,20 @@ impl Schedule {
             message: message.to_string(),
         };
         match (parsed.steps, parsed.generate) {
-            (Some(steps), None) => Ok(Schedule::Steps(steps)),
+            (Some(specs), None) => {
+                let lines = item_lines(text);
+                let mut steps = Vec::with_capacity(specs.len());
+                for (i, spec) in specs.into_iter().enumerate() {
+                    let step = Step::try_from(spec).map_err(|message| ScheduleError::Parse {
+                        file: file.to_string(),
+                        line: lines.get(i).copied().unwrap_or(1),
+                        column: 1,
+                        message: format!("steps[{i}]: {message}"),
+                    })?;
+                    steps.push(step);
+                }
+                Ok(Schedule::Steps(steps))
+            }
             (None, Some(g)) => {
                 for k in &g.faults {
                     if !FAULT_KINDS.contains(&k.as_str()) {
@@ -460,6 +473,34 @@ impl Schedule {
         }
         Ok(steps)
     }
+}
+
+/// The line (1-based) of each item of the top-level `steps:` list. serde_yaml gives no spans for
+/// values, so errors found after parsing (a crash without `node`) locate their step this way.
+fn item_lines(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut in_steps = false;
+    let mut indent = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let depth = line.len() - trimmed.len();
+        if depth == 0 {
+            in_steps = trimmed.starts_with("steps:");
+            continue;
+        }
+        if in_steps && (trimmed.starts_with("- ") || trimmed == "-") {
+            if indent.is_none() {
+                indent = Some(depth);
+            }
+            if indent == Some(depth) {
+                out.push(i + 1);
+            }
+        }
+    }
+    out
 }
 
 pub fn builtin_names() -> Vec<&'static str> {
