@@ -3,6 +3,12 @@
 //! This crate has no runtime dependency: "is this Jepsen history linearizable?" needs nothing else.
 pub mod finding;
 pub mod history;
+pub mod lost_write;
 
 pub use finding::{Finding, FindingKind};
 pub use history::{Event, EventType, History};
+pub mod check_history;
+pub mod formats;
+pub mod html;
+pub mod linearizability;
+pub mod spec;
