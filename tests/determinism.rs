@@ -55,7 +55,10 @@ fn same_seed_same_trace_on_two_threads() {
     let b = std::thread::spawn(|| run_seed(7, None, "swarm"));
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
     assert!(a.passed, "seed 7 should pass: {:?}", a.violations);
-    assert!(a.stats.messages > 0 && a.stats.ops > 0, "the run did something");
+    assert!(
+        a.stats.messages > 0 && a.stats.ops > 0,
+        "the run did something"
+    );
     assert_eq!(trace_of(&a), trace_of(&b), "same seed, different runs");
     // And a third run on this very thread, after the others.
     assert_eq!(trace_of(&a), trace_of(&run_seed(7, None, "swarm")));
@@ -92,13 +95,28 @@ fn different_seeds_give_different_fingerprints() {
 fn the_fingerprint_covers_the_workload() {
     let base = run_seed(7, None, "none");
     let fewer = run_seed(7, Some(base.config.ops - 1), "none");
-    assert_ne!(base.fingerprint, fewer.fingerprint, "--ops changes the trace");
+    assert_ne!(
+        base.fingerprint, fewer.fingerprint,
+        "--ops changes the trace"
+    );
     let more = run_seed(7, Some(base.config.ops + 50), "swarm");
     assert_ne!(run_seed(7, None, "swarm").fingerprint, more.fingerprint);
     // Through the CLI too.
     let (_, a) = cli_run(&["run", "primary-backup", "--seed", "7", "--json"]);
-    let (_, b) = cli_run(&["run", "primary-backup", "--seed", "7", "--ops", "120", "--json"]);
-    assert_eq!(b["stats"]["ops"].as_u64().map(|n| n >= 120), Some(true), "{b}");
+    let (_, b) = cli_run(&[
+        "run",
+        "primary-backup",
+        "--seed",
+        "7",
+        "--ops",
+        "120",
+        "--json",
+    ]);
+    assert_eq!(
+        b["stats"]["ops"].as_u64().map(|n| n >= 120),
+        Some(true),
+        "{b}"
+    );
     assert_ne!(a["fingerprint"], b["fingerprint"]);
 }
 

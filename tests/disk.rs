@@ -1,0 +1,205 @@
+//! The disk's crash semantics, shown with a tiny protocol written against the public API the way a
+//! user would: writes are volatile until fsync, a crash loses every unsynced write, and a restarted
+//! node sees only durable state. Reads before the crash see everything written.
+use faultline_harness::prelude::*;
+use faultline_harness::recording::Observation;
+use faultline_harness::run::{run, Faults, RunReport, RunRequest};
+use faultline_harness::schedule::{Fault, Schedule, Step};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Node 0 writes a few files at start-up (some fsynced, some not), reports what it reads back,
+/// then idles. Every boot (the first and each restart) reports what the disk holds.
+struct DiskProbe;
+
+/// When node 0 starts an fsync that a crash at 1000 ms interrupts.
+const LATE_WRITE_NS: u64 = 999_900_000;
+
+fn files(disk: &Disk<()>) -> Value {
+    let text = |f: &str| {
+        disk.read(f)
+            .map(|b| String::from_utf8(b).expect("utf-8 file"))
+    };
+    json!({
+        "a": disk.get::<String>("a"),
+        "b": disk.get::<String>("b"),
+        "c": disk.get::<String>("c"),
+        "log": text("log"),
+        "late": disk.get::<String>("late"),
+        "gone": disk.get::<String>("gone"),
+    })
+}
+
+impl Protocol for DiskProbe {
+    type Msg = ();
+
+    fn cap(&self) -> Cap {
+        Cap::None
+    }
+
+    fn checkers(&self) -> Vec<Box<dyn Checker>> {
+        vec![]
+    }
+
+    async fn node(&self, ctx: NodeCtx<()>) {
+        if ctx.id() != 0 {
+            return;
+        }
+        let disk = ctx.disk();
+        ctx.observe("boot", &files(&disk));
+        if disk.read("a").is_none() && disk.read("b").is_none() {
+            // First boot.
+            disk.put("a", &"A");
+            disk.put("c", &"C1");
+            disk.append("log", b"x");
+            disk.put("gone", &"G");
+            disk.fsync().await; // a, c = C1, log = x, gone are durable
+            disk.put("b", &"B"); // never fsynced
+            disk.put("c", &"C2"); // an unsynced overwrite
+            disk.append("log", b"y"); // an unsynced append
+            disk.remove("gone"); // an unsynced delete
+            ctx.observe("before-crash", &files(&disk));
+            // An fsync still in progress when the crash comes does not make its writes durable.
+            ctx.sleep(Duration::from_nanos(LATE_WRITE_NS - ctx.now_ns()))
+                .await;
+            disk.put("late", &"L");
+            ctx.observe("late-write", &ctx.now_ns());
+            disk.fsync().await;
+            ctx.observe("late-fsync-done", &ctx.now_ns());
+        }
+        loop {
+            ctx.sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn call(&self, _: &ClientCtx<()>, _: u64, _: &Invocation) -> Outcome {
+        Outcome::Ok(Value::Null)
+    }
+}
+
+fn probe_model() -> Model {
+    // One client, 100 ops at ~40 ms each: the workload lasts about four seconds.
+    Model::new("disk-probe", |_| Ok(DiskProbe))
+        .nodes(3)
+        .clients(1)
+        .ops(100)
+}
+
+fn run_with(faults: Faults) -> RunReport {
+    let m = probe_model();
+    let req = RunRequest {
+        seed: 1,
+        config: m.config(None),
+        faults,
+        fail_on: vec![],
+        trace: false,
+    };
+    let r = run(&m, &req).expect("valid run");
+    assert!(r.passed, "{:?}", r.violations);
+    r
+}
+
+fn crash_node0() -> Faults {
+    Faults::Steps(vec![Step {
+        at_ms: 1000,
+        fault: Fault::Crash { node: 0 },
+        for_ms: Some(500),
+        trigger: None,
+    }])
+}
+
+fn of<'a>(r: &'a RunReport, kind: &'a str) -> Vec<&'a Observation> {
+    r.recording
+        .observations_of(kind)
+        .filter(|o| o.node == 0)
+        .collect()
+}
+
+fn assert_crash_semantics(r: &RunReport) {
+    // The crash ran (and ended) before the workload finished.
+    let crash: Vec<_> = r
+        .recording
+        .faults
+        .iter()
+        .map(|f| (f.phase.as_str(), f.at_ns / 100_000))
+        .collect();
+    // (madsim's timers may fire a few microseconds late, never early.)
+    assert_eq!(crash, [("start", 10_000), ("end", 15_000)], "{crash:?}");
+    assert!(
+        r.recording.final_phase_ns > 1_500_000_000,
+        "the workload outlived the crash window"
+    );
+
+    let boots = of(r, "boot");
+    assert_eq!(boots.len(), 2, "one boot, then one restart: {boots:?}");
+    let all_none =
+        json!({"a": null, "b": null, "c": null, "log": null, "late": null, "gone": null});
+    assert_eq!(boots[0].data, all_none, "a fresh disk is empty");
+
+    // Before the crash, reads see unsynced data.
+    let before = of(r, "before-crash");
+    assert_eq!(before.len(), 1);
+    assert_eq!(
+        before[0].data,
+        json!({"a": "A", "b": "B", "c": "C2", "log": "xy", "late": null, "gone": null})
+    );
+
+    // The late fsync started before the crash and was cut short by it.
+    let late = of(r, "late-write");
+    assert_eq!(late.len(), 1);
+    assert!(late[0].at_ns < 1_000_000_000);
+    assert!(
+        of(r, "late-fsync-done").is_empty(),
+        "the crash interrupted the fsync"
+    );
+
+    // After the restart: exactly the durable state.
+    assert!(
+        boots[1].at_ns >= 1_500_000_000,
+        "restarted when the window ended"
+    );
+    assert_eq!(
+        boots[1].data,
+        json!({"a": "A", "b": null, "c": "C1", "log": "x", "late": null, "gone": "G"}),
+        "synced writes survive; unsynced writes, overwrites, appends and deletes are lost"
+    );
+}
+
+#[test]
+fn a_crash_loses_unsynced_writes_and_keeps_synced_ones() {
+    assert_crash_semantics(&run_with(crash_node0()));
+}
+
+#[test]
+fn the_same_crash_from_a_yaml_schedule() {
+    let yaml = "# node 0 crashes at 1 s and restarts at 1.5 s\nsteps:\n  - {at_ms: 1000, fault: crash, node: 0, for_ms: 500}\n";
+    let schedule = Schedule::parse("crash.yaml", yaml).expect("a valid schedule");
+    let r = run_with(Faults::Schedule(schedule));
+    assert_crash_semantics(&r);
+    assert_eq!(r.steps.len(), 1, "the step is recorded as it ran");
+}
+
+#[test]
+fn without_a_crash_nothing_is_lost() {
+    let r = run_with(Faults::Steps(vec![]));
+    let boots = of(&r, "boot");
+    assert_eq!(boots.len(), 1, "no restart without a crash");
+    assert_eq!(
+        of(&r, "late-fsync-done").len(),
+        1,
+        "the late fsync completes"
+    );
+    assert!(r.recording.faults.is_empty());
+}
+
+#[test]
+fn a_crash_of_another_node_leaves_node_0_alone() {
+    let r = run_with(Faults::Steps(vec![Step {
+        at_ms: 1000,
+        fault: Fault::Crash { node: 1 },
+        for_ms: Some(500),
+        trigger: None,
+    }]));
+    assert_eq!(of(&r, "boot").len(), 1);
+    assert_eq!(of(&r, "late-fsync-done").len(), 1);
+}
