@@ -195,6 +195,9 @@ impl<M: Message> Future for Recv<'_, M> {
                     if core.link_cut(env.from, me) {
                         // A partition that began while the message was in flight cuts it too.
                         core.fp.event(tag::DROP, now, env.from as u64, me as u64);
+                        if core.trace {
+                            tracing::debug!(target: "faultline::net", t_ms = now as f64 / 1e6, "drop (partitioned in flight) {} -> {}: {:?}", core.nodes[env.from].name, core.nodes[me].name, env.msg);
+                        }
                         continue;
                     }
                     core.fp.event(tag::DELIVER, now, env.from as u64, me as u64);
@@ -210,6 +213,9 @@ impl<M: Message> Future for Recv<'_, M> {
                 if let Some(d) = self.deadline {
                     if d <= now_i {
                         core.fp.event(tag::TIMER, now, me as u64, 1);
+                        if core.trace {
+                            tracing::trace!(target: "faultline::timer", t_ms = now as f64 / 1e6, "{} timer", core.nodes[me].name);
+                        }
                         return Poll::Ready(None);
                     }
                 }
