@@ -1,0 +1,363 @@
+//! The simulated network under explicit fault steps, shown with a tiny protocol: node 0 sends a
+//! numbered ping to every other node every 10 ms; receivers report each receipt and answer with a
+//! pong, which node 0 reports in turn.
+use faultline_harness::prelude::*;
+use faultline_harness::run::{run, Faults, RunReport, RunRequest};
+use faultline_harness::schedule::{Fault, Schedule, Step};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const PERIOD: Duration = Duration::from_millis(10);
+
+#[derive(Clone, Debug)]
+enum Wire {
+    Ping { seq: u64, sent_ns: u64 },
+    Pong { seq: u64, sent_ns: u64 },
+}
+
+struct Pinger;
+
+impl Protocol for Pinger {
+    type Msg = Wire;
+
+    fn cap(&self) -> Cap {
+        Cap::None
+    }
+
+    fn checkers(&self) -> Vec<Box<dyn Checker>> {
+        vec![]
+    }
+
+    async fn node(&self, ctx: NodeCtx<Wire>) {
+        if ctx.id() == 0 {
+            let mut seq = 0;
+            let mut next = ctx.instant();
+            loop {
+                match ctx.recv_until(next).await {
+                    Some((from, Wire::Pong { seq, sent_ns })) => {
+                        ctx.observe(
+                            "pong",
+                            &json!({"from": from, "seq": seq, "sent_ns": sent_ns}),
+                        );
+                    }
+                    Some(_) => {}
+                    None => {
+                        seq += 1;
+                        let sent_ns = ctx.now_ns();
+                        ctx.observe("sent", &json!({"from": 0, "seq": seq, "sent_ns": sent_ns}));
+                        for p in ctx.peers().collect::<Vec<_>>() {
+                            ctx.send(p, Wire::Ping { seq, sent_ns });
+                        }
+                        next = ctx.instant() + PERIOD;
+                    }
+                }
+            }
+        } else {
+            loop {
+                let (from, msg) = ctx.recv().await;
+                if let Wire::Ping { seq, sent_ns } = msg {
+                    ctx.observe(
+                        "ping",
+                        &json!({"from": from, "seq": seq, "sent_ns": sent_ns}),
+                    );
+                    let now = ctx.now_ns();
+                    ctx.send(from, Wire::Pong { seq, sent_ns: now });
+                }
+            }
+        }
+    }
+
+    async fn call(&self, _: &ClientCtx<Wire>, _: u64, _: &Invocation) -> Outcome {
+        Outcome::Ok(Value::Null)
+    }
+}
+
+/// One receipt (or, for kind `sent`, one ping sent by node 0).
+#[derive(Clone, Copy, Debug)]
+struct Receipt {
+    node: usize,
+    at_ns: u64,
+    from: usize,
+    seq: u64,
+    sent_ns: u64,
+}
+
+fn receipts(r: &RunReport, kind: &str) -> Vec<Receipt> {
+    r.recording
+        .observations_of(kind)
+        .map(|o| {
+            let field = |k: &str| o.data[k].as_u64().expect("well-formed observation");
+            Receipt {
+                node: o.node,
+                at_ns: o.at_ns,
+                from: field("from") as usize,
+                seq: field("seq"),
+                sent_ns: field("sent_ns"),
+            }
+        })
+        .collect()
+}
+
+fn run_steps(seed: u64, steps: Vec<Step>) -> RunReport {
+    // One client, 100 ops at ~40 ms each: the workload (and the pinging) lasts about 4 s.
+    let m = Model::new("pinger", |_| Ok(Pinger))
+        .nodes(5)
+        .clients(1)
+        .ops(100);
+    let req = RunRequest {
+        seed,
+        config: m.config(None),
+        faults: Faults::Steps(steps),
+        fail_on: vec![],
+        trace: false,
+    };
+    let r = run(&m, &req).expect("valid run");
+    assert!(r.passed, "{:?}", r.violations);
+    assert!(
+        r.recording.final_phase_ns > 3_000_000_000,
+        "the workload outlived the fault window"
+    );
+    r
+}
+
+fn step(at_ms: u64, for_ms: u64, fault: Fault) -> Step {
+    Step {
+        at_ms,
+        fault,
+        for_ms: Some(for_ms),
+        trigger: None,
+    }
+}
+
+/// The `[start, end]` of the only fault step, as applied.
+fn window(r: &RunReport) -> (u64, u64) {
+    let f = &r.recording.faults;
+    assert_eq!(f.len(), 2, "one step, started and ended: {f:?}");
+    assert_eq!((f[0].phase.as_str(), f[1].phase.as_str()), ("start", "end"));
+    (f[0].at_ns, f[1].at_ns)
+}
+
+/// Pings sent strictly inside `(lo, hi)`, received by `node`.
+fn sent_within(rs: &[Receipt], node: usize, lo: u64, hi: u64) -> Vec<Receipt> {
+    rs.iter()
+        .filter(|x| x.node == node && x.sent_ns > lo && x.sent_ns < hi)
+        .copied()
+        .collect()
+}
+
+const SEEDS: std::ops::Range<u64> = 0..3;
+
+#[test]
+fn a_partition_cuts_across_and_not_within() {
+    for seed in SEEDS {
+        let r = run_steps(
+            seed,
+            vec![step(
+                1000,
+                1000,
+                Fault::Partition {
+                    groups: vec![vec![0, 1], vec![2, 3, 4]],
+                    oneway: false,
+                },
+            )],
+        );
+        let (s, e) = window(&r);
+        let pings = receipts(&r, "ping");
+        let pongs = receipts(&r, "pong");
+        for n in [2, 3, 4] {
+            // Across the cut: nothing arrives while it lasts, and nothing sent during it ever does.
+            let during: Vec<_> = pings
+                .iter()
+                .filter(|x| x.node == n && x.at_ns > s && x.at_ns < e)
+                .collect();
+            assert!(during.is_empty(), "seed {seed}: n{n} got {during:?}");
+            assert!(sent_within(&pings, n, s, e).is_empty(), "seed {seed}: n{n}");
+            // Nor the other way.
+            assert!(
+                !pongs
+                    .iter()
+                    .any(|x| x.from == n && x.at_ns > s && x.at_ns < e),
+                "seed {seed}: a pong from n{n} crossed the cut"
+            );
+            // Before the cut and after the heal, messages flow.
+            assert!(
+                sent_within(&pings, n, 0, s).len() >= 90,
+                "seed {seed}: n{n} before"
+            );
+            assert!(
+                sent_within(&pings, n, e, e + 1_000_000_000).len() >= 90,
+                "seed {seed}: n{n} after the heal"
+            );
+        }
+        // Within a side: node 1 keeps receiving, and node 0 keeps hearing from it.
+        assert!(
+            sent_within(&pings, 1, s, e).len() >= 90,
+            "seed {seed}: n1 during"
+        );
+        assert!(
+            pongs
+                .iter()
+                .filter(|x| x.from == 1 && x.at_ns > s && x.at_ns < e)
+                .count()
+                >= 90,
+            "seed {seed}: n1's pongs during the partition"
+        );
+    }
+}
+
+#[test]
+fn a_one_way_partition_cuts_one_direction() {
+    // Messages from {2, 3, 4} to {0, 1} are cut; 0 -> 2 still flows.
+    let r = run_steps(
+        4,
+        vec![step(
+            1000,
+            1000,
+            Fault::Partition {
+                groups: vec![vec![2, 3, 4], vec![0, 1]],
+                oneway: true,
+            },
+        )],
+    );
+    let (s, e) = window(&r);
+    let pings = receipts(&r, "ping");
+    let pongs = receipts(&r, "pong");
+    for n in [2, 3, 4] {
+        assert!(
+            sent_within(&pings, n, s, e).len() >= 90,
+            "n{n} still hears node 0"
+        );
+        let back: Vec<_> = pongs
+            .iter()
+            .filter(|x| x.from == n && x.sent_ns > s && x.sent_ns < e)
+            .collect();
+        assert!(
+            back.is_empty(),
+            "n{n}'s pongs crossed a one-way cut: {back:?}"
+        );
+        assert!(
+            pongs
+                .iter()
+                .filter(|x| x.from == n && x.sent_ns > e)
+                .count()
+                >= 90,
+            "n{n}'s pongs flow after the heal"
+        );
+    }
+}
+
+#[test]
+fn the_partition_from_yaml() {
+    let yaml =
+        "steps:\n  - {at_ms: 1000, fault: partition, groups: [[0, 1], [2, 3, 4]], for_ms: 1000}\n";
+    let Schedule::Steps(steps) = Schedule::parse("p.yaml", yaml).expect("valid") else {
+        panic!("explicit steps")
+    };
+    let r = run_steps(0, steps);
+    let (s, e) = window(&r);
+    let pings = receipts(&r, "ping");
+    assert!(sent_within(&pings, 2, s, e).is_empty());
+    assert!(sent_within(&pings, 1, s, e).len() >= 90);
+}
+
+#[test]
+fn total_loss_drops_everything_then_recovers() {
+    for seed in SEEDS {
+        let r = run_steps(seed, vec![step(1000, 500, Fault::Loss { rate: 1.0 })]);
+        let (s, e) = window(&r);
+        let pings = receipts(&r, "ping");
+        let pongs = receipts(&r, "pong");
+        let sent = receipts(&r, "sent");
+        assert!(
+            sent.iter()
+                .filter(|x| x.sent_ns > s && x.sent_ns < e)
+                .count()
+                >= 45
+        );
+        for n in 1..5 {
+            assert!(sent_within(&pings, n, s, e).is_empty(), "seed {seed}: n{n}");
+            assert!(
+                !pongs
+                    .iter()
+                    .any(|x| x.from == n && x.sent_ns > s && x.sent_ns < e),
+                "seed {seed}: a pong from n{n} survived total loss"
+            );
+            assert!(
+                sent_within(&pings, n, 0, s).len() >= 90,
+                "seed {seed}: n{n}"
+            );
+            assert!(
+                sent_within(&pings, n, e, e + 1_000_000_000).len() >= 90,
+                "seed {seed}: n{n} after the loss window"
+            );
+        }
+    }
+}
+
+#[test]
+fn total_duplication_delivers_everything_twice() {
+    for seed in SEEDS {
+        let r = run_steps(seed, vec![step(1000, 500, Fault::Duplicate { rate: 1.0 })]);
+        let (s, e) = window(&r);
+        let pings = receipts(&r, "ping");
+        let sent = receipts(&r, "sent");
+        for n in 1..5 {
+            for p in &sent {
+                let copies = pings
+                    .iter()
+                    .filter(|x| x.node == n && x.seq == p.seq)
+                    .count();
+                if p.sent_ns > s && p.sent_ns < e {
+                    assert_eq!(copies, 2, "seed {seed}: ping {} to n{n}", p.seq);
+                } else if p.sent_ns < s || (p.sent_ns > e && p.sent_ns < r.recording.final_phase_ns)
+                {
+                    assert_eq!(copies, 1, "seed {seed}: ping {} to n{n}", p.seq);
+                }
+            }
+        }
+        assert!(
+            sent.iter()
+                .filter(|x| x.sent_ns > s && x.sent_ns < e)
+                .count()
+                >= 45
+        );
+    }
+}
+
+#[test]
+fn a_delay_window_reorders_without_losing() {
+    for seed in SEEDS {
+        let r = run_steps(seed, vec![step(1000, 1000, Fault::Delay { mean_ms: 50.0 })]);
+        let (s, e) = window(&r);
+        let pings = receipts(&r, "ping");
+        let sent = receipts(&r, "sent");
+        let mut inversions = 0;
+        for n in 1..5 {
+            // Base latency (1-5 ms) is below the ping period: in order outside the window.
+            for (lo, hi) in [(0, s), (e, r.recording.final_phase_ns)] {
+                let seqs: Vec<u64> = sent_within(&pings, n, lo, hi)
+                    .iter()
+                    .map(|x| x.seq)
+                    .collect();
+                assert!(
+                    seqs.windows(2).all(|w| w[0] < w[1]),
+                    "seed {seed}: n{n} {seqs:?}"
+                );
+                assert!(seqs.len() >= 90);
+            }
+            let during = sent_within(&pings, n, s, e);
+            inversions += during.windows(2).filter(|w| w[0].seq > w[1].seq).count();
+            // Delayed, not lost: every ping sent during the window arrives.
+            let expected = sent
+                .iter()
+                .filter(|x| x.sent_ns > s && x.sent_ns < e)
+                .count();
+            assert_eq!(during.len(), expected, "seed {seed}: n{n}");
+            assert!(during.iter().all(|x| x.at_ns > x.sent_ns));
+        }
+        assert!(
+            inversions > 0,
+            "seed {seed}: a 50 ms mean delay reorders 10 ms pings"
+        );
+    }
+}
