@@ -329,6 +329,14 @@ pub(crate) fn simulate<P: Protocol>(
     }));
     let panic = result.err().map(|e| crate::panics::message(&*e));
     let world = world::current::<P::Msg>();
+    if panic.is_some() {
+        // The run ended at the panic: without this its time (and the `panic` violation's
+        // `at_ms`, and `sim_ms`) would read 0.
+        let mut core = world.core.borrow_mut();
+        if let (0, Some(at)) = (core.end_ns, crate::panics::time()) {
+            core.end_ns = at.saturating_duration_since(core.start).as_nanos() as u64;
+        }
+    }
     CLIENTS.with(|c| c.borrow_mut().take());
     let (recording, fingerprint) = world.core.borrow_mut().take_recording(panic);
     let started: Vec<usize> = {
