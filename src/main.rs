@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(faultline_harness::cli::main(faultline_models::all()));
+    std::process::exit(faultline::cli::main(faultline::models::all()));
 }

@@ -264,6 +264,7 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
                     "name": i.name, "cap": i.cap, "guarantees": i.guarantees,
                     "bugs": i.bugs.iter().map(|b| &b.name).collect::<Vec<_>>(),
                     "bug_descriptions": i.bugs,
+                    "params": i.params,
                     "checkers": i.checkers, "description": i.description,
                 })
             })
@@ -280,6 +281,13 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
             println!("    checkers:   {}", i.checkers.join(", "));
             for b in &i.bugs {
                 println!("    --bug {:<20} {}", b.name, b.description);
+            }
+            for p in &i.params {
+                println!(
+                    "    --set {:<20} {}",
+                    format!("{}=...", p.name),
+                    p.description
+                );
             }
         }
         println!("Schedules:");

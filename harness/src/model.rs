@@ -15,6 +15,13 @@ pub struct Bug {
     pub description: String,
 }
 
+/// A model parameter (`--set NAME=VALUE`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Param {
+    pub name: String,
+    pub description: String,
+}
+
 /// What `list` shows about a model and what the verdict needs.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelInfo {
@@ -24,6 +31,7 @@ pub struct ModelInfo {
     pub cap: Cap,
     pub guarantees: Vec<String>,
     pub bugs: Vec<Bug>,
+    pub params: Vec<Param>,
     pub checkers: Vec<String>,
     #[serde(skip)]
     pub expected_ms: u64,
@@ -48,6 +56,7 @@ pub struct Model {
     pub(crate) version: String,
     pub(crate) description: String,
     pub(crate) bugs: Vec<Bug>,
+    pub(crate) params: Vec<Param>,
     pub(crate) nodes: usize,
     pub(crate) clients: usize,
     pub(crate) ops: usize,
@@ -89,6 +98,7 @@ where
             cap: p.cap(),
             guarantees: p.guarantees().iter().map(|s| s.to_string()).collect(),
             bugs: m.bugs.clone(),
+            params: m.params.clone(),
             checkers: p.checkers().iter().map(|c| c.name().to_string()).collect(),
             expected_ms: p.workload().expected_ms(cfg.ops, cfg.clients),
         }
@@ -155,6 +165,7 @@ impl Model {
             version: "1".into(),
             description: String::new(),
             bugs: Vec::new(),
+            params: Vec::new(),
             nodes: 5,
             clients: 3,
             ops: 200,
@@ -180,6 +191,20 @@ impl Model {
             description: description.to_string(),
         });
         self
+    }
+
+    /// Declares a `--set NAME=VALUE` parameter; undeclared names are rejected.
+    pub fn param(mut self, name: &str, description: &str) -> Self {
+        self.params.push(Param {
+            name: name.to_string(),
+            description: description.to_string(),
+        });
+        self
+    }
+
+    /// The declared `--set` parameters.
+    pub fn params(&self) -> &[Param] {
+        &self.params
     }
 
     pub fn nodes(mut self, n: usize) -> Self {

@@ -132,6 +132,22 @@ pub fn validate(model: &Model, cfg: &ModelConfig) -> Result<ModelInfo, RunError>
             });
         }
     }
+    for key in cfg.set.keys() {
+        if !model.params().iter().any(|p| &p.name == key) {
+            let known: Vec<&str> = model.params().iter().map(|p| p.name.as_str()).collect();
+            return Err(RunError::Config(
+                model.name().into(),
+                format!(
+                    "unknown parameter `--set {key}` (known: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
     if cfg.nodes == 0 || cfg.clients == 0 {
         return Err(RunError::Config(
             model.name().into(),
