@@ -4,12 +4,22 @@
 use crate::world::World;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 /// How long an fsync takes in simulated time. A crash during it loses the writes it covers.
 const FSYNC_LATENCY: Duration = Duration::from_micros(500);
+
+/// How a file changed since the last fsync. Appends are tracked separately so that syncing or
+/// crashing an append-only log costs the appended bytes, not the whole file.
+#[derive(Clone, Copy, Debug)]
+enum Dirty {
+    /// Only appended to; the durable copy is the first `n` bytes.
+    Appended(usize),
+    /// Written, replaced or removed.
+    Replaced,
+}
 
 #[derive(Default)]
 pub(crate) struct DiskState {
@@ -17,18 +27,23 @@ pub(crate) struct DiskState {
     current: BTreeMap<String, Vec<u8>>,
     /// What survives a crash.
     durable: BTreeMap<String, Vec<u8>>,
-    dirty: BTreeSet<String>,
+    dirty: BTreeMap<String, Dirty>,
 }
 
 impl DiskState {
     /// Power loss: forget every write since the last completed fsync.
     pub fn crash(&mut self) {
-        for f in std::mem::take(&mut self.dirty) {
-            match self.durable.get(&f) {
-                Some(v) => {
+        for (f, how) in std::mem::take(&mut self.dirty) {
+            match (how, self.durable.get(&f)) {
+                (Dirty::Appended(n), Some(_)) => {
+                    if let Some(cur) = self.current.get_mut(&f) {
+                        cur.truncate(n);
+                    }
+                }
+                (_, Some(v)) => {
                     self.current.insert(f, v.clone());
                 }
-                None => {
+                (_, None) => {
                     self.current.remove(&f);
                 }
             }
@@ -36,14 +51,28 @@ impl DiskState {
     }
 
     fn sync(&mut self) {
-        for f in std::mem::take(&mut self.dirty) {
-            match self.current.get(&f) {
-                Some(v) => {
-                    self.durable.insert(f, v.clone());
+        for (f, how) in std::mem::take(&mut self.dirty) {
+            match (how, self.current.get(&f)) {
+                (Dirty::Appended(n), Some(cur)) if self.durable.contains_key(&f) => {
+                    let d = self.durable.get_mut(&f).expect("checked");
+                    d.truncate(n);
+                    d.extend_from_slice(&cur[n..]);
                 }
-                None => {
+                (_, Some(cur)) => {
+                    self.durable.insert(f, cur.clone());
+                }
+                (_, None) => {
                     self.durable.remove(&f);
                 }
+            }
+        }
+    }
+
+    fn mark(&mut self, file: &str, how: Dirty) {
+        match (self.dirty.get(file), how) {
+            (Some(_), Dirty::Appended(_)) => {} // keep the first mark since the last sync
+            _ => {
+                self.dirty.insert(file.to_string(), how);
             }
         }
     }
@@ -78,25 +107,24 @@ impl<M: 'static> Disk<M> {
     pub fn write(&self, file: &str, data: Vec<u8>) {
         self.with(|d| {
             d.current.insert(file.to_string(), data);
-            d.dirty.insert(file.to_string());
+            d.mark(file, Dirty::Replaced);
         })
     }
 
     /// Appends to a file (volatile until fsync).
     pub fn append(&self, file: &str, data: &[u8]) {
         self.with(|d| {
-            d.current
-                .entry(file.to_string())
-                .or_default()
-                .extend_from_slice(data);
-            d.dirty.insert(file.to_string());
+            let cur = d.current.entry(file.to_string()).or_default();
+            let before = cur.len();
+            cur.extend_from_slice(data);
+            d.mark(file, Dirty::Appended(before));
         })
     }
 
     pub fn remove(&self, file: &str) {
         self.with(|d| {
             d.current.remove(file);
-            d.dirty.insert(file.to_string());
+            d.mark(file, Dirty::Replaced);
         })
     }
 
@@ -133,4 +161,60 @@ impl<M: 'static> Disk<M> {
 /// Crash semantics applied by the nemesis.
 pub(crate) fn crash_disk<M: 'static>(world: &World<M>, node: usize) {
     world.core.borrow_mut().disks[node].crash();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Dirty, DiskState};
+
+    fn write(d: &mut DiskState, f: &str, v: &[u8]) {
+        d.current.insert(f.into(), v.to_vec());
+        d.mark(f, Dirty::Replaced);
+    }
+
+    fn append(d: &mut DiskState, f: &str, v: &[u8]) {
+        let cur = d.current.entry(f.into()).or_default();
+        let n = cur.len();
+        cur.extend_from_slice(v);
+        d.mark(f, Dirty::Appended(n));
+    }
+
+    #[test]
+    fn appends_survive_only_up_to_the_last_sync() {
+        let mut d = DiskState::default();
+        append(&mut d, "log", b"ab");
+        d.sync();
+        append(&mut d, "log", b"cd");
+        append(&mut d, "log", b"ef");
+        assert_eq!(d.current["log"], b"abcdef");
+        d.crash();
+        assert_eq!(d.current["log"], b"ab");
+        append(&mut d, "log", b"gh");
+        d.sync();
+        assert_eq!(d.durable["log"], b"abgh");
+    }
+
+    #[test]
+    fn a_new_appended_file_vanishes_on_crash() {
+        let mut d = DiskState::default();
+        append(&mut d, "log", b"ab");
+        d.crash();
+        assert!(!d.current.contains_key("log"));
+    }
+
+    #[test]
+    fn rewrite_after_append_restores_the_synced_copy() {
+        let mut d = DiskState::default();
+        write(&mut d, "f", b"one");
+        d.sync();
+        append(&mut d, "f", b"+");
+        write(&mut d, "f", b"two");
+        d.crash();
+        assert_eq!(d.current["f"], b"one");
+        append(&mut d, "f", b"!");
+        write(&mut d, "f", b"x");
+        append(&mut d, "f", b"y");
+        d.sync();
+        assert_eq!(d.durable["f"], b"xy");
+    }
 }
