@@ -108,53 +108,33 @@ mod tests {
     use crate::history::Event;
     use serde_json::json;
 
-    fn op(
-        h: &mut History,
-        p: u64,
-        f: &str,
-        v: Value,
-        t0: u64,
-        t1: u64,
-        kind: EventType,
-        out: Value,
-    ) {
-        h.push(Event::invoke(p, f, Some("k"), v, t0));
-        h.push(Event::complete(p, kind, f, Some("k"), out, t1));
+    /// One completed op on key `k`: (process, f, input, invoke ns, complete ns, outcome, output).
+    type Op<'a> = (u64, &'a str, Value, u64, u64, EventType, Value);
+
+    fn history(ops: Vec<Op>) -> History {
+        let mut h = History::default();
+        for (p, f, v, t0, t1, kind, out) in ops {
+            h.push(Event::invoke(p, f, Some("k"), v, t0));
+            h.push(Event::complete(p, kind, f, Some("k"), out, t1));
+        }
+        h
+    }
+
+    fn write(p: u64, v: u64, t0: u64, t1: u64, kind: EventType) -> Op<'static> {
+        (p, "write", json!(v), t0, t1, kind, json!(null))
+    }
+
+    fn final_read(v: Value) -> Op<'static> {
+        (100, "read", json!(null), 10, 11, EventType::Ok, v)
     }
 
     #[test]
     fn newest_write_survives_is_fine() {
-        let mut h = History::default();
-        op(
-            &mut h,
-            0,
-            "write",
-            json!(1),
-            1,
-            2,
-            EventType::Ok,
-            json!(null),
-        );
-        op(
-            &mut h,
-            1,
-            "write",
-            json!(2),
-            3,
-            4,
-            EventType::Ok,
-            json!(null),
-        );
-        op(
-            &mut h,
-            100,
-            "read",
-            json!(null),
-            10,
-            11,
-            EventType::Ok,
-            json!(2),
-        );
+        let h = history(vec![
+            write(0, 1, 1, 2, EventType::Ok),
+            write(1, 2, 3, 4, EventType::Ok),
+            final_read(json!(2)),
+        ]);
         assert!(check_lost_writes(&h, 100).is_empty());
     }
 
@@ -179,90 +159,47 @@ mod tests {
             json!(null),
             4,
         ));
-        op(
-            &mut h,
-            100,
-            "read",
-            json!(null),
-            10,
-            11,
-            EventType::Ok,
-            json!(1),
-        );
+        h.events.extend(history(vec![final_read(json!(1))]).events);
         assert!(check_lost_writes(&h, 100).is_empty());
     }
 
     #[test]
     fn older_value_after_acked_write_is_lost() {
-        let mut h = History::default();
-        op(
-            &mut h,
-            0,
-            "write",
-            json!(1),
-            1,
-            2,
-            EventType::Ok,
-            json!(null),
-        );
-        op(
-            &mut h,
-            1,
-            "write",
-            json!(2),
-            3,
-            4,
-            EventType::Ok,
-            json!(null),
-        );
-        op(
-            &mut h,
-            100,
-            "read",
-            json!(null),
-            10,
-            11,
-            EventType::Ok,
-            json!(1),
-        );
+        let h = history(vec![
+            write(0, 1, 1, 2, EventType::Ok),
+            write(1, 2, 3, 4, EventType::Ok),
+            final_read(json!(1)),
+        ]);
         let f = check_lost_writes(&h, 100);
         assert_eq!(f.len(), 1);
         assert!(f[0].message.contains("write of 2"), "{}", f[0].message);
     }
 
     #[test]
+    fn initial_value_after_acked_write_is_lost() {
+        let h = history(vec![
+            write(0, 1, 1, 2, EventType::Ok),
+            final_read(json!(null)),
+        ]);
+        assert_eq!(check_lost_writes(&h, 100).len(), 1);
+    }
+
+    #[test]
     fn unacknowledged_writes_may_vanish() {
-        let mut h = History::default();
-        op(
-            &mut h,
-            0,
-            "write",
-            json!(1),
-            1,
-            2,
-            EventType::Ok,
-            json!(null),
-        );
-        op(
-            &mut h,
-            1,
-            "write",
-            json!(2),
-            3,
-            4,
-            EventType::Info,
-            json!(null),
-        );
-        op(
-            &mut h,
-            100,
-            "read",
-            json!(null),
-            10,
-            11,
-            EventType::Ok,
-            json!(1),
-        );
+        let h = history(vec![
+            write(0, 1, 1, 2, EventType::Ok),
+            write(1, 2, 3, 4, EventType::Info),
+            final_read(json!(1)),
+        ]);
+        assert!(check_lost_writes(&h, 100).is_empty());
+    }
+
+    #[test]
+    fn reads_before_the_final_phase_are_not_final() {
+        let h = history(vec![
+            write(0, 1, 1, 2, EventType::Ok),
+            (5, "read", json!(null), 3, 4, EventType::Ok, json!(null)),
+        ]);
         assert!(check_lost_writes(&h, 100).is_empty());
     }
 }
