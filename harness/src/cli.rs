@@ -652,11 +652,9 @@ fn fuzz_cmd(models: &[Model], a: FuzzArgs) -> CliResult {
         "failures": listed,
         "first_failure_seed": failures.keys().next(),
     });
-    if !failures.is_empty() || out_dir.exists() {
-        let p = out_dir.join("campaign.json");
-        write_atomic(&p, format!("{summary:#}\n").as_bytes())
-            .map_err(|e| UsageError(format!("{}: cannot write: {e}", p.display())))?;
-    }
+    let p = out_dir.join("campaign.json");
+    write_atomic(&p, format!("{summary:#}\n").as_bytes())
+        .map_err(|e| UsageError(format!("{}: cannot write: {e}", p.display())))?;
     if a.json {
         println!("{summary}");
     } else {
