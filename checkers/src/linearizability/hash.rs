@@ -49,7 +49,10 @@ impl Hasher for FxHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        // A product's low bits depend only on the input's low bits; hashbrown indexes buckets by
+        // the low bits, so (state << 32 | op) keys would collide on every state. Rotating brings
+        // the well-mixed high bits down (as rustc-hash 2 does).
+        self.hash.rotate_left(26)
     }
 }
 

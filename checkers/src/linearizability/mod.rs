@@ -156,19 +156,14 @@ pub fn check_operations<S: Spec>(
         .map(|(_, m)| Compiled::new::<S>(ops, m))
         .collect();
     let mut searches: Vec<Search<S>> = compiled.iter().map(|c| Search::new(spec, ops, c)).collect();
-    let mut active: Vec<usize> = (0..searches.len()).collect();
+    let mut active: Vec<usize> = (0..searches.len())
+        .filter(|&p| searches[p].done.is_none())
+        .collect();
     let mut failed: Option<usize> = None;
     let mut steps = 0u64;
     let mut undecided = false;
     loop {
-        active.retain(|&p| searches[p].done.is_none() && failed.is_none_or(|f| p < f));
         for &p in &active {
-            if searches[p].done.is_some() {
-                continue;
-            }
-            if failed.is_some_and(|f| p > f) {
-                continue;
-            }
             let before = searches[p].steps;
             searches[p].run(SLICE);
             steps += searches[p].steps - before;
@@ -176,7 +171,20 @@ pub fn check_operations<S: Spec>(
                 failed = Some(failed.map_or(p, |f| f.min(p)));
             }
         }
-        active.retain(|&p| searches[p].done.is_none() && failed.is_none_or(|f| p < f));
+        // Stop at the end of the round that found the first failure (see the doc comment).
+        if failed.is_some() {
+            break;
+        }
+        active.retain(|&p| searches[p].done.is_none());
+        if std::env::var_os("LIN_DEBUG").is_some() {
+            eprintln!(
+                "steps {steps} failed {failed:?} active {:?}",
+                active
+                    .iter()
+                    .map(|&p| (p, searches[p].steps, searches[p].memo_len()))
+                    .collect::<Vec<_>>()
+            );
+        }
         if active.is_empty() {
             break;
         }

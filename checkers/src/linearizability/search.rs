@@ -258,52 +258,60 @@ impl<'a, S: Spec> Search<'a, S> {
     }
 
     /// Pushes a node for `state` with its candidate moves, best first.
+    ///
+    /// Without open ops (plain order) the candidates are pushed unevaluated (`NONE` next state)
+    /// and stepped only when their turn comes, as Porcupine does: in a linearizable history the
+    /// first few candidates usually succeed and the rest are never stepped at all.
     fn expand(&mut self, via: u32, state: u32) {
         let c = self.c;
         let j = self.first_pending();
         let start = self.cands.len();
-        for &i in c.window(j) {
-            if self.rbit(i as usize) {
-                continue;
+        if !self.jit {
+            for &i in c.window(j) {
+                if !self.rbit(i as usize) {
+                    self.cands.push((0, i, NONE));
+                }
             }
-            if let Some(ns) = self.m.step(c, state, i) {
-                let key = if !self.jit {
-                    0
-                } else if i as usize == j {
-                    0
-                } else if self.m.step(c, ns, j as u32).is_some() {
-                    1 << 32
-                } else {
-                    2 << 32 | i as u64
-                };
-                self.cands.push((key, i, ns));
-            }
-        }
-        for o in 0..c.open_upto[j] as usize {
-            if self.obit(o) {
-                continue;
-            }
-            // Symmetry: of identical open ops, the earliest-called one goes first; any
-            // linearization using a later twin alone can use the earlier one instead.
-            let t = c.twin[o];
-            if t != NONE && !self.obit(t as usize) {
-                continue;
-            }
-            let local = (c.nr + o) as u32;
-            if let Some(ns) = self.m.step(c, state, local) {
-                // An open op that leaves the state unchanged constrains nothing: skip it.
-                if ns == state {
+        } else {
+            for &i in c.window(j) {
+                if self.rbit(i as usize) {
                     continue;
                 }
-                let key = if self.m.step(c, ns, j as u32).is_some() {
-                    1 << 32 | (1 << 31) | o as u64
-                } else {
-                    3 << 32 | o as u64
-                };
-                self.cands.push((key, local, ns));
+                if let Some(ns) = self.m.step(c, state, i) {
+                    let key = if i as usize == j {
+                        0
+                    } else if self.m.step(c, ns, j as u32).is_some() {
+                        1 << 32
+                    } else {
+                        2 << 32 | i as u64
+                    };
+                    self.cands.push((key, i, ns));
+                }
             }
-        }
-        if self.jit {
+            for o in 0..c.open_upto[j] as usize {
+                if self.obit(o) {
+                    continue;
+                }
+                // Symmetry: of identical open ops, the earliest-called one goes first; any
+                // linearization using a later twin alone can use the earlier one instead.
+                let t = c.twin[o];
+                if t != NONE && !self.obit(t as usize) {
+                    continue;
+                }
+                let local = (c.nr + o) as u32;
+                if let Some(ns) = self.m.step(c, state, local) {
+                    // An open op that leaves the state unchanged constrains nothing: skip it.
+                    if ns == state {
+                        continue;
+                    }
+                    let key = if self.m.step(c, ns, j as u32).is_some() {
+                        1 << 32 | (1 << 31) | o as u64
+                    } else {
+                        3 << 32 | o as u64
+                    };
+                    self.cands.push((key, local, ns));
+                }
+            }
             self.cands[start..].sort_by_key(|&(k, _, _)| k);
         }
         let end = self.cands.len();
@@ -361,8 +369,15 @@ impl<'a, S: Spec> Search<'a, S> {
                 }
                 continue;
             }
-            let (_, op, ns) = self.cands[top.cursor as usize];
+            let (_, op, mut ns) = self.cands[top.cursor as usize];
             top.cursor += 1;
+            if ns == NONE {
+                let state = top.state;
+                match self.m.step(c, state, op) {
+                    Some(n) => ns = n,
+                    None => continue,
+                }
+            }
             self.toggle(op);
             let completed = (op as usize) < c.nr;
             if completed {
