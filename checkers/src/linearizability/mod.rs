@@ -176,15 +176,6 @@ pub fn check_operations<S: Spec>(
             break;
         }
         active.retain(|&p| searches[p].done.is_none());
-        if std::env::var_os("LIN_DEBUG").is_some() {
-            eprintln!(
-                "steps {steps} failed {failed:?} active {:?}",
-                active
-                    .iter()
-                    .map(|&p| (p, searches[p].steps, searches[p].memo_len()))
-                    .collect::<Vec<_>>()
-            );
-        }
         if active.is_empty() {
             break;
         }

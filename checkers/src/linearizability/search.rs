@@ -197,6 +197,9 @@ pub(crate) struct Search<'a, S: Spec> {
     best_path: Vec<u32>,
     pub steps: u64,
     pub done: Option<Outcome>,
+    /// Ops seen leaving the state unchanged: tried first in plain order.
+    observer: Vec<bool>,
+    pending_buf: Vec<&'a S::Input>,
 }
 
 impl<'a, S: Spec> Search<'a, S> {
@@ -222,6 +225,8 @@ impl<'a, S: Spec> Search<'a, S> {
             best_path: Vec::new(),
             steps: 0,
             done: None,
+            observer: vec![false; c.nr],
+            pending_buf: Vec::new(),
         };
         if c.nr == 0 {
             s.done = Some(Outcome::Linearizable);
@@ -266,18 +271,40 @@ impl<'a, S: Spec> Search<'a, S> {
         let c = self.c;
         let j = self.first_pending();
         let start = self.cands.len();
+        if self.m.step(c, state, j as u32).is_none() && !self.can_still_hold(j, state) {
+            self.stack.push(Frame {
+                via,
+                state,
+                start: start as u32,
+                end: start as u32,
+                cursor: start as u32,
+            });
+            return;
+        }
         if !self.jit {
-            for &i in c.window(j) {
-                if !self.rbit(i as usize) {
-                    self.cands.push((0, i, NONE));
+            // Ops that were reads before are tried first: when one matches, it is the only
+            // child (see `run`), which spares stepping the others at all.
+            for pass in [true, false] {
+                for &i in c.window(j) {
+                    if !self.rbit(i as usize) && self.observer[i as usize] == pass {
+                        self.cands.push((0, i, NONE));
+                    }
                 }
             }
         } else {
+            let mut forced = false;
             for &i in c.window(j) {
                 if self.rbit(i as usize) {
                     continue;
                 }
                 if let Some(ns) = self.m.step(c, state, i) {
+                    if ns == state {
+                        // A matching read: the only child worth trying (see `run`).
+                        self.cands.truncate(start);
+                        self.cands.push((0, i, ns));
+                        forced = true;
+                        break;
+                    }
                     let key = if i as usize == j {
                         0
                     } else if self.m.step(c, ns, j as u32).is_some() {
@@ -289,6 +316,9 @@ impl<'a, S: Spec> Search<'a, S> {
                 }
             }
             for o in 0..c.open_upto[j] as usize {
+                if forced {
+                    break;
+                }
                 if self.obit(o) {
                     continue;
                 }
@@ -322,6 +352,36 @@ impl<'a, S: Spec> Search<'a, S> {
             end: end as u32,
             cursor: start as u32,
         });
+    }
+
+    /// Asks the spec whether op `j` can still become legal from `state` using only the ops
+    /// that may be linearized before it (those called before its return).
+    fn can_still_hold(&mut self, j: usize, state: u32) -> bool {
+        let c = self.c;
+        let ops = self.m.ops;
+        let mut pending = std::mem::take(&mut self.pending_buf);
+        pending.clear();
+        for &i in c.window(j) {
+            if i as usize != j && !self.rbit(i as usize) {
+                pending.push(&ops[c.orig[i as usize]].input);
+            }
+        }
+        for o in 0..c.open_upto[j] as usize {
+            if !self.obit(o) {
+                pending.push(&ops[c.orig[c.nr + o]].input);
+            }
+        }
+        let op = &ops[c.orig[j]];
+        let ok = match &op.output {
+            Some(out) => {
+                self.m
+                    .spec
+                    .can_still_hold(&self.m.states[state as usize], &pending, &op.input, out)
+            }
+            None => true,
+        };
+        self.pending_buf = pending;
+        ok
     }
 
     fn toggle(&mut self, local: u32) {
@@ -378,8 +438,18 @@ impl<'a, S: Spec> Search<'a, S> {
                     None => continue,
                 }
             }
-            self.toggle(op);
             let completed = (op as usize) < c.nr;
+            let top = self.stack.last_mut().expect("non-empty");
+            if completed && ns == top.state {
+                // A completed op that leaves the state as it is (a read that matches) can be
+                // linearized right here in every linearization that linearizes it later:
+                // moving it earlier changes no state and breaks no real-time order (every op
+                // that must precede it already is linearized). So this child is the only one
+                // worth trying: if it fails, so does this node.
+                top.cursor = top.end;
+                self.observer[op as usize] = true;
+            }
+            self.toggle(op);
             if completed {
                 self.r_count += 1;
                 if self.r_count == c.nr {
@@ -414,6 +484,10 @@ impl<'a, S: Spec> Search<'a, S> {
             }
         }
         seen.iter().position(|s| !s).unwrap_or(0) as u32
+    }
+
+    pub fn states_len(&self) -> usize {
+        self.m.states.len()
     }
 
     pub fn memo_len(&self) -> usize {

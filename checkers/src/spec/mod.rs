@@ -34,7 +34,7 @@ use std::sync::Arc;
 mod kv;
 mod register;
 
-pub use kv::{KvInput, KvOp, KvOutput, KvSpec};
+pub use kv::{KvInput, KvOp, KvOutput, KvSpec, KvState};
 pub use register::{RegisterInput, RegisterOp, RegisterOutput, RegisterSpec};
 
 /// A value as the built-in specs see it: `None` is nil (absent, never written).
@@ -75,6 +75,21 @@ pub trait Spec {
     /// An operation that only observes (a read) should return `None`: linearizing it changes
     /// nothing, and skipping it saves the search work.
     fn step_unknown(&self, state: &Self::State, input: &Self::Input) -> Option<Self::State>;
+
+    /// Optional pruning. Called when the op that must be linearized next (`input` returning
+    /// `output`) is not legal from `state`; `pending` holds the inputs of every op that may still
+    /// be linearized before it. Return `false` only when no sequence of those ops (each at most
+    /// once, any order) can lead to a state where it is legal; the search then abandons the
+    /// branch. The default, `true`, is always correct; a tighter answer only saves time.
+    fn can_still_hold(
+        &self,
+        _state: &Self::State,
+        _pending: &[&Self::Input],
+        _input: &Self::Input,
+        _output: &Self::Output,
+    ) -> bool {
+        true
+    }
 
     /// Independent partition (e.g. the key) of an operation. Operations in different
     /// partitions are checked separately (P-compositionality, Herlihy & Wing): only return
