@@ -153,7 +153,7 @@ pub fn check_operations<S: Spec>(
     let groups = partition(spec, ops);
     let compiled: Vec<Compiled> = groups
         .iter()
-        .map(|(_, m)| Compiled::new::<S>(ops, m))
+        .map(|(_, m)| Compiled::new(spec, ops, m))
         .collect();
     let mut searches: Vec<Search<S>> = compiled.iter().map(|c| Search::new(spec, ops, c)).collect();
     let mut active: Vec<usize> = (0..searches.len())

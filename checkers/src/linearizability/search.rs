@@ -30,10 +30,16 @@ pub(crate) struct Compiled {
     /// For each open op: the previous open op with an identical input, or NONE.
     twin: Vec<u32>,
     zobrist: Vec<u64>,
+    /// Completed ops the spec promises never change the state (reads).
+    read_only: Vec<bool>,
 }
 
 impl Compiled {
-    pub fn new<S: Spec>(ops: &[Operation<S::Input, S::Output>], members: &[usize]) -> Self {
+    pub fn new<S: Spec>(
+        spec: &S,
+        ops: &[Operation<S::Input, S::Output>],
+        members: &[usize],
+    ) -> Self {
         let mut rs: Vec<usize> = Vec::new();
         let mut os: Vec<usize> = Vec::new();
         for &m in members {
@@ -85,6 +91,15 @@ impl Compiled {
         let mut seed = 0x6661_756c_746c_696e_u64;
         let zobrist = (0..nr).map(|_| splitmix64(&mut seed)).collect();
         let no = os.len();
+        let read_only = rs
+            .iter()
+            .map(|&m| {
+                ops[m]
+                    .output
+                    .as_ref()
+                    .is_some_and(|o| spec.is_read_only(&ops[m].input, o))
+            })
+            .collect();
         let mut orig = rs;
         orig.extend(os);
         Compiled {
@@ -98,6 +113,7 @@ impl Compiled {
             open_upto,
             twin,
             zobrist,
+            read_only,
         }
     }
 
@@ -197,8 +213,6 @@ pub(crate) struct Search<'a, S: Spec> {
     best_path: Vec<u32>,
     pub steps: u64,
     pub done: Option<Outcome>,
-    /// Ops seen leaving the state unchanged: tried first in plain order.
-    observer: Vec<bool>,
     pending_buf: Vec<&'a S::Input>,
 }
 
@@ -225,7 +239,6 @@ impl<'a, S: Spec> Search<'a, S> {
             best_path: Vec::new(),
             steps: 0,
             done: None,
-            observer: vec![false; c.nr],
             pending_buf: Vec::new(),
         };
         if c.nr == 0 {
@@ -282,11 +295,11 @@ impl<'a, S: Spec> Search<'a, S> {
             return;
         }
         if !self.jit {
-            // Ops that were reads before are tried first: when one matches, it is the only
+            // Reads are tried first: when one matches, it is the only
             // child (see `run`), which spares stepping the others at all.
             for pass in [true, false] {
                 for &i in c.window(j) {
-                    if !self.rbit(i as usize) && self.observer[i as usize] == pass {
+                    if !self.rbit(i as usize) && c.read_only[i as usize] == pass {
                         self.cands.push((0, i, NONE));
                     }
                 }
@@ -298,7 +311,7 @@ impl<'a, S: Spec> Search<'a, S> {
                     continue;
                 }
                 if let Some(ns) = self.m.step(c, state, i) {
-                    if ns == state {
+                    if c.read_only[i as usize] {
                         // A matching read: the only child worth trying (see `run`).
                         self.cands.truncate(start);
                         self.cands.push((0, i, ns));
@@ -440,14 +453,12 @@ impl<'a, S: Spec> Search<'a, S> {
             }
             let completed = (op as usize) < c.nr;
             let top = self.stack.last_mut().expect("non-empty");
-            if completed && ns == top.state {
-                // A completed op that leaves the state as it is (a read that matches) can be
-                // linearized right here in every linearization that linearizes it later:
-                // moving it earlier changes no state and breaks no real-time order (every op
-                // that must precede it already is linearized). So this child is the only one
-                // worth trying: if it fails, so does this node.
+            if completed && c.read_only[op as usize] {
+                // A read that is legal here can be moved here from wherever a linearization
+                // puts it later: it changes no state (the spec promises it, whatever the state)
+                // and every op that must precede it already is linearized. So this child is
+                // the only one worth trying: if it fails, so does this node.
                 top.cursor = top.end;
-                self.observer[op as usize] = true;
             }
             self.toggle(op);
             if completed {

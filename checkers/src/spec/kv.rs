@@ -143,6 +143,10 @@ impl Spec for KvSpec {
         }
     }
 
+    fn is_read_only(&self, input: &KvInput, _output: &KvOutput) -> bool {
+        matches!(input.op, KvOp::Get)
+    }
+
     /// Values only grow by appends, and a put restarts from its own value: a get of `v` can
     /// still hold only if `v` starts with the current value or with a pending put's value (and
     /// a get of absent, only while absent).

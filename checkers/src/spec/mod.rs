@@ -76,6 +76,14 @@ pub trait Spec {
     /// nothing, and skipping it saves the search work.
     fn step_unknown(&self, state: &Self::State, input: &Self::Input) -> Option<Self::State>;
 
+    /// True when this op, with this output, never changes any state (a read): `step` returns
+    /// either the state it was given or `None`. The search then linearizes such an op as soon
+    /// as it is legal and tries nothing else at that point, which is sound only under this
+    /// promise. Default: false (always correct).
+    fn is_read_only(&self, _input: &Self::Input, _output: &Self::Output) -> bool {
+        false
+    }
+
     /// Optional pruning. Called when the op that must be linearized next (`input` returning
     /// `output`) is not legal from `state`; `pending` holds the inputs of every op that may still
     /// be linearized before it. Return `false` only when no sequence of those ops (each at most

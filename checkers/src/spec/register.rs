@@ -96,6 +96,10 @@ impl Spec for RegisterSpec {
         }
     }
 
+    fn is_read_only(&self, input: &RegisterInput, output: &RegisterOutput) -> bool {
+        matches!(input.op, RegisterOp::Read) || matches!(output, RegisterOutput::CasFailed)
+    }
+
     fn partition(&self, input: &RegisterInput) -> Option<String> {
         input.key.as_ref().map(|k| k.to_string())
     }
