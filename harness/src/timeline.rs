@@ -131,6 +131,21 @@ body{{font:13px system-ui,sans-serif;margin:16px;color:#222}}\
     for (_, (s, d)) in starts {
         windows.push((s, rec.sim_ns, d));
     }
+    // A time axis with a tick every 1, 2, 5, 10... seconds, about ten in all.
+    let total_ms = rec.sim_ns / 1_000_000;
+    let step = [100u64, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 60_000]
+        .into_iter()
+        .find(|s| total_ms / s <= 12)
+        .unwrap_or(120_000);
+    html.push_str("<div class=\"lane\"><span class=\"l\">ms</span><div class=\"track\">");
+    for t in (0..=total_ms).step_by(step as usize) {
+        let _ = write!(
+            html,
+            "<span style=\"position:absolute;left:{:.3}%;color:#888;border-left:1px solid #ccc;padding-left:2px\">{t}</span>",
+            x(t * 1_000_000)
+        );
+    }
+    html.push_str("</div></div>");
     html.push_str("<div class=\"lane\"><span class=\"l\">faults</span><div class=\"track\">");
     for (s, e, d) in &windows {
         let _ = write!(
