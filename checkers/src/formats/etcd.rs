@@ -1,8 +1,8 @@
 //! Jepsen's etcd logs, as in Porcupine's test data: one CAS register, one log line per event.
 //!
 //! ```text
-//! INFO  jepsen.util - 3	:invoke	:cas	[1 2]
-//! INFO  jepsen.util - 3	:fail	:cas	[1 2]
+//! INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 2]
+//! INFO  jepsen.util - 3<TAB>:fail<TAB>:cas<TAB>[1 2]
 //! ```
 //! Quirks, kept as Porcupine's etcd model reads them:
 //! - Fields are separated by tabs in logs 000–099 and by spaces from 100 on: any run of

@@ -37,10 +37,6 @@ impl Memo {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
     /// Records the configuration and returns true, unless it is dominated by one already
     /// recorded: same completed ops and state, and a subset of its open ops. Such a
     /// configuration can reach nothing the recorded one cannot (it has fewer open ops left and

@@ -19,8 +19,6 @@ pub(crate) struct Compiled {
     /// Original index (into the caller's slice) of each completed op (by return order), then of
     /// each open op (by call order): the search's local op ids.
     pub orig: Vec<usize>,
-    r_call: Vec<u64>,
-    r_ret: Vec<u64>,
     /// For completed op j as the earliest remaining return: the completed ops i >= j with
     /// call_i <= ret_j, in call order (the only completed candidates while j is pending).
     win_off: Vec<u32>,
@@ -64,8 +62,7 @@ impl Compiled {
         let mut win_off = Vec::with_capacity(nr + 1);
         let mut win = Vec::new();
         win_off.push(0u32);
-        for j in 0..nr {
-            let limit = r_ret[j];
+        for (j, &limit) in r_ret.iter().enumerate() {
             for &i in &by_call {
                 if r_call[i as usize] > limit {
                     break;
@@ -106,8 +103,6 @@ impl Compiled {
             nr,
             no,
             orig,
-            r_call,
-            r_ret,
             win_off,
             win,
             open_upto,
@@ -200,7 +195,6 @@ pub(crate) enum Outcome {
 pub(crate) struct Search<'a, S: Spec> {
     c: &'a Compiled,
     m: Machine<'a, S>,
-    wr: usize,
     rbits: Vec<u64>,
     obits: Vec<u64>,
     zob: u64,
@@ -223,7 +217,6 @@ impl<'a, S: Spec> Search<'a, S> {
         let mut s = Search {
             c,
             m: Machine::new(spec, ops),
-            wr,
             rbits: vec![0; wr],
             obits: vec![0; wo],
             zob: 0,
@@ -495,13 +488,5 @@ impl<'a, S: Spec> Search<'a, S> {
             }
         }
         seen.iter().position(|s| !s).unwrap_or(0) as u32
-    }
-
-    pub fn states_len(&self) -> usize {
-        self.m.states.len()
-    }
-
-    pub fn memo_len(&self) -> usize {
-        self.memo.len()
     }
 }
