@@ -15,6 +15,11 @@
 //! - when open ops exist, candidates are tried just in time (Lowe 2017): first the op owning the
 //!   earliest pending return, then ops after which it can be linearized, then the rest;
 //! - identical open ops are interchangeable: only the earliest-called one is tried first;
+//! - a read the spec declares read-only ([`Spec::is_read_only`]) is linearized as soon as it is
+//!   legal, with no alternative tried at that point (it can always be moved there);
+//! - the spec may prune a branch where the next op to return can no longer become legal
+//!   ([`Spec::can_still_hold`]; `kv` uses it: values only grow by appends);
+//! - without open ops, candidates are stepped lazily in call order (Porcupine's order);
 //! - states are interned and each (state, op) step is evaluated once.
 //!
 //! ```
@@ -127,7 +132,7 @@ pub struct LinResult {
     pub ops: usize,
     /// Number of partitions.
     pub partitions: usize,
-    /// For [`Verdict::NotLinearizable`]: the lowest failing partition.
+    /// For [`Verdict::NotLinearizable`]: the failing partition (see [`check_operations`]).
     pub failure: Option<Failure>,
     /// Search steps taken, over all partitions.
     pub steps: u64,
@@ -139,11 +144,13 @@ const SLICE: u64 = 2048;
 
 /// Checks `ops` against `spec`.
 ///
-/// Partitions ([`Spec::partition`]) are sorted by key and searched round-robin in slices of
-/// steps, which is deterministic. When one fails, only the partitions before it (in key order)
-/// that are still undecided keep running, so the failure reported is the lowest failing
-/// partition — unless the limit runs out first, in which case the lowest failure found so far is
-/// reported (and the verdict is still `NotLinearizable`: one failing partition suffices).
+/// Partitions ([`Spec::partition`]) are sorted by key and searched round-robin, each for a
+/// fixed slice of steps per round, so the schedule depends only on the input, never on timing.
+/// The check stops at the end of the first round in which some partition fails and reports the
+/// lowest-keyed partition that failed in that round: deterministic, but not necessarily the
+/// lowest failing key overall (finding that would mean exhausting every lower key, and one slow
+/// linearizable key can take millions of steps — Porcupine's c50-bad has such a key).
+/// With a limit, the verdict is `Undecided` when it runs out before any partition failed.
 pub fn check_operations<S: Spec>(
     spec: &S,
     ops: &[Operation<S::Input, S::Output>],
@@ -250,8 +257,8 @@ pub struct Counterexample {
 /// history stays non-linearizable. The result is 1-minimal (relaxing any one more op of it makes
 /// the rest linearizable), not necessarily the globally smallest such set.
 ///
-/// Each check is limited to `max_steps` search steps; an inconclusive check keeps the op and
-/// marks the result not minimal.
+/// Each check is limited to `max_steps` search steps and the whole shrink to ten times that; an
+/// inconclusive check keeps the op and marks the result not minimal.
 pub fn minimal_counterexample<S: Spec>(
     spec: &S,
     ops: &[Operation<S::Input, S::Output>],
@@ -294,9 +301,17 @@ pub fn minimal_counterexample<S: Spec>(
     let mut order: Vec<usize> = (0..sub.len()).filter(|&i| !sub[i].is_open()).collect();
     order.sort_by_key(|&i| (sub[i].ret, sub[i].call, i));
     let mut minimal = true;
+    // Bound the whole shrink, not only each check: a failing run must not stall on its report.
+    let mut total = 0u64;
     for i in order {
+        if total >= max_steps.saturating_mul(10) {
+            minimal = false;
+            break;
+        }
         let saved = sub[i].output.take();
-        match check_operations(spec, &sub, &opts).verdict {
+        let res = check_operations(spec, &sub, &opts);
+        total += res.steps;
+        match res.verdict {
             Verdict::NotLinearizable => {}
             Verdict::Linearizable => sub[i].output = saved,
             Verdict::Undecided => {
