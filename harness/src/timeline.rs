@@ -6,21 +6,9 @@ use faultline_checkers::EventType;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes text for HTML element content and attribute values (shared with `check-history`'s
+/// report, so both pages escape the same way).
+pub use faultline_checkers::html::escape;
 
 struct Bar {
     start: u64,
@@ -217,17 +205,4 @@ body{{font:13px system-ui,sans-serif;margin:16px;color:#222}}\
     }
     html.push_str("</table></body></html>\n");
     html
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<script>alert('x')</script>&\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
-        );
-    }
 }
