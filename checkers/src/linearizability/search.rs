@@ -25,6 +25,10 @@ pub(crate) struct Compiled {
     win: Vec<u32>,
     /// For completed op j: how many open ops (in call order) were called by ret_j.
     open_upto: Vec<u32>,
+    /// Completed ops in call order, and their call times: the ops called within a time range.
+    by_call: Vec<u32>,
+    /// For completed op j: how many completed ops (in call order) were called by ret_j.
+    call_upto: Vec<u32>,
     /// For each open op: the previous open op with an identical input, or NONE.
     twin: Vec<u32>,
     zobrist: Vec<u64>,
@@ -73,6 +77,10 @@ impl Compiled {
             }
             win_off.push(win.len() as u32);
         }
+        let by_call_t: Vec<u64> = by_call.iter().map(|&i| r_call[i as usize]).collect();
+        let call_upto = (0..nr)
+            .map(|j| by_call_t.partition_point(|&c| c <= r_ret[j]) as u32)
+            .collect();
         let open_upto = (0..nr)
             .map(|j| o_call.partition_point(|&c| c <= r_ret[j]) as u32)
             .collect();
@@ -106,6 +114,8 @@ impl Compiled {
             win_off,
             win,
             open_upto,
+            by_call,
+            call_upto,
             twin,
             zobrist,
             read_only,
@@ -277,7 +287,7 @@ impl<'a, S: Spec> Search<'a, S> {
         let c = self.c;
         let j = self.first_pending();
         let start = self.cands.len();
-        if self.m.step(c, state, j as u32).is_none() && !self.can_still_hold(j, state) {
+        if !self.viable(j, state) {
             self.stack.push(Frame {
                 via,
                 state,
@@ -360,34 +370,87 @@ impl<'a, S: Spec> Search<'a, S> {
         });
     }
 
-    /// Asks the spec whether op `j` can still become legal from `state` using only the ops
-    /// that may be linearized before it (those called before its return).
-    fn can_still_hold(&mut self, j: usize, state: u32) -> bool {
+    /// False when some pending completed op can provably never become legal from `state`, so
+    /// that no linearization extends this configuration: the next op to return (`j`) and every
+    /// pending read already invoked (in `j`'s window) are asked, via [`Spec::can_still_hold`],
+    /// whether they can still hold given the ops that may be linearized before them.
+    ///
+    /// The ops that may precede a pending op `g` are the unlinearized ops called by `ret_g`: the
+    /// unlinearized ops of `j`'s window (every op linearized so far was called by `ret_j <=
+    /// ret_g`), the open ops called by `ret_j` and not linearized, and every op called in
+    /// `(ret_j, ret_g]` (none of them can be linearized yet). The list handed to the spec also
+    /// holds `g` itself, which only makes it a superset: still sound.
+    fn viable(&mut self, j: usize, state: u32) -> bool {
+        let c = self.c;
+        let ok = self.m.step(c, state, j as u32).is_some() || {
+            self.build_pending(j);
+            self.holds(j, state)
+        };
+        if !ok {
+            return false;
+        }
+        let mut base = usize::MAX;
+        for &g in c.window(j) {
+            let g = g as usize;
+            if g == j || !c.read_only[g] || self.rbit(g) {
+                continue;
+            }
+            if self.m.step(c, state, g as u32).is_some() {
+                continue;
+            }
+            if base == usize::MAX {
+                self.build_pending(j);
+                base = self.pending_buf.len();
+            }
+            self.pending_buf.truncate(base);
+            let ops = self.m.ops;
+            for &i in &c.by_call[c.call_upto[j] as usize..c.call_upto[g] as usize] {
+                self.pending_buf.push(&ops[c.orig[i as usize]].input);
+            }
+            for o in c.open_upto[j] as usize..c.open_upto[g] as usize {
+                if !self.obit(o) {
+                    self.pending_buf.push(&ops[c.orig[c.nr + o]].input);
+                }
+            }
+            if !self.holds(g, state) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Fills `pending_buf` with the inputs of the ops that may be linearized before `j`, the
+    /// first pending return: the unlinearized ops of its window (itself included) and the
+    /// unlinearized open ops called by `ret_j`.
+    fn build_pending(&mut self, j: usize) {
         let c = self.c;
         let ops = self.m.ops;
-        let mut pending = std::mem::take(&mut self.pending_buf);
-        pending.clear();
+        self.pending_buf.clear();
         for &i in c.window(j) {
-            if i as usize != j && !self.rbit(i as usize) {
-                pending.push(&ops[c.orig[i as usize]].input);
+            if !self.rbit(i as usize) {
+                self.pending_buf.push(&ops[c.orig[i as usize]].input);
             }
         }
         for o in 0..c.open_upto[j] as usize {
             if !self.obit(o) {
-                pending.push(&ops[c.orig[c.nr + o]].input);
+                self.pending_buf.push(&ops[c.orig[c.nr + o]].input);
             }
         }
-        let op = &ops[c.orig[j]];
-        let ok = match &op.output {
-            Some(out) => {
-                self.m
-                    .spec
-                    .can_still_hold(&self.m.states[state as usize], &pending, &op.input, out)
-            }
+    }
+
+    /// Asks the spec whether completed op `g` can still become legal from `state` using the ops
+    /// in `pending_buf`.
+    fn holds(&self, g: usize, state: u32) -> bool {
+        let op = &self.m.ops[self.c.orig[g]];
+        match &op.output {
+            Some(out) => self.m.spec.can_still_hold(
+                &self.m.states[state as usize],
+                &self.pending_buf,
+                &op.input,
+                out,
+            ),
             None => true,
-        };
-        self.pending_buf = pending;
-        ok
+        }
     }
 
     fn toggle(&mut self, local: u32) {

@@ -147,9 +147,11 @@ impl Spec for KvSpec {
         matches!(input.op, KvOp::Get)
     }
 
-    /// Values only grow by appends, and a put restarts from its own value: a get of `v` can
-    /// still hold only if `v` starts with the current value or with a pending put's value (and
-    /// a get of absent, only while absent).
+    /// Values only grow by appends, and a put restarts from its own value. So a get of `v`
+    /// can still hold only if `v` is the current value, or a pending put's value, followed by
+    /// pending appends' values: the rest of `v` must be tiled by pending appends (each tile may
+    /// be used more than once here, a relaxation: still a necessary condition). A get of absent
+    /// holds only while absent (puts and appends never make a key absent again).
     fn can_still_hold(
         &self,
         state: &KvState,
@@ -159,10 +161,39 @@ impl Spec for KvSpec {
     ) -> bool {
         match output {
             KvOutput::Get(Some(v)) => {
-                v.starts_with(state.value().unwrap_or(""))
-                    || pending
-                        .iter()
-                        .any(|p| matches!(&p.op, KvOp::Put(x) if v.starts_with(&**x)))
+                let v = v.as_bytes();
+                // reach[i]: v[..i] can be the value after some sequence of pending ops.
+                let mut reach = vec![false; v.len() + 1];
+                let cur = state.value().unwrap_or("").as_bytes();
+                let mut any = false;
+                if v.starts_with(cur) {
+                    reach[cur.len()] = true;
+                    any = true;
+                }
+                for p in pending {
+                    if let KvOp::Put(x) = &p.op {
+                        if v.starts_with(x.as_bytes()) {
+                            reach[x.len()] = true;
+                            any = true;
+                        }
+                    }
+                }
+                if !any {
+                    return false;
+                }
+                for i in 0..v.len() {
+                    if !reach[i] {
+                        continue;
+                    }
+                    for p in pending {
+                        if let KvOp::Append(x) = &p.op {
+                            if !x.is_empty() && v[i..].starts_with(x.as_bytes()) {
+                                reach[i + x.len()] = true;
+                            }
+                        }
+                    }
+                }
+                reach[v.len()]
             }
             KvOutput::Get(None) => state.value().is_none(),
             _ => true,

@@ -84,11 +84,13 @@ pub trait Spec {
         false
     }
 
-    /// Optional pruning. Called when the op that must be linearized next (`input` returning
-    /// `output`) is not legal from `state`; `pending` holds the inputs of every op that may still
-    /// be linearized before it. Return `false` only when no sequence of those ops (each at most
-    /// once, any order) can lead to a state where it is legal; the search then abandons the
-    /// branch. The default, `true`, is always correct; a tighter answer only saves time.
+    /// Optional pruning. Called when a completed op still to be linearized (`input` returning
+    /// `output`: the next op to return, or a read-only op already invoked) is not legal from
+    /// `state`; `pending` holds the inputs of every op that may still be linearized before it
+    /// (possibly a few more, e.g. the op itself: a superset is harmless). Return `false` only
+    /// when no sequence of those ops (each at most once, any order) can lead to a state where it
+    /// is legal; the search then abandons the branch. The default, `true`, is always correct; a
+    /// tighter answer only saves time. Called often: keep it cheap.
     fn can_still_hold(
         &self,
         _state: &Self::State,
