@@ -71,14 +71,20 @@ struct Gen {
 }
 
 fn gens(max: usize) -> impl Strategy<Value = Vec<Gen>> {
+    gens_spread(max, 40)
+}
+
+/// Like [`gens`], with calls and returns reaching at most `spread` time units out (ops take
+/// effect 10 units apart): smaller spreads make fewer overlaps.
+fn gens_spread(max: usize, spread: u64) -> impl Strategy<Value = Vec<Gen>> {
     prop::collection::vec(
         (
             0u8..3,
             0u8..3,
             0u8..3,
             0u8..2,
-            0u64..40,
-            0u64..40,
+            0u64..spread,
+            0u64..spread,
             prop::bool::weighted(0.15),
         )
             .prop_map(|(kind, a, b, key, before, after, info)| Gen {
@@ -195,6 +201,33 @@ fn corrupt_kv(ops: &mut [Operation<KvInput, KvOutput>], pick: usize) -> bool {
     true
 }
 
+/// A kv run where one get reports its key's value as of a few ops earlier or later: sometimes
+/// still linearizable (ops overlap), sometimes not. Unlike a corrupted value, a misread one is
+/// reachable in some order, which exercises the pruning of unreachable reads.
+fn misread_kv(g: &[Gen], pick: usize, delta: i64) -> Option<Vec<Operation<KvInput, KvOutput>>> {
+    let mut ops = run_kv(g);
+    let gets: Vec<usize> = (0..ops.len())
+        .filter(|&i| matches!(ops[i].output, Some(KvOutput::Get(_))) && !ops[i].is_open())
+        .collect();
+    if gets.is_empty() {
+        return None;
+    }
+    let i = gets[pick % gets.len()];
+    let n = (i as i64 + 1 + delta).clamp(0, g.len() as i64) as usize;
+    let mut value: Option<String> = None;
+    for x in g[..n].iter().filter(|x| x.key == g[i].key) {
+        match x.kind {
+            0 => {}
+            1 => value = Some(x.a.to_string()),
+            _ => value
+                .get_or_insert_with(String::new)
+                .push_str(&x.a.to_string()),
+        }
+    }
+    ops[i].output = Some(KvOutput::Get(value.map(Into::into)));
+    Some(ops)
+}
+
 fn check<S: Spec>(spec: &S, ops: &[Operation<S::Input, S::Output>]) -> Verdict {
     check_operations(spec, ops, &CheckOptions::default()).verdict
 }
@@ -228,6 +261,21 @@ proptest! {
     fn corrupted_kv_agrees_with_brute_force(g in gens(9), pick in 0usize..8) {
         let mut ops = run_kv(&g);
         prop_assume!(corrupt_kv(&mut ops, pick));
+        let spec = KvSpec::default();
+        let ours = check(&spec, &ops);
+        let brute = brute_force(&spec, &ops);
+        prop_assert_eq!(ours == Verdict::Linearizable, brute, "ops: {:?}", ops);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn misread_kv_agrees_with_brute_force(g in gens_spread(9, 10), pick in 0usize..8, delta in -4i64..4) {
+        let ops = misread_kv(&g, pick, delta);
+        prop_assume!(ops.is_some());
+        let ops = ops.expect("some");
         let spec = KvSpec::default();
         let ours = check(&spec, &ops);
         let brute = brute_force(&spec, &ops);

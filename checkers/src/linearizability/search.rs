@@ -25,7 +25,10 @@ pub(crate) struct Compiled {
     win: Vec<u32>,
     /// For completed op j: how many open ops (in call order) were called by ret_j.
     open_upto: Vec<u32>,
-    /// Completed ops in call order, and their call times: the ops called within a time range.
+    /// Call and return time of each completed op.
+    r_call: Vec<u64>,
+    r_ret: Vec<u64>,
+    /// Completed ops in call order: the ops called within a time range.
     by_call: Vec<u32>,
     /// For completed op j: how many completed ops (in call order) were called by ret_j.
     call_upto: Vec<u32>,
@@ -114,6 +117,8 @@ impl Compiled {
             win_off,
             win,
             open_upto,
+            r_call,
+            r_ret,
             by_call,
             call_upto,
             twin,
@@ -185,6 +190,8 @@ struct Frame {
     /// The local op applied to reach this node (NONE at the root).
     via: u32,
     state: u32,
+    /// The first pending return at this node (nr when none).
+    j: u32,
     start: u32,
     end: u32,
     cursor: u32,
@@ -287,10 +294,19 @@ impl<'a, S: Spec> Search<'a, S> {
         let c = self.c;
         let j = self.first_pending();
         let start = self.cands.len();
-        if !self.viable(j, state) {
+        // Reached from the parent by a read (same state, and only a read left the pending ops):
+        // the reads the parent already checked would get the same answer, skip them.
+        let checked_upto = match self.stack.last() {
+            Some(p) if p.state == state && (via as usize) < c.nr && c.read_only[via as usize] => {
+                Some(c.r_ret[p.j as usize])
+            }
+            _ => None,
+        };
+        if !self.viable(j, state, checked_upto) {
             self.stack.push(Frame {
                 via,
                 state,
+                j: j as u32,
                 start: start as u32,
                 end: start as u32,
                 cursor: start as u32,
@@ -364,6 +380,7 @@ impl<'a, S: Spec> Search<'a, S> {
         self.stack.push(Frame {
             via,
             state,
+            j: j as u32,
             start: start as u32,
             end: end as u32,
             cursor: start as u32,
@@ -378,9 +395,10 @@ impl<'a, S: Spec> Search<'a, S> {
     /// The ops that may precede a pending op `g` are the unlinearized ops called by `ret_g`: the
     /// unlinearized ops of `j`'s window (every op linearized so far was called by `ret_j <=
     /// ret_g`), the open ops called by `ret_j` and not linearized, and every op called in
-    /// `(ret_j, ret_g]` (none of them can be linearized yet). The list handed to the spec also
-    /// holds `g` itself, which only makes it a superset: still sound.
-    fn viable(&mut self, j: usize, state: u32) -> bool {
+    /// `(ret_j, ret_g]` (none of them can be linearized yet). Ops the spec declares read-only
+    /// are left out: they never change the state, so no sequence needs them to reach one.
+    /// The list may hold `g`'s own input (when `g` is not read-only): a superset, still sound.
+    fn viable(&mut self, j: usize, state: u32, checked_upto: Option<u64>) -> bool {
         let c = self.c;
         let ok = self.m.step(c, state, j as u32).is_some() || {
             self.build_pending(j);
@@ -392,7 +410,11 @@ impl<'a, S: Spec> Search<'a, S> {
         let mut base = usize::MAX;
         for &g in c.window(j) {
             let g = g as usize;
-            if g == j || !c.read_only[g] || self.rbit(g) {
+            if g == j
+                || !c.read_only[g]
+                || self.rbit(g)
+                || checked_upto.is_some_and(|t| c.r_call[g] <= t)
+            {
                 continue;
             }
             if self.m.step(c, state, g as u32).is_some() {
@@ -405,7 +427,9 @@ impl<'a, S: Spec> Search<'a, S> {
             self.pending_buf.truncate(base);
             let ops = self.m.ops;
             for &i in &c.by_call[c.call_upto[j] as usize..c.call_upto[g] as usize] {
-                self.pending_buf.push(&ops[c.orig[i as usize]].input);
+                if !c.read_only[i as usize] {
+                    self.pending_buf.push(&ops[c.orig[i as usize]].input);
+                }
             }
             for o in c.open_upto[j] as usize..c.open_upto[g] as usize {
                 if !self.obit(o) {
@@ -420,14 +444,14 @@ impl<'a, S: Spec> Search<'a, S> {
     }
 
     /// Fills `pending_buf` with the inputs of the ops that may be linearized before `j`, the
-    /// first pending return: the unlinearized ops of its window (itself included) and the
-    /// unlinearized open ops called by `ret_j`.
+    /// first pending return: the unlinearized ops of its window (itself included, reads left
+    /// out) and the unlinearized open ops called by `ret_j`.
     fn build_pending(&mut self, j: usize) {
         let c = self.c;
         let ops = self.m.ops;
         self.pending_buf.clear();
         for &i in c.window(j) {
-            if !self.rbit(i as usize) {
+            if !self.rbit(i as usize) && !c.read_only[i as usize] {
                 self.pending_buf.push(&ops[c.orig[i as usize]].input);
             }
         }

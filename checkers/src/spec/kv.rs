@@ -99,6 +99,95 @@ impl std::hash::Hash for KvState {
     }
 }
 
+/// `a` starts with `p`, comparing the last bytes first: in the search, a state that is not a
+/// prefix of a get's value usually differs in its last appended value.
+fn starts_with(a: &[u8], p: &[u8]) -> bool {
+    let n = p.len();
+    n <= a.len() && {
+        let t = n.saturating_sub(8);
+        a[t..n] == p[t..] && a[..t] == p[..t]
+    }
+}
+
+/// Up to the first 8 bytes of `s` as a little-endian word, zero-padded, and the mask of the
+/// bytes present.
+#[inline]
+fn head(s: &[u8]) -> (u64, u64) {
+    let k = s.len().min(8);
+    let mut buf = [0u8; 8];
+    buf[..k].copy_from_slice(&s[..k]);
+    let mask = if k == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * k)) - 1
+    };
+    (u64::from_le_bytes(buf), mask)
+}
+
+/// True when `v` can be the value after some of `pending` run from `cur`: `v` is `cur` (or a
+/// pending put's value) followed by values of pending appends. Each append may be used any number
+/// of times here (a relaxation, so still a necessary condition).
+fn can_tile(v: &[u8], cur: Option<&str>, pending: &[&KvInput]) -> bool {
+    // reach: bit i set when v[..i] can be reached. Starting points first.
+    let mut small = [0u64; 32];
+    let mut big = Vec::new();
+    let words = (v.len() + 1).div_ceil(64);
+    let reach: &mut [u64] = if words <= small.len() {
+        &mut small[..words]
+    } else {
+        big.resize(words, 0);
+        &mut big
+    };
+    let set = |r: &mut [u64], i: usize| r[i >> 6] |= 1 << (i & 63);
+    let cur = cur.unwrap_or("").as_bytes();
+    let mut any = false;
+    if starts_with(v, cur) {
+        set(reach, cur.len());
+        any = true;
+    }
+    // The pending appends, each with its first bytes as a word: most fail on that compare.
+    let mut tiles: Vec<(u64, u64, &[u8])> = Vec::with_capacity(pending.len());
+    for p in pending {
+        match &p.op {
+            KvOp::Put(x) if starts_with(v, x.as_bytes()) => {
+                set(reach, x.len());
+                any = true;
+            }
+            KvOp::Append(x) if !x.is_empty() => {
+                let (w, m) = head(x.as_bytes());
+                tiles.push((w, m, x.as_bytes()));
+            }
+            _ => {}
+        }
+    }
+    if !any {
+        return false;
+    }
+    // Positions only grow: visit set bits in increasing order, extending by each append.
+    let mut w = 0;
+    while w < reach.len() {
+        let bits = reach[w];
+        if bits == 0 {
+            w += 1;
+            continue;
+        }
+        let b = bits.trailing_zeros() as usize;
+        reach[w] &= !(1 << b);
+        let i = w * 64 + b;
+        if i == v.len() {
+            return true;
+        }
+        let rest = &v[i..];
+        let (word, _) = head(rest);
+        for &(tw, tm, x) in &tiles {
+            if word & tm == tw && x.len() <= rest.len() && rest[..x.len()] == *x {
+                set(reach, i + x.len());
+            }
+        }
+    }
+    false
+}
+
 /// The `kv` spec. The state checked is one key's value (the search partitions by key);
 /// `initial` is every key's value before any operation (`None`: absent; Porcupine's kv test
 /// data uses the empty string).
@@ -160,41 +249,7 @@ impl Spec for KvSpec {
         output: &KvOutput,
     ) -> bool {
         match output {
-            KvOutput::Get(Some(v)) => {
-                let v = v.as_bytes();
-                // reach[i]: v[..i] can be the value after some sequence of pending ops.
-                let mut reach = vec![false; v.len() + 1];
-                let cur = state.value().unwrap_or("").as_bytes();
-                let mut any = false;
-                if v.starts_with(cur) {
-                    reach[cur.len()] = true;
-                    any = true;
-                }
-                for p in pending {
-                    if let KvOp::Put(x) = &p.op {
-                        if v.starts_with(x.as_bytes()) {
-                            reach[x.len()] = true;
-                            any = true;
-                        }
-                    }
-                }
-                if !any {
-                    return false;
-                }
-                for i in 0..v.len() {
-                    if !reach[i] {
-                        continue;
-                    }
-                    for p in pending {
-                        if let KvOp::Append(x) = &p.op {
-                            if !x.is_empty() && v[i..].starts_with(x.as_bytes()) {
-                                reach[i + x.len()] = true;
-                            }
-                        }
-                    }
-                }
-                reach[v.len()]
-            }
+            KvOutput::Get(Some(v)) => can_tile(v.as_bytes(), state.value(), pending),
             KvOutput::Get(None) => state.value().is_none(),
             _ => true,
         }

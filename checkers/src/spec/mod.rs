@@ -86,8 +86,9 @@ pub trait Spec {
 
     /// Optional pruning. Called when a completed op still to be linearized (`input` returning
     /// `output`: the next op to return, or a read-only op already invoked) is not legal from
-    /// `state`; `pending` holds the inputs of every op that may still be linearized before it
-    /// (possibly a few more, e.g. the op itself: a superset is harmless). Return `false` only
+    /// `state`; `pending` holds the inputs of every op that may still be linearized before it,
+    /// except ops declared read-only ([`Spec::is_read_only`]: they cannot change the state), and
+    /// possibly a few more (e.g. the op itself: a superset is harmless). Return `false` only
     /// when no sequence of those ops (each at most once, any order) can lead to a state where it
     /// is legal; the search then abandons the branch. The default, `true`, is always correct; a
     /// tighter answer only saves time. Called often: keep it cheap.
