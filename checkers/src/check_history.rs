@@ -22,7 +22,7 @@
 use crate::formats::{self, FormatError, FormatName, HistOp, OpF, ParsedHistory, Status};
 use crate::history::History;
 use crate::linearizability::{
-    check_operations, minimal_counterexample, CheckOptions, Operation, Verdict,
+    check_operations_parallel, minimal_counterexample, CheckOptions, Operation, Verdict,
 };
 use crate::spec::{
     KvInput, KvOp, KvOutput, KvSpec, RegisterInput, RegisterOp, RegisterOutput, RegisterSpec, Spec,
@@ -371,7 +371,7 @@ pub fn check_parsed(
     }
 }
 
-fn run<S: Spec>(
+fn run<S>(
     spec: &S,
     name: SpecName,
     h: &ParsedHistory,
@@ -379,9 +379,16 @@ fn run<S: Spec>(
     idx: &[usize],
     opts: &CheckOptions,
     counterexample: bool,
-) -> HistoryCheck {
+) -> HistoryCheck
+where
+    S: Spec + Sync,
+    S::State: Send,
+    S::Input: Sync,
+    S::Output: Sync,
+{
     let t0 = Instant::now();
-    let res = check_operations(spec, ops, opts);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let res = check_operations_parallel(spec, ops, opts, threads);
     let elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
     let t1 = Instant::now();
     let violation = res.failure.as_ref().map(|f| {

@@ -305,3 +305,42 @@ fn corrupting_a_read_usually_breaks_linearizability() {
         "only {caught} of {corrupted} corrupted histories caught"
     );
 }
+
+/// Threads change nothing: on many-key histories (large enough to run in parallel), some keys
+/// corrupted, the parallel check reports exactly what the sequential one does.
+#[test]
+fn parallel_check_matches_sequential() {
+    use faultline_checkers::linearizability::check_operations_parallel;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let spec = KvSpec::default();
+    let mut verdicts = Vec::new();
+    for round in 0..12 {
+        let mut ops = Vec::new();
+        let mut key = 0;
+        while ops.len() < 1200 {
+            key += 1;
+            let mut g = gens(160).new_tree(&mut runner).expect("gen").current();
+            for x in &mut g {
+                x.key = 0;
+            }
+            let mut part = run_kv(&g);
+            for op in &mut part {
+                op.input.key = format!("k{key}").into();
+            }
+            // Even rounds corrupt a few keys (different ones each time), odd rounds none.
+            if round % 2 == 0 && (key + round) % 5 == 0 {
+                corrupt_kv(&mut part, round + key);
+            }
+            ops.extend(part);
+        }
+        let opts = CheckOptions::default();
+        let seq = check_operations(&spec, &ops, &opts);
+        verdicts.push(seq.verdict);
+        for threads in [2, 3] {
+            let par = check_operations_parallel(&spec, &ops, &opts, threads);
+            assert_eq!(par, seq, "round {round}, {threads} threads");
+        }
+    }
+    assert!(verdicts.contains(&Verdict::Linearizable));
+    assert!(verdicts.contains(&Verdict::NotLinearizable));
+}

@@ -17,10 +17,23 @@
 //! - identical open ops are interchangeable: only the earliest-called one is tried first;
 //! - a read the spec declares read-only ([`Spec::is_read_only`]) is linearized as soon as it is
 //!   legal, with no alternative tried at that point (it can always be moved there);
-//! - the spec may prune a branch where the next op to return can no longer become legal
-//!   ([`Spec::can_still_hold`]; `kv` uses it: values only grow by appends);
+//! - pruning by the spec ([`Spec::can_still_hold`]): a configuration is abandoned as soon as a
+//!   pending op provably can no longer become legal from its state, given the ops that may still
+//!   be linearized before it (those called before its return). Asked of the next op to return,
+//!   of every read already invoked, and of the next two reads not yet invoked. This is what made
+//!   the slow kv histories fast: in Porcupine's c50-ok, long-pending appends used to be
+//!   linearized in every order and subset (some across a put that erases them) until the next
+//!   read to return finally ruled them out (~385k steps, ~47 ms); now the first pending read
+//!   whose value the state no longer leads to cuts the branch at once (~10k steps, ~4 ms).
+//!   `kv` answers by tiling: a get of `v` can still hold only if `v` is the current value (or a
+//!   pending put's) followed by values of pending appends. `register`/`cas-register`: a read of
+//!   `v` only if the value is `v` or a pending op may write `v`. Sound for any history: each
+//!   answer is a necessary condition, and skipping a check only prunes less (a read reached from
+//!   its parent by a read, same state, is not asked again);
 //! - without open ops, candidates are stepped lazily in call order (Porcupine's order);
-//! - states are interned and each (state, op) step is evaluated once.
+//! - states are interned and each (state, op) step is evaluated once;
+//! - large histories are checked on several threads ([`check_operations_parallel`]), with the
+//!   same result as the single-threaded round-robin schedule.
 //!
 //! ```
 //! use faultline_checkers::linearizability::{check_operations, CheckOptions, Operation, Verdict};
@@ -37,6 +50,11 @@
 //! assert_eq!(res.verdict, Verdict::NotLinearizable);
 //! ```
 use crate::spec::Spec;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 mod hash;
@@ -119,8 +137,9 @@ pub struct Failure {
     /// The longest linearizable prefix found: the ops of the deepest configuration the search
     /// reached (most completed ops linearized), in linearization order.
     pub longest_prefix: Vec<usize>,
-    /// The completed op with the earliest return that cannot be linearized after any explored
-    /// prefix: where every attempt got stuck.
+    /// Where the deepest attempt got stuck: the completed op that could not be linearized
+    /// next after [`Failure::longest_prefix`], or a pending read the search proved could no
+    /// longer return its value (pruning, see [`Spec::can_still_hold`]).
     pub stuck_op: usize,
 }
 
@@ -142,6 +161,10 @@ pub struct LinResult {
 /// partition is not held up by a slow one, large enough that switching costs nothing.
 const SLICE: u64 = 2048;
 
+/// Histories with at least this many ops are checked on several threads from the start (when
+/// the caller allows threads and there are several partitions).
+const PARALLEL_FROM_OPS: usize = 1000;
+
 /// Checks `ops` against `spec`.
 ///
 /// Partitions ([`Spec::partition`]) are sorted by key and searched round-robin, each for a
@@ -156,6 +179,123 @@ pub fn check_operations<S: Spec>(
     ops: &[Operation<S::Input, S::Output>],
     opts: &CheckOptions,
 ) -> LinResult {
+    check_core(spec, ops, opts, None::<Parallel<S>>)
+}
+
+/// [`check_operations`] on up to `threads` threads, one partition per thread at a time.
+///
+/// The result is the same as [`check_operations`]'s (verdict, failing partition, prefix, step
+/// count), whatever the thread timing: each partition's search is deterministic on its own, so
+/// the round in which it would finish under the round-robin schedule is known, and the reported
+/// failure is the one that schedule reports, the lowest (round, partition) among the failing
+/// ones. A thread abandons a partition once it has run as many rounds as the best failure found
+/// so far (it cannot fail earlier any more). Only a timeout can make the result depend on
+/// timing (`Undecided` when it cuts the search short before that failure is confirmed).
+///
+/// Falls back to the sequential schedule with a step limit (`max_steps` counts steps in round
+/// order), with `threads <= 1`, or when the first round leaves fewer than two partitions.
+pub fn check_operations_parallel<S>(
+    spec: &S,
+    ops: &[Operation<S::Input, S::Output>],
+    opts: &CheckOptions,
+    threads: usize,
+) -> LinResult
+where
+    S: Spec + Sync,
+    S::State: Send,
+    S::Input: Sync,
+    S::Output: Sync,
+{
+    if threads <= 1 || opts.max_steps.is_some() {
+        return check_operations(spec, ops, opts);
+    }
+    let par = |searches: &mut [Search<'_, S>], rounds: &mut [u64], deadline: Option<Instant>| {
+        // Tasks are (round, partition) slices, taken lowest first: the threads follow the
+        // round-robin schedule, so a slow partition does not delay a failing one. `best`:
+        // (round << 32 | partition) of the best failure found so far; later rounds are dropped.
+        let best = AtomicU64::new(u64::MAX);
+        let slots: Vec<Mutex<(&mut Search<'_, S>, &mut u64)>> = searches
+            .iter_mut()
+            .zip(rounds.iter_mut())
+            .map(Mutex::new)
+            .collect();
+        let mut heap = BinaryHeap::new();
+        for (p, slot) in slots.iter().enumerate() {
+            let g = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            if g.0.done.is_none() {
+                heap.push(Reverse((*g.1 + 1, p)));
+            }
+        }
+        let queue = Mutex::new((heap, 0usize));
+        let wake = Condvar::new();
+        let worker = || {
+            let mut q = queue.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                let Some(Reverse((r, p))) = q.0.pop() else {
+                    if q.1 == 0 {
+                        wake.notify_all();
+                        return;
+                    }
+                    q = wake.wait(q).unwrap_or_else(PoisonError::into_inner);
+                    continue;
+                };
+                let b = best.load(Ordering::Relaxed);
+                if (b != u64::MAX && r > b >> 32) || deadline.is_some_and(|d| Instant::now() >= d) {
+                    continue;
+                }
+                q.1 += 1;
+                drop(q);
+                // A panicking spec must not leave the other threads waiting for this task.
+                let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    let mut g = slots[p].lock().unwrap_or_else(PoisonError::into_inner);
+                    g.0.run(SLICE);
+                    *g.1 = r;
+                    match g.0.done {
+                        Some(Outcome::Illegal { .. }) => {
+                            best.fetch_min(r << 32 | p as u64, Ordering::Relaxed);
+                            false
+                        }
+                        Some(Outcome::Linearizable) => false,
+                        None => true,
+                    }
+                }));
+                q = queue.lock().unwrap_or_else(PoisonError::into_inner);
+                q.1 -= 1;
+                wake.notify_all();
+                match ran {
+                    Ok(true) => q.0.push(Reverse((r + 1, p))),
+                    Ok(false) => {}
+                    Err(e) => {
+                        q.0.clear();
+                        drop(q);
+                        std::panic::resume_unwind(e);
+                    }
+                }
+            }
+        };
+        std::thread::scope(|sc| {
+            for _ in 1..threads {
+                sc.spawn(worker);
+            }
+            worker();
+        });
+    };
+    check_core(spec, ops, opts, Some(par))
+}
+
+/// The rest of a check after the first round, run on several threads: advances the active
+/// partitions' searches, counting each one's rounds, as [`check_operations_parallel`] says.
+type Parallel<S> = for<'s, 'a> fn(&'s mut [Search<'a, S>], &'s mut [u64], Option<Instant>);
+
+fn check_core<S: Spec, P>(
+    spec: &S,
+    ops: &[Operation<S::Input, S::Output>],
+    opts: &CheckOptions,
+    par: Option<P>,
+) -> LinResult
+where
+    P: for<'s, 'a> FnOnce(&'s mut [Search<'a, S>], &'s mut [u64], Option<Instant>),
+{
     let deadline = opts.timeout.map(|t| Instant::now() + t);
     let groups = partition(spec, ops);
     let compiled: Vec<Compiled> = groups
@@ -163,37 +303,60 @@ pub fn check_operations<S: Spec>(
         .map(|(_, m)| Compiled::new(spec, ops, m))
         .collect();
     let mut searches: Vec<Search<S>> = compiled.iter().map(|c| Search::new(spec, ops, c)).collect();
+    // rounds[p]: slices partition p has run (its last one possibly cut short by finishing).
+    let mut rounds = vec![0u64; searches.len()];
     let mut active: Vec<usize> = (0..searches.len())
         .filter(|&p| searches[p].done.is_none())
         .collect();
-    let mut failed: Option<usize> = None;
     let mut steps = 0u64;
-    let mut undecided = false;
+    let mut round = 0u64;
+    let mut par = par;
     loop {
-        for &p in &active {
-            let before = searches[p].steps;
-            searches[p].run(SLICE);
-            steps += searches[p].steps - before;
-            if matches!(searches[p].done, Some(Outcome::Illegal { .. })) {
-                failed = Some(failed.map_or(p, |f| f.min(p)));
+        // Threads pay off once the work is known to be large (a partition survived a round),
+        // or from the start on a large history; on small ones, starting them costs more.
+        if active.len() >= 2 && (round > 0 || ops.len() >= PARALLEL_FROM_OPS) {
+            if let Some(f) = par.take() {
+                f(&mut searches, &mut rounds, deadline);
+                break;
             }
         }
-        // Stop at the end of the round that found the first failure (see the doc comment).
-        if failed.is_some() {
-            break;
-        }
-        active.retain(|&p| searches[p].done.is_none());
         if active.is_empty() {
             break;
         }
+        round += 1;
+        let mut failed = false;
+        for &p in &active {
+            let before = searches[p].steps;
+            searches[p].run(SLICE);
+            rounds[p] = round;
+            steps += searches[p].steps - before;
+            failed |= matches!(searches[p].done, Some(Outcome::Illegal { .. }));
+        }
+        // Stop at the end of the round that found the first failure (see the doc comment).
+        if failed {
+            break;
+        }
+        active.retain(|&p| searches[p].done.is_none());
         if deadline.is_some_and(|d| Instant::now() >= d)
             || opts.max_steps.is_some_and(|m| steps >= m)
         {
-            undecided = true;
             break;
         }
     }
-    let failure = failed.map(|p| {
+    // The failure the round-robin schedule reports: the lowest (round, partition) that failed.
+    let failed = (0..searches.len())
+        .filter(|&p| matches!(searches[p].done, Some(Outcome::Illegal { .. })))
+        .min_by_key(|&p| (rounds[p], p));
+    // Confirmed when every other partition finished or ran at least that many rounds (always,
+    // unless a time or step limit cut the search short).
+    let confirmed = failed.filter(|&f| {
+        (0..searches.len()).all(|p| searches[p].done.is_some() || rounds[p] >= rounds[f])
+    });
+    let undecided = confirmed.is_none() && searches.iter().any(|s| s.done.is_none());
+    // Steps as the round-robin schedule counts them: no partition beyond the failing round.
+    let cap = confirmed.map_or(u64::MAX, |f| rounds[f].saturating_mul(SLICE));
+    let steps = searches.iter().map(|s| s.steps.min(cap)).sum();
+    let failure = confirmed.map(|p| {
         let c = &compiled[p];
         let Some(Outcome::Illegal { prefix, stuck }) = &searches[p].done else {
             unreachable!("failed partitions are illegal")
@@ -249,7 +412,8 @@ pub struct Counterexample {
 /// Shrinks a failure to a small set of observations that cannot be linearized together.
 ///
 /// What is computed, precisely: take the failing partition's ops invoked before the return of
-/// [`Failure::stuck_op`] (the first failing point). Every op returning later, and every op not
+/// [`Failure::stuck_op`] (the first failing point; if that cut turns out linearizable, the cut at
+/// a later return, found by bisection). Every op returning later, and every op not
 /// in the result, is *relaxed*: treated as if its outcome were unknown (it may take effect at any
 /// time after its call, or never, and its output is not checked). Relaxing only adds
 /// possibilities, so if the relaxed history is not linearizable, neither is the original. Ops
@@ -265,27 +429,64 @@ pub fn minimal_counterexample<S: Spec>(
     failure: &Failure,
     max_steps: u64,
 ) -> Counterexample {
-    let limit = ops[failure.stuck_op].ret.unwrap_or(u64::MAX);
-    let members: Vec<usize> = failure
-        .ops
-        .iter()
-        .copied()
-        .filter(|&m| ops[m].call <= limit)
-        .collect();
-    let mut sub: Vec<Operation<S::Input, S::Output>> = members
-        .iter()
-        .map(|&m| {
-            let mut op = ops[m].clone();
-            if op.ret.is_none_or(|r| r > limit) {
-                op.output = None;
-            }
-            op
-        })
-        .collect();
     let opts = CheckOptions {
         timeout: None,
         max_steps: Some(max_steps),
     };
+    // The ops called by `limit`, those returning later relaxed.
+    let cut = |limit: u64| {
+        let members: Vec<usize> = failure
+            .ops
+            .iter()
+            .copied()
+            .filter(|&m| ops[m].call <= limit)
+            .collect();
+        let sub: Vec<Operation<S::Input, S::Output>> = members
+            .iter()
+            .map(|&m| {
+                let mut op = ops[m].clone();
+                if op.ret.is_none_or(|r| r > limit) {
+                    op.output = None;
+                }
+                op
+            })
+            .collect();
+        (members, sub)
+    };
+    // The earliest cut that is not linearizable: usually the one at the stuck op, but the search
+    // may have ruled it out using ops returning later (pruning looks ahead), so try later
+    // returns too, by bisection (the whole partition, last, is known not linearizable).
+    let stuck_ret = ops[failure.stuck_op].ret.unwrap_or(u64::MAX);
+    let mut limits: Vec<u64> = failure
+        .ops
+        .iter()
+        .filter_map(|&m| ops[m].ret.filter(|&r| r >= stuck_ret && !ops[m].is_open()))
+        .collect();
+    limits.sort_unstable();
+    limits.dedup();
+    limits.push(u64::MAX);
+    let mut total = 0u64;
+    let mut fails = |limit: u64| {
+        let res = check_operations(spec, &cut(limit).1, &opts);
+        total += res.steps;
+        res.verdict == Verdict::NotLinearizable
+    };
+    let limit = if fails(limits[0]) {
+        limits[0]
+    } else {
+        let (mut lo, mut hi) = (0, limits.len() - 1);
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if fails(limits[mid]) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        limits[hi]
+    };
+    let (members, mut sub) = cut(limit);
+    let first = check_operations(spec, &sub, &opts).verdict;
     let fallback = |sub: &[Operation<S::Input, S::Output>]| Counterexample {
         ops: members
             .iter()
@@ -295,14 +496,13 @@ pub fn minimal_counterexample<S: Spec>(
             .collect(),
         minimal: false,
     };
-    if check_operations(spec, &sub, &opts).verdict != Verdict::NotLinearizable {
+    if first != Verdict::NotLinearizable {
         return fallback(&sub);
     }
     let mut order: Vec<usize> = (0..sub.len()).filter(|&i| !sub[i].is_open()).collect();
     order.sort_by_key(|&i| (sub[i].ret, sub[i].call, i));
     let mut minimal = true;
     // Bound the whole shrink, not only each check: a failing run must not stall on its report.
-    let mut total = 0u64;
     for i in order {
         if total >= max_steps.saturating_mul(10) {
             minimal = false;

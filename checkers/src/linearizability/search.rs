@@ -12,6 +12,8 @@ use crate::spec::Spec;
 
 const NONE: u32 = u32::MAX;
 
+const LOOKAHEAD: usize = 2;
+
 /// One partition's operations, preprocessed for the search.
 pub(crate) struct Compiled {
     pub nr: usize,
@@ -201,8 +203,8 @@ struct Frame {
 pub(crate) enum Outcome {
     Linearizable,
     /// No linearization exists. `prefix`: the local ops of the deepest configuration reached
-    /// (most completed ops linearized), in order; `stuck`: the completed op with the earliest
-    /// return that no explored configuration could linearize after it.
+    /// (most completed ops linearized), in order; `stuck`: the op whose check pruned that
+    /// configuration, else the first completed op missing from it.
     Illegal {
         prefix: Vec<u32>,
         stuck: u32,
@@ -222,6 +224,11 @@ pub(crate) struct Search<'a, S: Spec> {
     jit: bool,
     best: usize,
     best_path: Vec<u32>,
+    /// The op whose check pruned the deepest configuration (NONE: it was not pruned), and
+    /// whether the node being expanded is that configuration; `blocker`: set by `viable`.
+    best_blocker: u32,
+    at_best: bool,
+    blocker: u32,
     pub steps: u64,
     pub done: Option<Outcome>,
     pending_buf: Vec<&'a S::Input>,
@@ -247,6 +254,9 @@ impl<'a, S: Spec> Search<'a, S> {
             jit: c.no > 0,
             best: 0,
             best_path: Vec::new(),
+            best_blocker: NONE,
+            at_best: true,
+            blocker: NONE,
             steps: 0,
             done: None,
             pending_buf: Vec::new(),
@@ -258,6 +268,7 @@ impl<'a, S: Spec> Search<'a, S> {
         let h = s.hash(0);
         s.memo.insert(h, &s.rbits, 0, &s.obits);
         s.expand(NONE, 0);
+        s.at_best = false;
         s
     }
 
@@ -303,6 +314,9 @@ impl<'a, S: Spec> Search<'a, S> {
             _ => None,
         };
         if !self.viable(j, state, checked_upto) {
+            if self.at_best {
+                self.best_blocker = self.blocker;
+            }
             self.stack.push(Frame {
                 via,
                 state,
@@ -405,6 +419,7 @@ impl<'a, S: Spec> Search<'a, S> {
             self.holds(j, state)
         };
         if !ok {
+            self.blocker = j as u32;
             return false;
         }
         let mut base = usize::MAX;
@@ -417,30 +432,56 @@ impl<'a, S: Spec> Search<'a, S> {
             {
                 continue;
             }
-            if self.m.step(c, state, g as u32).is_some() {
-                continue;
-            }
-            if base == usize::MAX {
-                self.build_pending(j);
-                base = self.pending_buf.len();
-            }
-            self.pending_buf.truncate(base);
-            let ops = self.m.ops;
-            for &i in &c.by_call[c.call_upto[j] as usize..c.call_upto[g] as usize] {
-                if !c.read_only[i as usize] {
-                    self.pending_buf.push(&ops[c.orig[i as usize]].input);
-                }
-            }
-            for o in c.open_upto[j] as usize..c.open_upto[g] as usize {
-                if !self.obit(o) {
-                    self.pending_buf.push(&ops[c.orig[c.nr + o]].input);
-                }
-            }
-            if !self.holds(g, state) {
+            if !self.read_can_hold(j, g, state, &mut base) {
+                self.blocker = g as u32;
                 return false;
             }
         }
+        if checked_upto.is_none() {
+            let from = c.call_upto[j] as usize;
+            let mut left = LOOKAHEAD;
+            for &g in &c.by_call[from..] {
+                if left == 0 {
+                    break;
+                }
+                let g = g as usize;
+                if c.read_only[g] {
+                    left -= 1;
+                    if !self.read_can_hold(j, g, state, &mut base) {
+                        self.blocker = g as u32;
+                        return false;
+                    }
+                }
+            }
+        }
         true
+    }
+
+    /// Whether pending read `g` can still hold from `state` (see [`Self::viable`]). `base`:
+    /// length of the part of `pending_buf` shared by every read at this node (`usize::MAX`:
+    /// not built yet).
+    fn read_can_hold(&mut self, j: usize, g: usize, state: u32, base: &mut usize) -> bool {
+        let c = self.c;
+        if self.m.step(c, state, g as u32).is_some() {
+            return true;
+        }
+        if *base == usize::MAX {
+            self.build_pending(j);
+            *base = self.pending_buf.len();
+        }
+        self.pending_buf.truncate(*base);
+        let ops = self.m.ops;
+        for &i in &c.by_call[c.call_upto[j] as usize..c.call_upto[g] as usize] {
+            if !c.read_only[i as usize] {
+                self.pending_buf.push(&ops[c.orig[i as usize]].input);
+            }
+        }
+        for o in c.open_upto[j] as usize..c.open_upto[g] as usize {
+            if !self.obit(o) {
+                self.pending_buf.push(&ops[c.orig[c.nr + o]].input);
+            }
+        }
+        self.holds(g, state)
     }
 
     /// Fills `pending_buf` with the inputs of the ops that may be linearized before `j`, the
@@ -547,15 +588,19 @@ impl<'a, S: Spec> Search<'a, S> {
                     self.done = Some(Outcome::Linearizable);
                     return true;
                 }
-                if self.r_count > self.best {
-                    self.best = self.r_count;
-                    self.best_path = self.path();
-                    self.best_path.push(op);
-                }
+            }
+            let new_best = completed && self.r_count > self.best;
+            if new_best {
+                self.best = self.r_count;
+                self.best_path = self.path();
+                self.best_path.push(op);
+                self.best_blocker = NONE;
             }
             let h = self.hash(ns);
             if self.memo.insert(h, &self.rbits, ns, &self.obits) {
+                self.at_best = new_best;
                 self.expand(op, ns);
+                self.at_best = false;
             } else {
                 self.toggle(op);
                 if completed {
@@ -566,8 +611,12 @@ impl<'a, S: Spec> Search<'a, S> {
         false
     }
 
-    /// The first completed op missing from the deepest prefix.
+    /// The op whose check pruned the deepest prefix (the next op to return, or a pending read
+    /// that could no longer hold), else the first completed op missing from it.
     fn best_stuck(&self) -> u32 {
+        if self.best_blocker != NONE {
+            return self.best_blocker;
+        }
         let mut seen = vec![false; self.c.nr];
         for &l in &self.best_path {
             if (l as usize) < self.c.nr {

@@ -100,6 +100,35 @@ impl Spec for RegisterSpec {
         matches!(input.op, RegisterOp::Read) || matches!(output, RegisterOutput::CasFailed)
     }
 
+    /// The value changes only by writes and successful cas: a read of `v` (or a cas from `v`)
+    /// can still hold only if some pending op may set the value to `v`; a failed cas from `v`,
+    /// only if some pending op may set it to something else.
+    fn can_still_hold(
+        &self,
+        state: &Val,
+        pending: &[&RegisterInput],
+        input: &RegisterInput,
+        output: &RegisterOutput,
+    ) -> bool {
+        // The current value counts too (as if a pending op had set it).
+        let sets = |f: &dyn Fn(&Val) -> bool| {
+            f(state)
+                || pending.iter().any(|p| match &p.op {
+                    RegisterOp::Read => false,
+                    RegisterOp::Write(v) => f(v),
+                    RegisterOp::Cas(_, to) => self.cas && f(to),
+                })
+        };
+        match (&input.op, output) {
+            (RegisterOp::Read, RegisterOutput::Read(v)) => sets(&|x| x == v),
+            (RegisterOp::Cas(from, _), RegisterOutput::Ok) if self.cas => sets(&|x| x == from),
+            (RegisterOp::Cas(from, _), RegisterOutput::CasFailed) if self.cas => {
+                sets(&|x| x != from)
+            }
+            _ => true,
+        }
+    }
+
     fn partition(&self, input: &RegisterInput) -> Option<String> {
         input.key.as_ref().map(|k| k.to_string())
     }
