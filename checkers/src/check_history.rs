@@ -387,7 +387,10 @@ where
     S::Output: Sync,
 {
     let t0 = Instant::now();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Asked once: on Linux it reads cgroup files, which costs more than checking a small history.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads =
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let res = check_operations_parallel(spec, ops, opts, threads);
     let elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
     let t1 = Instant::now();
