@@ -24,7 +24,7 @@
 //!   the slow kv histories fast: in Porcupine's c50-ok, long-pending appends used to be
 //!   linearized in every order and subset (some across a put that erases them) until the next
 //!   read to return finally ruled them out (~385k steps, ~47 ms); now the first pending read
-//!   whose value the state no longer leads to cuts the branch at once (~10k steps, ~4 ms).
+//!   whose value the state no longer leads to cuts the branch at once (~11k steps, ~3 ms).
 //!   `kv` answers by tiling: a get of `v` can still hold only if `v` is the current value (or a
 //!   pending put's) followed by values of pending appends. `register`/`cas-register`: a read of
 //!   `v` only if the value is `v` or a pending op may write `v`. Sound for any history: each
@@ -179,7 +179,7 @@ pub fn check_operations<S: Spec>(
     ops: &[Operation<S::Input, S::Output>],
     opts: &CheckOptions,
 ) -> LinResult {
-    check_core(spec, ops, opts, None::<Parallel<S>>)
+    check_core(spec, ops, opts, None::<Parallel<S>>, SLICE)
 }
 
 /// [`check_operations`] on up to `threads` threads, one partition per thread at a time.
@@ -206,8 +206,25 @@ where
     S::Input: Sync,
     S::Output: Sync,
 {
+    check_parallel(spec, ops, opts, threads, SLICE)
+}
+
+/// [`check_operations_parallel`] with a given slice (steps per partition per round).
+fn check_parallel<S>(
+    spec: &S,
+    ops: &[Operation<S::Input, S::Output>],
+    opts: &CheckOptions,
+    threads: usize,
+    slice: u64,
+) -> LinResult
+where
+    S: Spec + Sync,
+    S::State: Send,
+    S::Input: Sync,
+    S::Output: Sync,
+{
     if threads <= 1 || opts.max_steps.is_some() {
-        return check_operations(spec, ops, opts);
+        return check_core(spec, ops, opts, None::<Parallel<S>>, slice);
     }
     let par = |searches: &mut [Search<'_, S>], rounds: &mut [u64], deadline: Option<Instant>| {
         // Tasks are (round, partition) slices, taken lowest first: the threads follow the
@@ -248,7 +265,7 @@ where
                 // A panicking spec must not leave the other threads waiting for this task.
                 let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
                     let mut g = slots[p].lock().unwrap_or_else(PoisonError::into_inner);
-                    g.0.run(SLICE);
+                    g.0.run(slice);
                     *g.1 = r;
                     match g.0.done {
                         Some(Outcome::Illegal { .. }) => {
@@ -280,7 +297,7 @@ where
             worker();
         });
     };
-    check_core(spec, ops, opts, Some(par))
+    check_core(spec, ops, opts, Some(par), slice)
 }
 
 /// The rest of a check after the first round, run on several threads: advances the active
@@ -292,6 +309,7 @@ fn check_core<S: Spec, P>(
     ops: &[Operation<S::Input, S::Output>],
     opts: &CheckOptions,
     par: Option<P>,
+    slice: u64,
 ) -> LinResult
 where
     P: for<'s, 'a> FnOnce(&'s mut [Search<'a, S>], &'s mut [u64], Option<Instant>),
@@ -327,7 +345,7 @@ where
         let mut failed = false;
         for &p in &active {
             let before = searches[p].steps;
-            searches[p].run(SLICE);
+            searches[p].run(slice);
             rounds[p] = round;
             steps += searches[p].steps - before;
             failed |= matches!(searches[p].done, Some(Outcome::Illegal { .. }));
@@ -354,7 +372,7 @@ where
     });
     let undecided = confirmed.is_none() && searches.iter().any(|s| s.done.is_none());
     // Steps as the round-robin schedule counts them: no partition beyond the failing round.
-    let cap = confirmed.map_or(u64::MAX, |f| rounds[f].saturating_mul(SLICE));
+    let cap = confirmed.map_or(u64::MAX, |f| rounds[f].saturating_mul(slice));
     let steps = searches.iter().map(|s| s.steps.min(cap)).sum();
     let failure = confirmed.map(|p| {
         let c = &compiled[p];
@@ -523,4 +541,86 @@ pub fn minimal_counterexample<S: Spec>(
     let mut out = fallback(&sub);
     out.minimal = minimal;
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{KvInput, KvOp, KvOutput, KvSpec};
+
+    /// Single-key kv runs with wide overlaps, a few gets misreporting (their last two appends
+    /// swapped), on `keys` keys.
+    fn history(seed: u64, keys: usize, per_key: u64) -> Vec<Operation<KvInput, KvOutput>> {
+        let mut seed = seed | 1;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut ops = Vec::new();
+        for key in 0..keys {
+            let mut state = String::new();
+            for i in 0..per_key {
+                let t = 1000 + 10 * i;
+                let mk = |op| KvInput {
+                    key: format!("k{key}").into(),
+                    op,
+                };
+                let (input, mut out) = if rand(2) == 0 {
+                    (mk(KvOp::Get), Some(state.clone()))
+                } else {
+                    let x = ["a", "b", "c"][rand(3) as usize];
+                    state.push_str(x);
+                    (mk(KvOp::Append(x.into())), None)
+                };
+                if let Some(v) = out.as_mut().filter(|v| v.len() >= 2 && rand(700) == 0) {
+                    let mut b = std::mem::take(v).into_bytes();
+                    let n = b.len();
+                    b.swap(n - 1, n - 2);
+                    *v = String::from_utf8(b).expect("ascii");
+                }
+                let out = match out {
+                    Some(v) => KvOutput::Get(Some(v.into())),
+                    None => KvOutput::Ok,
+                };
+                ops.push(Operation::completed(input, out, t - rand(60), t + rand(60)));
+            }
+        }
+        ops
+    }
+
+    /// Threads never change the result, also when partitions need many rounds and fail in
+    /// different ones (small slices make many rounds).
+    #[test]
+    fn parallel_schedule_reports_what_the_sequential_one_does() {
+        // Every key starts as "" (as in Porcupine's kv data).
+        let spec = KvSpec {
+            initial: Some("".into()),
+        };
+        let opts = CheckOptions::default();
+        let (mut deep_failures, mut passes, mut partitions) =
+            (0, 0, std::collections::BTreeSet::new());
+        for seed in 0..24 {
+            let ops = history(seed * 7919 + 1, 6, 150);
+            for slice in [4, 16, 64] {
+                let seq = check_core(&spec, &ops, &opts, None::<Parallel<KvSpec>>, slice);
+                match &seq.failure {
+                    // Failed after several rounds of all 6 partitions.
+                    Some(f) if seq.steps > 3 * 6 * slice => {
+                        deep_failures += 1;
+                        partitions.insert(f.partition_index);
+                    }
+                    Some(_) => {}
+                    None => passes += 1,
+                }
+                for threads in [2, 3, 8] {
+                    let par = check_parallel(&spec, &ops, &opts, threads, slice);
+                    assert_eq!(par, seq, "seed {seed}, slice {slice}, {threads} threads");
+                }
+            }
+        }
+        println!("{deep_failures} deep failures in partitions {partitions:?}, {passes} passes");
+        assert!(deep_failures > 10 && partitions.len() > 2 && passes > 0);
+    }
 }
