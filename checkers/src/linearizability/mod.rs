@@ -182,18 +182,22 @@ pub fn check_operations<S: Spec>(
     check_core(spec, ops, opts, None::<Parallel<S>>, SLICE)
 }
 
-/// [`check_operations`] on up to `threads` threads, one partition per thread at a time.
+/// [`check_operations`] on up to `threads` threads: the threads take (round, partition) slices
+/// of the round-robin schedule, lowest round first.
 ///
 /// The result is the same as [`check_operations`]'s (verdict, failing partition, prefix, step
 /// count), whatever the thread timing: each partition's search is deterministic on its own, so
-/// the round in which it would finish under the round-robin schedule is known, and the reported
+/// the round in which it fails under the round-robin schedule is fixed, and the reported
 /// failure is the one that schedule reports, the lowest (round, partition) among the failing
-/// ones. A thread abandons a partition once it has run as many rounds as the best failure found
-/// so far (it cannot fail earlier any more). Only a timeout can make the result depend on
-/// timing (`Undecided` when it cuts the search short before that failure is confirmed).
+/// ones. Slices of rounds after the best failure found so far are dropped (no partition can
+/// fail earlier there), and the step count is the schedule's (no partition counted beyond that
+/// round). Only a timeout can make the result depend on timing (`Undecided` when it cuts the
+/// search short before that failure is confirmed).
 ///
-/// Falls back to the sequential schedule with a step limit (`max_steps` counts steps in round
-/// order), with `threads <= 1`, or when the first round leaves fewer than two partitions.
+/// Threads start at once on histories of 1000 ops or more, otherwise only if
+/// two partitions or more are left after a first round (starting threads costs more than
+/// checking a small history). Sequential with a step limit (`max_steps` counts steps in round
+/// order) or with `threads <= 1`.
 pub fn check_operations_parallel<S>(
     spec: &S,
     ops: &[Operation<S::Input, S::Output>],
@@ -300,8 +304,8 @@ where
     check_core(spec, ops, opts, Some(par), slice)
 }
 
-/// The rest of a check after the first round, run on several threads: advances the active
-/// partitions' searches, counting each one's rounds, as [`check_operations_parallel`] says.
+/// The part of a check run on several threads: advances the unfinished partitions' searches
+/// (counting each one's rounds in `rounds`) as [`check_operations_parallel`] says.
 type Parallel<S> = for<'s, 'a> fn(&'s mut [Search<'a, S>], &'s mut [u64], Option<Instant>);
 
 fn check_core<S: Spec, P>(
