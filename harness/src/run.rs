@@ -100,16 +100,13 @@ pub enum RunError {
 }
 
 /// The steps a seed runs under a schedule: drawn from `ChaCha8Rng(seed)` only, so fault times and
-/// victims do not depend on the workload.
+/// victims do not depend on the workload. `info` comes from [`validate`].
 pub fn resolve_steps(
-    model: &Model,
+    info: &ModelInfo,
     seed: u64,
     cfg: &ModelConfig,
     schedule: &Schedule,
 ) -> Result<Vec<Step>, RunError> {
-    let info = model
-        .info(cfg)
-        .map_err(|e| RunError::Config(model.name().into(), e))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     schedule
         .resolve(&mut rng, cfg.nodes, info.expected_ms)
@@ -176,14 +173,14 @@ pub fn validate(model: &Model, cfg: &ModelConfig) -> Result<ModelInfo, RunError>
 /// # }
 /// ```
 pub fn run(model: &Model, req: &RunRequest) -> Result<RunReport, RunError> {
-    validate(model, &req.config)?;
+    let info = validate(model, &req.config)?;
     let steps = match &req.faults {
         Faults::Steps(s) => {
             // Reproducers are user-editable: check their node ids too.
             let sched = Schedule::Steps(s.clone());
-            resolve_steps(model, req.seed, &req.config, &sched)?
+            resolve_steps(&info, req.seed, &req.config, &sched)?
         }
-        Faults::Schedule(sched) => resolve_steps(model, req.seed, &req.config, sched)?,
+        Faults::Schedule(sched) => resolve_steps(&info, req.seed, &req.config, sched)?,
     };
     let judged = model
         .run_steps(req.seed, &req.config, steps, req.trace)
