@@ -15,7 +15,10 @@ pub fn lin_data_dir(what: &str) -> Option<PathBuf> {
     if dir.join("VERDICTS.tsv").is_file() {
         Some(dir)
     } else {
-        println!(
+        // Straight to stderr, past the test harness's capture, so a CI log shows the skip.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED {what}: no shared data at {} (set FAULTLINE_SHARED_DATA to the folder holding linearizability/)",
             dir.display()
         );
