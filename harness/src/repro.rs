@@ -101,7 +101,7 @@ impl Repro {
             source,
         })?;
         let repro: Repro = serde_yaml::from_str(&text).map_err(|e| {
-            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            let (line, column) = crate::schedule::yaml_location(&e);
             ReproError::Parse {
                 file: file.clone(),
                 line,

@@ -373,7 +373,7 @@ impl Schedule {
     /// Parses YAML text; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Schedule, ScheduleError> {
         let parsed: ScheduleFile = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            let (line, column) = yaml_location(&e);
             ScheduleError::Parse {
                 file: file.to_string(),
                 line,
@@ -473,6 +473,11 @@ impl Schedule {
         }
         Ok(steps)
     }
+}
+
+/// Where serde_yaml found a problem, as (line, column), 1-based; (1, 1) when it does not say.
+pub(crate) fn yaml_location(e: &serde_yaml::Error) -> (usize, usize) {
+    e.location().map_or((1, 1), |l| (l.line(), l.column()))
 }
 
 /// The line (1-based) of each item of the top-level `steps:` list. serde_yaml gives no spans for

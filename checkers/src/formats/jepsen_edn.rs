@@ -114,11 +114,7 @@ pub(super) fn parse(text: &str) -> Result<Vec<HistOp>, (usize, String)> {
                 p.invoke(&process, f, key, arg, arg2, time, line)?;
             }
             "ok" | "fail" | "info" => {
-                let status = match ty {
-                    "ok" => Status::Ok,
-                    "fail" => Status::Fail,
-                    _ => Status::Info,
-                };
+                let status = Status::of_completion(ty).expect("matched above");
                 let op = p.complete(Completion {
                     process: &process,
                     status,

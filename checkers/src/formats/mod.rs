@@ -137,6 +137,18 @@ pub enum Status {
     Fail,
 }
 
+impl Status {
+    /// The status a completion's type names (`ok`, `fail`, `info`); `None` for anything else.
+    pub fn of_completion(ty: &str) -> Option<Status> {
+        match ty {
+            "ok" => Some(Status::Ok),
+            "fail" => Some(Status::Fail),
+            "info" => Some(Status::Info),
+            _ => None,
+        }
+    }
+}
+
 /// One operation (an invocation paired with its completion), format-neutral.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HistOp {

@@ -61,12 +61,8 @@ pub(super) fn parse(text: &str) -> Result<Vec<HistOp>, (usize, String)> {
                 let arg = if f == OpF::Get { None } else { value };
                 p.invoke(&process, f, Some(key), arg, None, time, line)?;
             }
-            Some(Edn::Keyword(t)) if matches!(t.as_str(), "ok" | "fail" | "info") => {
-                let status = match t.as_str() {
-                    "ok" => Status::Ok,
-                    "fail" => Status::Fail,
-                    _ => Status::Info,
-                };
+            Some(Edn::Keyword(t)) if Status::of_completion(t).is_some() => {
+                let status = Status::of_completion(t).expect("checked by the guard");
                 let op = p.complete(Completion {
                     process: &process,
                     status,
