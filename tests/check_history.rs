@@ -4,21 +4,14 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod common;
+use common::TempDir;
+
 fn faultline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(args)
         .output()
         .expect("the binary runs")
-}
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "faultline-check-history-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 fn json_of(out: &Output) -> Value {
@@ -55,7 +48,7 @@ const STALE_READ: &str = r#"{"process":0,"type":"invoke","f":"write","key":"k","
 
 #[test]
 fn a_stale_read_is_not_linearizable_and_the_html_shows_why() {
-    let dir = temp("stale");
+    let dir = TempDir::new("stale");
     let file = dir.join("h.jsonl");
     std::fs::write(&file, STALE_READ).unwrap();
     let html = dir.join("report.html");
@@ -84,12 +77,11 @@ fn a_stale_read_is_not_linearizable_and_the_html_shows_why() {
         !page.contains("http://") && !page.contains("https://"),
         "self-contained"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_linearizable_history_exits_zero_and_values_are_escaped_in_html() {
-    let dir = temp("ok");
+    let dir = TempDir::new("ok");
     let file = dir.join("h.jsonl");
     let text = STALE_READ
         .replace(
@@ -111,12 +103,11 @@ fn a_linearizable_history_exits_zero_and_values_are_escaped_in_html() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(!page.contains("<script>x"), "values must be escaped");
     assert!(page.contains("&lt;script&gt;"));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn malformed_histories_exit_two_naming_file_and_line() {
-    let dir = temp("bad");
+    let dir = TempDir::new("bad");
     let file = dir.join("bad.jsonl");
     let mut text = STALE_READ.to_string();
     text.push_str("{\"process\": 2, \"type\": \"invoke\"\n");
@@ -130,12 +121,11 @@ fn malformed_histories_exit_two_naming_file_and_line() {
     assert_eq!(out.status.code(), Some(2));
     let out = faultline(&["check-history", file.to_str().unwrap(), "--spec", "queue"]);
     assert_eq!(out.status.code(), Some(2));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_failing_runs_history_rechecks_as_not_linearizable() {
-    let dir = temp("rerun");
+    let dir = TempDir::new("rerun");
     let out = faultline(&[
         "run",
         "primary-backup",
@@ -144,7 +134,7 @@ fn a_failing_runs_history_rechecks_as_not_linearizable() {
         "--seed",
         "0",
         "--out",
-        dir.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
         "--json",
     ]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
@@ -166,7 +156,6 @@ fn a_failing_runs_history_rechecks_as_not_linearizable() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_eq!(json_of(&out)["linearizable"], Value::Bool(false));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -208,7 +197,7 @@ fn running_out_of_time_is_undecided_exit_three() {
             t + 10
         ));
     }
-    let dir = temp("hard");
+    let dir = TempDir::new("hard");
     let file = dir.join("hard.jsonl");
     std::fs::write(&file, text).unwrap();
     let out = faultline(&[
@@ -222,5 +211,4 @@ fn running_out_of_time_is_undecided_exit_three() {
     ]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert_eq!(json_of(&out)["linearizable"], Value::Null);
-    let _ = std::fs::remove_dir_all(dir);
 }

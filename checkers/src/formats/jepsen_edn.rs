@@ -37,6 +37,12 @@ fn cas_args(e: &Edn) -> Option<(Val, Val)> {
 pub(super) fn parse(text: &str) -> Result<Vec<HistOp>, (usize, String)> {
     let mut maps: Vec<Edn> = Vec::new();
     let mut r = Reader::new(text);
+    let not_an_op = |line: usize, v: &Edn| {
+        (
+            line,
+            format!("expected op maps, found {}", super::etcd::clip(&v.to_edn())),
+        )
+    };
     while let Some((line, v)) = r.next_value().map_err(|e| (e.line, e.message))? {
         match v {
             Edn::Map(..) => maps.push(v),
@@ -44,27 +50,11 @@ pub(super) fn parse(text: &str) -> Result<Vec<HistOp>, (usize, String)> {
                 for it in items {
                     match it {
                         Edn::Map(..) => maps.push(it),
-                        other => {
-                            return Err((
-                                line,
-                                format!(
-                                    "expected op maps, found {}",
-                                    super::etcd::clip(&other.to_edn())
-                                ),
-                            ))
-                        }
+                        other => return Err(not_an_op(line, &other)),
                     }
                 }
             }
-            other => {
-                return Err((
-                    line,
-                    format!(
-                        "expected op maps, found {}",
-                        super::etcd::clip(&other.to_edn())
-                    ),
-                ))
-            }
+            other => return Err(not_an_op(line, &other)),
         }
     }
     let mut p = Pairer::new();
