@@ -4,9 +4,11 @@
 pub mod finding;
 pub mod history;
 pub mod lost_write;
+pub mod observation;
 
 pub use finding::{Finding, FindingKind};
 pub use history::{Event, EventType, History};
+pub use observation::Observation;
 pub mod check_history;
 pub mod formats;
 pub mod html;

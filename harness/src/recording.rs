@@ -1,16 +1,8 @@
 //! What one run recorded: plain data handed to the checkers and the reports.
 use faultline_checkers::History;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-/// A fact a node reported with `observe(...)`: "leader of term 4", "committed index 17".
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Observation {
-    pub at_ns: u64,
-    pub node: usize,
-    pub kind: String,
-    pub data: Value,
-}
+pub use faultline_checkers::Observation;
 
 /// One fault as it was applied (start) or undone (end).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
