@@ -5,6 +5,7 @@ pub mod finding;
 pub mod history;
 pub mod lost_write;
 pub mod observation;
+pub mod raft;
 
 pub use finding::{Finding, FindingKind};
 pub use history::{Event, EventType, History};

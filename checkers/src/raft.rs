@@ -1,0 +1,418 @@
+//! Raft's safety properties (Ongaro & Ousterhout, "In Search of an Understandable Consensus
+//! Algorithm", Figure 3) as pure functions over the observations a Raft model reports.
+//!
+//! The observations these checkers read (any Raft implementation can report them):
+//! - `leader-elected` `{"term": T}`, by the node that won term `T`;
+//! - `committed` `{"index": I, "term": T, "digest": D, "chain": C}`, by a leader for every index
+//!   its commit index moves past;
+//! - `applied` `{"index": I, "term": T, "digest": D, "chain": C}`, by every node for every entry
+//!   it applies to its state machine.
+//!
+//! `term` is the entry's term, `digest` identifies the entry's command and `chain` is a hash of
+//! the whole log prefix up to and including index `I` (so two equal chains mean two equal
+//! prefixes). Observations come in recording order (simulated time), which the checks rely on:
+//! "later" means later in the slice.
+//!
+//! A write acknowledged to a client is covered by `raft-lost-commit` through its entry: a correct
+//! leader answers only once the entry is committed, so losing an acknowledged write means losing
+//! a committed entry, and the next entry committed at that index has a different digest. The
+//! history-side half (an acknowledged write missing from the final reads) is `lost-write`.
+use crate::finding::{Finding, FindingKind};
+use crate::observation::Observation;
+use serde_json::json;
+use std::collections::btree_map::Entry as Slot;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const ELECTION_SAFETY: &str = "raft-election-safety";
+pub const LOG_MATCHING: &str = "raft-log-matching";
+pub const STATE_MACHINE_SAFETY: &str = "raft-state-machine-safety";
+pub const LOST_COMMIT: &str = "raft-lost-commit";
+
+/// A broken invariant usually cascades (every later index differs too): the first few findings
+/// say what happened, the rest would only bury them.
+const MAX_FINDINGS: usize = 5;
+
+/// One log entry as an observation describes it, and who reported it when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Seen {
+    index: u64,
+    term: u64,
+    digest: u64,
+    chain: u64,
+    node: usize,
+    at_ms: u64,
+}
+
+impl Seen {
+    /// `None` for an observation of another kind or one missing a field.
+    fn of(o: &Observation, kind: &str) -> Option<Seen> {
+        if o.kind != kind {
+            return None;
+        }
+        Some(Seen {
+            index: o.u64("index")?,
+            term: o.u64("term")?,
+            digest: o.u64("digest")?,
+            chain: o.u64("chain").unwrap_or(0),
+            node: o.node,
+            at_ms: o.at_ms(),
+        })
+    }
+
+    fn same_entry(&self, other: &Seen) -> bool {
+        (self.term, self.digest) == (other.term, other.digest)
+    }
+}
+
+/// Keeps the first [`MAX_FINDINGS`] and says how many more there were.
+fn limit(mut findings: Vec<Finding>, checker: &str) -> Vec<Finding> {
+    if findings.len() > MAX_FINDINGS {
+        let more = findings.len() - MAX_FINDINGS;
+        let at = findings[MAX_FINDINGS].at_ms;
+        findings.truncate(MAX_FINDINGS);
+        let mut f = Finding::new(
+            checker,
+            FindingKind::Safety,
+            format!("... and {more} more violations of the same kind"),
+        );
+        f.at_ms = at;
+        findings.push(f);
+    }
+    findings
+}
+
+/// `raft-election-safety`: at most one leader per term.
+///
+/// ```
+/// use faultline_checkers::{raft, Observation};
+/// use serde_json::json;
+/// let obs = [
+///     Observation::new(1_000_000, 0, "leader-elected", json!({"term": 1})),
+///     Observation::new(2_000_000, 3, "leader-elected", json!({"term": 1})),
+/// ];
+/// assert_eq!(raft::election_safety(&obs).len(), 1);
+/// ```
+pub fn election_safety(obs: &[Observation]) -> Vec<Finding> {
+    let mut leaders: BTreeMap<u64, (usize, u64)> = BTreeMap::new();
+    let mut reported: BTreeSet<u64> = BTreeSet::new();
+    let mut out = Vec::new();
+    for o in obs.iter().filter(|o| o.kind == "leader-elected") {
+        let Some(term) = o.u64("term") else { continue };
+        match leaders.entry(term) {
+            Slot::Vacant(v) => {
+                v.insert((o.node, o.at_ms()));
+            }
+            Slot::Occupied(first) => {
+                let (node, at) = *first.get();
+                if node != o.node && reported.insert(term) {
+                    out.push(
+                        Finding::new(
+                            ELECTION_SAFETY,
+                            FindingKind::Safety,
+                            format!(
+                                "two leaders in term {term}: n{node} (elected at {at} ms) and \
+                                 n{} (elected at {} ms)",
+                                o.node,
+                                o.at_ms()
+                            ),
+                        )
+                        .at_ms(o.at_ms())
+                        .detail(json!({"term": term, "nodes": [node, o.node]})),
+                    );
+                }
+            }
+        }
+    }
+    limit(out, ELECTION_SAFETY)
+}
+
+/// `raft-log-matching`: two logs holding an entry with the same index and term hold the same
+/// entries up to that index. Checked on every entry reported committed or applied, through the
+/// prefix hash (`chain`) each report carries.
+///
+/// ```
+/// use faultline_checkers::{raft, Observation};
+/// use serde_json::json;
+/// let e = |node, chain| Observation::new(5_000_000, node, "applied",
+///     json!({"index": 4, "term": 2, "digest": 9, "chain": chain}));
+/// assert!(raft::log_matching(&[e(0, 77), e(1, 77)]).is_empty());
+/// assert_eq!(raft::log_matching(&[e(0, 77), e(1, 78)]).len(), 1);
+/// ```
+pub fn log_matching(obs: &[Observation]) -> Vec<Finding> {
+    let mut first: BTreeMap<(u64, u64), Seen> = BTreeMap::new();
+    let mut reported: BTreeSet<(u64, u64)> = BTreeSet::new();
+    let mut out = Vec::new();
+    for o in obs {
+        let Some(s) = Seen::of(o, "applied").or_else(|| Seen::of(o, "committed")) else {
+            continue;
+        };
+        let key = (s.index, s.term);
+        match first.entry(key) {
+            Slot::Vacant(v) => {
+                v.insert(s);
+            }
+            Slot::Occupied(f) => {
+                let f = *f.get();
+                if f.chain != s.chain && reported.insert(key) {
+                    out.push(
+                        Finding::new(
+                            LOG_MATCHING,
+                            FindingKind::Safety,
+                            format!(
+                                "n{} and n{} both hold an entry of term {} at index {}, but their \
+                                 logs differ before it (prefix hash {:x} at {} ms, {:x} at {} ms)",
+                                f.node, s.node, s.term, s.index, f.chain, f.at_ms, s.chain, s.at_ms
+                            ),
+                        )
+                        .at_ms(s.at_ms)
+                        .detail(json!({"index": s.index, "term": s.term,
+                                       "nodes": [f.node, s.node]})),
+                    );
+                }
+            }
+        }
+    }
+    limit(out, LOG_MATCHING)
+}
+
+/// `raft-state-machine-safety`: no two nodes apply different entries at the same index.
+///
+/// ```
+/// use faultline_checkers::{raft, Observation};
+/// use serde_json::json;
+/// let a = |node, term, digest| Observation::new(1_000_000, node, "applied",
+///     json!({"index": 1, "term": term, "digest": digest}));
+/// assert!(raft::state_machine_safety(&[a(0, 1, 5), a(2, 1, 5)]).is_empty());
+/// assert_eq!(raft::state_machine_safety(&[a(0, 1, 5), a(2, 2, 6)]).len(), 1);
+/// ```
+pub fn state_machine_safety(obs: &[Observation]) -> Vec<Finding> {
+    let mut first: BTreeMap<u64, Seen> = BTreeMap::new();
+    let mut reported: BTreeSet<u64> = BTreeSet::new();
+    let mut out = Vec::new();
+    for s in obs.iter().filter_map(|o| Seen::of(o, "applied")) {
+        match first.entry(s.index) {
+            Slot::Vacant(v) => {
+                v.insert(s);
+            }
+            Slot::Occupied(f) => {
+                let f = *f.get();
+                if !f.same_entry(&s) && reported.insert(s.index) {
+                    out.push(
+                        Finding::new(
+                            STATE_MACHINE_SAFETY,
+                            FindingKind::Safety,
+                            format!(
+                                "n{} and n{} applied different entries at index {}: term {} \
+                                 digest {:x} (n{}, {} ms) vs term {} digest {:x} (n{}, {} ms)",
+                                f.node,
+                                s.node,
+                                s.index,
+                                f.term,
+                                f.digest,
+                                f.node,
+                                f.at_ms,
+                                s.term,
+                                s.digest,
+                                s.node,
+                                s.at_ms
+                            ),
+                        )
+                        .at_ms(s.at_ms)
+                        .detail(json!({"index": s.index, "nodes": [f.node, s.node],
+                                       "terms": [f.term, s.term]})),
+                    );
+                }
+            }
+        }
+    }
+    limit(out, STATE_MACHINE_SAFETY)
+}
+
+/// `raft-lost-commit`: an entry once committed stays committed. A committed entry that a crash
+/// or an overwrite made disappear shows as a later commit of a different entry at its index.
+///
+/// ```
+/// use faultline_checkers::{raft, Observation};
+/// use serde_json::json;
+/// let c = |ms, node, term, digest| Observation::new(ms * 1_000_000, node, "committed",
+///     json!({"index": 3, "term": term, "digest": digest}));
+/// assert!(raft::lost_commit(&[c(10, 0, 1, 5), c(20, 1, 1, 5)]).is_empty());
+/// assert_eq!(raft::lost_commit(&[c(10, 0, 1, 5), c(20, 1, 2, 6)]).len(), 1);
+/// ```
+pub fn lost_commit(obs: &[Observation]) -> Vec<Finding> {
+    let mut first: BTreeMap<u64, Seen> = BTreeMap::new();
+    let mut reported: BTreeSet<u64> = BTreeSet::new();
+    let mut out = Vec::new();
+    for s in obs.iter().filter_map(|o| Seen::of(o, "committed")) {
+        match first.entry(s.index) {
+            Slot::Vacant(v) => {
+                v.insert(s);
+            }
+            Slot::Occupied(f) => {
+                let f = *f.get();
+                if !f.same_entry(&s) && reported.insert(s.index) {
+                    out.push(
+                        Finding::new(
+                            LOST_COMMIT,
+                            FindingKind::Safety,
+                            format!(
+                                "the entry n{} committed at index {} (term {}, digest {:x}, at {} \
+                                 ms) was lost: n{} later committed a different entry there \
+                                 (term {}, digest {:x}, at {} ms)",
+                                f.node,
+                                f.index,
+                                f.term,
+                                f.digest,
+                                f.at_ms,
+                                s.node,
+                                s.term,
+                                s.digest,
+                                s.at_ms
+                            ),
+                        )
+                        .at_ms(s.at_ms)
+                        .detail(json!({"index": s.index, "nodes": [f.node, s.node],
+                                       "terms": [f.term, s.term]})),
+                    );
+                }
+            }
+        }
+    }
+    limit(out, LOST_COMMIT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leader(ms: u64, node: usize, term: u64) -> Observation {
+        Observation::new(ms * 1_000_000, node, "leader-elected", json!({"term": term}))
+    }
+
+    fn entry(kind: &str, ms: u64, node: usize, index: u64, term: u64, digest: u64) -> Observation {
+        // A toy prefix hash: enough for hand-built logs whose prefixes differ in the last entry.
+        let chain = index * 1000 + term * 100 + digest;
+        Observation::new(
+            ms * 1_000_000,
+            node,
+            kind,
+            json!({"index": index, "term": term, "digest": digest, "chain": chain}),
+        )
+    }
+
+    #[test]
+    fn election_safety_accepts_one_leader_per_term_and_reelection_of_the_same_node() {
+        let obs = [
+            leader(10, 0, 1),
+            leader(500, 2, 2),
+            leader(600, 2, 2), // the same node again (e.g. a duplicated report) is fine
+            leader(900, 0, 4),
+        ];
+        assert!(election_safety(&obs).is_empty());
+    }
+
+    #[test]
+    fn election_safety_flags_two_leaders_in_one_term() {
+        let obs = [leader(10, 0, 1), leader(500, 2, 2), leader(700, 4, 2)];
+        let f = election_safety(&obs);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].checker, ELECTION_SAFETY);
+        assert_eq!(f[0].kind, FindingKind::Safety);
+        assert_eq!(f[0].at_ms, Some(700));
+        assert!(f[0].message.contains("term 2"), "{}", f[0].message);
+        assert!(f[0].message.contains("n2") && f[0].message.contains("n4"));
+    }
+
+    #[test]
+    fn log_matching_accepts_equal_prefixes() {
+        let obs = [
+            entry("committed", 10, 0, 1, 1, 7),
+            entry("applied", 11, 0, 1, 1, 7),
+            entry("applied", 12, 3, 1, 1, 7),
+            // A different entry at the same index in another term is state machine safety's
+            // business, not log matching's.
+            entry("applied", 13, 4, 2, 1, 8),
+        ];
+        assert!(log_matching(&obs).is_empty());
+    }
+
+    #[test]
+    fn log_matching_flags_same_index_and_term_with_different_prefixes() {
+        let mut bad = entry("applied", 30, 2, 5, 3, 9);
+        bad.data["chain"] = json!(12345);
+        let obs = [entry("committed", 20, 0, 5, 3, 9), bad];
+        let f = log_matching(&obs);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].checker, LOG_MATCHING);
+        assert_eq!(f[0].at_ms, Some(30));
+        assert!(f[0].message.contains("index 5") && f[0].message.contains("term 3"));
+    }
+
+    #[test]
+    fn state_machine_safety_accepts_the_same_entry_applied_everywhere_and_reapplied() {
+        let obs = [
+            entry("applied", 10, 0, 1, 1, 7),
+            entry("applied", 11, 1, 1, 1, 7),
+            entry("applied", 12, 1, 2, 1, 8),
+            entry("applied", 90, 1, 1, 1, 7), // re-applied after a restart
+        ];
+        assert!(state_machine_safety(&obs).is_empty());
+    }
+
+    #[test]
+    fn state_machine_safety_flags_different_entries_at_one_index() {
+        let obs = [
+            entry("applied", 10, 0, 3, 1, 7),
+            entry("committed", 11, 1, 3, 2, 8), // commits alone are not applications
+            entry("applied", 40, 4, 3, 2, 8),
+        ];
+        let f = state_machine_safety(&obs);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].checker, STATE_MACHINE_SAFETY);
+        assert_eq!(f[0].at_ms, Some(40));
+        assert!(f[0].message.contains("index 3"));
+        assert!(f[0].message.contains("n0") && f[0].message.contains("n4"));
+    }
+
+    #[test]
+    fn lost_commit_accepts_recommits_of_the_same_entry() {
+        let obs = [
+            entry("committed", 10, 0, 1, 1, 7),
+            entry("committed", 20, 0, 2, 1, 8),
+            // A new leader (or a restarted one) commits the same entries again.
+            entry("committed", 300, 3, 1, 1, 7),
+            entry("committed", 300, 3, 2, 1, 8),
+            // Uncommitted entries may be overwritten: only commits count.
+            entry("applied", 310, 2, 3, 2, 9),
+        ];
+        assert!(lost_commit(&obs).is_empty());
+    }
+
+    #[test]
+    fn lost_commit_flags_a_committed_entry_replaced_later() {
+        let obs = [
+            entry("committed", 10, 0, 1, 1, 7),
+            entry("committed", 20, 0, 2, 1, 8),
+            entry("committed", 900, 3, 2, 3, 11),
+        ];
+        let f = lost_commit(&obs);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].checker, LOST_COMMIT);
+        assert_eq!(f[0].kind, FindingKind::Safety);
+        assert_eq!(f[0].at_ms, Some(900));
+        assert!(f[0].message.contains("index 2"));
+        assert!(f[0].message.contains("n0") && f[0].message.contains("n3"));
+    }
+
+    #[test]
+    fn a_cascade_of_violations_is_capped() {
+        let mut obs = Vec::new();
+        for i in 1..=20 {
+            obs.push(entry("committed", i, 0, i, 1, i));
+            obs.push(entry("committed", 100 + i, 1, i, 2, 100 + i));
+        }
+        let f = lost_commit(&obs);
+        assert_eq!(f.len(), MAX_FINDINGS + 1);
+        assert!(f[MAX_FINDINGS].message.contains("15 more"));
+    }
+}
