@@ -3,8 +3,9 @@
 use faultline_harness::Model;
 
 pub mod primary_backup;
+pub mod raft;
 
 /// Every built-in model, registered for the CLI.
 pub fn all() -> Vec<Model> {
-    vec![primary_backup::model()]
+    vec![primary_backup::model(), raft::model()]
 }

@@ -1,0 +1,207 @@
+//! `raft`: a key-value store replicated with Raft (Ongaro & Ousterhout, USENIX ATC 2014), the
+//! consensus behind etcd, Consul, CockroachDB and TiKV.
+//!
+//! - **Leader election** with randomized timeouts drawn from the node's seeded rng, so split votes
+//!   resolve; a vote goes only to a candidate whose log is at least as up to date as the voter's.
+//! - **Log replication**: AppendEntries carries the previous entry's index and term (the
+//!   log-matching check); a follower deletes a conflicting suffix before appending. A leader
+//!   commits an index once a majority holds it *and* the entry is from its own term (Figure 8:
+//!   counting replicas of an older term's entry is unsafe); earlier entries commit with it.
+//! - **Durability**: term, vote and log are written to the node's disk and fsynced before the node
+//!   answers a vote request or acknowledges entries; a restarted node resumes from its disk.
+//! - **Clients** are redirected to the leader. Every operation, reads included, goes through the
+//!   log, so answers are linearizable. The state machine applies an operation id at most once, so
+//!   a retried request never applies twice. CP.
+//!
+//! Observations: `leader-elected` `{term}` (the nemesis targets `node: leader` with it),
+//! `committed` and `applied` `{index, term, digest, chain}` (see `faultline_checkers::raft`).
+//!
+//! Bug variants, each a classic Raft mistake:
+//! - `commit-old-term`: the leader commits an older term's entry by counting replicas (Figure 8).
+//! - `no-vote-log-check`: votes are granted without the up-to-date-log check.
+//! - `volatile-vote`: term and vote are written but not fsynced before answering.
+//! - `ack-before-fsync`: followers acknowledge entries before they are durable (fsyncs batched).
+//! - `leader-local-read`: a node that believes it leads answers reads from its own state.
+//! - `no-truncate`: followers keep their conflicting entries instead of deleting them.
+mod client;
+mod log;
+mod node;
+
+use faultline_checkers::raft as checks;
+use faultline_harness::prelude::*;
+use faultline_harness::recording::Recording;
+use log::Entry;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// The wire protocol: client requests, and Raft's two RPCs with their answers.
+#[derive(Clone, Debug)]
+pub enum Msg {
+    Request {
+        id: u64,
+        op: Invocation,
+    },
+    Reply {
+        id: u64,
+        result: Result<Value, String>,
+    },
+    /// The node does not lead; `hint` is the leader it last heard from.
+    NotLeader {
+        id: u64,
+        hint: Option<usize>,
+    },
+    RequestVote {
+        term: u64,
+        last_index: usize,
+        last_term: u64,
+    },
+    Vote {
+        term: u64,
+        granted: bool,
+    },
+    Append {
+        term: u64,
+        prev_index: usize,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        commit: usize,
+    },
+    /// `matched`: on success, the last index known to match the leader's log; on failure, where
+    /// the leader should retry from.
+    AppendResp {
+        term: u64,
+        success: bool,
+        matched: usize,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bug {
+    None,
+    CommitOldTerm,
+    NoVoteLogCheck,
+    VolatileVote,
+    AckBeforeFsync,
+    LeaderLocalRead,
+    NoTruncate,
+}
+
+/// The `raft` protocol for one run.
+pub struct Raft {
+    bug: Bug,
+    /// Each client's guess of the leader (per run: the protocol is built per seed).
+    leader_guess: Mutex<BTreeMap<usize, usize>>,
+}
+
+impl Raft {
+    pub fn new(cfg: &ModelConfig) -> Result<Self, String> {
+        let bug = match cfg.bug.as_deref() {
+            None => Bug::None,
+            Some("commit-old-term") => Bug::CommitOldTerm,
+            Some("no-vote-log-check") => Bug::NoVoteLogCheck,
+            Some("volatile-vote") => Bug::VolatileVote,
+            Some("ack-before-fsync") => Bug::AckBeforeFsync,
+            Some("leader-local-read") => Bug::LeaderLocalRead,
+            Some("no-truncate") => Bug::NoTruncate,
+            Some(other) => return Err(format!("unknown bug `{other}`")),
+        };
+        if cfg.nodes == 0 {
+            return Err("raft needs at least one node".into());
+        }
+        Ok(Raft {
+            bug,
+            leader_guess: Mutex::new(BTreeMap::new()),
+        })
+    }
+}
+
+/// The registered model.
+pub fn model() -> Model {
+    Model::new("raft", Raft::new)
+        .describe("Raft consensus (election, log replication, durable term/vote/log) under a KV")
+        .version("1")
+        .bug(
+            "commit-old-term",
+            "a leader commits an older term's entry by counting replicas (Raft paper, Figure 8)",
+        )
+        .bug(
+            "no-vote-log-check",
+            "votes are granted without checking that the candidate's log is up to date",
+        )
+        .bug(
+            "volatile-vote",
+            "term and vote are not fsynced before answering: a node can vote twice after a crash",
+        )
+        .bug(
+            "ack-before-fsync",
+            "followers acknowledge entries before they are durable (fsyncs batched later)",
+        )
+        .bug(
+            "leader-local-read",
+            "a node that believes it leads serves reads from local state: stale after deposition",
+        )
+        .bug(
+            "no-truncate",
+            "followers keep conflicting entries instead of deleting them",
+        )
+        .nodes(5)
+        .clients(3)
+        .ops(200)
+}
+
+/// A Raft safety checker from `faultline_checkers::raft`, run on the recording's observations.
+struct RaftCheck {
+    name: &'static str,
+    check: fn(&[faultline_checkers::Observation]) -> Vec<Finding>,
+}
+
+impl Checker for RaftCheck {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn check(&self, rec: &Recording) -> Vec<Finding> {
+        (self.check)(&rec.observations)
+    }
+}
+
+impl Protocol for Raft {
+    type Msg = Msg;
+
+    fn cap(&self) -> Cap {
+        Cap::CP
+    }
+
+    async fn node(&self, ctx: NodeCtx<Msg>) {
+        node::run(&ctx, self.bug).await
+    }
+
+    async fn call(&self, c: &ClientCtx<Msg>, id: u64, op: &Invocation) -> Outcome {
+        client::call(self, c, id, op).await
+    }
+
+    fn guarantees(&self) -> Vec<&'static str> {
+        vec![
+            "linearizability",
+            "lost-write",
+            checks::ELECTION_SAFETY,
+            checks::LOG_MATCHING,
+            checks::STATE_MACHINE_SAFETY,
+            checks::LOST_COMMIT,
+        ]
+    }
+
+    fn checkers(&self) -> Vec<Box<dyn Checker>> {
+        let mut all = faultline_harness::checker::standard_kv_checkers();
+        let raft: [(&'static str, fn(&[_]) -> Vec<Finding>); 4] = [
+            (checks::ELECTION_SAFETY, checks::election_safety),
+            (checks::LOG_MATCHING, checks::log_matching),
+            (checks::STATE_MACHINE_SAFETY, checks::state_machine_safety),
+            (checks::LOST_COMMIT, checks::lost_commit),
+        ];
+        for (name, check) in raft {
+            all.push(Box::new(RaftCheck { name, check }));
+        }
+        all
+    }
+}

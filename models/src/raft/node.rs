@@ -1,0 +1,518 @@
+//! One Raft server: its roles, the two RPCs, commitment and the key-value state machine.
+use super::log::{Command, Entry, Log, Meta};
+use super::{Bug, Msg};
+use faultline_harness::prelude::*;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Leaders send AppendEntries at least this often (heartbeats), and at once on a new request.
+const HEARTBEAT: Duration = Duration::from_millis(50);
+/// Election timeouts are drawn uniformly from this range (ms), per node and per wait.
+const ELECTION_MS: (u64, u64) = (250, 500);
+/// At most this many entries per AppendEntries: a follower that fell far behind catches up over
+/// several round trips instead of one huge message per heartbeat.
+const MAX_BATCH: usize = 64;
+/// `ack-before-fsync`: how long a follower lets acknowledged entries sit unsynced.
+const LAZY_FSYNC: Duration = Duration::from_millis(100);
+
+enum Role {
+    Follower,
+    Candidate {
+        votes: BTreeSet<usize>,
+    },
+    Leader {
+        /// Next index to send to each node.
+        next: Vec<usize>,
+        /// Highest index known replicated (durably) on each node.
+        matched: Vec<usize>,
+    },
+}
+
+struct Server<'a> {
+    ctx: &'a NodeCtx<Msg>,
+    bug: Bug,
+    meta: Meta,
+    log: Log,
+    role: Role,
+    commit: usize,
+    applied: usize,
+    kv: BTreeMap<String, Value>,
+    /// Results of applied operations by op id: a re-logged retry is answered, not re-applied.
+    results: BTreeMap<u64, Result<Value, String>>,
+    /// Op ids in the log (kept while leading): a duplicated request is logged at most once.
+    in_log: BTreeSet<u64>,
+    /// Clients waiting for an op id to be applied (any node that logged it answers when it
+    /// applies it, even after stepping down: an applied entry is committed).
+    waiting: BTreeMap<u64, usize>,
+    leader_hint: Option<usize>,
+    election_deadline: Instant,
+    /// `ack-before-fsync`: when the pending lazy fsync is due.
+    lazy_sync: Option<Instant>,
+}
+
+fn majority(n: usize) -> usize {
+    n / 2 + 1
+}
+
+impl Server<'_> {
+    fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader { .. })
+    }
+
+    fn reset_election(&mut self) {
+        let ms = self.ctx.rng().gen_range(ELECTION_MS.0..=ELECTION_MS.1);
+        self.election_deadline = self.ctx.instant() + Duration::from_millis(ms);
+    }
+
+    /// Writes term, vote and new log entries, then fsyncs (unless `sync` is false).
+    async fn persist(&mut self, sync: bool) {
+        let disk = self.ctx.disk();
+        self.meta.write_to(&disk);
+        self.log.write_to(&disk);
+        if sync {
+            disk.fsync().await;
+        }
+    }
+
+    /// Persists a change of term or vote before the node acts on it. `volatile-vote` skips the
+    /// fsync: the change reaches the disk only with the next log fsync, if any.
+    async fn persist_meta(&mut self) {
+        let sync = self.bug != Bug::VolatileVote;
+        self.persist(sync).await;
+    }
+
+    /// Adopts a higher term as a follower (not yet persisted: callers persist before replying).
+    fn become_follower(&mut self, term: u64) {
+        if term > self.meta.term {
+            self.meta.term = term;
+            self.meta.voted_for = None;
+        }
+        self.role = Role::Follower;
+    }
+
+    async fn start_election(&mut self) {
+        self.meta.term += 1;
+        self.meta.voted_for = Some(self.ctx.id());
+        self.role = Role::Candidate {
+            votes: BTreeSet::from([self.ctx.id()]),
+        };
+        self.leader_hint = None;
+        self.reset_election();
+        self.persist_meta().await;
+        for p in self.ctx.peers() {
+            self.ctx.send(
+                p,
+                Msg::RequestVote {
+                    term: self.meta.term,
+                    last_index: self.log.len(),
+                    last_term: self.log.last_term(),
+                },
+            );
+        }
+        self.maybe_win();
+    }
+
+    fn maybe_win(&mut self) {
+        let n = self.ctx.servers();
+        let Role::Candidate { votes } = &self.role else {
+            return;
+        };
+        if votes.len() < majority(n) {
+            return;
+        }
+        let term = self.meta.term;
+        self.ctx.observe("leader-elected", &json!({ "term": term }));
+        let mut matched = vec![0; n];
+        matched[self.ctx.id()] = self.log.len();
+        self.role = Role::Leader {
+            next: vec![self.log.len() + 1; n],
+            matched,
+        };
+        self.leader_hint = Some(self.ctx.id());
+        self.in_log = (1..=self.log.len())
+            .map(|i| self.log.get(i).cmd.op_id)
+            .collect();
+        self.broadcast();
+    }
+
+    fn send_append(&self, to: usize) {
+        let Role::Leader { next, .. } = &self.role else {
+            return;
+        };
+        let prev_index = next[to] - 1;
+        self.ctx.send(
+            to,
+            Msg::Append {
+                term: self.meta.term,
+                prev_index,
+                prev_term: self.log.term_at(prev_index).expect("next <= len + 1"),
+                entries: self.log.slice_from(next[to], MAX_BATCH),
+                commit: self.commit,
+            },
+        );
+    }
+
+    fn broadcast(&self) {
+        for p in self.ctx.peers() {
+            self.send_append(p);
+        }
+    }
+
+    /// Commits the highest index a majority holds, if its entry is from the current term
+    /// (`commit-old-term`: any term), and applies what became committed.
+    fn advance_commit(&mut self) {
+        let n = self.ctx.servers();
+        let Role::Leader { matched, .. } = &self.role else {
+            return;
+        };
+        let mut m = matched.clone();
+        m.sort_unstable_by(|a, b| b.cmp(a));
+        let replicated = m[majority(n) - 1];
+        let mut target = self.commit;
+        for i in (self.commit + 1..=replicated).rev() {
+            if self.bug == Bug::CommitOldTerm || self.log.term_at(i) == Some(self.meta.term) {
+                target = i;
+                break;
+            }
+        }
+        for i in self.commit + 1..=target {
+            let e = self.log.get(i);
+            self.ctx.observe(
+                "committed",
+                &json!({"index": i, "term": e.term, "digest": e.digest, "chain": self.log.chain(i)}),
+            );
+        }
+        self.commit = target;
+        self.apply();
+    }
+
+    /// Applies committed entries in order; answers the clients waiting on them.
+    fn apply(&mut self) {
+        while self.applied < self.commit {
+            self.applied += 1;
+            let i = self.applied;
+            let e = self.log.get(i).clone();
+            self.ctx.observe(
+                "applied",
+                &json!({"index": i, "term": e.term, "digest": e.digest, "chain": self.log.chain(i)}),
+            );
+            let result = match self.results.get(&e.cmd.op_id) {
+                Some(r) => r.clone(), // a retry logged twice: applied once
+                None => {
+                    let r = self.execute(&e.cmd);
+                    self.results.insert(e.cmd.op_id, r.clone());
+                    r
+                }
+            };
+            if let Some(client) = self.waiting.remove(&e.cmd.op_id) {
+                self.ctx.send(
+                    client,
+                    Msg::Reply {
+                        id: e.cmd.op_id,
+                        result,
+                    },
+                );
+            }
+        }
+    }
+
+    fn execute(&mut self, cmd: &Command) -> Result<Value, String> {
+        match cmd.f.as_str() {
+            "write" => {
+                self.kv.insert(cmd.key.clone(), cmd.value.clone());
+                Ok(Value::Null)
+            }
+            "cas" => {
+                let cur = self.kv.get(&cmd.key).unwrap_or(&Value::Null);
+                if cmd.value.get(0) == Some(cur) {
+                    self.kv.insert(cmd.key.clone(), cmd.value[1].clone());
+                    Ok(Value::Null)
+                } else {
+                    Err("cas mismatch".into())
+                }
+            }
+            _ => Ok(self.kv.get(&cmd.key).cloned().unwrap_or(Value::Null)),
+        }
+    }
+
+    async fn on_request(&mut self, from: usize, id: u64, op: Invocation) {
+        if self.bug == Bug::LeaderLocalRead && self.is_leader() && op.f == "read" {
+            let key = op.key.as_deref().unwrap_or_default();
+            let v = self.kv.get(key).cloned().unwrap_or(Value::Null);
+            self.ctx.send(from, Msg::Reply { id, result: Ok(v) });
+            return;
+        }
+        if !self.is_leader() {
+            let hint = self.leader_hint;
+            self.ctx.send(from, Msg::NotLeader { id, hint });
+            return;
+        }
+        if let Some(result) = self.results.get(&id) {
+            let result = result.clone();
+            self.ctx.send(from, Msg::Reply { id, result });
+            return;
+        }
+        self.waiting.insert(id, from);
+        if !self.in_log.insert(id) {
+            return; // already logged (a retry or a duplicate): answered when applied
+        }
+        let cmd = Command {
+            op_id: id,
+            key: op.key.unwrap_or_default(),
+            f: op.f,
+            value: op.value,
+        };
+        self.log.push(Entry::new(self.meta.term, cmd));
+        // The leader counts its own copy only once it is durable.
+        self.persist(true).await;
+        let len = self.log.len();
+        if let Role::Leader { matched, .. } = &mut self.role {
+            matched[self.ctx.id()] = len;
+        }
+        self.broadcast();
+        self.advance_commit();
+    }
+
+    async fn on_request_vote(
+        &mut self,
+        from: usize,
+        term: u64,
+        last_index: usize,
+        last_term: u64,
+    ) {
+        let before = self.meta;
+        if term > self.meta.term {
+            self.become_follower(term);
+        }
+        let up_to_date = (last_term, last_index) >= (self.log.last_term(), self.log.len());
+        let granted = term == self.meta.term
+            && self.meta.voted_for.unwrap_or(from) == from
+            && (up_to_date || self.bug == Bug::NoVoteLogCheck);
+        if granted {
+            self.meta.voted_for = Some(from);
+            self.reset_election();
+        }
+        if self.meta != before {
+            self.persist_meta().await;
+        }
+        let term = self.meta.term;
+        self.ctx.send(from, Msg::Vote { term, granted });
+    }
+
+    async fn on_vote(&mut self, from: usize, term: u64, granted: bool) {
+        if term > self.meta.term {
+            self.become_follower(term);
+            self.reset_election();
+            self.persist_meta().await;
+            return;
+        }
+        if let Role::Candidate { votes } = &mut self.role {
+            if term == self.meta.term && granted {
+                votes.insert(from);
+                self.maybe_win();
+            }
+        }
+    }
+
+    async fn on_append(
+        &mut self,
+        from: usize,
+        term: u64,
+        prev_index: usize,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        commit: usize,
+    ) {
+        if term < self.meta.term {
+            let term = self.meta.term;
+            self.ctx.send(
+                from,
+                Msg::AppendResp {
+                    term,
+                    success: false,
+                    matched: 0,
+                },
+            );
+            return;
+        }
+        let before = self.meta;
+        self.become_follower(term);
+        self.leader_hint = Some(from);
+        self.reset_election();
+        if self.log.term_at(prev_index) != Some(prev_term) {
+            // Log-matching check failed: tell the leader where to retry from.
+            let retry = if prev_index > self.log.len() {
+                self.log.len() + 1
+            } else {
+                self.log.first_of_term(prev_index)
+            };
+            if self.meta != before {
+                self.persist_meta().await;
+            }
+            self.ctx.send(
+                from,
+                Msg::AppendResp {
+                    term,
+                    success: false,
+                    matched: retry.min(prev_index).max(1),
+                },
+            );
+            return;
+        }
+        let mut changed = false;
+        for (k, e) in entries.iter().enumerate() {
+            let index = prev_index + 1 + k;
+            match self.log.term_at(index) {
+                Some(t) if t == e.term => {} // the same entry (log matching)
+                Some(_) if self.bug == Bug::NoTruncate => {} // keeps its conflicting entry
+                Some(_) => {
+                    self.log.truncate_from(index);
+                    self.log.push(e.clone());
+                    changed = true;
+                }
+                None => {
+                    self.log.push(e.clone());
+                    changed = true;
+                }
+            }
+        }
+        if changed || self.meta != before {
+            let lazy = changed && self.bug == Bug::AckBeforeFsync;
+            let sync = !lazy && (changed || self.bug != Bug::VolatileVote);
+            self.persist(sync).await;
+            if lazy && self.lazy_sync.is_none() {
+                self.lazy_sync = Some(self.ctx.instant() + LAZY_FSYNC);
+            }
+        }
+        let matched = prev_index + entries.len();
+        // Only entries known to match the leader's log may be committed here.
+        self.commit = self.commit.max(commit.min(matched));
+        self.apply();
+        self.ctx.send(
+            from,
+            Msg::AppendResp {
+                term,
+                success: true,
+                matched,
+            },
+        );
+    }
+
+    async fn on_append_resp(&mut self, from: usize, term: u64, success: bool, matched_at: usize) {
+        if term > self.meta.term {
+            self.become_follower(term);
+            self.reset_election();
+            self.persist_meta().await;
+            return;
+        }
+        if term != self.meta.term {
+            return;
+        }
+        let len = self.log.len();
+        let Role::Leader { next, matched } = &mut self.role else {
+            return;
+        };
+        if success {
+            matched[from] = matched[from].max(matched_at);
+            next[from] = next[from].max(matched_at + 1);
+            let behind = next[from] <= len;
+            self.advance_commit();
+            if behind {
+                self.send_append(from); // keep a lagging follower catching up
+            }
+        } else if matched_at <= next[from] {
+            next[from] = matched_at.max(matched[from] + 1);
+            self.send_append(from);
+        }
+    }
+
+    async fn handle(&mut self, from: usize, msg: Msg) {
+        match msg {
+            Msg::Request { id, op } => self.on_request(from, id, op).await,
+            Msg::RequestVote {
+                term,
+                last_index,
+                last_term,
+            } => {
+                self.on_request_vote(from, term, last_index, last_term)
+                    .await
+            }
+            Msg::Vote { term, granted } => self.on_vote(from, term, granted).await,
+            Msg::Append {
+                term,
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => {
+                self.on_append(from, term, prev_index, prev_term, entries, commit)
+                    .await
+            }
+            Msg::AppendResp {
+                term,
+                success,
+                matched,
+            } => self.on_append_resp(from, term, success, matched).await,
+            Msg::Reply { .. } | Msg::NotLeader { .. } => {}
+        }
+    }
+}
+
+/// The server loop of one node, from its durable state.
+pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
+    let disk = ctx.disk();
+    let meta = Meta::load(&disk);
+    let log = Log::load(&disk);
+    let fresh = meta.term == 0 && log.len() == 0;
+    let mut s = Server {
+        ctx,
+        bug,
+        meta,
+        log,
+        role: Role::Follower,
+        commit: 0,
+        applied: 0,
+        kv: BTreeMap::new(),
+        results: BTreeMap::new(),
+        in_log: BTreeSet::new(),
+        waiting: BTreeMap::new(),
+        leader_hint: None,
+        election_deadline: ctx.instant(),
+        lazy_sync: None,
+    };
+    s.reset_election();
+    if fresh && ctx.id() == 0 {
+        // A fresh cluster: node 0 stands first, so runs start with a leader quickly.
+        s.election_deadline = ctx.instant() + Duration::from_millis(10);
+    }
+    let mut next_beat = ctx.instant() + HEARTBEAT;
+    loop {
+        let mut deadline = if s.is_leader() {
+            next_beat
+        } else {
+            s.election_deadline
+        };
+        if let Some(t) = s.lazy_sync {
+            deadline = deadline.min(t);
+        }
+        match ctx.recv_until(deadline).await {
+            Some((from, msg)) => s.handle(from, msg).await,
+            None => {
+                let now = ctx.instant();
+                if s.lazy_sync.is_some_and(|t| t <= now) {
+                    s.lazy_sync = None;
+                    disk.fsync().await;
+                } else if s.is_leader() {
+                    // Heartbeats are sent below.
+                } else if now >= s.election_deadline {
+                    s.start_election().await;
+                }
+            }
+        }
+        if s.is_leader() && ctx.instant() >= next_beat {
+            s.broadcast();
+            next_beat = ctx.instant() + HEARTBEAT;
+        }
+    }
+}
