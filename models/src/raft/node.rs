@@ -49,6 +49,8 @@ struct Server<'a> {
     election_deadline: Instant,
     /// `ack-before-fsync`: when the pending lazy fsync is due.
     lazy_sync: Option<Instant>,
+    /// When the leader sends its next heartbeat.
+    next_beat: Instant,
 }
 
 fn majority(n: usize) -> usize {
@@ -130,30 +132,36 @@ impl Server<'_> {
             matched,
         };
         self.leader_hint = Some(self.ctx.id());
+        self.next_beat = self.ctx.instant() + HEARTBEAT;
         self.in_log = (1..=self.log.len())
             .map(|i| self.log.get(i).cmd.op_id)
             .collect();
         self.broadcast();
     }
 
-    fn send_append(&self, to: usize) {
-        let Role::Leader { next, .. } = &self.role else {
+    /// Sends `to` the entries from its next index on, and assumes they arrive (pipelining): a
+    /// lost message shows as a failed log-matching check on the next one, which rewinds `next`.
+    /// Without this, every acknowledgement of a heartbeat would resend the entries in flight.
+    fn send_append(&mut self, to: usize) {
+        let Role::Leader { next, .. } = &mut self.role else {
             return;
         };
         let prev_index = next[to] - 1;
+        let entries = self.log.slice_from(next[to], MAX_BATCH);
+        next[to] += entries.len();
         self.ctx.send(
             to,
             Msg::Append {
                 term: self.meta.term,
                 prev_index,
                 prev_term: self.log.term_at(prev_index).expect("next <= len + 1"),
-                entries: self.log.slice_from(next[to], MAX_BATCH),
+                entries,
                 commit: self.commit,
             },
         );
     }
 
-    fn broadcast(&self) {
+    fn broadcast(&mut self) {
         for p in self.ctx.peers() {
             self.send_append(p);
         }
@@ -325,6 +333,9 @@ impl Server<'_> {
         commit: usize,
     ) {
         if term < self.meta.term {
+            // A stale leader (or a late message of an earlier term): tell it the current term.
+            // `matched: 0` marks this as no retry point, since the answer may reach a node that
+            // leads the current term and must not rewind on it.
             let term = self.meta.term;
             self.ctx.send(
                 from,
@@ -416,13 +427,17 @@ impl Server<'_> {
         if success {
             matched[from] = matched[from].max(matched_at);
             next[from] = next[from].max(matched_at + 1);
+            // Entries not sent yet (a batch was capped): keep the follower catching up.
             let behind = next[from] <= len;
             self.advance_commit();
             if behind {
-                self.send_append(from); // keep a lagging follower catching up
+                self.send_append(from);
             }
-        } else if matched_at <= next[from] {
-            next[from] = matched_at.max(matched[from] + 1);
+        } else if matched_at > 0 && matched_at < next[from] {
+            // Trust the follower even below `matched`: a correct follower never loses what it
+            // acknowledged, but one that acked before its fsync (a bug variant) does, and must
+            // still be able to catch up.
+            next[from] = matched_at;
             self.send_append(from);
         }
     }
@@ -480,16 +495,16 @@ pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
         leader_hint: None,
         election_deadline: ctx.instant(),
         lazy_sync: None,
+        next_beat: ctx.instant(),
     };
     s.reset_election();
     if fresh && ctx.id() == 0 {
         // A fresh cluster: node 0 stands first, so runs start with a leader quickly.
         s.election_deadline = ctx.instant() + Duration::from_millis(10);
     }
-    let mut next_beat = ctx.instant() + HEARTBEAT;
     loop {
         let mut deadline = if s.is_leader() {
-            next_beat
+            s.next_beat
         } else {
             s.election_deadline
         };
@@ -510,9 +525,9 @@ pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
                 }
             }
         }
-        if s.is_leader() && ctx.instant() >= next_beat {
+        if s.is_leader() && ctx.instant() >= s.next_beat {
             s.broadcast();
-            next_beat = ctx.instant() + HEARTBEAT;
+            s.next_beat = ctx.instant() + HEARTBEAT;
         }
     }
 }
