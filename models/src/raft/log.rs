@@ -50,6 +50,17 @@ impl Entry {
     }
 }
 
+/// An entry as observations report it (see `faultline_checkers::raft`). A plain struct, so
+/// observing it builds the JSON object once.
+#[derive(Serialize)]
+pub struct EntryFact {
+    pub index: usize,
+    pub term: u64,
+    pub digest: u64,
+    /// Hash of the log prefix ending here.
+    pub chain: u64,
+}
+
 /// The node's log (indices start at 1; index 0 is the empty prefix, term 0) and how much of it
 /// the log file already holds.
 pub struct Log {
@@ -84,8 +95,15 @@ impl Log {
         &self.entries[index - 1]
     }
 
-    pub fn chain(&self, index: usize) -> u64 {
-        self.chains[index - 1]
+    /// What the `committed` and `applied` observations say about the entry at `index`.
+    pub fn fact(&self, index: usize) -> EntryFact {
+        let e = &self.entries[index - 1];
+        EntryFact {
+            index,
+            term: e.term,
+            digest: e.digest,
+            chain: self.chains[index - 1],
+        }
     }
 
     /// Entries from `index` on, at most `max`.
@@ -147,8 +165,10 @@ impl Log {
         self.rewrite = false;
     }
 
-    /// The log as the disk holds it after a restart. A torn last line (if the disk model ever
-    /// tears writes) is dropped: it was never acknowledged as durable.
+    /// The log as the disk holds it after a restart. A crash can tear the last unsynced append:
+    /// whatever follows the last complete line is dropped (it was never acknowledged as
+    /// durable), and the file is rewritten before the next append so that new entries never
+    /// land behind a torn fragment.
     pub fn load<M>(disk: &Disk<M>) -> Log {
         let mut log = Log {
             entries: Vec::new(),
@@ -157,10 +177,18 @@ impl Log {
             rewrite: false,
         };
         if let Some(bytes) = disk.read(LOG_FILE) {
-            for line in bytes.split(|&c| c == b'\n').filter(|l| !l.is_empty()) {
+            let complete = bytes.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+            log.rewrite = complete < bytes.len();
+            for line in bytes[..complete].split(|&c| c == b'\n') {
+                if line.is_empty() {
+                    continue;
+                }
                 match serde_json::from_slice::<(u64, Command)>(line) {
                     Ok((term, cmd)) => log.push(Entry::new(term, cmd)),
-                    Err(_) => break,
+                    Err(_) => {
+                        log.rewrite = true;
+                        break;
+                    }
                 }
             }
         }

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Leaders send AppendEntries at least this often (heartbeats), and at once on a new request.
-const HEARTBEAT: Duration = Duration::from_millis(50);
+const HEARTBEAT: Duration = Duration::from_millis(100);
 /// Election timeouts are drawn uniformly from this range (ms), per node and per wait.
-const ELECTION_MS: (u64, u64) = (250, 500);
+const ELECTION_MS: (u64, u64) = (300, 600);
 /// At most this many entries per AppendEntries: a follower that fell far behind catches up over
 /// several round trips instead of one huge message per heartbeat.
 const MAX_BATCH: usize = 64;
@@ -26,6 +26,8 @@ enum Role {
         next: Vec<usize>,
         /// Highest index known replicated (durably) on each node.
         matched: Vec<usize>,
+        /// When each node was last sent an AppendEntries: heartbeats go only to idle links.
+        last_sent: Vec<Instant>,
     },
 }
 
@@ -130,6 +132,7 @@ impl Server<'_> {
         self.role = Role::Leader {
             next: vec![self.log.len() + 1; n],
             matched,
+            last_sent: vec![self.ctx.instant(); n],
         };
         self.leader_hint = Some(self.ctx.id());
         self.next_beat = self.ctx.instant() + HEARTBEAT;
@@ -143,12 +146,16 @@ impl Server<'_> {
     /// lost message shows as a failed log-matching check on the next one, which rewinds `next`.
     /// Without this, every acknowledgement of a heartbeat would resend the entries in flight.
     fn send_append(&mut self, to: usize) {
-        let Role::Leader { next, .. } = &mut self.role else {
+        let Role::Leader {
+            next, last_sent, ..
+        } = &mut self.role
+        else {
             return;
         };
         let prev_index = next[to] - 1;
         let entries = self.log.slice_from(next[to], MAX_BATCH);
         next[to] += entries.len();
+        last_sent[to] = self.ctx.instant();
         self.ctx.send(
             to,
             Msg::Append {
@@ -163,6 +170,19 @@ impl Server<'_> {
 
     fn broadcast(&mut self) {
         for p in self.ctx.peers() {
+            self.send_append(p);
+        }
+    }
+
+    /// Heartbeats to the nodes that have not heard from this leader for half a period: while
+    /// requests flow, their AppendEntries already keep followers from standing for election.
+    fn heartbeat(&mut self) {
+        let Role::Leader { last_sent, .. } = &self.role else {
+            return;
+        };
+        let due = self.ctx.instant() - HEARTBEAT / 2;
+        let idle: Vec<usize> = self.ctx.peers().filter(|&p| last_sent[p] <= due).collect();
+        for p in idle {
             self.send_append(p);
         }
     }
@@ -185,11 +205,7 @@ impl Server<'_> {
             }
         }
         for i in self.commit + 1..=target {
-            let e = self.log.get(i);
-            self.ctx.observe(
-                "committed",
-                &json!({"index": i, "term": e.term, "digest": e.digest, "chain": self.log.chain(i)}),
-            );
+            self.ctx.observe("committed", &self.log.fact(i));
         }
         self.commit = target;
         self.apply();
@@ -201,10 +217,7 @@ impl Server<'_> {
             self.applied += 1;
             let i = self.applied;
             let e = self.log.get(i).clone();
-            self.ctx.observe(
-                "applied",
-                &json!({"index": i, "term": e.term, "digest": e.digest, "chain": self.log.chain(i)}),
-            );
+            self.ctx.observe("applied", &self.log.fact(i));
             let result = match self.results.get(&e.cmd.op_id) {
                 Some(r) => r.clone(), // a retry logged twice: applied once
                 None => {
@@ -421,7 +434,7 @@ impl Server<'_> {
             return;
         }
         let len = self.log.len();
-        let Role::Leader { next, matched } = &mut self.role else {
+        let Role::Leader { next, matched, .. } = &mut self.role else {
             return;
         };
         if success {
@@ -526,7 +539,7 @@ pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
             }
         }
         if s.is_leader() && ctx.instant() >= s.next_beat {
-            s.broadcast();
+            s.heartbeat();
             s.next_beat = ctx.instant() + HEARTBEAT;
         }
     }
