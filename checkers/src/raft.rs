@@ -286,7 +286,12 @@ mod tests {
     use super::*;
 
     fn leader(ms: u64, node: usize, term: u64) -> Observation {
-        Observation::new(ms * 1_000_000, node, "leader-elected", json!({"term": term}))
+        Observation::new(
+            ms * 1_000_000,
+            node,
+            "leader-elected",
+            json!({"term": term}),
+        )
     }
 
     fn entry(kind: &str, ms: u64, node: usize, index: u64, term: u64, digest: u64) -> Observation {

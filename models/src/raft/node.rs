@@ -295,13 +295,7 @@ impl Server<'_> {
         self.advance_commit();
     }
 
-    async fn on_request_vote(
-        &mut self,
-        from: usize,
-        term: u64,
-        last_index: usize,
-        last_term: u64,
-    ) {
+    async fn on_request_vote(&mut self, from: usize, term: u64, last_index: usize, last_term: u64) {
         let before = self.meta;
         if term > self.meta.term {
             self.become_follower(term);

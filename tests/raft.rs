@@ -1,0 +1,217 @@
+//! `raft`: each bug variant is found within a bounded number of seeds, by the checkers the bug
+//! should trip, and the correct protocol passes the very seed (and schedule) that caught it.
+//!
+//! Four bugs surface under the default swarm schedule. Two need a fault timed against an election,
+//! which random schedules rarely hit, so their tests use a schedule from `tests/data/`:
+//! `volatile-vote` a power loss right after an election (`raft-power-loss.yaml`), and
+//! `commit-old-term` the leader isolations that replay the Raft paper's Figure 8
+//! (`raft-figure8.yaml`).
+use faultline_harness::prelude::*;
+use faultline_harness::run::{run, Faults, RunReport, RunRequest};
+use faultline_harness::schedule::Schedule;
+use faultline_models::raft::model;
+
+const POWER_LOSS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/raft-power-loss.yaml"
+);
+const FIGURE8: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/raft-figure8.yaml");
+
+/// Every checker a Raft run can fail on.
+const ALL: &[&str] = &[
+    "linearizability",
+    "lost-write",
+    "raft-election-safety",
+    "raft-log-matching",
+    "raft-state-machine-safety",
+    "raft-lost-commit",
+];
+
+/// Runs one seed of the correct variant under `schedule`.
+fn correct_run(seed: u64, schedule: &str) -> RunReport {
+    let m = model();
+    let req = RunRequest {
+        seed,
+        config: m.config(None),
+        faults: Faults::Schedule(Schedule::load(schedule).unwrap()),
+        fail_on: vec![],
+        trace: false,
+    };
+    run(&m, &req).expect("valid run")
+}
+
+/// Finds the first failing seed of `bug` in `0..n` under `schedule`: every checker in `must` is
+/// among its violations, none outside `allowed`, and the correct variant passes that seed.
+fn found_by(bug: &str, schedule: &str, n: u64, must: &[&str], allowed: &[&str]) -> u64 {
+    let result = Check::new(model())
+        .bug(bug)
+        .schedule(schedule)
+        .seeds(0..n)
+        .stop_on_first()
+        .run();
+    let failure = result
+        .first_failure()
+        .unwrap_or_else(|| panic!("--bug {bug} --schedule {schedule}: no failure in 0..{n}"));
+    let checkers = failure.violated_checkers();
+    for c in must {
+        assert!(
+            checkers.iter().any(|x| x == c),
+            "--bug {bug} seed {}: expected a `{c}` violation, got {checkers:?}",
+            failure.seed
+        );
+    }
+    for c in &checkers {
+        assert!(
+            allowed.contains(&c.as_str()),
+            "--bug {bug} seed {}: unexpected `{c}` violation: {:?}",
+            failure.seed,
+            failure.violations
+        );
+    }
+    assert_eq!(failure.config.bug.as_deref(), Some(bug));
+    let fixed = correct_run(failure.seed, schedule);
+    assert!(
+        fixed.passed,
+        "the correct variant fails seed {} of {schedule} too: {:?}",
+        failure.seed, fixed.violations
+    );
+    failure.seed
+}
+
+#[test]
+fn the_contract_bug_variants_exist() {
+    let m = model();
+    let names: Vec<&str> = m.bugs().iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "commit-old-term",
+            "no-vote-log-check",
+            "volatile-vote",
+            "ack-before-fsync",
+            "leader-local-read",
+            "no-truncate"
+        ]
+    );
+    let info = m.info(&m.config(None)).unwrap();
+    for c in ALL {
+        assert!(info.guarantees.iter().any(|g| g == c), "{c} not guaranteed");
+        assert!(info.checkers.iter().any(|g| g == c), "{c} not checked");
+    }
+}
+
+#[test]
+fn no_vote_log_check_elects_leaders_that_overwrite_commits() {
+    // A candidate missing committed entries wins and makes followers truncate them: the commit is
+    // lost, nodes apply different entries at one index, and clients see it.
+    found_by(
+        "no-vote-log-check",
+        "swarm",
+        40,
+        &["raft-lost-commit", "raft-state-machine-safety"],
+        ALL,
+    );
+}
+
+#[test]
+fn leader_local_read_serves_stale_reads() {
+    // The logs stay perfect; only the answers are stale.
+    found_by(
+        "leader-local-read",
+        "swarm",
+        30,
+        &["linearizability"],
+        &["linearizability"],
+    );
+}
+
+#[test]
+fn no_truncate_keeps_conflicting_entries() {
+    // A follower keeps a deposed leader's entry under the new leader's entries: two logs with the
+    // same entry at one index differ before it, and the follower applies its stale entry.
+    found_by(
+        "no-truncate",
+        "swarm",
+        20,
+        &["raft-log-matching", "raft-state-machine-safety"],
+        ALL,
+    );
+}
+
+#[test]
+fn ack_before_fsync_loses_commits_on_crashes() {
+    found_by("ack-before-fsync", "swarm", 60, &["raft-lost-commit"], ALL);
+    // A power loss right after an election finds it at once.
+    let seed = found_by(
+        "ack-before-fsync",
+        POWER_LOSS,
+        10,
+        &["raft-lost-commit"],
+        ALL,
+    );
+    assert!(seed < 10);
+}
+
+#[test]
+fn volatile_vote_elects_two_leaders_in_one_term() {
+    // A power loss before the votes of a fresh election reached the disk: the cluster holds the
+    // same election again and may pick another node.
+    found_by(
+        "volatile-vote",
+        POWER_LOSS,
+        10,
+        &["raft-election-safety"],
+        ALL,
+    );
+}
+
+#[test]
+fn commit_old_term_loses_commits_in_figure_8() {
+    // A leader commits an older term's entry by counting replicas, loses leadership before an
+    // entry of its own term is replicated, and a node holding a newer-term entry at that index
+    // wins and overwrites it.
+    found_by("commit-old-term", FIGURE8, 10, &["raft-lost-commit"], ALL);
+}
+
+#[test]
+fn the_correct_variant_passes_swarm() {
+    let result = Check::new(model()).seeds(0..300).run();
+    assert_eq!(result.seeds_run, 300);
+    result.assert_ok();
+}
+
+#[test]
+fn the_correct_variant_passes_leader_faults_and_power_loss() {
+    for schedule in [POWER_LOSS, FIGURE8, "isolate-leader", "leader-crash"] {
+        let result = Check::new(model()).seeds(0..40).schedule(schedule).run();
+        assert_eq!(result.seeds_run, 40);
+        result.assert_ok();
+    }
+}
+
+#[test]
+fn the_correct_variant_makes_progress() {
+    // Safety is cheap if nothing happens: without faults every operation succeeds, a leader is
+    // elected once, and the run is deterministic.
+    let a = correct_run(3, "none");
+    assert!(a.passed, "{:?}", a.violations);
+    assert_eq!(a.stats.ok, a.stats.ops, "{:?}", a.stats);
+    assert_eq!(a.recording.observations_of("leader-elected").count(), 1);
+    // Every node applied what the leader committed, but for the last entries, whose commit the
+    // followers learn only with the next AppendEntries.
+    let committed = a.recording.observations_of("committed").count();
+    assert!(committed >= a.stats.ops, "{committed} commits");
+    for node in 0..5 {
+        let applied = a
+            .recording
+            .observations_of("applied")
+            .filter(|o| o.node == node)
+            .count();
+        assert!(
+            applied <= committed && applied + 3 >= committed,
+            "n{node} applied {applied} of {committed}"
+        );
+    }
+    let b = correct_run(3, "none");
+    assert_eq!(a.fingerprint, b.fingerprint);
+}
