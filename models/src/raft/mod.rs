@@ -150,10 +150,13 @@ pub fn model() -> Model {
         .ops(200)
 }
 
+/// A pure check over a run's observations.
+type ObservationCheck = fn(&[faultline_checkers::Observation]) -> Vec<Finding>;
+
 /// A Raft safety checker from `faultline_checkers::raft`, run on the recording's observations.
 struct RaftCheck {
     name: &'static str,
-    check: fn(&[faultline_checkers::Observation]) -> Vec<Finding>,
+    check: ObservationCheck,
 }
 
 impl Checker for RaftCheck {
@@ -193,7 +196,7 @@ impl Protocol for Raft {
 
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
         let mut all = faultline_harness::checker::standard_kv_checkers();
-        let raft: [(&'static str, fn(&[_]) -> Vec<Finding>); 4] = [
+        let raft: [(&'static str, ObservationCheck); 4] = [
             (checks::ELECTION_SAFETY, checks::election_safety),
             (checks::LOG_MATCHING, checks::log_matching),
             (checks::STATE_MACHINE_SAFETY, checks::state_machine_safety),
