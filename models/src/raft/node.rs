@@ -35,6 +35,8 @@ struct Server<'a> {
     ctx: &'a NodeCtx<Msg>,
     bug: Bug,
     meta: Meta,
+    /// The term and vote as last written to disk (rewritten only when they change).
+    meta_written: Meta,
     log: Log,
     role: Role,
     commit: usize,
@@ -72,7 +74,10 @@ impl Server<'_> {
     /// Writes term, vote and new log entries, then fsyncs (unless `sync` is false).
     async fn persist(&mut self, sync: bool) {
         let disk = self.ctx.disk();
-        self.meta.write_to(&disk);
+        if self.meta != self.meta_written {
+            self.meta.write_to(&disk);
+            self.meta_written = self.meta;
+        }
         self.log.write_to(&disk);
         if sync {
             disk.fsync().await;
@@ -491,6 +496,7 @@ pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
         ctx,
         bug,
         meta,
+        meta_written: meta,
         log,
         role: Role::Follower,
         commit: 0,
