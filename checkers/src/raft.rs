@@ -234,7 +234,7 @@ pub fn state_machine_safety(obs: &[Observation]) -> Vec<Finding> {
 /// ```
 /// use faultline_checkers::{raft, Observation};
 /// use serde_json::json;
-/// let c = |ms, node, term, digest| Observation::new(ms * 1_000_000, node, "committed",
+/// let c = |ms: u64, node, term, digest| Observation::new(ms * 1_000_000, node, "committed",
 ///     json!({"index": 3, "term": term, "digest": digest}));
 /// assert!(raft::lost_commit(&[c(10, 0, 1, 5), c(20, 1, 1, 5)]).is_empty());
 /// assert_eq!(raft::lost_commit(&[c(10, 0, 1, 5), c(20, 1, 2, 6)]).len(), 1);
