@@ -23,6 +23,12 @@
 //! - `ack-before-fsync`: followers acknowledge entries before they are durable (fsyncs batched).
 //! - `leader-local-read`: a node that believes it leads answers reads from its own state.
 //! - `no-truncate`: followers keep their conflicting entries instead of deleting them.
+//!
+//! The default swarm schedule finds `no-truncate`, `leader-local-read`, `no-vote-log-check` and
+//! `ack-before-fsync` within a few seeds, `volatile-vote` within a hundred or so. Two need a fault
+//! timed against an election, which random schedules rarely produce: `volatile-vote` a power loss
+//! just after one (`tests/data/raft-power-loss.yaml`), `commit-old-term` the three-leader
+//! interleaving of Figure 8 (`tests/data/raft-figure8.yaml`).
 mod client;
 mod log;
 mod node;
