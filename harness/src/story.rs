@@ -219,8 +219,14 @@ pub fn story(r: &RunReport, checker: Option<&str>) -> Story {
     };
     for (i, why) in told.iter().take(MAX_OPS) {
         let op = &ops[*i];
+        // A write counts when it is acknowledged; a read is told where it began.
+        let at = if op.is_read() {
+            op.invoke_ns
+        } else {
+            op.end_ns()
+        };
         lines.push(Line {
-            at_ms: ms(op.end_ns()),
+            at_ms: ms(at),
             beat: Beat::Op,
             text: format!("{}{why}", describe(op, final_base)),
         });
