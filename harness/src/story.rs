@@ -18,8 +18,9 @@ use std::fmt::Write;
 const MAX_FAULTS: usize = 5;
 const MAX_OPS: usize = 4;
 const MAX_OBSERVATIONS: usize = 4;
-/// Observation kinds reported more often than this are routine (heartbeats, commits), not news;
-/// in a small run the bound is a third of its operations (a commit per op is routine too).
+/// Observation kinds reported more often than this are routine (heartbeats, commits), not news.
+/// The bound shrinks with the number of fault steps: each fault may cause an election or two,
+/// while a kind reported for every few operations is routine even in a run of ten.
 const NOTABLE_AT_MOST: usize = 8;
 
 /// What a line is about (the HTML timeline colours them).
@@ -233,7 +234,7 @@ pub fn story(r: &RunReport, checker: Option<&str>) -> Story {
     }
 
     // Notable observations between the first fault (or the first told op) and the violation.
-    let notable = NOTABLE_AT_MOST.min(ops.len() / 3 + 1);
+    let notable = NOTABLE_AT_MOST.min(starts.len() + 2);
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for o in &r.recording.observations {
         *counts.entry(o.kind.as_str()).or_default() += 1;
@@ -391,13 +392,14 @@ fn linearizability_ops(ops: &[Op], v: &Finding) -> Told {
             if let Some((s, _)) = source {
                 told.push((s, " — the value the read below returned".to_string()));
             }
-            told.push((
-                n,
-                format!(
+            let why = match source {
+                Some((_, s)) => format!(
                     " — acknowledged later, so {} was overwritten",
-                    show(source.map_or(&Value::Null, |(_, s)| s.written().unwrap_or(&Value::Null)))
+                    show(s.written().unwrap_or(&Value::Null))
                 ),
-            ));
+                None => " — acknowledged before the read below began".to_string(),
+            };
+            told.push((n, why));
             told.push((
                 r,
                 format!(
