@@ -243,8 +243,14 @@ pub fn render(r: &RunReport) -> String {
         r.seed
     );
     let mut css = CSS.replace("LABELpx", &format!("{LABEL_PX}px"));
+    for z in ZOOMS.iter().skip(1) {
+        let _ = write!(css, "\n.tk{z}{{display:none}}");
+    }
     for z in ZOOMS {
         let _ = write!(css, "\n#z{z}:checked~.wrap .tl{{width:{}%}}", z * 100);
+        for finer in ZOOMS.iter().skip(1).filter(|f| *f <= z) {
+            let _ = write!(css, "\n#z{z}:checked~.wrap .tk{finer}{{display:block}}");
+        }
         let _ = write!(
             css,
             "\n#z{z}:checked~label[for=z{z}]{{background:#333;color:#fff}}"
@@ -369,26 +375,36 @@ pub fn render(r: &RunReport) -> String {
     }
     html.push_str("</div>");
 
-    // The time axis: about ten ticks.
+    // The time axis: about ten ticks per screen width at every zoom level. A tick first needed
+    // at zoom `z` has class `tk{z}` and shows from that zoom on (pure CSS, see `render`).
     let total_ms = rec.sim_ns / 1_000_000;
-    let step = [
-        10u64, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 60_000,
-    ]
-    .into_iter()
-    .find(|s| total_ms / s <= 12)
-    .unwrap_or(120_000);
+    let nice = |per_screen_ms: u64| {
+        [
+            1u64, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 60_000,
+        ]
+        .into_iter()
+        .find(|s| per_screen_ms / s <= 12)
+        .unwrap_or(120_000)
+    };
     html.push_str("<div class=\"row\"><div class=\"lbl\">time (ms)</div><div class=\"track\">");
     let final_x = (rec.final_phase_ns > 0).then(|| x(rec.final_phase_ns));
-    for t in (0..=total_ms).step_by(step as usize) {
-        // Leave room for the "final phase" label.
-        if final_x.is_some_and(|f| (0.0..7.0).contains(&(x(t * 1_000_000) - f + 1.0))) {
-            continue;
+    let mut shown: BTreeSet<u64> = BTreeSet::new();
+    for z in ZOOMS {
+        let step = nice(total_ms / u64::from(*z));
+        for t in (0..=total_ms).step_by(step as usize) {
+            // Leave room for the "final phase" label (at 1x; zoomed in there is room).
+            let near_final = final_x.is_some_and(|f| {
+                (0.0..7.0 / f64::from(*z)).contains(&(x(t * 1_000_000) - f + 1.0 / f64::from(*z)))
+            });
+            if near_final || !shown.insert(t) {
+                continue;
+            }
+            let _ = write!(
+                html,
+                "<span class=\"tick tk{z}\" style=\"left:{:.3}%\">{t}</span>",
+                x(t * 1_000_000)
+            );
         }
-        let _ = write!(
-            html,
-            "<span class=\"tick\" style=\"left:{:.3}%\">{t}</span>",
-            x(t * 1_000_000)
-        );
     }
     if rec.final_phase_ns > 0 {
         let _ = write!(
