@@ -147,6 +147,57 @@ fn a_failing_reproducer_shrinks_and_still_fails_the_same_way() {
 }
 
 #[test]
+fn the_target_checker_can_be_chosen() {
+    let dir = TempDir::new("shrink-checker");
+    // A seed violating two checkers, so the second can be chosen.
+    let result = Check::new(model())
+        .bug("async-ack")
+        .ops(80)
+        .seeds(0..100)
+        .run();
+    let report = result
+        .failures
+        .iter()
+        .find(|f| f.violated_checkers().len() >= 2)
+        .expect("some async-ack seed both breaks linearizability and loses a write");
+    let path = dir.join("repro.yaml");
+    std::fs::write(&path, Repro::from_report(report, &[]).to_yaml()).unwrap();
+    let p = path.to_str().unwrap();
+    let o = faultline(dir.path(), &["shrink", p, "--checker", "no-such-checker"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("no-such-checker"), "{}", o.stderr);
+    let first = &report.violations[0].checker;
+    let other = report
+        .violated_checkers()
+        .into_iter()
+        .find(|c| c != first)
+        .unwrap();
+    let out = dir.join("other.yaml");
+    let o = faultline(
+        dir.path(),
+        &[
+            "shrink",
+            p,
+            "--checker",
+            &other,
+            "-o",
+            out.to_str().unwrap(),
+            "--time",
+            "20s",
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.json()["checker"], other.as_str());
+    let min = Repro::load(&out).unwrap();
+    assert!(
+        min.violations.iter().any(|v| v.checker == other),
+        "{:?}",
+        min.violations
+    );
+}
+
+#[test]
 fn a_malformed_reproducer_is_an_input_error_naming_the_file() {
     let dir = TempDir::new("shrink-bad");
     let bad = dir.join("broken.yaml");

@@ -6,9 +6,11 @@
 //! schedule and the workload, where every candidate is a full deterministic [`run`] of the same
 //! seed with already-resolved steps ([`Faults::Steps`]).
 //!
-//! **Target.** A candidate is kept when it fails with a violation of the *target checker*: by
-//! default the checker of the original run's first violation (violations are ordered by the
-//! model's checker list, so this is deterministic), or the one the caller names. Other checkers
+//! **Target.** A candidate is kept when it fails with a violation of the *target checker*: the
+//! one the caller names (`--checker`), else the checker of the reproducer's first recorded
+//! violation, else (a reproducer that diverged and no longer trips it) the checker of the re-run's
+//! first violation. Violations are ordered by the model's checker list, so this is deterministic;
+//! for a key-value store it is `linearizability` before `lost-write`. Other checkers
 //! may come and go: a lost write usually also breaks linearizability, and insisting on the exact
 //! set would stop the shrinker at the first candidate where one of them stops firing.
 //!
@@ -49,8 +51,12 @@ pub struct ShrinkOptions {
     pub time: Duration,
     /// At most this many simulations (candidates answered from the cache are free).
     pub max_candidates: usize,
-    /// The checker whose violation must survive; `None`: the original run's first violation.
+    /// The checker whose violation must survive; `None`: see `prefer`.
     pub checker: Option<String>,
+    /// Without `checker`: this checker if the run violates it (the reproducer's recorded first
+    /// violation, so a reproducer that diverged still shrinks toward what it was filed for),
+    /// else the run's first violation.
+    pub prefer: Option<String>,
 }
 
 impl Default for ShrinkOptions {
@@ -59,6 +65,7 @@ impl Default for ShrinkOptions {
             time: Duration::from_secs(60),
             max_candidates: 5000,
             checker: None,
+            prefer: None,
         }
     }
 }
@@ -147,7 +154,12 @@ pub fn shrink(
             }
             c.clone()
         }
-        None => original.violations[0].checker.clone(),
+        None => opts
+            .prefer
+            .as_ref()
+            .filter(|p| original.violations.iter().any(|v| &&v.checker == p))
+            .unwrap_or(&original.violations[0].checker)
+            .clone(),
     };
     progress(&format!(
         "shrink: target checker `{target}`; start: {}",
@@ -573,6 +585,7 @@ pub fn command(models: &[Model], a: ShrinkArgs) -> Result<i32, String> {
     let opts = ShrinkOptions {
         time,
         checker: a.checker.clone(),
+        prefer: repro.violations.first().map(|v| v.checker.clone()),
         ..ShrinkOptions::default()
     };
     let shrunk = match shrink(model, &req, &opts, &mut |l: &str| eprintln!("{l}")) {
