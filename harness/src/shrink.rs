@@ -20,8 +20,9 @@
 //! 3. fewer clients: binary search on `config.clients`;
 //! 4. shorter windows: per step, binary search on `for_ms` (a step without a window first gets
 //!    one ending where the final phase began), then move its start later keeping its end;
-//! 5. an earlier schedule: shift every step earlier by the same amount, so that the next round
-//!    can cut the operations that only ran to reach the faults.
+//! 5. an earlier schedule: shift every step earlier by the same amount (with the workload cut
+//!    in proportion, then without), so that the operations that only ran to reach the faults
+//!    can go.
 //!
 //! Every move proposes a strictly smaller candidate (fewer steps, ops or clients, shorter windows,
 //! earlier starts), so the rounds terminate; a budget of wall time and of simulations bounds them
@@ -39,6 +40,7 @@ use crate::protocol::ModelConfig;
 use crate::repro::{write_atomic, Repro};
 use crate::run::{run, Faults, RunError, RunReport, RunRequest};
 use crate::schedule::Step;
+use faultline_checkers::EventType;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -475,10 +477,33 @@ impl Shrinker<'_> {
 
     /// Shifts the whole schedule earlier, so that fewer operations reach the faults: the first
     /// step is tried at 0, 25, 50, 100, 200, ... ms and the earliest that still fails is kept.
+    ///
+    /// Each shift is tried first together with a cut of the workload that keeps the operations
+    /// after the faults: often they are what makes the failure visible (the final read of a lost
+    /// write must come right after the writes were lost, before new writes hide it), so shifting
+    /// alone, or cutting ops alone, loses it. Until the first fault the candidate runs exactly
+    /// like the current one (same seed, nothing else differs), so the ops it issues before the
+    /// new start are known: those the current run invoked before it. A few neighbours of that
+    /// count are tried too; the ops search refines the rest.
     fn earlier_schedule(&mut self) -> Budgeted<bool> {
         let Some(first) = self.steps.iter().map(|s| s.at_ms).min() else {
             return Ok(false);
         };
+        let rec = &self.best.recording;
+        let invoked_before: Vec<u64> = rec
+            .history
+            .events
+            .iter()
+            .filter(|e| e.kind == EventType::Invoke && e.process < rec.final_process_base)
+            .map(|e| e.time_ns)
+            .collect();
+        let before = |ms: u64| {
+            invoked_before
+                .iter()
+                .filter(|&&t| t < ms * 1_000_000)
+                .count()
+        };
+        let after_first = self.cfg.ops.saturating_sub(before(first));
         let mut target = 0;
         while target < first {
             let d = first - target;
@@ -486,8 +511,21 @@ impl Shrinker<'_> {
             for s in &mut c {
                 s.at_ms -= d;
             }
-            let what = format!("schedule {d} ms earlier");
-            if self.with_steps(c, &what)? {
+            let keep = before(target) + after_first;
+            for ops in [keep, keep + 1, keep.saturating_sub(1), keep + 2] {
+                if ops == 0 || ops >= self.cfg.ops {
+                    continue;
+                }
+                let cfg = ModelConfig {
+                    ops,
+                    ..self.cfg.clone()
+                };
+                let what = format!("schedule {d} ms earlier with {ops} ops");
+                if self.attempt(cfg, c.clone(), &what)? {
+                    return Ok(true);
+                }
+            }
+            if self.with_steps(c, &format!("schedule {d} ms earlier"))? {
                 return Ok(true);
             }
             target = if target == 0 { 25 } else { target * 2 };
