@@ -279,3 +279,71 @@ fn a_passing_reproducer_has_nothing_to_shrink() {
     assert_eq!(o.json()["shrunk"], false);
     assert!(!dir.join("pass.min.yaml").exists(), "no file written");
 }
+
+#[test]
+fn the_timeline_of_a_shrunk_failure_tells_its_story() {
+    let dir = TempDir::new("shrink-timeline");
+    let (path, _) = failing_repro(&dir);
+    let out = dir.join("min.yaml");
+    let o = faultline(
+        dir.path(),
+        &[
+            "shrink",
+            path.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--time",
+            "20s",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    // The story is printed: the faults, the operations and the violation, in time order.
+    let story: Vec<&str> = o
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Failure story"))
+        .skip(1)
+        .collect();
+    assert!(!story.is_empty() && story.len() <= 16, "{}", o.stdout);
+    assert!(story.iter().any(|l| l.contains("fault:")), "{story:?}");
+    assert!(story.last().unwrap().contains("VIOLATION"), "{story:?}");
+    let times: Vec<u64> = story[..story.len() - 1]
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{story:?}");
+
+    // The replay's timeline: the story on top, lanes per node and client, violating ops marked.
+    let replay = dir.join("replay");
+    let r = faultline(
+        dir.path(),
+        &[
+            "replay",
+            out.to_str().unwrap(),
+            "--out",
+            replay.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let html = std::fs::read_to_string(replay.join("timeline.html")).unwrap();
+    let story_at = html
+        .find("Failure story")
+        .expect("the story is on the page");
+    assert!(
+        story_at < html.find("Timeline").unwrap(),
+        "the story comes first"
+    );
+    for lane in ["node n0", "client c0", "final reads", "step 1:"] {
+        assert!(html.contains(lane), "a `{lane}` lane");
+    }
+    assert!(html.contains("op ok hl"), "violating ops are highlighted");
+    assert!(
+        html.contains("band partition") || html.contains("win "),
+        "fault windows"
+    );
+    assert!(!html.to_lowercase().contains("<script"), "no scripts");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no network"
+    );
+}
