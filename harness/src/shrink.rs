@@ -20,9 +20,9 @@
 //! 3. fewer clients: binary search on `config.clients`;
 //! 4. shorter windows: per step, binary search on `for_ms` (a step without a window first gets
 //!    one ending where the final phase began), then move its start later keeping its end;
-//! 5. an earlier schedule: shift every step earlier by the same amount (with the workload cut
-//!    in proportion, then without), so that the operations that only ran to reach the faults
-//!    can go.
+//! 5. earlier faults: shift the whole schedule earlier, then close the gaps between steps (each
+//!    time with a matching cut of the workload, then without), so that the operations that only
+//!    ran to reach the faults can go.
 //!
 //! Every move proposes a strictly smaller candidate (fewer steps, ops or clients, shorter windows,
 //! earlier starts), so the rounds terminate; a budget of wall time and of simulations bounds them
@@ -316,6 +316,8 @@ impl Shrinker<'_> {
     /// One round of every move; `true` if anything got smaller.
     fn round(&mut self) -> Budgeted<bool> {
         let mut changed = self.drop_steps()?;
+        // Ops before clients: the op count is what a reader wades through; cutting clients
+        // first stretches the same ops over fewer processes and keeps more of them.
         changed |= self.fewer_ops()?;
         changed |= self.fewer_clients()?;
         changed |= self.shorter_windows()?;
@@ -475,62 +477,76 @@ impl Shrinker<'_> {
         Ok(changed)
     }
 
-    /// Shifts the whole schedule earlier, so that fewer operations reach the faults: the first
-    /// step is tried at 0, 25, 50, 100, 200, ... ms and the earliest that still fails is kept.
+    /// Moves faults earlier, so that fewer operations are needed to reach them: first the whole
+    /// schedule (its first step tried at 0, 25, 50, 100, 200, ... ms; the earliest that still
+    /// fails is kept), then each later step together with the steps after it, closing the gap
+    /// to the step before (the whole gap, half, a quarter).
     ///
     /// Each shift is tried first together with a cut of the workload that keeps the operations
-    /// after the faults: often they are what makes the failure visible (the final read of a lost
-    /// write must come right after the writes were lost, before new writes hide it), so shifting
-    /// alone, or cutting ops alone, loses it. Until the first fault the candidate runs exactly
-    /// like the current one (same seed, nothing else differs), so the ops it issues before the
-    /// new start are known: those the current run invoked before it. A few neighbours of that
-    /// count are tried too; the ops search refines the rest.
+    /// after the moved faults: often they are what makes the failure visible (the final read of
+    /// a lost write must come right after the writes were lost, before new writes hide it), so
+    /// shifting alone, or cutting ops alone, loses it. Until the moved faults the candidate runs
+    /// like the current one, so the ops to cut are those the current run invoked in the time
+    /// the shift removes. A few neighbours of that count are tried too; the ops search refines.
     fn earlier_schedule(&mut self) -> Budgeted<bool> {
-        let Some(first) = self.steps.iter().map(|s| s.at_ms).min() else {
+        let mut starts: Vec<u64> = self.steps.iter().map(|s| s.at_ms).collect();
+        starts.sort_unstable();
+        starts.dedup();
+        let Some(&first) = starts.first() else {
             return Ok(false);
         };
         let rec = &self.best.recording;
-        let invoked_before: Vec<u64> = rec
+        let invoked: Vec<u64> = rec
             .history
             .events
             .iter()
             .filter(|e| e.kind == EventType::Invoke && e.process < rec.final_process_base)
-            .map(|e| e.time_ns)
+            .map(|e| e.time_ns / 1_000_000)
             .collect();
-        let before = |ms: u64| {
-            invoked_before
-                .iter()
-                .filter(|&&t| t < ms * 1_000_000)
-                .count()
-        };
-        let after_first = self.cfg.ops.saturating_sub(before(first));
         let mut target = 0;
         while target < first {
-            let d = first - target;
-            let mut c = self.steps.clone();
-            for s in &mut c {
-                s.at_ms -= d;
-            }
-            let keep = before(target) + after_first;
-            for ops in [keep, keep + 1, keep.saturating_sub(1), keep + 2] {
-                if ops == 0 || ops >= self.cfg.ops {
-                    continue;
-                }
-                let cfg = ModelConfig {
-                    ops,
-                    ..self.cfg.clone()
-                };
-                let what = format!("schedule {d} ms earlier with {ops} ops");
-                if self.attempt(cfg, c.clone(), &what)? {
-                    return Ok(true);
-                }
-            }
-            if self.with_steps(c, &format!("schedule {d} ms earlier"))? {
+            if self.shift_from(first, first - target, &invoked)? {
                 return Ok(true);
             }
             target = if target == 0 { 25 } else { target * 2 };
         }
+        for k in 1..starts.len() {
+            let gap = starts[k] - starts[k - 1] - 1;
+            for d in [gap, gap / 2, gap / 4] {
+                if d > 0 && self.shift_from(starts[k], d, &invoked)? {
+                    return Ok(true);
+                }
+            }
+        }
         Ok(false)
+    }
+
+    /// Moves the steps starting at or after `from_ms` earlier by `d` ms: with the workload cut
+    /// by the ops invoked in the `d` ms before `from_ms` (in `invoked`, ms), then without.
+    fn shift_from(&mut self, from_ms: u64, d: u64, invoked: &[u64]) -> Budgeted<bool> {
+        let mut c = self.steps.clone();
+        for s in c.iter_mut().filter(|s| s.at_ms >= from_ms) {
+            s.at_ms -= d;
+        }
+        let skipped = invoked
+            .iter()
+            .filter(|&&t| t + d >= from_ms && t < from_ms)
+            .count();
+        let keep = self.cfg.ops.saturating_sub(skipped);
+        for ops in [keep, keep + 1, keep.saturating_sub(1), keep + 2] {
+            if ops == 0 || ops >= self.cfg.ops {
+                continue;
+            }
+            let cfg = ModelConfig {
+                ops,
+                ..self.cfg.clone()
+            };
+            let what = format!("steps from {from_ms} ms moved {d} ms earlier, {ops} ops");
+            if self.attempt(cfg, c.clone(), &what)? {
+                return Ok(true);
+            }
+        }
+        self.with_steps(c, &format!("steps from {from_ms} ms moved {d} ms earlier"))
     }
 }
 
