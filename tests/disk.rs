@@ -100,12 +100,14 @@ fn run_with(faults: Faults) -> RunReport {
 }
 
 fn crash_node0() -> Faults {
-    Faults::Steps(vec![Step {
-        at_ms: 1000,
-        fault: Fault::Crash { node: 0 },
-        for_ms: Some(500),
-        trigger: None,
-    }])
+    Faults::Steps(vec![Step::at(
+        1000,
+        Fault::Crash {
+            nodes: vec![0],
+            torn: false,
+        },
+    )
+    .lasting(500)])
 }
 
 fn of<'a>(r: &'a RunReport, kind: &'a str) -> Vec<&'a Observation> {
@@ -194,12 +196,14 @@ fn without_a_crash_nothing_is_lost() {
 
 #[test]
 fn a_crash_of_another_node_leaves_node_0_alone() {
-    let r = run_with(Faults::Steps(vec![Step {
-        at_ms: 1000,
-        fault: Fault::Crash { node: 1 },
-        for_ms: Some(500),
-        trigger: None,
-    }]));
+    let r = run_with(Faults::Steps(vec![Step::at(
+        1000,
+        Fault::Crash {
+            nodes: vec![1],
+            torn: false,
+        },
+    )
+    .lasting(500)]));
     assert_eq!(of(&r, "boot").len(), 1);
     assert_eq!(of(&r, "late-fsync-done").len(), 1);
 }

@@ -121,12 +121,7 @@ fn run_steps(seed: u64, steps: Vec<Step>) -> RunReport {
 }
 
 fn step(at_ms: u64, for_ms: u64, fault: Fault) -> Step {
-    Step {
-        at_ms,
-        fault,
-        for_ms: Some(for_ms),
-        trigger: None,
-    }
+    Step::at(at_ms, fault).lasting(for_ms)
 }
 
 /// The `[start, end]` of the only fault step, as applied.
@@ -327,7 +322,17 @@ fn total_duplication_delivers_everything_twice() {
 #[test]
 fn a_delay_window_reorders_without_losing() {
     for seed in SEEDS {
-        let r = run_steps(seed, vec![step(1000, 1000, Fault::Delay { mean_ms: 50.0 })]);
+        let r = run_steps(
+            seed,
+            vec![step(
+                1000,
+                1000,
+                Fault::Delay {
+                    mean_ms: 50.0,
+                    uniform: false,
+                },
+            )],
+        );
         let (s, e) = window(&r);
         let pings = receipts(&r, "ping");
         let sent = receipts(&r, "sent");

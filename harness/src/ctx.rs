@@ -129,7 +129,9 @@ impl<M: Message> NodeCtx<M> {
     /// it, so protocols that trust it (leases, last-write-wins) can be caught out.
     pub fn clock_ms(&self) -> i64 {
         let core = self.world.core.borrow();
-        (core.now_ns() as i64 + core.nodes[self.id].clock_offset_ns) / 1_000_000
+        core.nodes[self.id]
+            .clock_ns(core.now_ns())
+            .div_euclid(1_000_000)
     }
 
     /// This node's disk. Only servers have one.
@@ -159,6 +161,9 @@ impl<M: Message> NodeCtx<M> {
             kind: kind.to_string(),
             data,
         });
+        if !core.watches.is_empty() {
+            core.match_watches(kind, self.id, now);
+        }
     }
 
     /// Simulated nanoseconds since the run started.

@@ -2,6 +2,8 @@
 //! owns the crash semantics: writes are volatile until `fsync`, a crash loses every unsynced write,
 //! and a restarted node sees only durable state.
 use crate::world::World;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -31,13 +33,23 @@ pub(crate) struct DiskState {
 }
 
 impl DiskState {
-    /// Power loss: forget every write since the last completed fsync.
-    pub fn crash(&mut self) {
+    /// Power loss: forget every write since the last completed fsync. With `torn`, an appended
+    /// file keeps a random prefix of its unsynced tail instead (a torn last write), so readers
+    /// of append-only logs must cope with a partial record at the end.
+    pub fn crash(&mut self, mut torn: Option<&mut ChaCha8Rng>) {
         for (f, how) in std::mem::take(&mut self.dirty) {
             match (how, self.durable.get(&f)) {
-                (Dirty::Appended(n), Some(_)) => {
-                    if let Some(cur) = self.current.get_mut(&f) {
-                        cur.truncate(n);
+                (Dirty::Appended(n), durable) if durable.is_some() || n == 0 => {
+                    let Some(cur) = self.current.get_mut(&f) else {
+                        continue;
+                    };
+                    let keep = match torn.as_deref_mut() {
+                        Some(rng) if cur.len() > n => n + rng.gen_range(0..cur.len() - n),
+                        _ => n,
+                    };
+                    cur.truncate(keep);
+                    if durable.is_none() && keep == 0 {
+                        self.current.remove(&f);
                     }
                 }
                 (_, Some(v)) => {
@@ -48,6 +60,8 @@ impl DiskState {
                 }
             }
         }
+        // What survived is all there is now.
+        self.durable.clone_from(&self.current);
     }
 
     fn sync(&mut self) {
@@ -159,8 +173,8 @@ impl<M: 'static> Disk<M> {
 }
 
 /// Crash semantics applied by the nemesis.
-pub(crate) fn crash_disk<M: 'static>(world: &World<M>, node: usize) {
-    world.core.borrow_mut().disks[node].crash();
+pub(crate) fn crash_disk<M: 'static>(world: &World<M>, node: usize, torn: Option<&mut ChaCha8Rng>) {
+    world.core.borrow_mut().disks[node].crash(torn);
 }
 
 #[cfg(test)]
@@ -187,7 +201,7 @@ mod tests {
         append(&mut d, "log", b"cd");
         append(&mut d, "log", b"ef");
         assert_eq!(d.current["log"], b"abcdef");
-        d.crash();
+        d.crash(None);
         assert_eq!(d.current["log"], b"ab");
         append(&mut d, "log", b"gh");
         d.sync();
@@ -198,7 +212,7 @@ mod tests {
     fn a_new_appended_file_vanishes_on_crash() {
         let mut d = DiskState::default();
         append(&mut d, "log", b"ab");
-        d.crash();
+        d.crash(None);
         assert!(!d.current.contains_key("log"));
     }
 
@@ -209,12 +223,33 @@ mod tests {
         d.sync();
         append(&mut d, "f", b"+");
         write(&mut d, "f", b"two");
-        d.crash();
+        d.crash(None);
         assert_eq!(d.current["f"], b"one");
         append(&mut d, "f", b"!");
         write(&mut d, "f", b"x");
         append(&mut d, "f", b"y");
         d.sync();
         assert_eq!(d.durable["f"], b"xy");
+    }
+
+    #[test]
+    fn a_torn_crash_keeps_a_strict_prefix_of_the_unsynced_tail() {
+        use rand::SeedableRng;
+        let mut kept = std::collections::BTreeSet::new();
+        for seed in 0..40 {
+            let mut d = DiskState::default();
+            append(&mut d, "log", b"ab");
+            d.sync();
+            append(&mut d, "log", b"cdef");
+            d.crash(Some(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed)));
+            let cur = d.current["log"].clone();
+            assert!(cur.len() < 6 && b"abcdef".starts_with(&cur), "{cur:?}");
+            assert!(cur.starts_with(b"ab"), "synced bytes survive: {cur:?}");
+            // What a torn crash left is durable: a second crash keeps it.
+            d.crash(None);
+            assert_eq!(d.current["log"], cur);
+            kept.insert(cur.len());
+        }
+        assert!(kept.len() > 2, "tear points vary with the rng: {kept:?}");
     }
 }

@@ -39,6 +39,7 @@ mod disk;
 pub mod fingerprint;
 pub mod linearizable;
 pub mod model;
+mod nemesis;
 mod panics;
 pub mod protocol;
 pub mod recording;

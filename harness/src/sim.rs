@@ -1,11 +1,11 @@
 //! One simulation on a madsim runtime: nodes, clients, the nemesis applying its steps, the final
 //! phase. Called on a fresh thread per seed (see `runner`).
 use crate::ctx::{NodeCtx, SimRng};
-use crate::disk::crash_disk;
 use crate::fingerprint::Fingerprint;
+use crate::nemesis::Nemesis;
 use crate::protocol::{Invocation, ModelConfig, Outcome, Protocol};
 use crate::recording::Recording;
-use crate::schedule::{Fault, Step};
+use crate::schedule::Step;
 use crate::workload::Workload;
 use crate::world::{self, Core, World};
 use faultline_checkers::{Event, EventType};
@@ -89,6 +89,54 @@ fn until<F: Fn(&Clients) -> bool + Unpin>(cond: F, deadline: Option<Instant>) ->
     Until {
         cond,
         sleep: deadline.map(|d| Box::pin(madsim::time::sleep_until(d))),
+    }
+}
+
+/// Why the nemesis woke up.
+enum Wake {
+    /// Every client finished its share of the workload.
+    Done,
+    /// A triggered step's observation came.
+    Fired,
+    /// The next timed action is due.
+    Due,
+}
+
+/// The nemesis's wait: for the clients to finish, a trigger to fire, or the next action's time.
+struct NemesisWait<'a, M: 'static> {
+    world: &'a World<M>,
+    clients: usize,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl<M: 'static> Future for NemesisWait<'_, M> {
+    type Output = Wake;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Wake> {
+        let clients = self.clients;
+        let done = with_clients(|c| {
+            if c.done >= clients {
+                true
+            } else {
+                c.supervisor = Some(cx.waker().clone());
+                false
+            }
+        });
+        if done {
+            return Poll::Ready(Wake::Done);
+        }
+        {
+            let mut core = self.world.core.borrow_mut();
+            if !core.fired.is_empty() {
+                return Poll::Ready(Wake::Fired);
+            }
+            if !core.watches.is_empty() {
+                core.nemesis = Some(cx.waker().clone());
+            }
+        }
+        match &mut self.sleep {
+            Some(s) => s.as_mut().poll(cx).map(|()| Wake::Due),
+            None => Poll::Pending,
+        }
     }
 }
 
@@ -200,115 +248,13 @@ async fn final_reads<P: Protocol>(p: Arc<P>, id: usize, seed: u64) {
     });
 }
 
-/// What the nemesis does at one instant.
-#[derive(Clone, Copy, Debug)]
-enum Action {
-    Start(usize),
-    End(usize),
-}
-
-struct Nemesis<M: 'static> {
-    world: Rc<World<M>>,
-    handle: Handle,
-    servers: Vec<NodeHandle>,
-    steps: Vec<Step>,
-    down: Vec<u32>,
-    active: Vec<bool>,
-}
-
-impl<M: 'static> Nemesis<M> {
-    fn each_cut(groups: &[Vec<usize>], oneway: bool, mut f: impl FnMut(usize, usize)) {
-        for (gi, g) in groups.iter().enumerate() {
-            for (hi, h) in groups.iter().enumerate() {
-                if gi == hi || (oneway && gi != 0) {
-                    continue;
-                }
-                for &a in g {
-                    for &b in h {
-                        f(a, b);
-                    }
-                }
-            }
-        }
-    }
-
-    fn apply(&mut self, action: Action) {
-        let (i, start) = match action {
-            Action::Start(i) => (i, true),
-            Action::End(i) => (i, false),
-        };
-        if start == self.active[i] {
-            return; // an end for a step never started (cut short), or a repeated start
-        }
-        self.active[i] = start;
-        let fault = self.steps[i].fault.clone();
-        let phase = if start { "start" } else { "end" };
-        self.world
-            .core
-            .borrow_mut()
-            .record_fault(i, phase, fault.to_string());
-        match fault {
-            Fault::Partition { groups, oneway } => {
-                let mut core = self.world.core.borrow_mut();
-                let n = core.total_nodes();
-                Self::each_cut(&groups, oneway, |a, b| {
-                    let c = &mut core.net.cut[a * n + b];
-                    *c = if start { *c + 1 } else { c.saturating_sub(1) };
-                });
-            }
-            Fault::Crash { node } => {
-                if start {
-                    self.down[node] += 1;
-                    if self.down[node] == 1 {
-                        self.handle.kill(self.servers[node].id());
-                        self.world.core.borrow_mut().nodes[node].up = false;
-                        self.world.clear_mailbox(node);
-                        crash_disk(&self.world, node);
-                    }
-                } else {
-                    self.down[node] -= 1;
-                    if self.down[node] == 0 {
-                        {
-                            let mut core = self.world.core.borrow_mut();
-                            core.nodes[node].up = true;
-                            core.nodes[node].incarnation += 1;
-                        }
-                        self.handle.restart(self.servers[node].id());
-                    }
-                }
-            }
-            Fault::Loss { rate } => self.window(i, start, rate, |n| &mut n.loss),
-            Fault::Duplicate { rate } => self.window(i, start, rate, |n| &mut n.duplicate),
-            Fault::Delay { mean_ms } => self.window(i, start, mean_ms, |n| &mut n.delay),
-            Fault::ClockSkew { node, offset_ms } => {
-                self.world.core.borrow_mut().nodes[node].clock_offset_ns =
-                    if start { offset_ms * 1_000_000 } else { 0 };
-            }
-        }
-    }
-
-    fn window(
-        &self,
-        step: usize,
-        start: bool,
-        value: f64,
-        field: impl FnOnce(&mut crate::world::NetFaults) -> &mut Vec<(usize, f64)>,
-    ) {
-        let mut core = self.world.core.borrow_mut();
-        let v = field(&mut core.net);
-        if start {
-            v.push((step, value));
-        } else {
-            v.retain(|(s, _)| *s != step);
-        }
-    }
-}
-
 /// The result of one simulation, before checking.
 pub(crate) struct SimOutput {
     pub recording: Recording,
     pub fingerprint: Fingerprint,
-    /// The steps that actually started (a step after the workload ended never runs).
+    /// Every step, as it ran: resolved when it started, annotated when it was skipped or never
+    /// started. Steps that never started stay too: the nemesis still waited for them, and a
+    /// replay must wait the same way to take the same path.
     pub ran: Vec<Step>,
 }
 
@@ -323,9 +269,9 @@ pub(crate) fn simulate<P: Protocol>(
     let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     rt.set_time_limit(TIME_LIMIT);
     let cfg2 = cfg.clone();
-    let steps2 = steps.clone();
+    let all_steps = steps.clone();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(supervise(protocol, seed, cfg2, steps2, trace))
+        rt.block_on(supervise(protocol, seed, cfg2, all_steps, trace))
     }));
     let panic = result.err().map(|e| crate::panics::message(&*e));
     let world = world::current::<P::Msg>();
@@ -339,22 +285,26 @@ pub(crate) fn simulate<P: Protocol>(
     }
     CLIENTS.with(|c| c.borrow_mut().take());
     let (recording, fingerprint) = world.core.borrow_mut().take_recording(panic);
-    let started: Vec<usize> = {
-        let mut s: Vec<usize> = recording
-            .faults
-            .iter()
-            .filter(|f| f.phase == "start")
-            .map(|f| f.step)
-            .collect();
-        s.sort_unstable();
-        s.dedup();
-        s
-    };
+    let ran = std::mem::take(&mut world.core.borrow_mut().ran);
+    let ran = steps
+        .into_iter()
+        .enumerate()
+        .map(|(i, original)| {
+            ran.get(i).cloned().flatten().unwrap_or_else(|| {
+                let mut s = original;
+                s.trigger = Some(match &s.after {
+                    Some(a) => format!("never started: no `{}` observation came", a.kind),
+                    None => "never started: the workload ended first".to_string(),
+                });
+                s
+            })
+        })
+        .collect();
     world::uninstall();
     drop(world);
     drop(rt);
     SimOutput {
-        ran: started.into_iter().map(|i| steps[i].clone()).collect(),
+        ran,
         recording,
         fingerprint,
     }
@@ -419,32 +369,31 @@ async fn supervise<P: Protocol>(
         })
         .collect();
 
-    let mut actions: Vec<(u64, usize, Action)> = Vec::new();
-    for (i, s) in steps.iter().enumerate() {
-        actions.push((s.at_ms, 2 * i + 1, Action::Start(i)));
-        if let Some(end) = s.end_ms() {
-            actions.push((end, 2 * i, Action::End(i)));
-        }
-    }
-    actions.sort_by_key(|&(t, order, _)| (t, order));
-    let mut nemesis = Nemesis {
-        world: world.clone(),
-        handle: handle.clone(),
-        servers: server_handles.clone(),
-        active: vec![false; steps.len()],
-        down: vec![0; servers],
+    let mut nemesis = Nemesis::new(
+        world.clone(),
+        handle.clone(),
+        server_handles.clone(),
         steps,
-    };
+        seed,
+    );
     let start = world.core.borrow().start;
-    let all_done = move |c: &Clients| c.done >= clients;
-    for (t, _, action) in actions {
-        let at = start + Duration::from_millis(t);
-        if until(all_done, Some(at)).await {
-            break;
+    loop {
+        let wait = NemesisWait {
+            world: &world,
+            clients,
+            sleep: nemesis
+                .next_due()
+                .map(|t| Box::pin(madsim::time::sleep_until(start + Duration::from_nanos(t)))),
+        };
+        match wait.await {
+            Wake::Done => break,
+            Wake::Fired => nemesis.take_fired(),
+            Wake::Due => {
+                let now = world.core.borrow().now_ns();
+                nemesis.apply_due(now);
+            }
         }
-        nemesis.apply(action);
     }
-    until(all_done, None).await;
 
     // Final phase: heal everything, restart crashed nodes, settle, read every key.
     {
@@ -452,9 +401,7 @@ async fn supervise<P: Protocol>(
         core.final_phase_ns = core.now_ns();
         core.final_process_base = with_clients(|c| c.next_process);
     }
-    for i in 0..nemesis.steps.len() {
-        nemesis.apply(Action::End(i));
-    }
+    nemesis.end_all();
     madsim::time::sleep(SETTLE).await;
     let p = protocol.clone();
     let reader_id = servers + clients;

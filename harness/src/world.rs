@@ -62,7 +62,36 @@ pub(crate) struct NodeState {
     pub up: bool,
     pub incarnation: u64,
     pub clock_offset_ns: i64,
+    /// Clock drift as a rate (0.01: the clock gains 10 ms per second) since `clock_since_ns`.
+    pub clock_drift: f64,
+    pub clock_since_ns: u64,
     pub name: String,
+}
+
+impl NodeState {
+    /// The node's local clock (ns): true time plus its skew and drift.
+    pub fn clock_ns(&self, now_ns: u64) -> i64 {
+        let drift = (now_ns.saturating_sub(self.clock_since_ns) as f64 * self.clock_drift) as i64;
+        now_ns as i64 + self.clock_offset_ns + drift
+    }
+}
+
+/// A triggered step waiting for its observation.
+pub(crate) struct Watch {
+    pub step: usize,
+    pub kind: String,
+    /// Observations before this time do not count.
+    pub from_ns: u64,
+    /// Matching observations still to come before it fires.
+    pub remaining: u32,
+}
+
+/// A trigger that fired: which step, when, and which node's observation fired it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fired {
+    pub step: usize,
+    pub at_ns: u64,
+    pub node: usize,
 }
 
 /// Settings the nemesis changes; messages read them when sent and delivered.
@@ -73,6 +102,8 @@ pub(crate) struct NetFaults {
     pub loss: Vec<(usize, f64)>,
     pub duplicate: Vec<(usize, f64)>,
     pub delay: Vec<(usize, f64)>,
+    /// Uniform delay windows: extra delay drawn from `[0, 2 * mean]`.
+    pub delay_uniform: Vec<(usize, f64)>,
 }
 
 impl NetFaults {
@@ -100,6 +131,13 @@ pub(crate) struct Core {
     pub trace: bool,
     /// Set when the run ends (time read outside the runtime is meaningless).
     pub end_ns: u64,
+    /// Triggered steps waiting for observations, and those whose observation came.
+    pub watches: Vec<Watch>,
+    pub fired: Vec<Fired>,
+    /// The nemesis task, woken when a trigger fires.
+    pub nemesis: Option<std::task::Waker>,
+    /// The steps as they ran (resolved), by index; `None` for steps that never started.
+    pub ran: Vec<Option<crate::schedule::Step>>,
 }
 
 pub(crate) struct World<M> {
@@ -146,6 +184,8 @@ impl Core {
                 up: true,
                 incarnation: 0,
                 clock_offset_ns: 0,
+                clock_drift: 0.0,
+                clock_since_ns: 0,
                 name: if i < servers {
                     format!("n{i}")
                 } else {
@@ -176,6 +216,10 @@ impl Core {
             final_process_base: 0,
             trace,
             end_ns: 0,
+            watches: Vec::new(),
+            fired: Vec::new(),
+            nemesis: None,
+            ran: Vec::new(),
         }
     }
 
@@ -223,6 +267,10 @@ impl Core {
             let u: f64 = self.net_rng.gen_range(f64::EPSILON..1.0);
             d += (-u.ln() * mean_ms * 1e6) as u64;
         }
+        let uniform_ms = NetFaults::strongest(&self.net.delay_uniform);
+        if uniform_ms > 0.0 {
+            d += self.net_rng.gen_range(0.0..=2.0 * uniform_ms * 1e6) as u64;
+        }
         d
     }
 
@@ -257,8 +305,8 @@ impl Core {
 
     pub fn record_fault(&mut self, step: usize, phase: &str, description: String) {
         let now = self.now_ns();
-        self.fp
-            .event(tag::FAULT, now, step as u64, (phase == "start") as u64);
+        // Not the step's index: a reproducer keeps only the steps that ran, renumbered.
+        self.fp.event(tag::FAULT, now, phase.len() as u64, 0);
         self.fp.add_bytes(description.as_bytes());
         if self.trace {
             tracing::info!(target: "faultline::nemesis", t_ms = now as f64 / 1e6, "{phase} step {step}: {description}");
@@ -269,6 +317,30 @@ impl Core {
             step,
             description,
         });
+    }
+
+    /// Called after every observation: fires the triggered steps waiting for it.
+    pub fn match_watches(&mut self, kind: &str, node: usize, now: u64) {
+        let mut fired = false;
+        for w in &mut self.watches {
+            if w.remaining > 0 && now >= w.from_ns && w.kind == kind {
+                w.remaining -= 1;
+                if w.remaining == 0 {
+                    self.fired.push(Fired {
+                        step: w.step,
+                        at_ns: now,
+                        node,
+                    });
+                    fired = true;
+                }
+            }
+        }
+        if fired {
+            self.watches.retain(|w| w.remaining > 0);
+            if let Some(w) = self.nemesis.take() {
+                w.wake();
+            }
+        }
     }
 
     pub fn take_recording(&mut self, panic: Option<String>) -> (Recording, Fingerprint) {

@@ -1,0 +1,406 @@
+//! The nemesis: starts and ends each step's fault at its time, fires triggered steps when their
+//! observation comes, and resolves roles (`node: leader`) when a step starts.
+//!
+//! Determinism: every choice the nemesis makes (which follower, which partition, how much of a
+//! torn write survives) comes from a ChaCha stream derived from the seed and the step's index, so
+//! a reproducer that names the resolved nodes replays the very same run.
+use crate::disk::crash_disk;
+use crate::schedule::{self, Count, Fault, NodeRef, Select, Shape, Step};
+use crate::world::{Watch, World};
+use madsim::runtime::{Handle, NodeHandle};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+/// What the nemesis does at one instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Action {
+    End(usize),
+    Start(usize),
+}
+
+pub(crate) struct Nemesis<M: 'static> {
+    world: Rc<World<M>>,
+    handle: Handle,
+    servers: Vec<NodeHandle>,
+    steps: Vec<Step>,
+    seed: u64,
+    /// Pending actions by (time ns, order): at one instant, ends come before starts, and lower
+    /// steps first.
+    queue: BTreeSet<(u64, usize, Action)>,
+    /// The concrete fault each started step applied (what its end undoes).
+    applied: Vec<Option<Fault>>,
+    down: Vec<u32>,
+    paused: Vec<u32>,
+}
+
+fn order(a: Action) -> usize {
+    match a {
+        Action::End(i) => 2 * i,
+        Action::Start(i) => 2 * i + 1,
+    }
+}
+
+impl<M: 'static> Nemesis<M> {
+    pub fn new(
+        world: Rc<World<M>>,
+        handle: Handle,
+        servers: Vec<NodeHandle>,
+        steps: Vec<Step>,
+        seed: u64,
+    ) -> Self {
+        let mut queue = BTreeSet::new();
+        {
+            let mut core = world.core.borrow_mut();
+            core.ran = vec![None; steps.len()];
+            for (i, s) in steps.iter().enumerate() {
+                match &s.after {
+                    None => {
+                        queue.insert((
+                            s.at_ms * 1_000_000,
+                            order(Action::Start(i)),
+                            Action::Start(i),
+                        ));
+                    }
+                    Some(a) => core.watches.push(Watch {
+                        step: i,
+                        kind: a.kind.clone(),
+                        from_ns: s.at_ms * 1_000_000,
+                        remaining: a.nth,
+                    }),
+                }
+            }
+        }
+        let n = servers.len();
+        Nemesis {
+            world,
+            handle,
+            servers,
+            applied: vec![None; steps.len()],
+            steps,
+            seed,
+            queue,
+            down: vec![0; n],
+            paused: vec![0; n],
+        }
+    }
+
+    /// When the next timed action is due (ns since the start), if any.
+    pub fn next_due(&self) -> Option<u64> {
+        self.queue.first().map(|(t, _, _)| *t)
+    }
+
+    /// Schedules the steps whose triggers fired, `delay_ms` after their observation.
+    pub fn take_fired(&mut self) {
+        let fired = std::mem::take(&mut self.world.core.borrow_mut().fired);
+        for f in fired {
+            let step = &mut self.steps[f.step];
+            let delay = step.after.as_ref().map_or(0, |a| a.delay_ms);
+            let at = f.at_ns + delay * 1_000_000;
+            step.trigger = Some(format!(
+                "after {} by n{} at {:.1} ms{}",
+                step.after.as_ref().map_or("", |a| a.kind.as_str()),
+                f.node,
+                f.at_ns as f64 / 1e6,
+                if delay > 0 {
+                    format!(" +{delay} ms")
+                } else {
+                    String::new()
+                }
+            ));
+            // Recorded now, not when it starts: a step that fired but never started (the
+            // workload ended first) still woke the nemesis, so a replay must fire it too.
+            let mut pending = step.clone();
+            if let Some(t) = &mut pending.trigger {
+                t.push_str("; never started (the workload ended first)");
+            }
+            self.world.core.borrow_mut().ran[f.step] = Some(pending);
+            self.queue
+                .insert((at, order(Action::Start(f.step)), Action::Start(f.step)));
+        }
+    }
+
+    /// Applies every action due at or before `now_ns`.
+    pub fn apply_due(&mut self, now_ns: u64) {
+        while let Some(&(t, o, a)) = self.queue.first() {
+            if t > now_ns {
+                break;
+            }
+            self.queue.remove(&(t, o, a));
+            self.apply(a, t);
+        }
+    }
+
+    /// The final phase: every active fault ends.
+    pub fn end_all(&mut self) {
+        self.queue.clear();
+        self.world.core.borrow_mut().watches.clear();
+        for i in 0..self.steps.len() {
+            self.apply(Action::End(i), 0);
+        }
+    }
+
+    fn rng(&self, step: usize) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(
+            self.seed
+                ^ 0x6e65_6d65_7369_7300
+                ^ (step as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        )
+    }
+
+    fn up(&self, n: usize) -> bool {
+        self.world.core.borrow().nodes[n].up
+    }
+
+    /// The live node holding `role`, if any: the latest observation of kind `role` or
+    /// `role-elected`, made by a node that is up.
+    fn role_holder(&self, role: &str, rng: &mut ChaCha8Rng) -> Result<usize, String> {
+        let n = self.servers.len();
+        let live: Vec<usize> = (0..n).filter(|&i| self.up(i)).collect();
+        let latest = |role: &str| {
+            let elected = format!("{role}-elected");
+            let core = self.world.core.borrow();
+            core.observations
+                .iter()
+                .rev()
+                .find(|o| o.node < n && (o.kind == role || o.kind == elected))
+                .map(|o| o.node)
+        };
+        match role {
+            "any" => live.choose(rng).copied().ok_or("no live node".into()),
+            "follower" => {
+                let leader = latest("leader");
+                let f: Vec<usize> = live.into_iter().filter(|&i| Some(i) != leader).collect();
+                f.choose(rng).copied().ok_or("no live follower".into())
+            }
+            _ => match latest(role) {
+                Some(node) if self.up(node) => Ok(node),
+                Some(node) => Err(format!("the {role} (n{node}) is down")),
+                None => Err(format!("no node has observed `{role}` yet")),
+            },
+        }
+    }
+
+    fn node_ref(&self, r: &NodeRef, rng: &mut ChaCha8Rng) -> Result<usize, String> {
+        match r {
+            NodeRef::Id(n) => Ok(*n),
+            NodeRef::Role(role) => self.role_holder(role, rng),
+        }
+    }
+
+    /// The step's fault with concrete nodes, or why it cannot start.
+    fn resolve(&self, i: usize, rng: &mut ChaCha8Rng) -> Result<Fault, String> {
+        let step = &self.steps[i];
+        let n = self.servers.len();
+        let Some(sel) = &step.select else {
+            return Ok(step.fault.clone());
+        };
+        let mut fault = step.fault.clone();
+        match (&mut fault, sel) {
+            (Fault::Crash { nodes, .. } | Fault::Pause { nodes }, Select::Role(r)) => {
+                *nodes = vec![self.role_holder(r, rng)?];
+            }
+            (Fault::Crash { nodes, .. } | Fault::Pause { nodes }, Select::Count(c)) => {
+                let k = match c {
+                    Count::Minority => n.saturating_sub(1) / 2,
+                    Count::Majority => n / 2 + 1,
+                    Count::All => n,
+                };
+                let mut all: Vec<usize> = (0..n).collect();
+                all.shuffle(rng);
+                all.truncate(k.max(1));
+                all.sort_unstable();
+                *nodes = all;
+            }
+            (Fault::ClockSkew { node, .. }, Select::Role(r)) => {
+                *node = self.role_holder(r, rng)?;
+            }
+            (Fault::Partition { groups, .. }, Select::Shape(shape, centre)) => {
+                if n < 2 {
+                    return Err("a partition needs two nodes".into());
+                }
+                let centre = centre.as_ref().map(|c| self.node_ref(c, rng)).transpose()?;
+                let ids: Vec<usize> = (0..n).collect();
+                let shape = if schedule::shapes_for(n).contains(shape) {
+                    *shape
+                } else {
+                    Shape::Isolate
+                };
+                *groups = schedule::partition(rng, &ids, shape, centre);
+            }
+            (f, s) => return Err(format!("`{s}` does not apply to {}", f.kind())),
+        }
+        Ok(fault)
+    }
+
+    fn apply(&mut self, action: Action, at_ns: u64) {
+        match action {
+            Action::Start(i) => {
+                if self.applied[i].is_some() {
+                    return;
+                }
+                let mut rng = self.rng(i);
+                let step = self.steps[i].clone();
+                match self.resolve(i, &mut rng) {
+                    Ok(fault) => {
+                        let mut ran = step.clone();
+                        if let Some(sel) = &step.select {
+                            let how = format!("{sel} = {fault}");
+                            ran.trigger = Some(match &step.trigger {
+                                Some(t) if step.after.is_some() => format!("{t}; {how}"),
+                                _ => how,
+                            });
+                            ran.select = None;
+                            ran.fault = fault.clone();
+                        }
+                        self.world.core.borrow_mut().ran[i] = Some(ran);
+                        self.world
+                            .core
+                            .borrow_mut()
+                            .record_fault(i, "start", fault.to_string());
+                        self.set(i, &fault, true, &mut rng);
+                        self.applied[i] = Some(fault);
+                        if let Some(d) = step.for_ms {
+                            let end = at_ns + d * 1_000_000;
+                            self.queue
+                                .insert((end, order(Action::End(i)), Action::End(i)));
+                        }
+                    }
+                    Err(why) => {
+                        // Kept, unresolved, in the reproducer: replaying it skips it the same way.
+                        let mut ran = step.clone();
+                        ran.trigger = Some(match &step.trigger {
+                            Some(t) if step.after.is_some() => format!("{t}; skipped: {why}"),
+                            _ => format!("skipped: {why}"),
+                        });
+                        let mut core = self.world.core.borrow_mut();
+                        core.ran[i] = Some(ran);
+                        core.record_fault(
+                            i,
+                            "skip",
+                            format!("{} skipped: {why}", step.fault.kind()),
+                        );
+                    }
+                }
+            }
+            Action::End(i) => {
+                let Some(fault) = self.applied[i].take() else {
+                    return; // never started, or already ended
+                };
+                self.world
+                    .core
+                    .borrow_mut()
+                    .record_fault(i, "end", fault.to_string());
+                let mut rng = self.rng(i);
+                self.set(i, &fault, false, &mut rng);
+            }
+        }
+    }
+
+    /// Starts (`on`) or undoes one concrete fault.
+    fn set(&mut self, i: usize, fault: &Fault, on: bool, rng: &mut ChaCha8Rng) {
+        match fault {
+            Fault::Partition { groups, oneway } => {
+                let mut core = self.world.core.borrow_mut();
+                let total = core.total_nodes();
+                let n = self.servers.len();
+                for a in 0..n {
+                    for b in 0..n {
+                        if Fault::cuts(groups, *oneway, a, b) {
+                            let c = &mut core.net.cut[a * total + b];
+                            *c = if on { *c + 1 } else { c.saturating_sub(1) };
+                        }
+                    }
+                }
+            }
+            Fault::Crash { nodes, torn } => {
+                for &node in nodes {
+                    if on {
+                        self.down[node] += 1;
+                        if self.down[node] == 1 {
+                            self.handle.kill(self.servers[node].id());
+                            self.world.core.borrow_mut().nodes[node].up = false;
+                            self.world.clear_mailbox(node);
+                            crash_disk(&self.world, node, torn.then_some(&mut *rng));
+                        }
+                    } else {
+                        self.down[node] -= 1;
+                        if self.down[node] == 0 {
+                            {
+                                let mut core = self.world.core.borrow_mut();
+                                core.nodes[node].up = true;
+                                core.nodes[node].incarnation += 1;
+                            }
+                            self.handle.restart(self.servers[node].id());
+                            if self.paused[node] > 0 {
+                                // A restart runs fresh tasks; a pause still in force holds them.
+                                self.handle.pause(self.servers[node].id());
+                            }
+                        }
+                    }
+                }
+            }
+            Fault::Pause { nodes } => {
+                for &node in nodes {
+                    let id = self.servers[node].id();
+                    if on {
+                        self.paused[node] += 1;
+                        if self.paused[node] == 1 {
+                            self.handle.pause(id);
+                        }
+                    } else {
+                        self.paused[node] -= 1;
+                        if self.paused[node] == 0 {
+                            self.handle.resume(id);
+                        }
+                    }
+                }
+            }
+            Fault::Loss { rate } => self.window(i, on, *rate, |n| &mut n.loss),
+            Fault::Duplicate { rate } => self.window(i, on, *rate, |n| &mut n.duplicate),
+            Fault::Delay {
+                mean_ms,
+                uniform: false,
+            } => self.window(i, on, *mean_ms, |n| &mut n.delay),
+            Fault::Delay {
+                mean_ms,
+                uniform: true,
+            } => self.window(i, on, *mean_ms, |n| &mut n.delay_uniform),
+            Fault::ClockSkew {
+                node,
+                offset_ms,
+                drift,
+            } => {
+                let mut core = self.world.core.borrow_mut();
+                let now = core.now_ns();
+                let st = &mut core.nodes[*node];
+                if on {
+                    st.clock_offset_ns = offset_ms * 1_000_000;
+                    st.clock_drift = drift / 1000.0;
+                    st.clock_since_ns = now;
+                } else {
+                    st.clock_offset_ns = 0;
+                    st.clock_drift = 0.0;
+                }
+            }
+        }
+    }
+
+    fn window(
+        &self,
+        step: usize,
+        on: bool,
+        value: f64,
+        field: impl FnOnce(&mut crate::world::NetFaults) -> &mut Vec<(usize, f64)>,
+    ) {
+        let mut core = self.world.core.borrow_mut();
+        let v = field(&mut core.net);
+        if on {
+            v.push((step, value));
+        } else {
+            v.retain(|(s, _)| *s != step);
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Generators: which fault kinds a seed may draw, how many steps, how intense, and swarm testing
+//! (each seed enabling its own random subset of the kinds).
+use super::step::{Fault, NodeRef, Select, Shape, Step};
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// The fault kinds a generator can enable.
+pub const FAULT_KINDS: &[&str] = &[
+    "partition",
+    "crash",
+    "crash-all",
+    "pause",
+    "loss",
+    "duplicate",
+    "delay",
+    "clock-skew",
+    "crash-leader",
+    "isolate-leader",
+    "pause-leader",
+];
+
+/// A closed range written `[min, max]` in YAML.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "(f64, f64)", into = "(f64, f64)")]
+pub struct Span {
+    pub min: f64,
+    pub max: f64,
+}
+
+impl TryFrom<(f64, f64)> for Span {
+    type Error = String;
+    fn try_from((min, max): (f64, f64)) -> Result<Self, String> {
+        if !(min <= max && min >= 0.0 && max.is_finite()) {
+            return Err(format!("range [{min}, {max}] must have 0 <= min <= max"));
+        }
+        Ok(Span { min, max })
+    }
+}
+
+impl From<Span> for (f64, f64) {
+    fn from(s: Span) -> Self {
+        (s.min, s.max)
+    }
+}
+
+impl Span {
+    const fn new(min: f64, max: f64) -> Span {
+        Span { min, max }
+    }
+
+    fn draw(&self, rng: &mut ChaCha8Rng) -> f64 {
+        if self.min == self.max {
+            self.min
+        } else {
+            rng.gen_range(self.min..=self.max)
+        }
+    }
+}
+
+fn default_steps() -> Span {
+    Span::new(1.0, 6.0)
+}
+fn default_window() -> Span {
+    Span::new(200.0, 3000.0)
+}
+fn default_rate() -> Span {
+    Span::new(0.05, 0.5)
+}
+fn default_delay() -> Span {
+    Span::new(5.0, 200.0)
+}
+fn default_skew() -> Span {
+    Span::new(10.0, 5000.0)
+}
+fn zero() -> Span {
+    Span::new(0.0, 0.0)
+}
+fn default_probability() -> f64 {
+    0.0
+}
+
+/// Draws explicit steps for a seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generator {
+    /// Fault kinds that may be drawn (see [`FAULT_KINDS`]).
+    pub faults: Vec<String>,
+    /// Swarm testing: each seed enables a random non-empty subset of `faults`.
+    #[serde(default)]
+    pub swarm: bool,
+    /// How many steps a seed draws.
+    #[serde(default = "default_steps")]
+    pub steps: Span,
+    /// How long each step's window lasts (ms).
+    #[serde(default = "default_window")]
+    pub window_ms: Span,
+    /// Steps start within `[0, horizon_ms)`; default: the expected workload length.
+    #[serde(default)]
+    pub horizon_ms: Option<u64>,
+    #[serde(default = "default_rate")]
+    pub loss_rate: Span,
+    #[serde(default = "default_rate")]
+    pub duplicate_rate: Span,
+    #[serde(default = "default_delay")]
+    pub delay_mean_ms: Span,
+    /// How far a skewed clock jumps (ms, either direction).
+    #[serde(default = "default_skew")]
+    pub skew_ms: Span,
+    /// How fast a skewed clock drifts (ms per second, either direction).
+    #[serde(default = "zero")]
+    pub drift: Span,
+    /// Probability that a drawn crash tears the last unsynced append instead of dropping it.
+    #[serde(default = "default_probability")]
+    pub torn: f64,
+    /// Probability that a drawn partition is one-way.
+    #[serde(default = "default_probability")]
+    pub oneway: f64,
+}
+
+impl Generator {
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        for k in &self.faults {
+            if !FAULT_KINDS.contains(&k.as_str()) {
+                return Err(format!(
+                    "generate.faults: unknown fault `{k}` (expected one of: {})",
+                    FAULT_KINDS.join(", ")
+                ));
+            }
+        }
+        if self.loss_rate.max > 1.0 || self.duplicate_rate.max > 1.0 {
+            return Err("generate.loss_rate: rates must be within 0..=1".into());
+        }
+        for (name, p) in [("torn", self.torn), ("oneway", self.oneway)] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!(
+                    "generate.{name}: a probability within 0..=1, got {p}"
+                ));
+            }
+        }
+        if self.steps.max > 1000.0 {
+            return Err("generate.steps: at most 1000 steps per seed".into());
+        }
+        let max = super::step::MAX_MS as f64;
+        if self.window_ms.max > max || self.horizon_ms.is_some_and(|h| h as f64 > max) {
+            return Err(format!(
+                "generate.window_ms: times must be at most {max} ms"
+            ));
+        }
+        if self.drift.max >= 1000.0 {
+            return Err("generate.drift: must stay below 1000 ms per second".into());
+        }
+        Ok(())
+    }
+
+    /// The explicit steps seed `rng` draws for a cluster of `nodes` servers.
+    pub(crate) fn generate(&self, rng: &mut ChaCha8Rng, nodes: usize, horizon: u64) -> Vec<Step> {
+        let horizon = self.horizon_ms.unwrap_or(horizon).max(1);
+        let needs_two = |k: &str| matches!(k, "partition" | "isolate-leader");
+        let mut kinds: Vec<&str> = self
+            .faults
+            .iter()
+            .map(String::as_str)
+            .filter(|k| nodes >= 2 || !needs_two(k))
+            .collect();
+        if self.swarm && !kinds.is_empty() {
+            let mut enabled: Vec<&str> = kinds
+                .iter()
+                .copied()
+                .filter(|_| rng.gen_bool(0.5))
+                .collect();
+            if enabled.is_empty() {
+                enabled.push(kinds[rng.gen_range(0..kinds.len())]);
+            }
+            kinds = enabled;
+        }
+        if kinds.is_empty() {
+            return vec![];
+        }
+        let count = self.steps.draw(rng).round() as usize;
+        let mut steps = Vec::with_capacity(count);
+        for _ in 0..count {
+            let at_ms = rng.gen_range(0..horizon);
+            let for_ms = self.window_ms.draw(rng).round() as u64;
+            let kind = kinds[rng.gen_range(0..kinds.len())];
+            let mut step = self.draw(kind, rng, nodes, at_ms);
+            step.for_ms = Some(for_ms);
+            steps.push(step);
+        }
+        steps.sort_by_key(|s| s.at_ms);
+        steps
+    }
+
+    fn draw(&self, kind: &str, rng: &mut ChaCha8Rng, nodes: usize, at_ms: u64) -> Step {
+        let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+        let role = |fault: Fault, select: Select| Step {
+            select: Some(select),
+            ..Step::at(at_ms, fault)
+        };
+        let fault = match kind {
+            "partition" => {
+                let shapes = shapes_for(nodes);
+                let shape = shapes[rng.gen_range(0..shapes.len())];
+                Fault::Partition {
+                    groups: partition(rng, &(0..nodes).collect::<Vec<_>>(), shape, None),
+                    oneway: self.oneway > 0.0 && rng.gen_bool(self.oneway),
+                }
+            }
+            "crash" => Fault::Crash {
+                nodes: vec![rng.gen_range(0..nodes)],
+                torn: self.torn > 0.0 && rng.gen_bool(self.torn),
+            },
+            "crash-all" => Fault::Crash {
+                nodes: (0..nodes).collect(),
+                torn: self.torn > 0.0 && rng.gen_bool(self.torn),
+            },
+            "pause" => Fault::Pause {
+                nodes: vec![rng.gen_range(0..nodes)],
+            },
+            "loss" => Fault::Loss {
+                rate: round3(self.loss_rate.draw(rng)),
+            },
+            "duplicate" => Fault::Duplicate {
+                rate: round3(self.duplicate_rate.draw(rng)),
+            },
+            "delay" => Fault::Delay {
+                mean_ms: self.delay_mean_ms.draw(rng).round(),
+                uniform: rng.gen_bool(0.3),
+            },
+            "clock-skew" => {
+                let sign = |rng: &mut ChaCha8Rng| if rng.gen_bool(0.5) { 1.0 } else { -1.0 };
+                let offset = sign(rng) * self.skew_ms.draw(rng).round();
+                let drift = round3(sign(rng) * self.drift.draw(rng));
+                Fault::ClockSkew {
+                    node: rng.gen_range(0..nodes),
+                    offset_ms: offset as i64,
+                    drift,
+                }
+            }
+            "crash-leader" => {
+                return role(
+                    Fault::Crash {
+                        nodes: vec![],
+                        torn: self.torn > 0.0 && rng.gen_bool(self.torn),
+                    },
+                    Select::Role("leader".into()),
+                )
+            }
+            "pause-leader" => {
+                return role(
+                    Fault::Pause { nodes: vec![] },
+                    Select::Role("leader".into()),
+                )
+            }
+            _ => {
+                return role(
+                    Fault::Partition {
+                        groups: vec![],
+                        oneway: false,
+                    },
+                    Select::Shape(Shape::Isolate, Some(NodeRef::Role("leader".into()))),
+                )
+            }
+        };
+        Step::at(at_ms, fault)
+    }
+}
+
+/// The partition shapes that mean something for `n` nodes (a ring of 3 connects everyone).
+pub(crate) fn shapes_for(n: usize) -> Vec<Shape> {
+    let mut v = vec![Shape::Halves, Shape::Majority, Shape::Isolate];
+    if n >= 3 {
+        v.push(Shape::Bridge);
+    }
+    if n >= 4 {
+        v.push(Shape::Ring);
+    }
+    v
+}
+
+/// Draws a partition of `ids` with `shape`; `centre` is the isolated or bridging node (random
+/// when `None`). Groups come out sorted, so the same draw always prints the same.
+pub(crate) fn partition(
+    rng: &mut ChaCha8Rng,
+    ids: &[usize],
+    shape: Shape,
+    centre: Option<usize>,
+) -> Vec<Vec<usize>> {
+    let n = ids.len();
+    let mut order: Vec<usize> = ids.to_vec();
+    // Fisher-Yates with our own rng: the shape depends on the seed only.
+    order.shuffle(rng);
+    if let Some(c) = centre {
+        if let Some(i) = order.iter().position(|&x| x == c) {
+            order.swap(0, i);
+        }
+    }
+    let sorted = |mut g: Vec<usize>| {
+        g.sort_unstable();
+        g
+    };
+    let split = |order: &[usize], cut: usize| {
+        let cut = cut.clamp(1, order.len().saturating_sub(1).max(1));
+        vec![sorted(order[..cut].to_vec()), sorted(order[cut..].to_vec())]
+    };
+    match shape {
+        Shape::Halves => {
+            let cut = rng.gen_range(1..n.max(2));
+            split(&order, cut)
+        }
+        Shape::Majority => split(&order, n.saturating_sub(1) / 2),
+        Shape::Isolate => split(&order, 1),
+        Shape::Bridge if n >= 3 => {
+            let bridge = order[0];
+            let rest = &order[1..];
+            let half = rest.len() / 2;
+            let mut a = rest[..half].to_vec();
+            let mut b = rest[half..].to_vec();
+            a.push(bridge);
+            b.push(bridge);
+            vec![sorted(a), sorted(b)]
+        }
+        Shape::Ring if n >= 4 => (0..n)
+            .map(|i| sorted(vec![order[i], order[(i + 1) % n]]))
+            .collect(),
+        _ => split(&order, 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::step::Fault;
+    use rand::SeedableRng;
+
+    fn reach(groups: &[Vec<usize>], a: usize, n: usize) -> usize {
+        (0..n)
+            .filter(|&b| b != a && !Fault::cuts(groups, false, a, b))
+            .count()
+    }
+
+    #[test]
+    fn shapes_have_their_textbook_reachability() {
+        let ids: Vec<usize> = (0..5).collect();
+        for seed in 0..20 {
+            let rng = &mut ChaCha8Rng::seed_from_u64(seed);
+            let ring = partition(rng, &ids, Shape::Ring, None);
+            assert!((0..5).all(|a| reach(&ring, a, 5) == 2), "{ring:?}");
+            let bridge = partition(rng, &ids, Shape::Bridge, Some(3));
+            assert_eq!(reach(&bridge, 3, 5), 4, "{bridge:?}");
+            assert!((0..5).filter(|&a| a != 3).all(|a| reach(&bridge, a, 5) < 4));
+            let iso = partition(rng, &ids, Shape::Isolate, Some(1));
+            assert_eq!(reach(&iso, 1, 5), 0, "{iso:?}");
+            let maj = partition(rng, &ids, Shape::Majority, None);
+            assert_eq!(maj.iter().map(Vec::len).min(), Some(2), "{maj:?}");
+        }
+    }
+
+    #[test]
+    fn role_kinds_draw_role_targeted_steps() {
+        let g = Generator {
+            faults: vec!["crash-leader".into(), "isolate-leader".into()],
+            ..serde_yaml::from_str("faults: []").unwrap()
+        };
+        let steps = g.generate(&mut ChaCha8Rng::seed_from_u64(1), 5, 5000);
+        assert!(!steps.is_empty());
+        assert!(steps.iter().all(|s| s.select.is_some()), "{steps:?}");
+    }
+}

@@ -1,0 +1,753 @@
+//! One step of a schedule: a fault, when it starts (a time, or an observation plus a delay), how
+//! long it lasts, and which nodes it hits (ids, or a role resolved when it starts).
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One fault with concrete node ids. Its window (`for_ms`) lives on the [`Step`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Two nodes can talk only if some group holds both (groups may overlap: a bridge node sits in
+    /// two groups; a ring is a list of neighbour pairs). Nodes in no group are unaffected. With
+    /// `oneway`, only messages leaving the first group are cut.
+    Partition {
+        groups: Vec<Vec<usize>>,
+        oneway: bool,
+    },
+    /// The nodes stop; their queued messages and unsynced disk writes are lost (with `torn`, a
+    /// random prefix of the last unsynced append survives instead). They restart from their
+    /// durable disk when the window ends. All nodes at once is a power loss.
+    Crash { nodes: Vec<usize>, torn: bool },
+    /// The nodes stop running (a GC pause, a stalled VM) but keep their state; messages queue
+    /// for them and are processed when the window ends.
+    Pause { nodes: Vec<usize> },
+    /// Every message is dropped with this probability.
+    Loss { rate: f64 },
+    /// Every message is sent twice with this probability.
+    Duplicate { rate: f64 },
+    /// Extra per-message delay with this mean: exponential (the default; reorders messages) or
+    /// uniform over `[0, 2 * mean]`.
+    Delay { mean_ms: f64, uniform: bool },
+    /// The node's local clock jumps `offset_ms` away from true time when the step starts, then
+    /// drifts by `drift` ms per second of true time; it jumps back when the window ends.
+    ClockSkew {
+        node: usize,
+        offset_ms: i64,
+        drift: f64,
+    },
+}
+
+impl Fault {
+    /// The name written as `fault:` in schedules.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Partition { .. } => "partition",
+            Fault::Crash { .. } => "crash",
+            Fault::Pause { .. } => "pause",
+            Fault::Loss { .. } => "loss",
+            Fault::Duplicate { .. } => "duplicate",
+            Fault::Delay { .. } => "delay",
+            Fault::ClockSkew { .. } => "clock-skew",
+        }
+    }
+
+    pub(crate) fn nodes(&self) -> Vec<usize> {
+        match self {
+            Fault::Partition { groups, .. } => groups.iter().flatten().copied().collect(),
+            Fault::Crash { nodes, .. } | Fault::Pause { nodes } => nodes.clone(),
+            Fault::ClockSkew { node, .. } => vec![*node],
+            _ => vec![],
+        }
+    }
+
+    /// Whether messages from `a` to `b` are cut by this partition.
+    pub(crate) fn cuts(groups: &[Vec<usize>], oneway: bool, a: usize, b: usize) -> bool {
+        let in_a = |g: &Vec<usize>| g.contains(&a);
+        let in_b = |g: &Vec<usize>| g.contains(&b);
+        if a == b || !groups.iter().any(in_a) || !groups.iter().any(in_b) {
+            return false;
+        }
+        if groups.iter().any(|g| in_a(g) && in_b(g)) {
+            return false;
+        }
+        !oneway || (in_a(&groups[0]) && !in_b(&groups[0]))
+    }
+}
+
+fn list(nodes: &[usize]) -> String {
+    let names: Vec<String> = nodes.iter().map(|n| format!("n{n}")).collect();
+    names.join(",")
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Partition { groups, oneway } => {
+                write!(
+                    f,
+                    "partition {groups:?}{}",
+                    if *oneway { " one-way" } else { "" }
+                )
+            }
+            Fault::Crash { nodes, torn } => {
+                write!(
+                    f,
+                    "crash {}{}",
+                    list(nodes),
+                    if *torn { " torn" } else { "" }
+                )
+            }
+            Fault::Pause { nodes } => write!(f, "pause {}", list(nodes)),
+            Fault::Loss { rate } => write!(f, "loss {rate}"),
+            Fault::Duplicate { rate } => write!(f, "duplicate {rate}"),
+            Fault::Delay { mean_ms, uniform } => write!(
+                f,
+                "delay mean {mean_ms}ms{}",
+                if *uniform { " uniform" } else { "" }
+            ),
+            Fault::ClockSkew {
+                node,
+                offset_ms,
+                drift,
+            } => {
+                write!(f, "clock-skew n{node} {offset_ms:+}ms")?;
+                if *drift != 0.0 {
+                    write!(f, " drift {drift:+}ms/s")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A node named by id or by role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum NodeRef {
+    Id(usize),
+    /// `leader` (the node of the latest `leader-elected` observation), `follower` (a random live
+    /// node that is not the leader), `any` (a random live node), or any other name R: the node
+    /// of the latest observation of kind `R` or `R-elected` (e.g. `coordinator`).
+    Role(String),
+}
+
+impl fmt::Display for NodeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeRef::Id(n) => write!(f, "n{n}"),
+            NodeRef::Role(r) => f.write_str(r),
+        }
+    }
+}
+
+/// How many nodes a crash or pause hits when it names no ids: `nodes: minority|majority|all`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Count {
+    Minority,
+    Majority,
+    All,
+}
+
+/// The partition shapes a step can draw when it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Two random halves.
+    Halves,
+    /// A random majority and minority.
+    Majority,
+    /// One node (the step's `node`, or a random one) alone.
+    Isolate,
+    /// Two halves with one node (the step's `node`, or a random one) in both.
+    Bridge,
+    /// Each node reaches only its two ring neighbours: everyone sees a majority (of 5), no two
+    /// see the same one.
+    Ring,
+}
+
+pub(crate) const SHAPES: &[(&str, Shape)] = &[
+    ("halves", Shape::Halves),
+    ("majority", Shape::Majority),
+    ("isolate", Shape::Isolate),
+    ("bridge", Shape::Bridge),
+    ("ring", Shape::Ring),
+];
+
+pub(crate) const COUNTS: &[(&str, Count)] = &[
+    ("minority", Count::Minority),
+    ("majority", Count::Majority),
+    ("all", Count::All),
+];
+
+/// Which nodes a step hits when its fault does not name them: resolved when the step starts, so
+/// `node: leader` hits whoever leads at that moment.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Select {
+    /// One node by role (crash, pause, clock-skew).
+    Role(String),
+    /// A random group of this size (crash, pause).
+    Count(Count),
+    /// A partition of this shape, around `node` where the shape has a centre.
+    Shape(Shape, Option<NodeRef>),
+}
+
+impl fmt::Display for Select {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Select::Role(r) => write!(f, "node {r}"),
+            Select::Count(c) => write!(f, "nodes {}", name_of(COUNTS, *c)),
+            Select::Shape(s, None) => write!(f, "shape {}", name_of(SHAPES, *s)),
+            Select::Shape(s, Some(n)) => write!(f, "shape {} around {n}", name_of(SHAPES, *s)),
+        }
+    }
+}
+
+/// An observation that starts a step: the `nth` observation of kind `kind` made at or after
+/// the step's `at_ms`, plus `delay_ms`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct After {
+    pub kind: String,
+    pub delay_ms: u64,
+    pub nth: u32,
+}
+
+/// One fault with its window, as written in schedules and reproducers.
+///
+/// ```
+/// use faultline_harness::schedule::{Fault, Step};
+/// let s = Step::at(1000, Fault::Loss { rate: 0.5 }).lasting(200);
+/// assert_eq!(s.end_ms(), Some(1200));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StepSpec", into = "StepSpec")]
+pub struct Step {
+    /// When the step starts; for a triggered step, when its trigger is armed.
+    pub at_ms: u64,
+    /// The fault; its node ids are placeholders while `select` is set.
+    pub fault: Fault,
+    /// How long the fault lasts; `None`: until the final phase.
+    pub for_ms: Option<u64>,
+    /// The observation that starts the step, if any.
+    pub after: Option<After>,
+    /// Nodes chosen when the step starts, if the fault does not name them.
+    pub select: Option<Select>,
+    /// How the step was resolved when it ran (recorded in reproducers, for people to read).
+    pub trigger: Option<String>,
+    /// Where the step was written, for error messages.
+    pub source: Source,
+}
+
+/// The file and line a step was read from. Never compared: a step read from a file equals the
+/// same step built in code.
+#[derive(Clone, Debug, Default)]
+pub struct Source(pub Option<(std::sync::Arc<str>, usize)>);
+
+impl PartialEq for Source {
+    fn eq(&self, _: &Source) -> bool {
+        true
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some((file, line)) => write!(f, "{file}:{line}: "),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Step {
+    /// A step starting at `at_ms` and lasting until the final phase.
+    pub fn at(at_ms: u64, fault: Fault) -> Step {
+        Step {
+            at_ms,
+            fault,
+            for_ms: None,
+            after: None,
+            select: None,
+            trigger: None,
+            source: Source::default(),
+        }
+    }
+
+    /// The same step, ending `for_ms` after it starts.
+    pub fn lasting(mut self, for_ms: u64) -> Step {
+        self.for_ms = Some(for_ms);
+        self
+    }
+
+    /// When a timed step ends (a triggered step's end depends on when it fires).
+    pub fn end_ms(&self) -> Option<u64> {
+        match self.after {
+            None => self.for_ms.map(|d| self.at_ms + d),
+            Some(_) => None,
+        }
+    }
+}
+
+/// The flat YAML form of a step; `Step` is its validated form.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StepSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delay_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nth: Option<u32>,
+    fault: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<Vec<usize>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shape: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    oneway: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node: Option<NodeRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nodes: Option<NodesSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    torn: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mean_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dist: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offset_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    drift: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    for_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trigger: Option<String>,
+}
+
+/// `nodes: [1, 2]` or `nodes: minority|majority|all`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum NodesSpec {
+    Ids(Vec<usize>),
+    Count(String),
+}
+
+fn need<T>(v: Option<T>, fault: &str, field: &str) -> Result<T, String> {
+    v.ok_or_else(|| format!("fault `{fault}` needs the field `{field}`"))
+}
+
+fn rate(v: Option<f64>, fault: &str) -> Result<f64, String> {
+    let r = need(v, fault, "rate")?;
+    if !(0.0..=1.0).contains(&r) {
+        return Err(format!(
+            "fault `{fault}`: rate must be within 0..=1, got {r}"
+        ));
+    }
+    Ok(r)
+}
+
+fn lookup<T: Copy>(table: &[(&str, T)], what: &str, v: &str) -> Result<T, String> {
+    table
+        .iter()
+        .find(|(n, _)| *n == v)
+        .map(|(_, x)| *x)
+        .ok_or_else(|| {
+            let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+            format!(
+                "unknown {what} `{v}` (expected one of: {})",
+                names.join(", ")
+            )
+        })
+}
+
+/// Which fields each fault accepts (beyond the timing fields every step has).
+fn allowed_fields(fault: &str) -> &'static [&'static str] {
+    match fault {
+        "partition" => &["groups", "shape", "oneway", "node"],
+        "crash" => &["node", "nodes", "torn"],
+        "pause" => &["node", "nodes"],
+        "loss" | "duplicate" => &["rate"],
+        "delay" => &["mean_ms", "dist"],
+        "clock-skew" => &["node", "offset_ms", "drift"],
+        _ => &[],
+    }
+}
+
+impl StepSpec {
+    fn present_fields(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut add = |present: bool, name| {
+            if present {
+                v.push(name)
+            }
+        };
+        add(self.groups.is_some(), "groups");
+        add(self.shape.is_some(), "shape");
+        add(self.oneway.is_some(), "oneway");
+        add(self.node.is_some(), "node");
+        add(self.nodes.is_some(), "nodes");
+        add(self.torn.is_some(), "torn");
+        add(self.rate.is_some(), "rate");
+        add(self.mean_ms.is_some(), "mean_ms");
+        add(self.dist.is_some(), "dist");
+        add(self.offset_ms.is_some(), "offset_ms");
+        add(self.drift.is_some(), "drift");
+        v
+    }
+
+    /// The nodes of a crash or pause: explicit ids, a count, or one node by id or role.
+    fn node_set(&self, f: &str) -> Result<(Vec<usize>, Option<Select>), String> {
+        match (&self.node, &self.nodes) {
+            (Some(_), Some(_)) => Err(format!("fault `{f}`: give `node` or `nodes`, not both")),
+            (Some(NodeRef::Id(n)), None) => Ok((vec![*n], None)),
+            (Some(NodeRef::Role(r)), None) => Ok((vec![], Some(Select::Role(r.clone())))),
+            (None, Some(NodesSpec::Ids(ids))) => {
+                if ids.is_empty() {
+                    return Err(format!("fault `{f}`: `nodes` must not be empty"));
+                }
+                let mut ids = ids.clone();
+                ids.sort_unstable();
+                ids.dedup();
+                Ok((ids, None))
+            }
+            (None, Some(NodesSpec::Count(c))) => Ok((
+                vec![],
+                Some(Select::Count(lookup(COUNTS, "node count", c)?)),
+            )),
+            (None, None) => Err(format!("fault `{f}` needs the field `node` or `nodes`")),
+        }
+    }
+}
+
+impl TryFrom<StepSpec> for Step {
+    type Error = String;
+    fn try_from(s: StepSpec) -> Result<Self, String> {
+        let f = s.fault.as_str();
+        if !FAULT_NAMES.contains(&f) {
+            return Err(format!(
+                "unknown fault `{f}` (expected one of: {})",
+                FAULT_NAMES.join(", ")
+            ));
+        }
+        let allowed = allowed_fields(f);
+        if let Some(bad) = s
+            .present_fields()
+            .into_iter()
+            .find(|x| !allowed.contains(x))
+        {
+            return Err(format!(
+                "fault `{f}` does not take the field `{bad}` (it takes: {})",
+                allowed.join(", ")
+            ));
+        }
+        let mut select = None;
+        let fault = match f {
+            "partition" => match (&s.groups, &s.shape) {
+                (Some(_), Some(_)) => return Err("partition: give `groups` or `shape`, not both".into()),
+                (Some(groups), None) => {
+                    if s.node.is_some() {
+                        return Err("partition: `node` goes with `shape`, not `groups`".into());
+                    }
+                    if groups.len() < 2 || groups.iter().any(|g| g.is_empty()) {
+                        return Err("partition needs at least two non-empty groups".into());
+                    }
+                    Fault::Partition {
+                        groups: groups.clone(),
+                        oneway: s.oneway.unwrap_or(false),
+                    }
+                }
+                (None, Some(shape)) => {
+                    let shape = lookup(SHAPES, "partition shape", shape)?;
+                    if s.node.is_some() && !matches!(shape, Shape::Isolate | Shape::Bridge) {
+                        return Err("partition: only the `isolate` and `bridge` shapes take a `node`".into());
+                    }
+                    select = Some(Select::Shape(shape, s.node.clone()));
+                    Fault::Partition {
+                        groups: vec![],
+                        oneway: s.oneway.unwrap_or(false),
+                    }
+                }
+                (None, None) => {
+                    return Err("fault `partition` needs `groups: [[..], [..]]` or `shape: halves|majority|isolate|bridge|ring`".into())
+                }
+            },
+            "crash" => {
+                let (nodes, sel) = s.node_set(f)?;
+                select = sel;
+                Fault::Crash {
+                    nodes,
+                    torn: s.torn.unwrap_or(false),
+                }
+            }
+            "pause" => {
+                let (nodes, sel) = s.node_set(f)?;
+                select = sel;
+                Fault::Pause { nodes }
+            }
+            "loss" => Fault::Loss {
+                rate: rate(s.rate, f)?,
+            },
+            "duplicate" => Fault::Duplicate {
+                rate: rate(s.rate, f)?,
+            },
+            "delay" => {
+                let mean_ms = need(s.mean_ms, f, "mean_ms")?;
+                if !(mean_ms >= 0.0 && mean_ms.is_finite()) {
+                    return Err(format!("delay: mean_ms must be >= 0, got {mean_ms}"));
+                }
+                let uniform = match s.dist.as_deref() {
+                    None | Some("exponential") => false,
+                    Some("uniform") => true,
+                    Some(d) => {
+                        return Err(format!(
+                            "delay: unknown dist `{d}` (expected exponential or uniform)"
+                        ))
+                    }
+                };
+                Fault::Delay { mean_ms, uniform }
+            }
+            _ => {
+                let drift = s.drift.unwrap_or(0.0);
+                if !drift.is_finite() || drift <= -1000.0 {
+                    return Err(format!(
+                        "clock-skew: drift must be a finite number of ms per s above -1000, got {drift}"
+                    ));
+                }
+                let node = match need(s.node.clone(), f, "node")? {
+                    NodeRef::Id(n) => n,
+                    NodeRef::Role(r) => {
+                        select = Some(Select::Role(r));
+                        0
+                    }
+                };
+                Fault::ClockSkew {
+                    node,
+                    offset_ms: s.offset_ms.unwrap_or(0),
+                    drift,
+                }
+            }
+        };
+        let after = match s.after {
+            Some(kind) if kind.trim().is_empty() => {
+                return Err("`after` needs an observation kind".into())
+            }
+            Some(kind) => Some(After {
+                kind,
+                delay_ms: s.delay_ms.unwrap_or(0),
+                nth: match s.nth {
+                    Some(0) => return Err("`nth` counts from 1".into()),
+                    n => n.unwrap_or(1),
+                },
+            }),
+            None => {
+                if s.delay_ms.is_some() || s.nth.is_some() {
+                    return Err("`delay_ms` and `nth` go with `after: OBSERVATION`".into());
+                }
+                None
+            }
+        };
+        for (name, v) in [
+            ("at_ms", s.at_ms),
+            ("for_ms", s.for_ms),
+            ("delay_ms", s.delay_ms),
+        ] {
+            if v.is_some_and(|v| v > MAX_MS) {
+                return Err(format!("`{name}` must be at most {MAX_MS} (about 11 days)"));
+            }
+        }
+        let at_ms = match (s.at_ms, &after) {
+            (Some(t), _) => t,
+            (None, Some(_)) => 0,
+            (None, None) => {
+                return Err("a step needs `at_ms` (a time) or `after` (an observation)".into())
+            }
+        };
+        Ok(Step {
+            at_ms,
+            fault,
+            for_ms: s.for_ms,
+            after,
+            select,
+            trigger: s.trigger,
+            source: Source::default(),
+        })
+    }
+}
+
+fn name_of<T: PartialEq>(table: &[(&'static str, T)], v: T) -> &'static str {
+    table.iter().find(|(_, x)| *x == v).map_or("?", |(n, _)| n)
+}
+
+impl From<Step> for StepSpec {
+    fn from(s: Step) -> Self {
+        let mut spec = StepSpec {
+            at_ms: Some(s.at_ms),
+            fault: s.fault.kind().to_string(),
+            for_ms: s.for_ms,
+            trigger: s.trigger,
+            ..StepSpec::default()
+        };
+        if let Some(a) = s.after {
+            spec.after = Some(a.kind);
+            spec.delay_ms = (a.delay_ms != 0).then_some(a.delay_ms);
+            spec.nth = (a.nth != 1).then_some(a.nth);
+        }
+        let one_or_many = |spec: &mut StepSpec, nodes: Vec<usize>| {
+            if nodes.len() == 1 {
+                spec.node = Some(NodeRef::Id(nodes[0]));
+            } else {
+                spec.nodes = Some(NodesSpec::Ids(nodes));
+            }
+        };
+        match (s.fault, s.select) {
+            (Fault::Partition { groups, oneway }, sel) => {
+                match sel {
+                    Some(Select::Shape(shape, node)) => {
+                        spec.shape = Some(name_of(SHAPES, shape).to_string());
+                        spec.node = node;
+                    }
+                    _ => spec.groups = Some(groups),
+                }
+                spec.oneway = oneway.then_some(true);
+            }
+            (Fault::Crash { nodes, torn }, sel) => {
+                match sel {
+                    Some(Select::Role(r)) => spec.node = Some(NodeRef::Role(r)),
+                    Some(Select::Count(c)) => {
+                        spec.nodes = Some(NodesSpec::Count(name_of(COUNTS, c).to_string()))
+                    }
+                    _ => one_or_many(&mut spec, nodes),
+                }
+                spec.torn = torn.then_some(true);
+            }
+            (Fault::Pause { nodes }, sel) => match sel {
+                Some(Select::Role(r)) => spec.node = Some(NodeRef::Role(r)),
+                Some(Select::Count(c)) => {
+                    spec.nodes = Some(NodesSpec::Count(name_of(COUNTS, c).to_string()))
+                }
+                _ => one_or_many(&mut spec, nodes),
+            },
+            (Fault::Loss { rate } | Fault::Duplicate { rate }, _) => spec.rate = Some(rate),
+            (Fault::Delay { mean_ms, uniform }, _) => {
+                spec.mean_ms = Some(mean_ms);
+                spec.dist = uniform.then(|| "uniform".to_string());
+            }
+            (
+                Fault::ClockSkew {
+                    node,
+                    offset_ms,
+                    drift,
+                },
+                sel,
+            ) => {
+                spec.node = Some(match sel {
+                    Some(Select::Role(r)) => NodeRef::Role(r),
+                    _ => NodeRef::Id(node),
+                });
+                spec.offset_ms = Some(offset_ms);
+                spec.drift = (drift != 0.0).then_some(drift);
+            }
+        }
+        spec
+    }
+}
+
+/// The longest time a schedule may name, so that times in nanoseconds never overflow.
+pub const MAX_MS: u64 = 1_000_000_000;
+
+/// The fault names a step can use.
+pub const FAULT_NAMES: &[&str] = &[
+    "partition",
+    "crash",
+    "pause",
+    "loss",
+    "duplicate",
+    "delay",
+    "clock-skew",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Step, String> {
+        let spec: StepSpec = serde_yaml::from_str(yaml).map_err(|e| e.to_string())?;
+        Step::try_from(spec)
+    }
+
+    #[test]
+    fn roles_shapes_and_triggers_round_trip() {
+        for yaml in [
+            "{after: leader-elected, delay_ms: 50, fault: crash, node: leader, for_ms: 500}",
+            "{at_ms: 10, fault: partition, shape: isolate, node: leader, for_ms: 100}",
+            "{at_ms: 10, fault: partition, shape: bridge}",
+            "{at_ms: 10, fault: crash, nodes: all, torn: true, for_ms: 300}",
+            "{at_ms: 10, fault: pause, nodes: [1, 3], for_ms: 300}",
+            "{at_ms: 10, fault: delay, mean_ms: 20, dist: uniform, for_ms: 300}",
+            "{at_ms: 10, fault: clock-skew, node: 2, offset_ms: -300, drift: 25}",
+            "{after: prepared, nth: 2, fault: crash, node: coordinator}",
+        ] {
+            let step = parse(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+            let text = serde_yaml::to_string(&step).unwrap();
+            let back: Step = serde_yaml::from_str(&text).unwrap();
+            assert_eq!(step, back, "{yaml} -> {text}");
+        }
+    }
+
+    #[test]
+    fn bad_steps_say_what_is_wrong() {
+        for (yaml, want) in [
+            ("{fault: crash, node: 1}", "needs `at_ms`"),
+            ("{at_ms: 1, fault: crash}", "`node` or `nodes`"),
+            (
+                "{at_ms: 1, fault: crash, nodes: some}",
+                "unknown node count `some`",
+            ),
+            (
+                "{at_ms: 1, fault: partition, shape: star}",
+                "unknown partition shape",
+            ),
+            (
+                "{at_ms: 1, fault: partition, shape: ring, node: 1}",
+                "only the `isolate`",
+            ),
+            (
+                "{at_ms: 1, fault: loss, rate: 0.1, node: 1}",
+                "does not take the field `node`",
+            ),
+            (
+                "{at_ms: 1, fault: crash, node: 1, delay_ms: 4}",
+                "go with `after",
+            ),
+            ("{after: x, nth: 0, fault: crash, node: 1}", "counts from 1"),
+            (
+                "{at_ms: 1, fault: delay, mean_ms: 3, dist: pareto}",
+                "unknown dist",
+            ),
+            (
+                "{at_ms: 1, fault: clock-skew, node: 1, drift: -2000}",
+                "drift must be",
+            ),
+        ] {
+            let e = parse(yaml).unwrap_err();
+            assert!(e.contains(want), "{yaml}: {e}");
+        }
+    }
+
+    #[test]
+    fn overlapping_groups_cut_only_pairs_no_group_holds() {
+        let bridge = vec![vec![0, 1, 2], vec![2, 3, 4]];
+        assert!(Fault::cuts(&bridge, false, 0, 3));
+        assert!(!Fault::cuts(&bridge, false, 0, 2));
+        assert!(!Fault::cuts(&bridge, false, 2, 4));
+        let ring: Vec<Vec<usize>> = (0..5).map(|i| vec![i, (i + 1) % 5]).collect();
+        assert!(!Fault::cuts(&ring, false, 0, 4));
+        assert!(Fault::cuts(&ring, false, 0, 2));
+        let oneway = vec![vec![0], vec![1, 2]];
+        assert!(Fault::cuts(&oneway, true, 0, 1));
+        assert!(!Fault::cuts(&oneway, true, 1, 0));
+        // Nodes in no group are unaffected.
+        assert!(!Fault::cuts(&oneway, false, 0, 4));
+    }
+}
