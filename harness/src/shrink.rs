@@ -26,10 +26,15 @@
 //!
 //! Every move proposes a strictly smaller candidate (fewer steps, ops or clients, shorter windows,
 //! earlier starts), so the rounds terminate; a budget of wall time and of simulations bounds them
-//! anyway. Binary searches do not assume monotonicity: they only ever move to a candidate that was
-//! seen to fail. After each accepted candidate the steps are replaced by the steps that actually
-//! ran (a step after the workload ended never starts) when that still fails, so the written
-//! reproducer lists exactly what ran.
+//! anyway. Searches do not assume monotonicity: they only ever move to a candidate that was seen
+//! to fail. Steps that never started (the workload ended first) are not dropped implicitly: the
+//! nemesis still waits for them, so removing one can change the run; the step moves remove them
+//! like any other step, by trying it.
+//!
+//! **The result** is written the way `run` writes reproducers: the steps as the final run
+//! recorded them (resolved nodes, trigger notes) and that run's fingerprint. One last simulation
+//! checks that replaying exactly those steps fails the same way with the same fingerprint; if
+//! it did not, the candidate's own input steps would be written instead (equally replayable).
 //!
 //! **Determinism.** The candidates depend only on the reproducer and the results of earlier
 //! candidates, which are deterministic: the same input gives the same output whenever the search
@@ -183,25 +188,22 @@ pub fn shrink(
         progress,
     };
     let mut round = 0;
-    let stopped_by = if let Err(e) = s.normalize() {
-        Some(e)
-    } else {
-        loop {
-            round += 1;
-            match s.round() {
-                Ok(true) => {
-                    let line = format!(
-                        "shrink: round {round} done: {} ({} candidates)",
-                        size(&s.cfg, &s.steps),
-                        s.candidates
-                    );
-                    (s.progress)(&line);
-                }
-                Ok(false) => break None,
-                Err(e) => break Some(e),
+    let stopped_by = loop {
+        round += 1;
+        match s.round() {
+            Ok(true) => {
+                let line = format!(
+                    "shrink: round {round} done: {} ({} candidates)",
+                    size(&s.cfg, &s.steps),
+                    s.candidates
+                );
+                (s.progress)(&line);
             }
+            Ok(false) => break None,
+            Err(e) => break Some(e),
         }
     };
+    s.settle_on_recorded_steps()?;
     Ok(Shrunk {
         target,
         original,
@@ -294,17 +296,31 @@ impl Shrinker<'_> {
                 size(&self.cfg, &self.steps)
             );
             (self.progress)(&line);
-            self.normalize()?;
         }
         Ok(fails)
     }
 
-    /// Replaces the steps by those that actually ran, when that is different and still fails:
-    /// the reproducer should list only what happened.
-    fn normalize(&mut self) -> Budgeted<()> {
-        if self.best.steps != self.steps {
-            let ran = self.best.steps.clone();
-            self.attempt(self.cfg.clone(), ran, "only the steps that ran")?;
+    /// Makes the result's steps the ones its run recorded (resolved, annotated), as every
+    /// reproducer lists them, after checking that replaying exactly those gives the same run.
+    /// Outside the budget: one simulation, so a shrink cut short still writes a checked file.
+    fn settle_on_recorded_steps(&mut self) -> Result<(), RunError> {
+        if self.best.steps == self.steps {
+            return Ok(());
+        }
+        let req = RunRequest {
+            seed: self.seed,
+            config: self.cfg.clone(),
+            faults: Faults::Steps(self.best.steps.clone()),
+            fail_on: self.fail_on.clone(),
+            trace: false,
+        };
+        self.candidates += 1;
+        let again = run(self.model, &req)?;
+        if again.fingerprint == self.best.fingerprint
+            && again.violations.iter().any(|v| v.checker == self.target)
+        {
+            self.steps = self.best.steps.clone();
+            self.best = again;
         }
         Ok(())
     }

@@ -11,7 +11,7 @@
 //! history containing `<script>` renders as inert text.
 use crate::recording::Recording;
 use crate::run::RunReport;
-use crate::schedule::{Fault, Step};
+use crate::schedule::Step;
 use crate::story::{show, story, Beat, OpRef};
 use faultline_checkers::EventType;
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,7 +56,7 @@ padding:2px 4px;box-sizing:border-box;font-size:11px;color:#444;white-space:nowr
 .win{position:absolute;top:3px;height:14px;border-radius:2px;font-size:10px;line-height:14px;color:#fff;
 white-space:nowrap;overflow:hidden;padding:0 3px;box-sizing:border-box;min-width:2px;z-index:2}
 .win.partition{background:#5b7be0}.win.crash{background:#444}.win.network{background:#e8962e}
-.win.skew{background:#8a5cc7}.win.other{background:#888}
+.win.skew{background:#8a5cc7}.win.pause{background:#b07d2b}.win.other{background:#888}
 .obs{position:absolute;top:3px;width:3px;height:14px;background:#555;z-index:3;margin-left:-1px}
 .obs.rare{background:#1f6feb;width:5px;margin-left:-2px}
 .op{position:absolute;top:3px;height:14px;border-radius:2px;min-width:2px;font-size:10px;line-height:14px;
@@ -99,18 +99,21 @@ fn clients_of(rec: &Recording, clients: usize) -> BTreeMap<u64, Option<usize>> {
     map
 }
 
-/// How a fault is drawn: its band class, and the node lane it belongs on (crash, skew).
-fn look(step: Option<&Step>, description: &str) -> (&'static str, Option<usize>, &'static str) {
-    match step.map(|s| &s.fault) {
-        Some(Fault::Partition { .. }) => ("partition", None, "partition"),
-        Some(Fault::Crash { node }) => ("other", Some(*node), "crash"),
-        Some(Fault::ClockSkew { node, .. }) => ("other", Some(*node), "skew"),
-        Some(Fault::Loss { .. } | Fault::Duplicate { .. } | Fault::Delay { .. }) => {
-            ("network", None, "network")
-        }
-        // Kinds this page does not know yet still get a lane and a neutral band.
-        _ if description.starts_with("partition") => ("partition", None, "partition"),
-        _ => ("other", None, "other"),
+/// How a fault is drawn: its band class (for faults that affect every lane), the node lanes it
+/// belongs on (crash, pause, clock skew), and its bar class. Decided by the fault's kind name,
+/// so kinds added later still get a lane and a neutral band.
+fn look(step: Option<&Step>, description: &str) -> (&'static str, Vec<usize>, &'static str) {
+    let kind = step
+        .map(|s| s.fault.kind())
+        .unwrap_or_else(|| description.split_whitespace().next().unwrap_or(""));
+    let nodes = || step.map(|s| s.fault.nodes()).unwrap_or_default();
+    match kind {
+        "partition" => ("partition", vec![], "partition"),
+        "crash" => ("other", nodes(), "crash"),
+        "pause" => ("other", nodes(), "pause"),
+        "clock-skew" => ("other", nodes(), "skew"),
+        "loss" | "duplicate" | "delay" => ("network", vec![], "network"),
+        _ => ("other", vec![], "other"),
     }
 }
 
@@ -120,36 +123,25 @@ struct Window {
     end: u64,
     description: String,
     band: &'static str,
-    node: Option<usize>,
+    /// Node lanes it is drawn on; empty: it affects every lane (a full-height band).
+    nodes: Vec<usize>,
     class: &'static str,
 }
 
-/// Fault windows from the fault log; `ran` (the steps that started, in step order) supplies the
-/// kind and the node of each.
-fn windows(rec: &Recording, ran: &[Step]) -> Vec<Window> {
-    let started: BTreeSet<usize> = rec
-        .faults
-        .iter()
-        .filter(|f| f.phase == "start")
-        .map(|f| f.step)
-        .collect();
-    // `ran[k]` is the k-th started step in step order (see `SimOutput::ran`).
-    let step_of: BTreeMap<usize, &Step> = if started.len() == ran.len() {
-        started.iter().copied().zip(ran).collect()
-    } else {
-        BTreeMap::new()
-    };
+/// Fault windows from the fault log; `steps` (the run's steps, which the log's `step` indexes)
+/// supplies the kind and the nodes of each.
+fn windows(rec: &Recording, steps: &[Step]) -> Vec<Window> {
     let mut open: BTreeMap<usize, (u64, String)> = BTreeMap::new();
     let mut out = Vec::new();
     let mut push = |step: usize, start: u64, end: u64, d: String| {
-        let (band, node, class) = look(step_of.get(&step).copied(), &d);
+        let (band, nodes, class) = look(steps.get(step), &d);
         out.push(Window {
             step,
             start,
             end,
             description: d,
             band,
-            node,
+            nodes,
             class,
         });
     };
@@ -329,6 +321,7 @@ pub fn render(r: &RunReport) -> String {
 <span><i class=\"sw\" style=\"background:rgba(70,110,230,.3)\"></i>partition</span>\
 <span><i class=\"sw\" style=\"background:rgba(240,150,30,.35)\"></i>loss / duplication / delay</span>\
 <span><i class=\"sw\" style=\"background:#444\"></i>crash</span>\
+<span><i class=\"sw\" style=\"background:#b07d2b\"></i>pause</span>\
 <span><i class=\"sw\" style=\"background:#8a5cc7\"></i>clock skew</span>\
 <span><i class=\"sw\" style=\"background:#1f6feb\"></i>notable observation</span>\
 <span><i class=\"sw\" style=\"border-left:2px solid #d00\"></i>violation</span>\
@@ -348,7 +341,7 @@ pub fn render(r: &RunReport) -> String {
     // phase and the violations.
     let wins = windows(rec, &r.steps);
     html.push_str("<div class=\"bands\">");
-    for win in wins.iter().filter(|w| w.node.is_none()) {
+    for win in wins.iter().filter(|w| w.nodes.is_empty()) {
         let _ = write!(
             html,
             "<div class=\"band {}\" style=\"left:{:.3}%;width:{:.3}%\"></div>",
@@ -451,7 +444,7 @@ pub fn render(r: &RunReport) -> String {
             "<div class=\"row{}\"><div class=\"lbl\">node n{node}</div><div class=\"track\">",
             if node == 0 { " sep" } else { "" }
         );
-        for win in wins.iter().filter(|w| w.node == Some(node)) {
+        for win in wins.iter().filter(|w| w.nodes.contains(&node)) {
             let d = escape(&win.description);
             let _ = write!(
                 html,
