@@ -24,6 +24,9 @@
 //!    time with a matching cut of the workload, then without), so that the operations that only
 //!    ran to reach the faults can go.
 //!
+//! When a round finds nothing, one more round tries many more shifts in move 5 (see
+//! `earlier_schedule`); only when that finds nothing either is the search done.
+//!
 //! Every move proposes a strictly smaller candidate (fewer steps, ops or clients, shorter windows,
 //! earlier starts), so the rounds terminate; a budget of wall time and of simulations bounds them
 //! anyway. Searches do not assume monotonicity: they only ever move to a candidate that was seen
@@ -188,10 +191,13 @@ pub fn shrink(
         progress,
     };
     let mut round = 0;
+    let mut dense = false;
     let stopped_by = loop {
         round += 1;
-        match s.round() {
+        match s.round(dense) {
+            Ok(false) if !dense => dense = true,
             Ok(true) => {
+                dense = false;
                 let line = format!(
                     "shrink: round {round} done: {} ({} candidates)",
                     size(&s.cfg, &s.steps),
@@ -330,14 +336,14 @@ impl Shrinker<'_> {
     }
 
     /// One round of every move; `true` if anything got smaller.
-    fn round(&mut self) -> Budgeted<bool> {
+    fn round(&mut self, dense: bool) -> Budgeted<bool> {
         let mut changed = self.drop_steps()?;
         // Ops before clients: the op count is what a reader wades through; cutting clients
         // first stretches the same ops over fewer processes and keeps more of them.
         changed |= self.fewer_ops()?;
         changed |= self.fewer_clients()?;
         changed |= self.shorter_windows()?;
-        changed |= self.earlier_schedule()?;
+        changed |= self.earlier_schedule(dense)?;
         Ok(changed)
     }
 
@@ -498,13 +504,17 @@ impl Shrinker<'_> {
     /// fails is kept), then each later step together with the steps after it, closing the gap
     /// to the step before (the whole gap, half, a quarter).
     ///
+    /// `dense` tries many more shifts (32 start times, 16 gap sizes): failures that hinge on an
+    /// operation landing within milliseconds of a crash survive few shifts, and a coarse grid
+    /// misses them. The search only goes dense once the coarse moves are exhausted.
+    ///
     /// Each shift is tried first together with a cut of the workload that keeps the operations
     /// after the moved faults: often they are what makes the failure visible (the final read of
     /// a lost write must come right after the writes were lost, before new writes hide it), so
     /// shifting alone, or cutting ops alone, loses it. Until the moved faults the candidate runs
     /// like the current one, so the ops to cut are those the current run invoked in the time
     /// the shift removes. A few neighbours of that count are tried too; the ops search refines.
-    fn earlier_schedule(&mut self) -> Budgeted<bool> {
+    fn earlier_schedule(&mut self, dense: bool) -> Budgeted<bool> {
         let mut starts: Vec<u64> = self.steps.iter().map(|s| s.at_ms).collect();
         starts.sort_unstable();
         starts.dedup();
@@ -519,16 +529,26 @@ impl Shrinker<'_> {
             .filter(|e| e.kind == EventType::Invoke && e.process < rec.final_process_base)
             .map(|e| e.time_ns / 1_000_000)
             .collect();
-        let mut target = 0;
-        while target < first {
-            if self.shift_from(first, first - target, &invoked)? {
+        let targets: Vec<u64> = if dense {
+            (0..32).map(|j| first * j / 32).collect()
+        } else {
+            std::iter::successors(Some(0u64), |&t| Some(if t == 0 { 25 } else { t * 2 }))
+                .take_while(|&t| t < first)
+                .collect()
+        };
+        for target in targets {
+            if target < first && self.shift_from(first, first - target, &invoked)? {
                 return Ok(true);
             }
-            target = if target == 0 { 25 } else { target * 2 };
         }
         for k in 1..starts.len() {
             let gap = starts[k] - starts[k - 1] - 1;
-            for d in [gap, gap / 2, gap / 4] {
+            let sizes: Vec<u64> = if dense {
+                (1..=16).rev().map(|j| gap * j / 16).collect()
+            } else {
+                vec![gap, gap / 2, gap / 4]
+            };
+            for d in sizes {
                 if d > 0 && self.shift_from(starts[k], d, &invoked)? {
                     return Ok(true);
                 }
