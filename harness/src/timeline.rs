@@ -387,7 +387,8 @@ pub fn render(r: &RunReport) -> String {
         for t in (0..=total_ms).step_by(step as usize) {
             // Leave room for the "final phase" label (at 1x; zoomed in there is room).
             let near_final = final_x.is_some_and(|f| {
-                (0.0..7.0 / f64::from(*z)).contains(&(x(t * 1_000_000) - f + 1.0 / f64::from(*z)))
+                let (dx, z) = (x(t * 1_000_000) - f, f64::from(*z));
+                dx > -3.0 / z && dx < 7.0 / z
             });
             if near_final || !shown.insert(t) {
                 continue;
