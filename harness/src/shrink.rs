@@ -16,10 +16,10 @@
 //!
 //! **Moves**, in rounds until a whole round changes nothing (or the budget runs out):
 //! 1. drop steps: the empty schedule first, then ddmin chunks down to single steps;
-//! 2. fewer operations: binary search on `config.ops`;
-//! 3. fewer clients: binary search on `config.clients`;
-//! 4. shorter windows: per step, binary search on `for_ms` (a step without a window first gets
-//!    one ending where the final phase began), then move its start later keeping its end;
+//! 2. fewer operations: `config.ops`, probed upwards (1, 2, 4, ...) then bisected;
+//! 3. fewer clients: the same on `config.clients`;
+//! 4. shorter windows: per step, the same on `for_ms` (a step without a window first gets one
+//!    ending where the final phase began), then move its start later keeping its end;
 //! 5. earlier faults: shift the whole schedule earlier, then close the gaps between steps (each
 //!    time with a matching cut of the workload, then without), so that the operations that only
 //!    ran to reach the faults can go.
@@ -440,8 +440,7 @@ impl Shrinker<'_> {
         })
     }
 
-    /// The current steps with step `i` changed by `f` (`None` if `i` no longer exists, because
-    /// a kept candidate dropped steps that did not run).
+    /// The current steps with step `i` changed by `f` (`None` if there is no step `i`).
     fn edited(&self, i: usize, f: impl FnOnce(&mut Step)) -> Option<Vec<Step>> {
         let mut steps = self.steps.clone();
         f(steps.get_mut(i)?);
