@@ -201,11 +201,25 @@ fn a_malformed_schedule_names_the_file_and_line() {
         );
         assert!(o.stderr.contains("nodee"), "and the problem: {}", o.stderr);
     }
-    // A node that does not exist is an input error too.
-    std::fs::write(&file, "steps:\n  - {at_ms: 100, fault: crash, node: 9}\n").unwrap();
-    let o = faultline(&["run", "primary-backup", "--schedule", path]);
-    assert_eq!(o.code, 2);
-    assert!(o.stderr.contains("node 9"), "{}", o.stderr);
+    // Every other kind of malformed schedule names the file, the line and the problem too.
+    for (text, line, problem) in [
+        ("steps:\n  - {at_ms: 1, fault: loss, rate: 0.1}\n  - {at_ms: 100, fault: crash, node: 9}\n", 3, "node 9 does not exist"),
+        ("steps:\n  - {at_ms: 100, fault: crash, node: 1\n", 3, "flow mapping"),
+        ("steps:\n  - {at_ms: 100, fault: meteor, node: 1}\n", 2, "unknown fault `meteor`"),
+        ("\nsteps:\n  - {at_ms: -5, fault: crash, node: 1}\n", 3, "-5"),
+        ("steps:\n  - {after: leader-elected, fault: partition, shape: star}\n", 2, "unknown partition shape `star`"),
+        ("steps:\n  - {at_ms: 5, fault: partition, shape: isolate, node: 7}\n", 2, "node 7 does not exist"),
+        ("generate:\n  faults: [crash, meteor]\n", 2, "unknown fault `meteor`"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let o = faultline(&["run", "primary-backup", "--schedule", path]);
+        assert_eq!(o.code, 2, "{text}: {}", o.stderr);
+        assert!(
+            o.stderr.contains(&format!("{path}:{line}")) && o.stderr.contains(problem),
+            "{text}: want {path}:{line} and `{problem}` in: {}",
+            o.stderr
+        );
+    }
 }
 
 #[test]

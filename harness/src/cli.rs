@@ -41,6 +41,9 @@ enum Command {
     Replay(ReplayArgs),
     /// Linearizability of a history recorded elsewhere (exit 0 yes, 1 no, 3 undecided).
     CheckHistory(CheckHistoryArgs),
+    /// The smallest schedule and workload that still fail the same way (exit 0 written,
+    /// 2 bad input, 3 the reproducer does not fail).
+    Shrink(crate::shrink::ShrinkArgs),
 }
 
 #[derive(Args, Debug)]
@@ -179,6 +182,7 @@ where
         Command::Fuzz(a) => fuzz_cmd(&models, a),
         Command::Replay(a) => replay_cmd(&models, a),
         Command::CheckHistory(a) => check_history_cmd(a),
+        Command::Shrink(a) => crate::shrink::command(&models, a).map_err(UsageError),
     };
     match result {
         Ok(code) => code,

@@ -130,7 +130,7 @@ impl Generator {
             }
         }
         if self.loss_rate.max > 1.0 || self.duplicate_rate.max > 1.0 {
-            return Err("generate: rates must be within 0..=1".into());
+            return Err("generate.loss_rate: rates must be within 0..=1".into());
         }
         for (name, p) in [("torn", self.torn), ("oneway", self.oneway)] {
             if !(0.0..=1.0).contains(&p) {
@@ -138,6 +138,15 @@ impl Generator {
                     "generate.{name}: a probability within 0..=1, got {p}"
                 ));
             }
+        }
+        if self.steps.max > 1000.0 {
+            return Err("generate.steps: at most 1000 steps per seed".into());
+        }
+        let max = super::step::MAX_MS as f64;
+        if self.window_ms.max > max || self.horizon_ms.is_some_and(|h| h as f64 > max) {
+            return Err(format!(
+                "generate.window_ms: times must be at most {max} ms"
+            ));
         }
         if self.drift.max >= 1000.0 {
             return Err("generate.drift: must stay below 1000 ms per second".into());

@@ -125,7 +125,21 @@ impl Schedule {
                 Ok(Schedule::Steps(steps))
             }
             (None, Some(g)) => {
-                g.validate().map_err(|m| invalid(&m))?;
+                g.validate().map_err(|message| {
+                    // Messages start `generate.FIELD:`; point at that field's line.
+                    let field = message
+                        .strip_prefix("generate.")
+                        .and_then(|m| m.split(':').next())
+                        .unwrap_or("generate");
+                    ScheduleError::Parse {
+                        file: file.to_string(),
+                        line: key_line(text, field)
+                            .or_else(|| key_line(text, "generate"))
+                            .unwrap_or(1),
+                        column: 1,
+                        message,
+                    }
+                })?;
                 Ok(Schedule::Generate(g))
             }
             (Some(_), Some(_)) => Err(invalid(
@@ -229,6 +243,14 @@ fn item_lines(text: &str) -> Vec<usize> {
         }
     }
     out
+}
+
+/// The line (1-based) where `key:` first appears as a mapping key.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let want = format!("{key}:");
+    text.lines()
+        .position(|l| l.trim_start().starts_with(&want))
+        .map(|i| i + 1)
 }
 
 pub fn builtin_names() -> Vec<&'static str> {

@@ -547,6 +547,15 @@ impl TryFrom<StepSpec> for Step {
                 None
             }
         };
+        for (name, v) in [
+            ("at_ms", s.at_ms),
+            ("for_ms", s.for_ms),
+            ("delay_ms", s.delay_ms),
+        ] {
+            if v.is_some_and(|v| v > MAX_MS) {
+                return Err(format!("`{name}` must be at most {MAX_MS} (about 11 days)"));
+            }
+        }
         let at_ms = match (s.at_ms, &after) {
             (Some(t), _) => t,
             (None, Some(_)) => 0,
@@ -643,6 +652,9 @@ impl From<Step> for StepSpec {
         spec
     }
 }
+
+/// The longest time a schedule may name, so that times in nanoseconds never overflow.
+pub const MAX_MS: u64 = 1_000_000_000;
 
 /// The fault names a step can use.
 pub const FAULT_NAMES: &[&str] = &[

@@ -1,0 +1,801 @@
+//! `faultline shrink`: the smallest schedule and workload that still fail the same way.
+//!
+//! A failing seed found by fuzzing typically carries several fault steps, hundreds of operations
+//! and seconds of simulated time, most of which have nothing to do with the bug. Shrinking turns
+//! it into something a person can read: delta debugging (Zeller's ddmin) over the explicit
+//! schedule and the workload, where every candidate is a full deterministic [`run`] of the same
+//! seed with already-resolved steps ([`Faults::Steps`]).
+//!
+//! **Target.** A candidate is kept when it fails with a violation of the *target checker*: the
+//! one the caller names (`--checker`), else the checker of the reproducer's first recorded
+//! violation, else (a reproducer that diverged and no longer trips it) the checker of the re-run's
+//! first violation. Violations are ordered by the model's checker list, so this is deterministic;
+//! for a key-value store it is `linearizability` before `lost-write`. Other checkers
+//! may come and go: a lost write usually also breaks linearizability, and insisting on the exact
+//! set would stop the shrinker at the first candidate where one of them stops firing.
+//!
+//! **Moves**, in rounds until a whole round changes nothing (or the budget runs out):
+//! 1. drop steps: the empty schedule first, then ddmin chunks down to single steps;
+//! 2. fewer operations: `config.ops`, probed upwards (1, 2, 4, ...) then bisected;
+//! 3. fewer clients: the same on `config.clients`;
+//! 4. shorter windows: per step, the same on `for_ms` (a step without a window first gets one
+//!    ending where the final phase began), then move its start later keeping its end;
+//! 5. earlier faults: shift the whole schedule earlier, then close the gaps between steps (each
+//!    time with a matching cut of the workload, then without), so that the operations that only
+//!    ran to reach the faults can go.
+//!
+//! When a round finds nothing, one more round tries many more shifts in move 5 (see
+//! `earlier_schedule`); only when that finds nothing either is the search done.
+//!
+//! Every move proposes a strictly smaller candidate (fewer steps, ops or clients, shorter windows,
+//! earlier starts), so the rounds terminate; a budget of wall time and of simulations bounds them
+//! anyway. Searches do not assume monotonicity: they only ever move to a candidate that was seen
+//! to fail. Steps that never started (the workload ended first) are not dropped implicitly: the
+//! nemesis still waits for them, so removing one can change the run; the step moves remove them
+//! like any other step, by trying it.
+//!
+//! **The result** is written the way `run` writes reproducers: the steps as the final run
+//! recorded them (resolved nodes, trigger notes) and that run's fingerprint. One last simulation
+//! checks that replaying exactly those steps fails the same way with the same fingerprint; if
+//! it did not, the candidate's own input steps would be written instead (equally replayable).
+//!
+//! **Determinism.** The candidates depend only on the reproducer and the results of earlier
+//! candidates, which are deterministic: the same input gives the same output whenever the search
+//! finishes within its budget (`minimal: true`). When the time budget cuts it short the result
+//! depends on how far it got, and says so (`minimal: false`).
+use crate::model::Model;
+use crate::protocol::ModelConfig;
+use crate::repro::{write_atomic, Repro};
+use crate::run::{run, Faults, RunError, RunReport, RunRequest};
+use crate::schedule::Step;
+use faultline_checkers::EventType;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Bounds and target of one shrink.
+#[derive(Clone, Debug)]
+pub struct ShrinkOptions {
+    /// Wall-time budget; the best candidate so far is returned when it runs out.
+    pub time: Duration,
+    /// At most this many simulations (candidates answered from the cache are free).
+    pub max_candidates: usize,
+    /// The checker whose violation must survive; `None`: see `prefer`.
+    pub checker: Option<String>,
+    /// Without `checker`: this checker if the run violates it (the reproducer's recorded first
+    /// violation, so a reproducer that diverged still shrinks toward what it was filed for),
+    /// else the run's first violation.
+    pub prefer: Option<String>,
+}
+
+impl Default for ShrinkOptions {
+    fn default() -> Self {
+        ShrinkOptions {
+            time: Duration::from_secs(60),
+            max_candidates: 5000,
+            checker: None,
+            prefer: None,
+        }
+    }
+}
+
+/// Why a shrink could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ShrinkError {
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The starting point passes: there is no failure to preserve.
+    #[error("the run passes (no violation): nothing to shrink")]
+    Passes,
+    #[error("the run has no `{checker}` violation (its violations: {found})")]
+    NoSuchViolation { checker: String, found: String },
+}
+
+/// Why the search stopped before it was done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exhausted {
+    Time,
+    Candidates,
+}
+
+impl Exhausted {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exhausted::Time => "time budget",
+            Exhausted::Candidates => "candidate budget",
+        }
+    }
+}
+
+/// The outcome of a shrink.
+#[derive(Clone, Debug)]
+pub struct Shrunk {
+    /// The checker whose violation every kept candidate had.
+    pub target: String,
+    /// The run of the starting point.
+    pub original: RunReport,
+    /// The run of the smallest failing candidate; `result.steps` are the steps it ran.
+    pub result: RunReport,
+    /// The schedule to write: exactly the input of `result`'s run, so replaying it reproduces
+    /// `result.fingerprint`.
+    pub steps: Vec<Step>,
+    /// Simulations run.
+    pub candidates: usize,
+    /// Candidates kept (each one smaller than the last).
+    pub accepted: usize,
+    pub elapsed: Duration,
+    /// `true` when a whole round of moves found nothing smaller (1-minimal for these moves);
+    /// `false` when a budget cut the search short.
+    pub minimal: bool,
+    pub stopped_by: Option<Exhausted>,
+}
+
+/// Shrinks `start`, which must fail. `progress` receives one line per kept candidate and per
+/// round (the CLI prints them on stderr).
+pub fn shrink(
+    model: &Model,
+    start: &RunRequest,
+    opts: &ShrinkOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Shrunk, ShrinkError> {
+    let t0 = Instant::now();
+    let steps = match &start.faults {
+        Faults::Steps(s) => s.clone(),
+        // A schedule (possibly a generator): shrink the steps this seed resolved to.
+        Faults::Schedule(_) => run(model, start)?.steps,
+    };
+    let req = RunRequest {
+        faults: Faults::Steps(steps.clone()),
+        trace: false,
+        ..start.clone()
+    };
+    let original = run(model, &req)?;
+    if original.passed {
+        return Err(ShrinkError::Passes);
+    }
+    let target = match &opts.checker {
+        Some(c) => {
+            if !original.violations.iter().any(|v| &v.checker == c) {
+                return Err(ShrinkError::NoSuchViolation {
+                    checker: c.clone(),
+                    found: original.violated_checkers().join(", "),
+                });
+            }
+            c.clone()
+        }
+        None => opts
+            .prefer
+            .as_ref()
+            .filter(|p| original.violations.iter().any(|v| &&v.checker == p))
+            .unwrap_or(&original.violations[0].checker)
+            .clone(),
+    };
+    progress(&format!(
+        "shrink: target checker `{target}`; start: {}",
+        size(&req.config, &steps)
+    ));
+    let mut s = Shrinker {
+        model,
+        seed: req.seed,
+        fail_on: req.fail_on.clone(),
+        target: target.clone(),
+        cfg: req.config.clone(),
+        steps,
+        best: original.clone(),
+        seen: BTreeMap::new(),
+        candidates: 1,
+        accepted: 0,
+        t0,
+        opts: opts.clone(),
+        progress,
+    };
+    let mut round = 0;
+    let mut dense = false;
+    let stopped_by = loop {
+        round += 1;
+        match s.round(dense) {
+            Ok(false) if !dense => dense = true,
+            Ok(true) => {
+                dense = false;
+                let line = format!(
+                    "shrink: round {round} done: {} ({} candidates)",
+                    size(&s.cfg, &s.steps),
+                    s.candidates
+                );
+                (s.progress)(&line);
+            }
+            Ok(false) => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    s.settle_on_recorded_steps()?;
+    Ok(Shrunk {
+        target,
+        original,
+        result: s.best,
+        steps: s.steps,
+        candidates: s.candidates,
+        accepted: s.accepted,
+        elapsed: t0.elapsed(),
+        minimal: stopped_by.is_none(),
+        stopped_by,
+    })
+}
+
+/// `3 steps, 200 ops, 3 clients`.
+fn size(cfg: &ModelConfig, steps: &[Step]) -> String {
+    format!(
+        "{} step{}, {} ops, {} client{}",
+        steps.len(),
+        if steps.len() == 1 { "" } else { "s" },
+        cfg.ops,
+        cfg.clients,
+        if cfg.clients == 1 { "" } else { "s" }
+    )
+}
+
+struct Shrinker<'a> {
+    model: &'a Model,
+    seed: u64,
+    fail_on: Vec<String>,
+    target: String,
+    /// The current (smallest failing) candidate; `best` is its run.
+    cfg: ModelConfig,
+    steps: Vec<Step>,
+    best: RunReport,
+    /// Candidates already simulated and whether they kept the target violation. Keyed by their
+    /// debug form, which covers every field of a step, including ones added later.
+    seen: BTreeMap<String, bool>,
+    candidates: usize,
+    accepted: usize,
+    t0: Instant,
+    opts: ShrinkOptions,
+    progress: &'a mut dyn FnMut(&str),
+}
+
+/// A search step's result, or the budget that ran out.
+type Budgeted<T> = Result<T, Exhausted>;
+
+impl Shrinker<'_> {
+    /// Simulates a candidate unless it was seen; keeps it (and returns `true`) when it still fails
+    /// with the target checker.
+    fn attempt(&mut self, cfg: ModelConfig, steps: Vec<Step>, what: &str) -> Budgeted<bool> {
+        let key = format!("{} {} {:?}", cfg.ops, cfg.clients, steps);
+        if self.seen.contains_key(&key) {
+            // Seen before: either it passed, or it failed and was kept then — every move
+            // proposes something smaller than the current candidate, so never anything better.
+            return Ok(false);
+        }
+        if self.t0.elapsed() >= self.opts.time {
+            return Err(Exhausted::Time);
+        }
+        if self.candidates >= self.opts.max_candidates {
+            return Err(Exhausted::Candidates);
+        }
+        self.candidates += 1;
+        let req = RunRequest {
+            seed: self.seed,
+            config: cfg.clone(),
+            faults: Faults::Steps(steps.clone()),
+            fail_on: self.fail_on.clone(),
+            trace: false,
+        };
+        // A candidate the model rejects (it cannot run with these sizes) simply does not fail.
+        let report = match run(self.model, &req) {
+            Ok(r) => r,
+            Err(_) => {
+                self.seen.insert(key, false);
+                return Ok(false);
+            }
+        };
+        let fails = report.violations.iter().any(|v| v.checker == self.target);
+        self.seen.insert(key, fails);
+        if fails {
+            self.cfg = cfg;
+            self.steps = steps;
+            self.best = report;
+            self.accepted += 1;
+            let line = format!(
+                "shrink: kept #{} ({what}): {}",
+                self.candidates,
+                size(&self.cfg, &self.steps)
+            );
+            (self.progress)(&line);
+        }
+        Ok(fails)
+    }
+
+    /// Makes the result's steps the ones its run recorded (resolved, annotated), as every
+    /// reproducer lists them, after checking that replaying exactly those gives the same run.
+    /// Outside the budget: one simulation, so a shrink cut short still writes a checked file.
+    fn settle_on_recorded_steps(&mut self) -> Result<(), RunError> {
+        if self.best.steps == self.steps {
+            return Ok(());
+        }
+        let req = RunRequest {
+            seed: self.seed,
+            config: self.cfg.clone(),
+            faults: Faults::Steps(self.best.steps.clone()),
+            fail_on: self.fail_on.clone(),
+            trace: false,
+        };
+        self.candidates += 1;
+        let again = run(self.model, &req)?;
+        if again.fingerprint == self.best.fingerprint
+            && again.violations.iter().any(|v| v.checker == self.target)
+        {
+            self.steps = self.best.steps.clone();
+            self.best = again;
+        }
+        Ok(())
+    }
+
+    fn with_steps(&mut self, steps: Vec<Step>, what: &str) -> Budgeted<bool> {
+        self.attempt(self.cfg.clone(), steps, what)
+    }
+
+    /// One round of every move; `true` if anything got smaller.
+    fn round(&mut self, dense: bool) -> Budgeted<bool> {
+        let mut changed = self.drop_steps()?;
+        // Ops before clients: the op count is what a reader wades through; cutting clients
+        // first stretches the same ops over fewer processes and keeps more of them.
+        changed |= self.fewer_ops()?;
+        changed |= self.fewer_clients()?;
+        changed |= self.shorter_windows()?;
+        changed |= self.earlier_schedule(dense)?;
+        Ok(changed)
+    }
+
+    /// ddmin over the step list, complements only: remove one of `n` chunks; on success go back
+    /// to coarser chunks, otherwise refine until single steps.
+    fn drop_steps(&mut self) -> Budgeted<bool> {
+        if self.steps.is_empty() {
+            return Ok(false);
+        }
+        if self.with_steps(Vec::new(), "no faults at all")? {
+            return Ok(true);
+        }
+        let mut changed = false;
+        let mut n = 2;
+        while self.steps.len() >= 2 {
+            let len = self.steps.len();
+            let chunk = len.div_ceil(n);
+            let mut kept = false;
+            let mut lo = 0;
+            while lo < len {
+                let hi = (lo + chunk).min(len);
+                let mut cand = self.steps.clone();
+                cand.drain(lo..hi);
+                let what = if hi - lo == 1 {
+                    format!("drop step {}", lo + 1)
+                } else {
+                    format!("drop steps {}-{}", lo + 1, hi)
+                };
+                if self.with_steps(cand, &what)? {
+                    kept = true;
+                    break;
+                }
+                lo = hi;
+            }
+            if kept {
+                changed = true;
+                n = (n - 1).max(2);
+            } else if chunk == 1 {
+                break;
+            } else {
+                n = (2 * n).min(len);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The smallest `x` in `1..current` for which `probe(x)` keeps a candidate (`current` is known
+    /// to fail). Failure is not monotone in sizes (fewer ops may end the workload before a fault
+    /// starts), so it first probes upwards, 1, 2, 4, ..., and then bisects between the last value
+    /// seen to pass and the first seen to fail; it only ever keeps values seen to fail.
+    fn smallest(
+        &mut self,
+        current: u64,
+        probe: &mut dyn FnMut(&mut Self, u64) -> Budgeted<bool>,
+    ) -> Budgeted<bool> {
+        let (mut lo, mut hi) = (0, current);
+        let mut p = 1;
+        while p < current {
+            if probe(self, p)? {
+                hi = p;
+                break;
+            }
+            lo = p;
+            p *= 2;
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if probe(self, mid)? {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Ok(hi < current)
+    }
+
+    fn fewer_ops(&mut self) -> Budgeted<bool> {
+        self.smallest(self.cfg.ops as u64, &mut |s, n| {
+            let cfg = ModelConfig {
+                ops: n as usize,
+                ..s.cfg.clone()
+            };
+            s.attempt(cfg, s.steps.clone(), &format!("{n} ops"))
+        })
+    }
+
+    fn fewer_clients(&mut self) -> Budgeted<bool> {
+        self.smallest(self.cfg.clients as u64, &mut |s, n| {
+            let cfg = ModelConfig {
+                clients: n as usize,
+                ..s.cfg.clone()
+            };
+            s.attempt(cfg, s.steps.clone(), &format!("{n} clients"))
+        })
+    }
+
+    /// The current steps with step `i` changed by `f` (`None` if there is no step `i`).
+    fn edited(&self, i: usize, f: impl FnOnce(&mut Step)) -> Option<Vec<Step>> {
+        let mut steps = self.steps.clone();
+        f(steps.get_mut(i)?);
+        Some(steps)
+    }
+
+    /// Tries `steps` if there are any (a step index that no longer exists proposes nothing).
+    fn maybe(&mut self, steps: Option<Vec<Step>>, what: &str) -> Budgeted<bool> {
+        match steps {
+            Some(s) => self.with_steps(s, what),
+            None => Ok(false),
+        }
+    }
+
+    fn shorter_windows(&mut self) -> Budgeted<bool> {
+        let mut changed = false;
+        let mut i = 0;
+        while i < self.steps.len() {
+            if self.steps[i].for_ms.is_none() {
+                // "Until the final phase": try a window that ends where the final phase began.
+                let end = self.best.recording.final_phase_ns / 1_000_000;
+                let d = end.saturating_sub(self.steps[i].at_ms).max(1);
+                let c = self.edited(i, |s| s.for_ms = Some(d));
+                if !self.maybe(c, &format!("step {} gets a {d} ms window", i + 1))? {
+                    i += 1;
+                    continue;
+                }
+                changed = true;
+            }
+            let Some(d) = self.steps.get(i).and_then(|s| s.for_ms) else {
+                i += 1;
+                continue;
+            };
+            // The shortest window from the same start.
+            changed |= self.smallest(d, &mut |s, ms| {
+                let c = s.edited(i, |st| st.for_ms = Some(ms));
+                s.maybe(c, &format!("step {} lasts {ms} ms", i + 1))
+            })?;
+            // Then the latest start with the same end: the window shrinks from the front.
+            let Some(step) = self.steps.get(i).cloned() else {
+                break;
+            };
+            if let Some(d) = step.for_ms {
+                changed |= self.smallest(d, &mut |s, len| {
+                    let c = s.edited(i, |st| {
+                        st.at_ms = step.at_ms + (d - len);
+                        st.for_ms = Some(len);
+                    });
+                    let what = format!("step {} starts at {} ms", i + 1, step.at_ms + (d - len));
+                    s.maybe(c, &what)
+                })?;
+            }
+            i += 1;
+        }
+        Ok(changed)
+    }
+
+    /// Moves faults earlier, so that fewer operations are needed to reach them: first the whole
+    /// schedule (its first step tried at 0, 25, 50, 100, 200, ... ms; the earliest that still
+    /// fails is kept), then each later step together with the steps after it, closing the gap
+    /// to the step before (the whole gap, half, a quarter).
+    ///
+    /// `dense` tries many more shifts (32 start times, 16 gap sizes): failures that hinge on an
+    /// operation landing within milliseconds of a crash survive few shifts, and a coarse grid
+    /// misses them. The search only goes dense once the coarse moves are exhausted.
+    ///
+    /// Each shift is tried first together with a cut of the workload that keeps the operations
+    /// after the moved faults: often they are what makes the failure visible (the final read of
+    /// a lost write must come right after the writes were lost, before new writes hide it), so
+    /// shifting alone, or cutting ops alone, loses it. Until the moved faults the candidate runs
+    /// like the current one, so the ops to cut are those the current run invoked in the time
+    /// the shift removes. A few neighbours of that count are tried too; the ops search refines.
+    fn earlier_schedule(&mut self, dense: bool) -> Budgeted<bool> {
+        let mut starts: Vec<u64> = self.steps.iter().map(|s| s.at_ms).collect();
+        starts.sort_unstable();
+        starts.dedup();
+        let Some(&first) = starts.first() else {
+            return Ok(false);
+        };
+        let rec = &self.best.recording;
+        let invoked: Vec<u64> = rec
+            .history
+            .events
+            .iter()
+            .filter(|e| e.kind == EventType::Invoke && e.process < rec.final_process_base)
+            .map(|e| e.time_ns / 1_000_000)
+            .collect();
+        let targets: Vec<u64> = if dense {
+            (0..32).map(|j| first * j / 32).collect()
+        } else {
+            std::iter::successors(Some(0u64), |&t| Some(if t == 0 { 25 } else { t * 2 }))
+                .take_while(|&t| t < first)
+                .collect()
+        };
+        for target in targets {
+            if target < first && self.shift_from(first, first - target, &invoked)? {
+                return Ok(true);
+            }
+        }
+        for k in 1..starts.len() {
+            let gap = starts[k] - starts[k - 1] - 1;
+            let sizes: Vec<u64> = if dense {
+                (1..=16).rev().map(|j| gap * j / 16).collect()
+            } else {
+                vec![gap, gap / 2, gap / 4]
+            };
+            for d in sizes {
+                if d > 0 && self.shift_from(starts[k], d, &invoked)? {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Moves the steps starting at or after `from_ms` earlier by `d` ms: with the workload cut
+    /// by the ops invoked in the `d` ms before `from_ms` (in `invoked`, ms), then without.
+    fn shift_from(&mut self, from_ms: u64, d: u64, invoked: &[u64]) -> Budgeted<bool> {
+        let mut c = self.steps.clone();
+        for s in c.iter_mut().filter(|s| s.at_ms >= from_ms) {
+            s.at_ms -= d;
+        }
+        let skipped = invoked
+            .iter()
+            .filter(|&&t| t + d >= from_ms && t < from_ms)
+            .count();
+        let keep = self.cfg.ops.saturating_sub(skipped);
+        for ops in [keep, keep + 1, keep.saturating_sub(1), keep + 2] {
+            if ops == 0 || ops >= self.cfg.ops {
+                continue;
+            }
+            let cfg = ModelConfig {
+                ops,
+                ..self.cfg.clone()
+            };
+            let what = format!("steps from {from_ms} ms moved {d} ms earlier, {ops} ops");
+            if self.attempt(cfg, c.clone(), &what)? {
+                return Ok(true);
+            }
+        }
+        self.with_steps(c, &format!("steps from {from_ms} ms moved {d} ms earlier"))
+    }
+}
+
+/// `faultline shrink REPRO.yaml [-o OUT.yaml] [--time DUR] [--checker NAME] [--json]`.
+#[derive(clap::Args, Debug)]
+pub struct ShrinkArgs {
+    /// The reproducer to shrink.
+    pub repro: PathBuf,
+    /// Where to write the smaller reproducer (default: REPRO.min.yaml beside the input).
+    #[arg(short = 'o', long = "out")]
+    pub out: Option<PathBuf>,
+    /// Wall-time budget, e.g. 20s, 2m (the best reproducer so far is written when it runs out).
+    #[arg(long, default_value = "60s")]
+    pub time: String,
+    /// Keep a violation of this checker (default: the checker of the run's first violation).
+    #[arg(long)]
+    pub checker: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Exit code when the reproducer does not fail at all: there is nothing to shrink, and no
+/// reproducer is written. SPEC.md's "inconclusive".
+pub const EXIT_NOTHING_TO_SHRINK: i32 = 3;
+
+/// `20s`, `500ms`, `2m`, `1h`, or plain seconds.
+pub fn parse_time(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("--time {s}: expected a number and a unit, like 20s or 2m"))?;
+    Ok(match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => {
+            return Err(format!(
+                "--time {s}: unknown unit `{unit}` (use ms, s, m or h)"
+            ))
+        }
+    })
+}
+
+/// `dir/repro.yaml` -> `dir/repro.min.yaml`.
+pub fn default_out(repro: &Path) -> PathBuf {
+    let ext = repro
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "yaml".into());
+    repro.with_extension(format!("min.{ext}"))
+}
+
+/// Runs `faultline shrink`; `Err` is a usage or input error (exit 2) with its message.
+pub fn command(models: &[Model], a: ShrinkArgs) -> Result<i32, String> {
+    let file = a.repro.display().to_string();
+    let time = parse_time(&a.time)?;
+    let repro = Repro::load(&a.repro).map_err(|e| e.to_string())?;
+    let model = models
+        .iter()
+        .find(|m| m.name() == repro.model)
+        .ok_or_else(|| {
+            let known: Vec<&str> = models.iter().map(Model::name).collect();
+            format!(
+                "{file}: unknown model `{}` (known: {})",
+                repro.model,
+                known.join(", ")
+            )
+        })?;
+    if repro.version.model != model.version {
+        eprintln!(
+            "note: {file} was recorded with model version {}, this binary has {}",
+            repro.version.model, model.version
+        );
+    }
+    let mut config = model.config(repro.bug.as_deref());
+    config.nodes = repro.config.nodes;
+    config.clients = repro.config.clients;
+    config.ops = repro.config.ops;
+    config.set = repro.config.set.clone();
+    let req = RunRequest {
+        seed: repro.seed,
+        config,
+        faults: Faults::Steps(repro.schedule.clone()),
+        fail_on: repro.fail_on.clone(),
+        trace: false,
+    };
+    let opts = ShrinkOptions {
+        time,
+        checker: a.checker.clone(),
+        prefer: repro.violations.first().map(|v| v.checker.clone()),
+        ..ShrinkOptions::default()
+    };
+    let shrunk = match shrink(model, &req, &opts, &mut |l: &str| eprintln!("{l}")) {
+        Ok(s) => s,
+        Err(ShrinkError::Passes) => {
+            let msg = format!(
+                "{file}: the reproducer passes (no violation), so there is nothing to shrink; \
+                 no file written"
+            );
+            eprintln!("{msg}");
+            if a.json {
+                println!(
+                    "{}",
+                    json!({"repro": file, "verdict": "pass", "shrunk": false, "message": msg})
+                );
+            }
+            return Ok(EXIT_NOTHING_TO_SHRINK);
+        }
+        Err(e) => return Err(format!("{file}: {e}")),
+    };
+    if shrunk.original.fingerprint != repro.fingerprint {
+        eprintln!(
+            "note: {file} diverges (recorded fingerprint {}, this binary gives {}): shrinking \
+             what this binary does",
+            repro.fingerprint, shrunk.original.fingerprint
+        );
+    }
+    let out = a.out.clone().unwrap_or_else(|| default_out(&a.repro));
+    let mut min = Repro::from_report(&shrunk.result, &repro.fail_on);
+    min.schedule = shrunk.steps.clone();
+    write_atomic(&out, min.to_yaml().as_bytes())
+        .map_err(|e| format!("{}: cannot write: {e}", out.display()))?;
+    let story = crate::story::story(&shrunk.result, Some(&shrunk.target));
+    let r = &shrunk.result;
+    let out_s = out.display().to_string();
+    if a.json {
+        println!(
+            "{}",
+            json!({
+                "repro": file,
+                "out": out_s,
+                "model": r.model,
+                "bug": r.config.bug,
+                "seed": r.seed,
+                "checker": shrunk.target,
+                "before": {
+                    "steps": repro.schedule.len(), "ops": repro.config.ops,
+                    "clients": repro.config.clients, "fingerprint": shrunk.original.fingerprint,
+                    "sim_ms": shrunk.original.stats.sim_ms,
+                },
+                "after": {
+                    "steps": min.schedule.len(), "ops": min.config.ops,
+                    "clients": min.config.clients, "fingerprint": min.fingerprint,
+                    "sim_ms": r.stats.sim_ms,
+                },
+                "candidates": shrunk.candidates,
+                "accepted": shrunk.accepted,
+                "elapsed_ms": (shrunk.elapsed.as_secs_f64() * 1e4).round() / 10.0,
+                "minimal": shrunk.minimal,
+                "stopped_by": shrunk.stopped_by.map(Exhausted::as_str),
+                "violations": r.violations,
+                "story": story.to_text(),
+            })
+        );
+    } else {
+        let bug = r
+            .config
+            .bug
+            .as_deref()
+            .map(|b| format!(" --bug {b}"))
+            .unwrap_or_default();
+        println!(
+            "{}{bug} seed {}: shrunk, keeping a `{}` violation",
+            r.model, r.seed, shrunk.target
+        );
+        println!(
+            "  before: {}",
+            size(&shrunk.original.config, &repro.schedule)
+        );
+        println!("  after:  {}", size(&r.config, &min.schedule));
+        println!(
+            "  {} simulations in {:.1}s; {}",
+            shrunk.candidates,
+            shrunk.elapsed.as_secs_f64(),
+            match shrunk.stopped_by {
+                None =>
+                    "minimal: no single step, op, client or millisecond less still fails".into(),
+                Some(e) => format!("stopped by the {} (--time): smaller may exist", e.as_str()),
+            }
+        );
+        println!("  wrote {out_s}  (replay: faultline replay {out_s})");
+        println!("Failure story:");
+        for l in story.to_text() {
+            println!("  {l}");
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_budget_is_bounded() {
+        let o = ShrinkOptions::default();
+        assert!(o.time > Duration::ZERO && o.max_candidates > 0);
+        assert_eq!(Exhausted::Time.as_str(), "time budget");
+    }
+
+    #[test]
+    fn times_and_paths() {
+        assert_eq!(parse_time("20s").unwrap(), Duration::from_secs(20));
+        assert_eq!(parse_time("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_time("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_time("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_time("soon").is_err() && parse_time("3y").is_err());
+        assert_eq!(
+            default_out(Path::new("d/repro.yaml")),
+            Path::new("d/repro.min.yaml")
+        );
+        assert_eq!(default_out(Path::new("r")), Path::new("r.min.yaml"));
+    }
+}

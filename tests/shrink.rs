@@ -1,0 +1,349 @@
+//! `faultline shrink` end to end: a failing primary-backup reproducer shrinks to no more steps and
+//! ops, `replay` of the result still fails the same way without diverging, the result is the same
+//! on a second run, and bad or passing input gets its documented exit code.
+use faultline_harness::prelude::*;
+use faultline_harness::repro::Repro;
+use faultline_harness::run::{run, Faults, RunRequest};
+use faultline_harness::schedule::Schedule;
+use faultline_models::primary_backup::model;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+mod common;
+use common::TempDir;
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn json(&self) -> Value {
+        let text = self.stdout.trim();
+        assert_eq!(text.lines().count(), 1, "one JSON line: {}", self.stdout);
+        serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+fn faultline(cwd: &Path, args: &[&str]) -> Out {
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the faultline binary runs");
+    Out {
+        code: out.status.code().expect("exited normally"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8"),
+    }
+}
+
+/// The first failing swarm seed of `async-ack` with a short workload, as a reproducer file.
+fn failing_repro(dir: &TempDir) -> (std::path::PathBuf, Repro) {
+    let failure = Check::new(model())
+        .bug("async-ack")
+        .ops(80)
+        .seeds(0..200)
+        .stop_on_first()
+        .run();
+    let report = failure
+        .first_failure()
+        .expect("async-ack fails within 200 swarm seeds");
+    let repro = Repro::from_report(report, &[]);
+    let path = dir.join("repro.yaml");
+    std::fs::write(&path, repro.to_yaml()).unwrap();
+    (path, repro)
+}
+
+#[test]
+fn a_failing_reproducer_shrinks_and_still_fails_the_same_way() {
+    let dir = TempDir::new("shrink");
+    let (path, before) = failing_repro(&dir);
+    let p = path.to_str().unwrap();
+    let o = faultline(dir.path(), &["shrink", p, "--time", "20s", "--json"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let j = o.json();
+    let checker = before.violations[0].checker.clone();
+    assert_eq!(j["checker"], checker.as_str(), "{j}");
+    let out = j["out"].as_str().expect("out path").to_string();
+    assert!(out.ends_with("repro.min.yaml"), "{out}");
+    for k in ["steps", "ops", "clients"] {
+        let (b, a) = (
+            j["before"][k].as_u64().unwrap(),
+            j["after"][k].as_u64().unwrap(),
+        );
+        assert!(a <= b, "{k}: {a} after > {b} before: {j}");
+    }
+    assert_eq!(j["before"]["steps"], before.schedule.len());
+    assert_eq!(j["before"]["ops"], before.config.ops);
+    assert!(
+        j["after"]["ops"].as_u64().unwrap() < before.config.ops as u64,
+        "{j}"
+    );
+    assert!(j["candidates"].as_u64().unwrap() > 0);
+    assert!(j["elapsed_ms"].as_f64().unwrap() >= 0.0);
+    let story = j["story"].as_array().expect("story lines");
+    assert!(!story.is_empty() && story.len() <= 16, "{j}");
+    assert!(
+        story
+            .last()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .contains("VIOLATION"),
+        "the story ends with the violation: {story:?}"
+    );
+    assert!(o.stderr.contains("shrink:"), "progress on stderr");
+
+    // The written reproducer is what `replay` needs: it fails, does not diverge, same checker.
+    let min = Repro::load(Path::new(&out)).expect("a valid reproducer");
+    assert_eq!(
+        min.schedule.len() as u64,
+        j["after"]["steps"].as_u64().unwrap()
+    );
+    assert_eq!(min.fingerprint, j["after"]["fingerprint"].as_str().unwrap());
+    let r = faultline(
+        dir.path(),
+        &[
+            "replay",
+            &out,
+            "--json",
+            "--out",
+            dir.join("replay").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        r.code, 1,
+        "replay of the shrunk reproducer fails: {}",
+        r.stdout
+    );
+    let rj = r.json();
+    assert_eq!(rj["diverged"], false, "{rj}");
+    let checkers: Vec<&str> = rj["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["checker"].as_str())
+        .collect();
+    assert!(checkers.contains(&checker.as_str()), "{checkers:?}");
+
+    // Deterministic: the same input shrinks to the same file (when the search finished).
+    if j["minimal"] == true {
+        let again = dir.join("again.yaml");
+        let o2 = faultline(
+            dir.path(),
+            &["shrink", p, "-o", again.to_str().unwrap(), "--time", "20s"],
+        );
+        assert_eq!(o2.code, 0, "{}", o2.stderr);
+        assert!(o2.stdout.contains("Failure story"), "{}", o2.stdout);
+        assert_eq!(
+            std::fs::read_to_string(&again).unwrap(),
+            std::fs::read_to_string(&out).unwrap()
+        );
+    }
+}
+
+#[test]
+fn the_target_checker_can_be_chosen() {
+    let dir = TempDir::new("shrink-checker");
+    // A seed violating two checkers, so the second can be chosen.
+    let result = Check::new(model())
+        .bug("async-ack")
+        .ops(80)
+        .seeds(0..100)
+        .run();
+    let report = result
+        .failures
+        .iter()
+        .find(|f| f.violated_checkers().len() >= 2)
+        .expect("some async-ack seed both breaks linearizability and loses a write");
+    let path = dir.join("repro.yaml");
+    std::fs::write(&path, Repro::from_report(report, &[]).to_yaml()).unwrap();
+    let p = path.to_str().unwrap();
+    let o = faultline(dir.path(), &["shrink", p, "--checker", "no-such-checker"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("no-such-checker"), "{}", o.stderr);
+    let first = &report.violations[0].checker;
+    let other = report
+        .violated_checkers()
+        .into_iter()
+        .find(|c| c != first)
+        .unwrap();
+    let out = dir.join("other.yaml");
+    let o = faultline(
+        dir.path(),
+        &[
+            "shrink",
+            p,
+            "--checker",
+            &other,
+            "-o",
+            out.to_str().unwrap(),
+            "--time",
+            "20s",
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.json()["checker"], other.as_str());
+    let min = Repro::load(&out).unwrap();
+    assert!(
+        min.violations.iter().any(|v| v.checker == other),
+        "{:?}",
+        min.violations
+    );
+}
+
+#[test]
+fn a_malformed_reproducer_is_an_input_error_naming_the_file() {
+    let dir = TempDir::new("shrink-bad");
+    let bad = dir.join("broken.yaml");
+    std::fs::write(&bad, "faultline: 1\nmodel: primary-backup\nseed: [oops\n").unwrap();
+    let o = faultline(dir.path(), &["shrink", bad.to_str().unwrap(), "--json"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stdout.is_empty(), "{}", o.stdout);
+    assert!(
+        o.stderr.contains("broken.yaml:"),
+        "names the file and line: {}",
+        o.stderr
+    );
+    let o = faultline(dir.path(), &["shrink", "no-such-file.yaml"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("no-such-file.yaml"), "{}", o.stderr);
+    let o = faultline(
+        dir.path(),
+        &["shrink", bad.to_str().unwrap(), "--time", "soon"],
+    );
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("--time"), "{}", o.stderr);
+}
+
+#[test]
+fn an_unknown_model_is_an_input_error() {
+    let dir = TempDir::new("shrink-model");
+    let m = model();
+    let report = run(
+        &m,
+        &RunRequest {
+            seed: 0,
+            config: ModelConfig {
+                ops: 10,
+                ..m.config(None)
+            },
+            faults: Faults::Schedule(Schedule::load("none").unwrap()),
+            fail_on: vec![],
+            trace: false,
+        },
+    )
+    .unwrap();
+    let mut repro = Repro::from_report(&report, &[]);
+    repro.model = "no-such-model".into();
+    let path = dir.join("r.yaml");
+    std::fs::write(&path, repro.to_yaml()).unwrap();
+    let o = faultline(dir.path(), &["shrink", path.to_str().unwrap()]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("r.yaml") && o.stderr.contains("no-such-model"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn a_passing_reproducer_has_nothing_to_shrink() {
+    let dir = TempDir::new("shrink-pass");
+    let m = model();
+    let report = run(
+        &m,
+        &RunRequest {
+            seed: 0,
+            config: ModelConfig {
+                ops: 20,
+                ..m.config(None)
+            },
+            faults: Faults::Schedule(Schedule::load("swarm").unwrap()),
+            fail_on: vec![],
+            trace: false,
+        },
+    )
+    .unwrap();
+    assert!(report.passed, "the correct variant passes seed 0");
+    let path = dir.join("pass.yaml");
+    std::fs::write(&path, Repro::from_report(&report, &[]).to_yaml()).unwrap();
+    let o = faultline(dir.path(), &["shrink", path.to_str().unwrap(), "--json"]);
+    assert_eq!(o.code, 3, "documented: 3 = nothing to shrink: {}", o.stderr);
+    assert!(o.stderr.contains("nothing to shrink"), "{}", o.stderr);
+    assert_eq!(o.json()["shrunk"], false);
+    assert!(!dir.join("pass.min.yaml").exists(), "no file written");
+}
+
+#[test]
+fn the_timeline_of_a_shrunk_failure_tells_its_story() {
+    let dir = TempDir::new("shrink-timeline");
+    let (path, _) = failing_repro(&dir);
+    let out = dir.join("min.yaml");
+    let o = faultline(
+        dir.path(),
+        &[
+            "shrink",
+            path.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--time",
+            "20s",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    // The story is printed: the faults, the operations and the violation, in time order.
+    let story: Vec<&str> = o
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Failure story"))
+        .skip(1)
+        .collect();
+    assert!(!story.is_empty() && story.len() <= 16, "{}", o.stdout);
+    assert!(story.iter().any(|l| l.contains("fault:")), "{story:?}");
+    assert!(story.last().unwrap().contains("VIOLATION"), "{story:?}");
+    let times: Vec<u64> = story[..story.len() - 1]
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{story:?}");
+
+    // The replay's timeline: the story on top, lanes per node and client, violating ops marked.
+    let replay = dir.join("replay");
+    let r = faultline(
+        dir.path(),
+        &[
+            "replay",
+            out.to_str().unwrap(),
+            "--out",
+            replay.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let html = std::fs::read_to_string(replay.join("timeline.html")).unwrap();
+    let story_at = html
+        .find("Failure story")
+        .expect("the story is on the page");
+    assert!(
+        story_at < html.find("Timeline").unwrap(),
+        "the story comes first"
+    );
+    for lane in ["node n0", "client c0", "final reads", "step 1:"] {
+        assert!(html.contains(lane), "a `{lane}` lane");
+    }
+    assert!(html.contains("op ok hl"), "violating ops are highlighted");
+    assert!(
+        html.contains("band partition") || html.contains("win "),
+        "fault windows"
+    );
+    assert!(!html.to_lowercase().contains("<script"), "no scripts");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no network"
+    );
+}
