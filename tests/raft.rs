@@ -2,20 +2,17 @@
 //! should trip, and the correct protocol passes the very seed (and schedule) that caught it.
 //!
 //! Four bugs surface under the default swarm schedule. Two need a fault timed against an election,
-//! which random schedules rarely hit, so their tests use a schedule from `tests/data/`:
-//! `volatile-vote` a power loss right after an election (`raft-power-loss.yaml`), and
-//! `commit-old-term` the leader isolations that replay the Raft paper's Figure 8
-//! (`raft-figure8.yaml`).
+//! which uniform random schedules rarely hit, so their tests use the built-in schedules made for
+//! them: `volatile-vote` a power loss right after an election (`power-loss`), and
+//! `commit-old-term` the chain of leader isolations that replays the Raft paper's Figure 8
+//! (`leader-churn`).
 use faultline_harness::prelude::*;
 use faultline_harness::run::{run, Faults, RunReport, RunRequest};
 use faultline_harness::schedule::Schedule;
 use faultline_models::raft::model;
 
-const POWER_LOSS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/data/raft-power-loss.yaml"
-);
-const FIGURE8: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/raft-figure8.yaml");
+const POWER_LOSS: &str = "power-loss";
+const FIGURE8: &str = "leader-churn";
 
 /// Every checker a Raft run can fail on.
 const ALL: &[&str] = &[

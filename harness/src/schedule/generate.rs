@@ -1,6 +1,6 @@
 //! Generators: which fault kinds a seed may draw, how many steps, how intense, and swarm testing
 //! (each seed enabling its own random subset of the kinds).
-use super::step::{Fault, NodeRef, Select, Shape, Step};
+use super::step::{After, Count, Fault, NodeRef, Select, Shape, Step};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -19,6 +19,8 @@ pub const FAULT_KINDS: &[&str] = &[
     "crash-leader",
     "isolate-leader",
     "pause-leader",
+    "leader-churn",
+    "power-loss",
 ];
 
 /// A closed range written `[min, max]` in YAML.
@@ -157,7 +159,7 @@ impl Generator {
     /// The explicit steps seed `rng` draws for a cluster of `nodes` servers.
     pub(crate) fn generate(&self, rng: &mut ChaCha8Rng, nodes: usize, horizon: u64) -> Vec<Step> {
         let horizon = self.horizon_ms.unwrap_or(horizon).max(1);
-        let needs_two = |k: &str| matches!(k, "partition" | "isolate-leader");
+        let needs_two = |k: &str| matches!(k, "partition" | "isolate-leader" | "leader-churn");
         let mut kinds: Vec<&str> = self
             .faults
             .iter()
@@ -184,12 +186,72 @@ impl Generator {
             let at_ms = rng.gen_range(0..horizon);
             let for_ms = self.window_ms.draw(rng).round() as u64;
             let kind = kinds[rng.gen_range(0..kinds.len())];
-            let mut step = self.draw(kind, rng, nodes, at_ms);
-            step.for_ms = Some(for_ms);
-            steps.push(step);
+            match kind {
+                "leader-churn" => steps.extend(self.churn(rng, at_ms)),
+                "power-loss" => steps.push(self.power_loss(rng, at_ms)),
+                _ => {
+                    let mut step = self.draw(kind, rng, nodes, at_ms);
+                    step.for_ms = Some(for_ms);
+                    steps.push(step);
+                }
+            }
         }
         steps.sort_by_key(|s| s.at_ms);
         steps
+    }
+
+    /// A chain of leader isolations, each triggered by the election the previous one caused:
+    /// the first leader elected after `at_ms` is cut off after a while, every later one almost
+    /// at once. Leaders that win and lose within a round trip are what Raft's Figure 8 needs.
+    fn churn(&self, rng: &mut ChaCha8Rng, at_ms: u64) -> Vec<Step> {
+        let links = rng.gen_range(3..=8u32);
+        let first = rng.gen_range(50..=400);
+        let next = rng.gen_range(5..=100);
+        let window = rng.gen_range(600..=1500);
+        (1..=links)
+            .map(|nth| Step {
+                after: Some(After {
+                    kind: "leader-elected".into(),
+                    delay_ms: if nth == 1 { first } else { next },
+                    nth,
+                }),
+                select: Some(Select::Shape(
+                    Shape::Isolate,
+                    Some(NodeRef::Role("leader".into())),
+                )),
+                ..Step::at(
+                    at_ms,
+                    Fault::Partition {
+                        groups: vec![],
+                        oneway: false,
+                    },
+                )
+                .lasting(window)
+            })
+            .collect()
+    }
+
+    /// Every node loses power just after the first leader election past `at_ms`: whatever the
+    /// new leader and its voters promised must already be on disk.
+    fn power_loss(&self, rng: &mut ChaCha8Rng, at_ms: u64) -> Step {
+        let delay_ms = rng.gen_range(1..=50);
+        let window = rng.gen_range(200..=600);
+        Step {
+            after: Some(After {
+                kind: "leader-elected".into(),
+                delay_ms,
+                nth: 1,
+            }),
+            select: Some(Select::Count(Count::All)),
+            ..Step::at(
+                at_ms,
+                Fault::Crash {
+                    nodes: vec![],
+                    torn: self.torn > 0.0 && rng.gen_bool(self.torn),
+                },
+            )
+            .lasting(window)
+        }
     }
 
     fn draw(&self, kind: &str, rng: &mut ChaCha8Rng, nodes: usize, at_ms: u64) -> Step {

@@ -79,6 +79,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../schedules/leader-crash.yaml"),
     ),
     (
+        "leader-churn",
+        include_str!("../../../schedules/leader-churn.yaml"),
+    ),
+    (
+        "power-loss",
+        include_str!("../../../schedules/power-loss.yaml"),
+    ),
+    (
         "flaky-network",
         include_str!("../../../schedules/flaky-network.yaml"),
     ),

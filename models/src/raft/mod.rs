@@ -27,8 +27,8 @@
 //! The default swarm schedule finds `no-truncate`, `leader-local-read`, `no-vote-log-check` and
 //! `ack-before-fsync` within a few seeds, `volatile-vote` within a hundred or so. Two need a fault
 //! timed against an election, which random schedules rarely produce: `volatile-vote` a power loss
-//! just after one (`tests/data/raft-power-loss.yaml`), `commit-old-term` the three-leader
-//! interleaving of Figure 8 (`tests/data/raft-figure8.yaml`).
+//! just after one (the `power-loss` schedule), `commit-old-term` the three-leader
+//! interleaving of Figure 8 (the `leader-churn` schedule).
 mod client;
 mod log;
 mod node;
