@@ -31,6 +31,8 @@ compile_error!(
      environment variable replaces that setting: unset it, or add `--cfg madsim` to it."
 );
 
+pub mod artifacts;
+pub mod campaign;
 pub mod check;
 pub mod checker;
 pub mod cli;
@@ -38,6 +40,7 @@ mod ctx;
 mod disk;
 pub mod fingerprint;
 pub mod linearizable;
+pub mod merge;
 pub mod model;
 mod panics;
 pub mod protocol;
@@ -46,6 +49,7 @@ pub mod repro;
 pub mod run;
 pub mod schedule;
 mod sim;
+pub mod suite;
 pub mod timeline;
 pub mod workload;
 mod world;
