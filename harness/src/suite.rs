@@ -418,7 +418,7 @@ fn run_entry(
             && (e.expect == Expect::Pass
                 || e.checker
                     .as_ref()
-                    .map_or(true, |c| r.violations.iter().any(|v| &v.checker == c)))
+                    .is_none_or(|c| r.violations.iter().any(|v| &v.checker == c)))
     };
     let seen = Mutex::new(Seen::default());
     let on_seed = |_k: u64, r: RunReport| -> Result<(), CampaignError> {
@@ -430,7 +430,7 @@ fn run_entry(
                 .iter()
                 .chain(&r.violations)
                 .any(|x| &x.checker == f);
-            if reported && s.finding_seed.map_or(true, |x| r.seed < x) {
+            if reported && s.finding_seed.is_none_or(|x| r.seed < x) {
                 s.finding_seed = Some(r.seed);
             }
         }
@@ -438,13 +438,13 @@ fn run_entry(
             s.failing += 1;
             if s.lowest_failure
                 .as_ref()
-                .map_or(true, |(x, _, _)| r.seed < *x)
+                .is_none_or(|(x, _, _)| r.seed < *x)
             {
                 let msg = r.violations.first().map(first_line).unwrap_or_default();
                 s.lowest_failure = Some((r.seed, r.violated_checkers(), msg));
             }
         }
-        if wants(&r) && s.hit.as_ref().map_or(true, |h| r.seed < h.seed) {
+        if wants(&r) && s.hit.as_ref().is_none_or(|h| r.seed < h.seed) {
             s.hit = Some(r);
         }
         Ok(())
@@ -482,13 +482,16 @@ fn run_entry(
     let finding_ok = e.finding.is_none() || seen.finding_seed.is_some();
     let mut problems = Vec::new();
     let mut notes = Vec::new();
-    let hit_text = |r: &RunReport| {
-        format!(
-            "seed {} failed: {}",
-            r.seed,
-            r.violations.first().map(first_line).unwrap_or_default()
-        )
+    // The violation the entry is about first (the expected checker's, when named).
+    let main_violation = |r: &RunReport| {
+        r.violations
+            .iter()
+            .find(|v| e.checker.as_ref() == Some(&v.checker))
+            .or(r.violations.first())
+            .map(first_line)
+            .unwrap_or_default()
     };
+    let hit_text = |r: &RunReport| format!("seed {} failed: {}", r.seed, main_violation(r));
     let met = match (e.expect, &seen.hit) {
         (Expect::Pass, None) => {
             notes.push(format!("{} seeds passed", seen.seeds_run));

@@ -608,6 +608,18 @@ impl CampaignReport {
                 );
             }
         }
+        if !self.shards.is_empty() {
+            println!(
+                "  merged from {} folder{}{}",
+                self.shards.len(),
+                if self.shards.len() == 1 { "" } else { "s" },
+                if self.complete {
+                    ": every seed of the campaign ran"
+                } else {
+                    " (some shards are missing or unfinished)"
+                }
+            );
+        }
         println!("  summary: {}", self.dir.join(SUMMARY).display());
     }
 }

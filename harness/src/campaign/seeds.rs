@@ -118,7 +118,7 @@ impl SeedSpace {
     pub fn index(&self, seed: u64) -> Option<u64> {
         match self {
             SeedSpace::Progression { first, step, count } => {
-                if seed < *first || (seed - first) % step != 0 {
+                if seed < *first || !(seed - first).is_multiple_of(*step) {
                     return None;
                 }
                 let k = (seed - first) / step;
