@@ -125,6 +125,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<CampaignReport, Cam
         done: vec![],
         complete: all_shards && shards.iter().all(|s| s.complete),
         interrupted: false,
+        running: false,
         shards,
     };
     report.write()?;

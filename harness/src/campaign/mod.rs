@@ -195,7 +195,8 @@ pub fn fuzz(model: &Model, o: &FuzzOptions) -> Result<CampaignReport, CampaignEr
         let mut j = lock(&journal);
         if j.record(k, failure)? {
             // Keep campaign.json current while a long campaign runs.
-            let report = CampaignReport::from_state(&o.out, j.state(), false);
+            let mut report = CampaignReport::from_state(&o.out, j.state(), false);
+            report.running = true;
             if let Err(e) = report.write() {
                 *lock(&summary_error) = Some(e);
             }
@@ -405,6 +406,8 @@ pub struct CampaignReport {
     pub complete: bool,
     /// Stopped by SIGINT/SIGTERM; `--resume` continues it.
     pub interrupted: bool,
+    /// Written while the campaign runs (`campaign.json` is refreshed every minute or so).
+    pub running: bool,
     /// The shards a merged report combines (empty otherwise).
     pub shards: Vec<ShardReport>,
 }
@@ -431,6 +434,7 @@ impl CampaignReport {
             done: s.done_seeds(),
             complete,
             interrupted,
+            running: false,
             shards: vec![],
         }
     }
@@ -523,6 +527,7 @@ impl CampaignReport {
             .collect();
         j["complete"] = json!(self.complete);
         j["interrupted"] = json!(self.interrupted);
+        j["running"] = json!(self.running);
         j["campaign"] = serde_json::to_value(&self.header).expect("headers serialize");
         j["done"] = json!(self.done);
         if !self.shards.is_empty() {
