@@ -486,3 +486,81 @@ fn remove_stale_failures(dir: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> CampaignHeader {
+        CampaignHeader {
+            faultline: "0".into(),
+            model: "m".into(),
+            model_version: "1".into(),
+            bug: None,
+            config: ReproConfig {
+                nodes: 3,
+                clients: 2,
+                ops: 10,
+                set: Default::default(),
+            },
+            schedule: "swarm".into(),
+            schedule_fingerprint: None,
+            fail_on: vec![],
+            start_seed: 10,
+            seeds: Some(100),
+            duration_ms: None,
+            shard: Some(Shard { index: 1, count: 3 }),
+            stop_on_first: false,
+        }
+    }
+
+    fn failure(seed: u64) -> FailureRecord {
+        FailureRecord {
+            seed,
+            dir: Some(format!("seed-{seed}")),
+            violations: vec![Finding::new(
+                "lost-write",
+                faultline_checkers::FindingKind::Safety,
+                "lost",
+            )],
+        }
+    }
+
+    #[test]
+    fn the_journal_survives_a_torn_tail_and_resume_keeps_everything() {
+        let dir = std::env::temp_dir().join(format!("faultline-ckpt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut j, _) = Journal::open(&dir, header(), false).unwrap();
+        let space = header().space();
+        // Seeds 10, 13, 16, ... (shard 1/3 from 10): finish indices 0, 1, 3 (2 is in flight).
+        j.record(0, None).unwrap();
+        j.record(1, Some(failure(space.seed(1).unwrap()))).unwrap();
+        j.record(3, None).unwrap();
+        drop(j);
+        // A torn last line (a power loss mid-write) is ignored.
+        let jpath = dir.join(JOURNAL);
+        let mut text = std::fs::read_to_string(&jpath).unwrap();
+        text.push_str("{\"seed\":2");
+        std::fs::write(&jpath, text).unwrap();
+        let s = CampaignState::load(&dir).unwrap();
+        assert_eq!(s.done.ranges().collect::<Vec<_>>(), vec![(0, 2), (3, 4)]);
+        assert_eq!(s.done_seeds(), vec![[10, 13], [19, 19]]);
+        assert_eq!(s.failures.keys().copied().collect::<Vec<_>>(), vec![13]);
+        // Resuming folds the journal into a snapshot and empties it.
+        let (j, notes) = Journal::open(&dir, header(), true).unwrap();
+        assert!(
+            notes.iter().any(|n| n.contains("3 seeds already run")),
+            "{notes:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&jpath).unwrap(), "");
+        assert_eq!(j.state().done, s.done);
+        assert_eq!(j.state().failures, s.failures);
+        drop(j);
+        // Another campaign is refused by --resume, named by what differs.
+        let mut other = header();
+        other.seeds = Some(50);
+        let e = Journal::open(&dir, other, true).err().expect("refused");
+        assert!(e.to_string().contains("seeds (50 vs 100)"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
