@@ -8,14 +8,20 @@
 //! - `checkpoint.journal`, what happened since that snapshot, one JSON line per finished seed:
 //!   `{"seed":17}` (passed), `{"failure":{"seed":18,"dir":"seed-18","violations":[...]}}`, and
 //!   now and then `{"wall_ms":1234.5}`. Each line goes out in one `write` call on a file opened
-//!   for appending, so a killed process never leaves part of a line; a failing seed's folder is
-//!   written (atomically) before its line. Lines that do not parse (a torn tail after a power
-//!   loss) are ignored: those seeds simply run again.
+//!   for appending, and a failing seed's folder is written (atomically) before its line. A line
+//!   that does not parse (torn: the kernel may stop a write that spans pages when the process is
+//!   killed, or the machine lost power) is ignored, and that one seed runs again; resuming
+//!   starts a fresh journal, so a torn tail never runs into the next line.
 //!
 //! So a seed counts as finished once its line is in the journal: no finished seed runs twice and
-//! no failure is lost, at a cost of one small `write` per seed. Every 60 s (and at the end) the
-//! journal is folded into a new snapshot and emptied; a kill between the two steps only replays
-//! lines the snapshot already holds, which changes nothing.
+//! no failure is lost, at a cost of one small `write` per seed. Every 60 s (and at the start and
+//! end of each session) the journal is folded into a new snapshot and emptied; a kill between
+//! the two steps only replays lines the snapshot already holds, which changes nothing.
+//!
+//! Why not only temporary-file-and-rename, as for every other file: rewriting the whole state
+//! after every seed costs O(campaign) per seed, and batching would re-run the seeds of the last
+//! batch after a kill. The journal is the one file that is appended to; its reader tolerates a
+//! torn last line, so a kill at any instant still leaves a usable checkpoint.
 use super::seeds::{RangeSet, SeedSpace, Shard};
 use crate::artifacts::{write_file, WriteError};
 use crate::repro::ReproConfig;
