@@ -11,8 +11,13 @@ mod common;
 use common::TempDir;
 
 fn faultline(cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    faultline_env(cwd, args, &[])
+}
+
+fn faultline_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(cwd)
         .output()
         .expect("the faultline binary runs");
@@ -67,11 +72,19 @@ fn campaign_args<'a>(out: &'a str, seeds: &'a str, extra: &[&'a str]) -> Vec<&'a
 fn two_shards_run_every_seed_once_and_merge_reports_the_union() {
     let dir = TempDir::new("shards");
     let whole = dir.join("whole");
-    let (code, stdout, stderr) = faultline(
+    // stderr is not a terminal here: plain progress lines (every millisecond for the test).
+    let (code, stdout, stderr) = faultline_env(
         dir.path(),
         &campaign_args(whole.to_str().unwrap(), "200", &[]),
+        &[("FAULTLINE_LOG_SECS", "0.001")],
     );
     assert_eq!(code, 1, "async-ack fails some seed: {stderr}");
+    assert!(
+        stderr.lines().any(|l| l.starts_with("faultline: ")
+            && l.contains("/200 seeds")
+            && l.contains("seeds/s")),
+        "{stderr}"
+    );
     let whole = json(&stdout);
     assert_eq!(whole["seeds_run"], 200);
     let mut shard_dirs = Vec::new();
