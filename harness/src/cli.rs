@@ -32,7 +32,8 @@ enum Command {
     },
     /// One simulation.
     Run(RunArgs),
-    /// Many seeds.
+    /// Many seeds on all cores: a campaign folder with each failing seed, a summary and a
+    /// checkpoint (docs/campaigns.md).
     Fuzz(FuzzArgs),
     /// Re-run a reproducer bit for bit.
     Replay(ReplayArgs),
@@ -140,6 +141,7 @@ struct RunArgs {
 struct FuzzArgs {
     #[command(flatten)]
     m: ModelArgs,
+    /// How many seeds from --start-seed (default 100).
     #[arg(long, conflicts_with = "duration")]
     seeds: Option<u64>,
     /// Run until this much time has passed (90s, 30m, 8h).
@@ -156,6 +158,8 @@ struct FuzzArgs {
     /// Stop once the lowest failing seed is certain.
     #[arg(long)]
     stop_on_first: bool,
+    /// The campaign folder: failing seeds, campaign.json, checkpoint (default
+    /// ./faultline-out/fuzz-MODEL[-BUG]/).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the campaign in --out (after a kill or Ctrl-C): same command, plus --resume.
