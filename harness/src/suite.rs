@@ -227,11 +227,22 @@ impl Suite {
 /// The line (1-based) of each item of a top-level block list. serde_yaml gives no spans for
 /// values, so errors found after parsing (an unknown model) locate their entry this way.
 fn top_level_item_lines(text: &str) -> Vec<usize> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| l.starts_with("- ") || *l == "-")
-        .map(|(i, _)| i + 1)
-        .collect()
+    let is_item = |t: &str| t.starts_with("- ") || t == "-";
+    let mut indent = None;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.is_empty() || t.starts_with('#') || t == "---" {
+            continue;
+        }
+        let depth = line.len() - t.len();
+        // The first item sets the list's indentation (a root list may be indented).
+        let top = *indent.get_or_insert(depth);
+        if depth == top && is_item(t.trim_end()) {
+            out.push(i + 1);
+        }
+    }
+    out
 }
 
 /// How to run a suite.
@@ -697,5 +708,16 @@ impl SuiteReport {
                 " — the gate fails"
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn item_lines_follow_the_root_list() {
+        let text = "# c\n\n  - {model: a}\n  - model: b\n    seeds: 1\n\n  -\n    model: c\n";
+        assert_eq!(super::top_level_item_lines(text), vec![3, 4, 7]);
+        let text = "- model: a\n  set:\n    - x\n- {model: b}\n";
+        assert_eq!(super::top_level_item_lines(text), vec![1, 4]);
     }
 }
