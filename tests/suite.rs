@@ -200,3 +200,23 @@ fn a_malformed_suite_exits_2_naming_the_file_and_line() {
     assert_eq!(code, 2);
     assert!(stderr.contains("missing.yaml"), "{stderr}");
 }
+
+#[test]
+fn a_schedule_file_is_found_beside_the_suite() {
+    let dir = TempDir::new("ci-schedule");
+    std::fs::create_dir_all(dir.join("suites")).unwrap();
+    std::fs::write(
+        dir.join("suites/crash-one.yaml"),
+        "# one crash of node 1\nsteps:\n  - {at_ms: 100, fault: crash, node: 1, for_ms: 500}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("suites/s.yaml"),
+        "- {model: primary-backup, schedule: crash-one.yaml, seeds: 3, ops: 40, expect: pass}\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = ci(dir.path(), &["suites/s.yaml", "--json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let j: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(j["entries"][0]["seeds_run"], 3);
+}
