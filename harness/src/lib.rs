@@ -39,6 +39,7 @@ pub mod cli;
 mod ctx;
 mod disk;
 pub mod fingerprint;
+pub mod junit;
 pub mod linearizable;
 pub mod merge;
 pub mod model;

@@ -26,6 +26,7 @@
 //! ```
 use crate::artifacts::{write_file, write_run_artifacts, WriteError};
 use crate::campaign::{default_jobs, run_seeds, CampaignError, RangeSet, SeedSpace, Seeds};
+use crate::junit::TestCase;
 use crate::model::Model;
 use crate::protocol::ModelConfig;
 use crate::run::{Faults, RunReport, RunRequest};
@@ -600,24 +601,6 @@ pub fn run_suite(models: &[Model], o: &CiOptions) -> Result<SuiteReport, SuiteEr
     Ok(report)
 }
 
-/// Escapes text for XML attributes and content; drops characters XML 1.0 forbids.
-fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 impl SuiteReport {
     /// Every entry met its expectation.
     pub fn passed(&self) -> bool {
@@ -625,48 +608,32 @@ impl SuiteReport {
     }
 
     /// JUnit XML: one testcase per entry; a failure names the seed, the violation and the
-    /// reproducer.
+    /// reproducer, with the full violation messages in its body.
     pub fn to_junit(&self) -> String {
-        let failures = self.entries.iter().filter(|e| !e.met).count();
-        let n = self.entries.len();
-        let secs = self.wall_ms / 1e3;
-        let suite = xml(&self.suite.display().to_string());
-        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        x.push_str(&format!(
-            "<testsuites name=\"faultline\" tests=\"{n}\" failures=\"{failures}\" errors=\"0\" time=\"{secs:.3}\">\n"
-        ));
-        x.push_str(&format!(
-            "  <testsuite name=\"{suite}\" tests=\"{n}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{secs:.3}\">\n"
-        ));
-        for e in &self.entries {
-            x.push_str(&format!(
-                "    <testcase classname=\"faultline.{}\" name=\"{}\" file=\"{suite}\" line=\"{}\" time=\"{:.3}\"",
-                xml(&e.entry.model),
-                xml(&e.entry.name()),
-                e.line,
-                e.wall_ms / 1e3
-            ));
-            let mut body = String::new();
-            if !e.met {
-                let mut text = e.message.clone();
-                for v in &e.violations {
-                    text.push_str(&format!("\n\nviolation [{}]:\n{}", v.checker, v.message));
+        let file = self.suite.display().to_string();
+        let cases: Vec<TestCase> = self
+            .entries
+            .iter()
+            .map(|e| {
+                let failure = (!e.met).then(|| {
+                    let mut body = e.message.clone();
+                    for v in &e.violations {
+                        body.push_str(&format!("\n\nviolation [{}]:\n{}", v.checker, v.message));
+                    }
+                    (e.message.clone(), body)
+                });
+                TestCase {
+                    classname: format!("faultline.{}", e.entry.model),
+                    name: e.entry.name(),
+                    file: file.clone(),
+                    line: e.line,
+                    seconds: e.wall_ms / 1e3,
+                    output: e.met.then(|| e.message.clone()),
+                    failure,
                 }
-                body.push_str(&format!(
-                    "      <failure type=\"expectation\" message=\"{}\">{}</failure>\n",
-                    xml(&e.message),
-                    xml(&text)
-                ));
-            } else {
-                body.push_str(&format!(
-                    "      <system-out>{}</system-out>\n",
-                    xml(&e.message)
-                ));
-            }
-            x.push_str(&format!(">\n{body}    </testcase>\n"));
-        }
-        x.push_str("  </testsuite>\n</testsuites>\n");
-        x
+            })
+            .collect();
+        crate::junit::render(&file, &cases, self.wall_ms / 1e3)
     }
 
     pub fn to_json(&self) -> Value {

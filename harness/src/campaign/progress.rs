@@ -114,6 +114,8 @@ extern "C" fn on_signal(_: libc::c_int) {
 /// summary, and return. A second signal exits at once (every file is atomic, so the checkpoint
 /// stays usable).
 pub(crate) fn catch_interrupts() -> &'static AtomicBool {
+    // A fresh campaign in the same process starts uninterrupted.
+    STOP.store(false, Ordering::SeqCst);
     let handler = on_signal as extern "C" fn(libc::c_int);
     // SAFETY: the handler only touches an atomic and calls _exit, both async-signal-safe.
     unsafe {
