@@ -92,7 +92,10 @@ impl CampaignHeader {
             .filter(|k| !ignore.contains(&k.as_str()))
             .filter(|k| a.get(*k) != b.get(*k))
             .map(|k| {
-                let show = |v: Option<&Value>| v.map_or("none".to_string(), Value::to_string);
+                let show = |v: Option<&Value>| match v {
+                    None | Some(Value::Null) => "none".to_string(),
+                    Some(v) => v.to_string(),
+                };
                 format!("{k} ({} vs {})", show(a.get(k)), show(b.get(k)))
             })
             .collect()
@@ -330,7 +333,13 @@ impl Journal {
         };
         let state = match previous {
             Some(old) if resume => {
-                let diff = header.differences(&old.header, &[]);
+                // A campaign may be given more time or more seeds when resumed.
+                let extend: &[&str] = match (header.seeds, old.header.seeds) {
+                    (None, None) => &["duration_ms"],
+                    (Some(new), Some(was)) if new >= was => &["seeds"],
+                    _ => &[],
+                };
+                let diff = header.differences(&old.header, extend);
                 if !diff.is_empty() {
                     return Err(CheckpointError::Mismatch {
                         dir: dir.display().to_string(),
