@@ -247,6 +247,10 @@ impl CheckResult {
         let Some(f) = self.failures.first() else {
             return;
         };
+        // Tests run side by side in one process and may share a regressions file or a seed's
+        // folder: one writer at a time (read-modify-write, and the same temporary names).
+        static WRITING: Mutex<()> = Mutex::new(());
+        let _writing = WRITING.lock().unwrap_or_else(|e| e.into_inner());
         let mut msg = format!(
             "faultline: {}{}: {} of {} seeds failed under schedule {}; lowest: seed {}\n",
             f.model,
