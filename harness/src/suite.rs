@@ -97,7 +97,10 @@ impl<'de> Deserialize<'de> for SeedRange {
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<SeedRange, E> {
                 let bad = || E::custom(format!("seeds: `{s}` is not a count or a range a..b"));
-                let (a, b) = s.split_once("..").ok_or_else(bad)?;
+                let Some((a, b)) = s.split_once("..") else {
+                    let n: u64 = s.trim().parse().map_err(|_| bad())?;
+                    return Ok(SeedRange { start: 0, end: n });
+                };
                 let start: u64 = a.trim().parse().map_err(|_| bad())?;
                 let end: u64 = b.trim().parse().map_err(|_| bad())?;
                 if end < start {
