@@ -1,15 +1,31 @@
 //! Running many seeds from a user's own `cargo test`.
+//!
+//! [`Check`] runs a range of seeds; [`CheckResult::assert_ok`] panics with the lowest failing
+//! seed, its violations and the `faultline replay` command for the reproducer it writes.
+//!
+//! **Regressions.** Like proptest, a failing `assert_ok` records the failing seeds in a text file,
+//! by default `faultline-regressions/MODEL[-BUG].txt` under the crate being tested
+//! (`CARGO_MANIFEST_DIR`, else the current folder), and every later `run` of that model runs them
+//! first, before its range. Commit the file to keep the seeds; delete a line to forget one.
+//! [`Check::regressions`] picks another file, [`Check::no_regressions`] turns this off.
+//!
+//! **Reproducers** go to `target/faultline/MODEL[-BUG]-SEED/` (the `target` folder holding the
+//! test binary; the system temp folder otherwise), or to [`Check::artifacts`].
+use crate::artifacts::{write_file, write_run_artifacts};
+use crate::campaign::{run_seeds, CampaignError, RangeSet, SeedSpace, Seeds};
 use crate::model::Model;
-use crate::run::{run, Faults, RunReport, RunRequest};
+use crate::run::{Faults, RunReport, RunRequest};
 use crate::schedule::Schedule;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// A batch of seeds against one model, for tests.
 ///
 /// ```no_run
 /// # use faultline_harness::prelude::*;
 /// # fn model() -> Model { unimplemented!() }
-/// let result = Check::new(model()).seeds(0..100).schedule("partitions").run();
+/// let result = Check::new(model()).seeds(0..100).schedule("partitions").jobs(2).run();
 /// result.assert_ok();
 /// ```
 pub struct Check {
@@ -20,12 +36,22 @@ pub struct Check {
     fail_on: Vec<String>,
     ops: Option<usize>,
     stop_on_first: bool,
+    jobs: usize,
+    regressions: Option<PathBuf>,
+    use_regressions: bool,
+    artifacts: Option<PathBuf>,
 }
 
 /// The outcome of a [`Check`]: the failing runs, lowest seed first.
 pub struct CheckResult {
     pub seeds_run: u64,
     pub failures: Vec<RunReport>,
+    /// The seeds taken from the regressions file (run before the range).
+    pub regression_seeds: Vec<u64>,
+    schedule: String,
+    fail_on: Vec<String>,
+    regressions: Option<PathBuf>,
+    artifacts: PathBuf,
 }
 
 impl Check {
@@ -38,6 +64,10 @@ impl Check {
             fail_on: vec![],
             ops: None,
             stop_on_first: false,
+            jobs: 1,
+            regressions: None,
+            use_regressions: true,
+            artifacts: None,
         }
     }
 
@@ -73,55 +103,218 @@ impl Check {
         self
     }
 
-    /// Runs the seeds in order. Panics on a configuration error (a test should fail loudly).
+    /// Threads running seeds (default 1: `cargo test` already runs tests side by side). The
+    /// result does not depend on it.
+    pub fn jobs(mut self, n: usize) -> Self {
+        self.jobs = n.max(1);
+        self
+    }
+
+    /// The regressions file to read and extend (default
+    /// `$CARGO_MANIFEST_DIR/faultline-regressions/MODEL[-BUG].txt`).
+    pub fn regressions(mut self, path: impl Into<PathBuf>) -> Self {
+        self.regressions = Some(path.into());
+        self.use_regressions = true;
+        self
+    }
+
+    /// Neither read nor write a regressions file.
+    pub fn no_regressions(mut self) -> Self {
+        self.use_regressions = false;
+        self
+    }
+
+    /// Where `assert_ok` writes the failing seed's reproducer folder.
+    pub fn artifacts(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.artifacts = Some(dir.into());
+        self
+    }
+
+    fn name(&self) -> String {
+        match &self.bug {
+            Some(b) => format!("{}-{b}", self.model.name()),
+            None => self.model.name().to_string(),
+        }
+    }
+
+    /// Runs the regression seeds, then the range. Panics on a configuration error (a test
+    /// should fail loudly).
     pub fn run(self) -> CheckResult {
         let schedule = Schedule::load(&self.schedule).unwrap_or_else(|e| panic!("{e}"));
         let mut config = self.model.config(self.bug.as_deref());
         if let Some(ops) = self.ops {
             config.ops = ops;
         }
-        let mut failures = Vec::new();
-        let mut seeds_run = 0;
-        for seed in self.seeds {
-            let req = RunRequest {
-                seed,
-                config: config.clone(),
-                faults: Faults::Schedule(schedule.clone()),
+        let regressions = self.use_regressions.then(|| {
+            self.regressions.clone().unwrap_or_else(|| {
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_default()
+                    .join("faultline-regressions")
+                    .join(format!("{}.txt", self.name()))
+            })
+        });
+        let regression_seeds: Vec<u64> = regressions
+            .as_deref()
+            .map(read_regressions)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| !self.seeds.contains(s))
+            .collect();
+        let mut list = regression_seeds.clone();
+        list.extend(self.seeds.clone());
+        let failures: Mutex<Vec<RunReport>> = Mutex::new(Vec::new());
+        let seeds_run = Mutex::new(0u64);
+        let seeds = Seeds {
+            model: &self.model,
+            request: RunRequest {
+                seed: 0,
+                config,
+                faults: Faults::Schedule(schedule),
                 fail_on: self.fail_on.clone(),
                 trace: false,
-            };
-            let report = run(&self.model, &req).unwrap_or_else(|e| panic!("{e}"));
-            seeds_run += 1;
-            if !report.passed {
-                failures.push(report);
-                if self.stop_on_first {
-                    break;
-                }
+            },
+            space: SeedSpace::List(list),
+            skip: RangeSet::default(),
+            jobs: self.jobs,
+            deadline: None,
+            stop: None,
+            stop_at_hit: self.stop_on_first,
+            first_hit: None,
+        };
+        let on_seed = |_k: u64, r: RunReport| -> Result<(), CampaignError> {
+            *seeds_run.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            if !r.passed {
+                failures.lock().unwrap_or_else(|e| e.into_inner()).push(r);
             }
+            Ok(())
+        };
+        let outcome = run_seeds(&seeds, &|r: &RunReport| !r.passed, &on_seed, &mut || {})
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+        let SeedSpace::List(list) = &seeds.space else {
+            unreachable!("a list")
+        };
+        if self.stop_on_first {
+            // The first failure in run order (regressions first), the same whatever --jobs.
+            let first = outcome
+                .lowest_hit
+                .and_then(|k| list.get(k as usize).copied());
+            failures.retain(|r| Some(r.seed) == first);
         }
+        failures.sort_by_key(|r| r.seed);
         CheckResult {
-            seeds_run,
+            seeds_run: seeds_run.into_inner().unwrap_or_else(|e| e.into_inner()),
             failures,
+            regression_seeds,
+            schedule: self.schedule,
+            fail_on: self.fail_on,
+            regressions,
+            artifacts: self.artifacts.unwrap_or_else(default_artifacts),
         }
     }
 }
 
+/// `target/faultline` next to the running test binary (`target/debug/deps/...`), else the
+/// system temp folder.
+fn default_artifacts() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.ancestors()
+                .find(|a| a.file_name().is_some_and(|n| n == "deps"))
+                .and_then(|deps| deps.parent()?.parent().map(Path::to_path_buf))
+        })
+        .unwrap_or_else(std::env::temp_dir)
+        .join("faultline")
+}
+
+/// The seeds of a regressions file: the first word of each line that is not a comment.
+fn read_regressions(path: &Path) -> Vec<u64> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return vec![];
+    };
+    text.lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
 impl CheckResult {
-    /// Panics with the first failure's seed and violations when any seed failed.
+    /// Panics when any seed failed, with the lowest failing seed, its violations, the path of
+    /// the reproducer it writes and the `faultline replay` command; the failing seeds are added
+    /// to the regressions file first.
     pub fn assert_ok(&self) {
-        if let Some(f) = self.failures.first() {
-            panic!(
-                "{} of {} seeds failed; first: seed {} ({}): {}",
-                self.failures.len(),
-                self.seeds_run,
-                f.seed,
-                f.violated_checkers().join(", "),
-                f.violations
-                    .first()
-                    .map(|v| v.message.as_str())
-                    .unwrap_or("")
-            );
+        let Some(f) = self.failures.first() else {
+            return;
+        };
+        // Tests run side by side in one process and may share a regressions file or a seed's
+        // folder: one writer at a time (read-modify-write, and the same temporary names).
+        static WRITING: Mutex<()> = Mutex::new(());
+        let _writing = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+        let mut msg = format!(
+            "faultline: {}{}: {} of {} seeds failed under schedule {}; lowest: seed {}\n",
+            f.model,
+            f.config
+                .bug
+                .as_deref()
+                .map(|b| format!(" --bug {b}"))
+                .unwrap_or_default(),
+            self.failures.len(),
+            self.seeds_run,
+            self.schedule,
+            f.seed
+        );
+        for v in &f.violations {
+            msg.push_str(&format!("  violation [{}] {}\n", v.checker, v.message));
         }
+        let name = match &f.config.bug {
+            Some(b) => format!("{}-{b}-{}", f.model, f.seed),
+            None => format!("{}-{}", f.model, f.seed),
+        };
+        match write_run_artifacts(&self.artifacts.join(name), f, &self.fail_on) {
+            Ok(a) => msg.push_str(&format!(
+                "  reproducer: {}\n  replay:     faultline replay {}\n",
+                a.repro.display(),
+                a.repro.display()
+            )),
+            Err(e) => msg.push_str(&format!("  (no reproducer: {e})\n")),
+        }
+        if let Some(path) = &self.regressions {
+            match self.record_regressions(path) {
+                Ok(()) => msg.push_str(&format!(
+                    "  failing seeds recorded in {}: they run first next time\n",
+                    path.display()
+                )),
+                Err(e) => msg.push_str(&format!("  (regressions not recorded: {e})\n")),
+            }
+        }
+        panic!("{msg}");
+    }
+
+    fn record_regressions(&self, path: &Path) -> Result<(), crate::artifacts::WriteError> {
+        let known = read_regressions(path);
+        let mut text = std::fs::read_to_string(path).unwrap_or_else(|_| {
+            "# Seeds that failed a faultline Check: they run first, before the Check's range.\n\
+             # Commit this file to keep them; delete a line to forget a seed.\n"
+                .to_string()
+        });
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        for f in &self.failures {
+            if known.contains(&f.seed) {
+                continue;
+            }
+            let v = f.violations.first();
+            text.push_str(&format!(
+                "{} # schedule {}: [{}] {}\n",
+                f.seed,
+                self.schedule,
+                v.map_or("", |v| v.checker.as_str()),
+                v.map_or("", |v| v.message.lines().next().unwrap_or(""))
+            ));
+        }
+        write_file(path, text.as_bytes())
     }
 
     /// The lowest failing seed, if any.

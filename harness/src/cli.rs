@@ -3,17 +3,14 @@
 //!
 //! Exit codes: 0 success, 1 violation found, 2 usage or input error, 3 inconclusive.
 use crate::model::Model;
-use crate::repro::{write_atomic, Repro};
+use crate::repro::Repro;
 use crate::run::{run, Faults, RunReport, RunRequest};
 use crate::schedule::{builtin_description, builtin_names, Schedule};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -35,7 +32,8 @@ enum Command {
     },
     /// One simulation.
     Run(RunArgs),
-    /// Many seeds.
+    /// Many seeds on all cores: a campaign folder with each failing seed, a summary and a
+    /// checkpoint (docs/campaigns.md).
     Fuzz(FuzzArgs),
     /// Re-run a reproducer bit for bit.
     Replay(ReplayArgs),
@@ -44,6 +42,39 @@ enum Command {
     /// The smallest schedule and workload that still fail the same way (exit 0 written,
     /// 2 bad input, 3 the reproducer does not fail).
     Shrink(crate::shrink::ShrinkArgs),
+    /// The CI gate: run a suite of expectations (exit 0 only when every one is met).
+    Ci(CiArgs),
+    /// Combine the campaign folders of several shards into one report.
+    Merge(MergeArgs),
+}
+
+#[derive(Args, Debug)]
+struct CiArgs {
+    /// The suite (YAML; see SPEC.md and ci/faultline.yaml).
+    suite: PathBuf,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Where failing seeds' reproducers go (default ./faultline-out/ci/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct MergeArgs {
+    /// Campaign folders (one per shard).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// The merged folder (default ./faultline-out/merge-MODEL[-BUG]/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -113,6 +144,7 @@ struct RunArgs {
 struct FuzzArgs {
     #[command(flatten)]
     m: ModelArgs,
+    /// How many seeds from --start-seed (default 100).
     #[arg(long, conflicts_with = "duration")]
     seeds: Option<u64>,
     /// Run until this much time has passed (90s, 30m, 8h).
@@ -129,8 +161,13 @@ struct FuzzArgs {
     /// Stop once the lowest failing seed is certain.
     #[arg(long)]
     stop_on_first: bool,
+    /// The campaign folder: failing seeds, campaign.json, checkpoint (default
+    /// ./faultline-out/fuzz-MODEL[-BUG]/).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Continue the campaign in --out (after a kill or Ctrl-C): same command, plus --resume.
+    #[arg(long)]
+    resume: bool,
     #[arg(long)]
     json: bool,
 }
@@ -183,6 +220,8 @@ where
         Command::Replay(a) => replay_cmd(&models, a),
         Command::CheckHistory(a) => check_history_cmd(a),
         Command::Shrink(a) => crate::shrink::command(&models, a).map_err(UsageError),
+        Command::Ci(a) => ci_cmd(&models, a),
+        Command::Merge(a) => merge_cmd(a),
     };
     match result {
         Ok(code) => code,
@@ -314,21 +353,11 @@ fn default_dir(model: &str, bug: Option<&str>, seed: u64) -> PathBuf {
 
 /// Writes repro.yaml, history.jsonl and timeline.html; returns their paths.
 fn write_artifacts(dir: &Path, r: &RunReport, fail_on: &[String]) -> Result<Value, UsageError> {
-    let repro = dir.join("repro.yaml");
-    let history = dir.join("history.jsonl");
-    let timeline = dir.join("timeline.html");
-    let err =
-        |p: &Path, e: std::io::Error| UsageError(format!("{}: cannot write: {e}", p.display()));
-    write_atomic(&repro, Repro::from_report(r, fail_on).to_yaml().as_bytes())
-        .map_err(|e| err(&repro, e))?;
-    write_atomic(&history, r.recording.history.to_jsonl().as_bytes())
-        .map_err(|e| err(&history, e))?;
-    write_atomic(&timeline, crate::timeline::render(r).as_bytes())
-        .map_err(|e| err(&timeline, e))?;
+    let a = crate::artifacts::write_run_artifacts(dir, r, fail_on)?;
     Ok(json!({
-        "repro": repro.display().to_string(),
-        "history": history.display().to_string(),
-        "timeline": timeline.display().to_string(),
+        "repro": a.repro.display().to_string(),
+        "history": a.history.display().to_string(),
+        "timeline": a.timeline.display().to_string(),
     }))
 }
 
@@ -491,87 +520,11 @@ fn parse_duration(s: &str) -> Result<Duration, UsageError> {
     Ok(Duration::from_secs(secs))
 }
 
-fn parse_shard(s: &str) -> Result<(u64, u64), UsageError> {
-    let bad = || UsageError(format!("--shard {s}: expected I/N with 0 <= I < N"));
-    let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (i, n): (u64, u64) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
-    if n == 0 || i >= n {
-        return Err(bad());
-    }
-    Ok((i, n))
-}
-
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    last_line: Mutex<Instant>,
-    start: Instant,
-}
-
-impl Progress {
-    fn new(total: Option<u64>) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let b = match total {
-                Some(t) => indicatif::ProgressBar::new(t),
-                None => indicatif::ProgressBar::new_spinner(),
-            };
-            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:30}] {pos}/{len} seeds {per_sec} eta {eta} {msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            b
-        });
-        Progress {
-            bar,
-            last_line: Mutex::new(Instant::now()),
-            start: Instant::now(),
-        }
-    }
-
-    fn tick(&self, done: u64, failures: u64) {
-        if let Some(b) = &self.bar {
-            b.set_position(done);
-            b.set_message(format!("{failures} failures"));
-            return;
-        }
-        let mut last = self.last_line.lock().expect("progress lock");
-        if last.elapsed() >= Duration::from_secs(10) {
-            *last = Instant::now();
-            let secs = self.start.elapsed().as_secs_f64();
-            eprintln!(
-                "faultline: {done} seeds, {:.0} seeds/s, {failures} failures, {:.0}s elapsed",
-                done as f64 / secs.max(1e-9),
-                secs
-            );
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-}
-
 fn fuzz_cmd(models: &[Model], a: FuzzArgs) -> CliResult {
+    use crate::campaign::{default_jobs, fuzz, FuzzOptions};
     let model = find(models, &a.m.model)?;
     let cfg = config(model, &a.m)?;
-    let schedule = Schedule::load(&a.m.schedule)?;
-    let deadline = a.duration.as_deref().map(parse_duration).transpose()?;
-    let count = if deadline.is_some() {
-        u64::MAX - a.start_seed
-    } else {
-        a.seeds.unwrap_or(100)
-    };
-    let shard = a.shard.as_deref().map(parse_shard).transpose()?;
-    let jobs = a
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let out_dir = a.out.clone().unwrap_or_else(|| {
+    let out = a.out.clone().unwrap_or_else(|| {
         let mut n = format!("fuzz-{}", model.name());
         if let Some(b) = &cfg.bug {
             n.push('-');
@@ -579,122 +532,56 @@ fn fuzz_cmd(models: &[Model], a: FuzzArgs) -> CliResult {
         }
         PathBuf::from("faultline-out").join(n)
     });
-    let start = Instant::now();
-    let end = a.start_seed.saturating_add(count);
-    let next = AtomicU64::new(a.start_seed);
-    let lowest_fail = AtomicU64::new(u64::MAX);
-    let done = AtomicU64::new(0);
-    let failures: Mutex<BTreeMap<u64, RunReport>> = Mutex::new(BTreeMap::new());
-    let errors: Mutex<Option<String>> = Mutex::new(None);
-    let progress = Progress::new(deadline.is_none().then(|| match shard {
-        Some((_, n)) => count.div_ceil(n),
-        None => count,
-    }));
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::SeqCst);
-                if seed >= end
-                    || deadline.is_some_and(|d| start.elapsed() >= d)
-                    || errors.lock().expect("lock").is_some()
-                    || (a.stop_on_first && seed > lowest_fail.load(Ordering::SeqCst))
-                {
-                    break;
-                }
-                if let Some((i, n)) = shard {
-                    if seed % n != i {
-                        continue;
-                    }
-                }
-                let req = RunRequest {
-                    seed,
-                    config: cfg.clone(),
-                    faults: Faults::Schedule(schedule.clone()),
-                    fail_on: a.m.fail_on.clone(),
-                    trace: false,
-                };
-                match run(model, &req) {
-                    Ok(report) => {
-                        if !report.passed {
-                            lowest_fail.fetch_min(seed, Ordering::SeqCst);
-                            failures.lock().expect("lock").insert(seed, report);
-                        }
-                    }
-                    Err(e) => {
-                        *errors.lock().expect("lock") = Some(e.to_string());
-                        break;
-                    }
-                }
-                let d = done.fetch_add(1, Ordering::SeqCst) + 1;
-                progress.tick(d, failures.lock().expect("lock").len() as u64);
-            });
-        }
-    });
-    progress.finish();
-    if let Some(e) = errors.into_inner().expect("lock") {
-        return Err(UsageError(e));
-    }
-    let mut failures = failures.into_inner().expect("lock");
-    if a.stop_on_first {
-        // Only the lowest failing seed is certain whatever --jobs: report just that one.
-        let first = failures.keys().next().copied();
-        failures.retain(|s, _| Some(*s) == first);
-    }
-    let wall = start.elapsed().as_secs_f64();
-    let seeds_run = done.load(Ordering::SeqCst);
-    let mut listed = Vec::new();
-    for (seed, r) in &failures {
-        let art = write_artifacts(&out_dir.join(format!("seed-{seed}")), r, &a.m.fail_on)?;
-        listed.push(json!({"seed": seed, "repro": art["repro"], "violations": r.violations}));
-    }
-    let summary = json!({
-        "model": model.name(),
-        "bug": cfg.bug,
-        "seeds_run": seeds_run,
-        "seeds_per_sec": seeds_run as f64 / wall.max(1e-9),
-        "wall_ms": wall * 1e3,
-        "failures": listed,
-        "first_failure_seed": failures.keys().next(),
-    });
-    let p = out_dir.join("campaign.json");
-    write_atomic(&p, format!("{summary:#}\n").as_bytes())
-        .map_err(|e| UsageError(format!("{}: cannot write: {e}", p.display())))?;
-    if a.json {
-        println!("{summary}");
+    let mut o = FuzzOptions::new(cfg, out);
+    o.schedule = a.m.schedule.clone();
+    o.fail_on = a.m.fail_on.clone();
+    o.start_seed = a.start_seed;
+    o.duration = a.duration.as_deref().map(parse_duration).transpose()?;
+    o.seeds = if o.duration.is_some() {
+        None
     } else {
-        println!(
-            "{}{}: {} seeds in {:.1}s ({:.0} seeds/s), {} failing",
-            model.name(),
-            cfg.bug
-                .as_deref()
-                .map(|b| format!(" --bug {b}"))
-                .unwrap_or_default(),
-            seeds_run,
-            wall,
-            seeds_run as f64 / wall.max(1e-9),
-            failures.len()
-        );
-        for (seed, r) in &failures {
-            println!(
-                "  seed {seed}: {} — {}",
-                r.violated_checkers().join(", "),
-                r.violations
-                    .first()
-                    .map(|v| v.message.as_str())
-                    .unwrap_or("")
-            );
-        }
-        if let Some(seed) = failures.keys().next() {
-            println!(
-                "  reproducer: {}",
-                out_dir
-                    .join(format!("seed-{seed}"))
-                    .join("repro.yaml")
-                    .display()
-            );
-        }
+        Some(a.seeds.unwrap_or(100))
+    };
+    o.shard = a.shard.as_deref().map(str::parse).transpose()?;
+    o.jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
+    o.stop_on_first = a.stop_on_first;
+    o.resume = a.resume;
+    o.progress = true;
+    o.catch_interrupts = true;
+    let report = fuzz(model, &o)?;
+    if a.json {
+        println!("{}", report.to_json());
+    } else {
+        report.print_human();
     }
-    Ok(if failures.is_empty() { 0 } else { 1 })
+    Ok(if report.failures.is_empty() { 0 } else { 1 })
+}
+
+fn ci_cmd(models: &[Model], a: CiArgs) -> CliResult {
+    let mut o = crate::suite::CiOptions::new(&a.suite);
+    o.jobs = a.jobs.unwrap_or_else(crate::campaign::default_jobs).max(1);
+    if let Some(out) = a.out {
+        o.out = out;
+    }
+    o.junit = a.junit;
+    o.progress = !a.json;
+    let report = crate::suite::run_suite(models, &o)?;
+    if a.json {
+        println!("{}", report.to_json());
+    } else {
+        report.print_human();
+    }
+    Ok(if report.passed() { 0 } else { 1 })
+}
+
+fn merge_cmd(a: MergeArgs) -> CliResult {
+    let report = crate::merge::merge(&a.dirs, a.out.as_deref())?;
+    if a.json {
+        println!("{}", report.to_json());
+    } else {
+        report.print_human();
+    }
+    Ok(if report.failures.is_empty() { 0 } else { 1 })
 }
 
 fn check_history_cmd(a: CheckHistoryArgs) -> CliResult {

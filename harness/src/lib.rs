@@ -31,13 +31,17 @@ compile_error!(
      environment variable replaces that setting: unset it, or add `--cfg madsim` to it."
 );
 
+pub mod artifacts;
+pub mod campaign;
 pub mod check;
 pub mod checker;
 pub mod cli;
 mod ctx;
 mod disk;
 pub mod fingerprint;
+pub mod junit;
 pub mod linearizable;
+pub mod merge;
 pub mod model;
 mod nemesis;
 mod panics;
@@ -49,6 +53,7 @@ pub mod schedule;
 pub mod shrink;
 mod sim;
 pub mod story;
+pub mod suite;
 pub mod timeline;
 pub mod workload;
 mod world;

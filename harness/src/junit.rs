@@ -1,0 +1,85 @@
+//! JUnit XML, the test report format CI systems read (GitHub, GitLab, Jenkins, Buildkite).
+//!
+//! ```
+//! use faultline_harness::junit::{render, TestCase};
+//! let cases = [TestCase {
+//!     classname: "faultline.raft".into(),
+//!     name: "raft seeds 0..10: expect pass".into(),
+//!     file: "ci/faultline.yaml".into(),
+//!     line: 3,
+//!     seconds: 1.5,
+//!     failure: Some(("seed 7 failed".into(), "violation <details>".into())),
+//!     output: None,
+//! }];
+//! let x = render("ci/faultline.yaml", &cases, 1.5);
+//! assert!(x.contains("failures=\"1\"") && x.contains("violation &lt;details&gt;"));
+//! ```
+
+/// One test case.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestCase {
+    pub classname: String,
+    pub name: String,
+    pub file: String,
+    pub line: usize,
+    pub seconds: f64,
+    /// `(message, body)` when the case failed.
+    pub failure: Option<(String, String)>,
+    /// What the case printed (`<system-out>`).
+    pub output: Option<String>,
+}
+
+/// Escapes text for XML attributes and content; drops the control characters XML 1.0 forbids.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A `<testsuites>` document holding one `<testsuite>` named `suite`.
+pub fn render(suite: &str, cases: &[TestCase], seconds: f64) -> String {
+    let n = cases.len();
+    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
+    let suite = escape(suite);
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    x.push_str(&format!(
+        "<testsuites name=\"faultline\" tests=\"{n}\" failures=\"{failures}\" errors=\"0\" time=\"{seconds:.3}\">\n"
+    ));
+    x.push_str(&format!(
+        "  <testsuite name=\"{suite}\" tests=\"{n}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{seconds:.3}\">\n"
+    ));
+    for c in cases {
+        x.push_str(&format!(
+            "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" line=\"{}\" time=\"{:.3}\">\n",
+            escape(&c.classname),
+            escape(&c.name),
+            escape(&c.file),
+            c.line,
+            c.seconds
+        ));
+        if let Some((message, body)) = &c.failure {
+            x.push_str(&format!(
+                "      <failure type=\"expectation\" message=\"{}\">{}</failure>\n",
+                escape(message),
+                escape(body)
+            ));
+        }
+        if let Some(out) = &c.output {
+            x.push_str(&format!("      <system-out>{}</system-out>\n", escape(out)));
+        }
+        x.push_str("    </testcase>\n");
+    }
+    x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}
