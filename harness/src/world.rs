@@ -94,6 +94,9 @@ pub(crate) struct Fired {
     pub node: usize,
 }
 
+/// The most messages one run may send before it is stopped as a message storm.
+pub(crate) const MAX_MESSAGES: u64 = 5_000_000;
+
 /// Settings the nemesis changes; messages read them when sent and delivered.
 #[derive(Default)]
 pub(crate) struct NetFaults {
@@ -240,6 +243,12 @@ impl Core {
     /// duplicated).
     pub fn route(&mut self, from: NodeId, to: NodeId) -> Option<[Option<u64>; 2]> {
         self.messages += 1;
+        // A protocol whose traffic feeds on itself (every answer, duplicated, triggers another
+        // send) would otherwise eat the machine's memory; stop it as a failure of the model.
+        assert!(
+            self.messages <= MAX_MESSAGES,
+            "message storm: more than {MAX_MESSAGES} messages in one run (does every reply, or every duplicate, trigger another send?)"
+        );
         let now = self.now_ns();
         if !self.nodes[to].up || self.link_cut(from, to) {
             self.fp.event(tag::DROP, now, from as u64, to as u64);

@@ -438,9 +438,12 @@ impl Server<'_> {
         };
         if success {
             matched[from] = matched[from].max(matched_at);
+            let before = next[from];
             next[from] = next[from].max(matched_at + 1);
-            // Entries not sent yet (a batch was capped): keep the follower catching up.
-            let behind = next[from] <= len;
+            // Entries not sent yet (a batch was capped): keep the follower catching up — but
+            // only on news. A duplicated or stale answer must not trigger another send, or a
+            // duplicating network doubles the traffic every round trip.
+            let behind = next[from] > before && next[from] <= len;
             self.advance_commit();
             if behind {
                 self.send_append(from);
