@@ -4,8 +4,10 @@
 //! Write `a` was acknowledged before write `b` was invoked, so every observer must see `b`
 //! supersede `a`. A last-writer-wins store orders them by the versions it stamped (from node
 //! clocks): if `b`'s version is lower, `b` is silently discarded by every replica holding `a`.
-//! Versions come from the [`REPLICA_STATE`](crate::convergence::REPLICA_STATE) observations'
-//! `version` field (an array compared element by element, e.g. `[clock_ms, node]`).
+//! Versions come from the `version` field (an array compared element by element, e.g.
+//! `[clock_ms, node]`) of [`REPLICA_STATE`](crate::convergence::REPLICA_STATE) observations and
+//! of [`WRITE_STAMPED`] ones, which a coordinator makes when it stamps a write — a write that
+//! every replica discards as older is never stored, so only its stamp tells its version.
 use crate::convergence::REPLICA_STATE;
 use crate::finding::{Finding, FindingKind};
 use crate::history::{EventType, History};
@@ -13,6 +15,10 @@ use crate::observation::Observation;
 use crate::ops::pair;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+
+/// The observation a last-writer-wins coordinator makes when it stamps a write:
+/// `{"key": "k1", "value": 7, "version": [1203, 2]}`.
+pub const WRITE_STAMPED: &str = "write-stamped";
 
 /// A version as stamped by the store: compared lexicographically.
 fn version(v: &Value) -> Option<Vec<i64>> {
@@ -39,7 +45,10 @@ fn version(v: &Value) -> Option<Vec<i64>> {
 pub fn check_lost_updates(history: &History, observations: &[Observation]) -> Vec<Finding> {
     // (key, value) -> the highest version any replica stored it with.
     let mut versions: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
-    for o in observations.iter().filter(|o| o.kind == REPLICA_STATE) {
+    for o in observations
+        .iter()
+        .filter(|o| o.kind == REPLICA_STATE || o.kind == WRITE_STAMPED)
+    {
         let (Some(key), Some(value), Some(v)) = (
             o.data.get("key").and_then(Value::as_str),
             o.data.get("value"),

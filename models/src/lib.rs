@@ -2,9 +2,10 @@
 //! exactly as a user's own protocol would be.
 use faultline_harness::Model;
 
+pub mod dynamo;
 pub mod primary_backup;
 
 /// Every built-in model, registered for the CLI.
 pub fn all() -> Vec<Model> {
-    vec![primary_backup::model()]
+    vec![primary_backup::model(), dynamo::model()]
 }
