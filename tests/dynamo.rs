@@ -125,6 +125,6 @@ fn quorum_sizes_are_parameters() {
         fail_on: vec![],
         trace: false,
     };
-    let err = run(&m, &req).err().expect("w > n is refused");
+    let err = run(&m, &req).expect_err("w > n is refused");
     assert!(err.to_string().contains("w=4"), "{err}");
 }

@@ -408,7 +408,13 @@ mod tests {
             end_ns: 1000,
             kind: "partition".into(),
         };
-        let v = cap_violations(Declared::AP, &c, &[partition.clone()], None, &[]);
+        let v = cap_violations(
+            Declared::AP,
+            &c,
+            std::slice::from_ref(&partition),
+            None,
+            &[],
+        );
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].kind, FindingKind::Availability);
         let loss = FaultWindow {

@@ -64,7 +64,8 @@ pub fn check_lost_updates(history: &History, observations: &[Observation]) -> Ve
         }
     }
     // key -> acknowledged writes with a known version: (value, invoke, ok, version)
-    let mut writes: BTreeMap<String, Vec<(Value, u64, u64, Vec<i64>)>> = BTreeMap::new();
+    type Stamped = (Value, u64, u64, Vec<i64>);
+    let mut writes: BTreeMap<String, Vec<Stamped>> = BTreeMap::new();
     for o in pair(history) {
         let (Some(v), Some(key), EventType::Ok) = (o.written(), o.key.as_deref(), o.outcome) else {
             continue;
