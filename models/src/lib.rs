@@ -4,6 +4,7 @@ use faultline_harness::Model;
 
 pub mod dynamo;
 pub mod primary_backup;
+pub mod replication;
 
 /// Every built-in model, registered for the CLI.
 pub fn all() -> Vec<Model> {
