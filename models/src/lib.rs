@@ -5,8 +5,13 @@ use faultline_harness::Model;
 pub mod dynamo;
 pub mod primary_backup;
 pub mod replication;
+pub mod sharded_kv;
 
 /// Every built-in model, registered for the CLI.
 pub fn all() -> Vec<Model> {
-    vec![primary_backup::model(), dynamo::model()]
+    vec![
+        primary_backup::model(),
+        dynamo::model(),
+        sharded_kv::model(),
+    ]
 }

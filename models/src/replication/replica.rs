@@ -113,6 +113,11 @@ impl<'a, M: Message + From<Msg>, S: StateMachine> Replica<'a, M, S> {
         self.members.iter().copied().filter(move |&p| p != me)
     }
 
+    /// This node's id.
+    pub fn id(&self) -> usize {
+        self.ctx.id()
+    }
+
     /// The state machine as applied so far.
     pub fn state(&self) -> &S {
         &self.sm
