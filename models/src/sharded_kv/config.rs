@@ -46,6 +46,16 @@ impl ConfigState {
         s.reset();
         s
     }
+
+    /// How many moves the map has seen.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Shard → group.
+    pub fn map(&self) -> &[usize] {
+        &self.map
+    }
 }
 
 impl StateMachine for ConfigState {

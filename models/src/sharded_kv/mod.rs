@@ -101,6 +101,7 @@ impl ShardedKv {
         let members = self.layout.config_members();
         let mut r = Replica::new(ctx, members, Flaw::None, ConfigState::new(self.layout));
         let mut mover = Mover::new(self.layout, ctx.instant());
+        let mut seen_version = 0;
         loop {
             match ctx.recv_until(r.deadline().min(mover.deadline)).await {
                 Some((from, msg @ (Msg::Reply { .. } | Msg::NotPrimary { .. }))) => {
@@ -115,6 +116,14 @@ impl ShardedKv {
             r.after_event();
             if ctx.instant() >= mover.deadline {
                 mover.tick(ctx, &mut r).await;
+            }
+            if r.state().version() != seen_version {
+                // Each config replica reports the map it applied: the shard moves, in the trace.
+                seen_version = r.state().version();
+                ctx.observe(
+                    "shard-map",
+                    &serde_json::json!({"version": seen_version, "map": r.state().map()}),
+                );
             }
         }
     }
