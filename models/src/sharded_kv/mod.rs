@@ -47,7 +47,7 @@ pub struct Layout {
 
 impl Layout {
     fn new(nodes: usize) -> Result<Layout, String> {
-        if nodes < CONFIG_SIZE + GROUPS || (nodes - CONFIG_SIZE) % GROUPS != 0 {
+        if nodes < CONFIG_SIZE + GROUPS || !(nodes - CONFIG_SIZE).is_multiple_of(GROUPS) {
             return Err(format!(
                 "sharded-kv needs {CONFIG_SIZE} config nodes plus {GROUPS} equal groups \
                  (e.g. --nodes 12), not {nodes}"
