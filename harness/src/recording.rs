@@ -140,3 +140,49 @@ impl Recording {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::Fault;
+
+    fn event(at_ns: u64, phase: &str, step: usize, fault: &Fault) -> FaultEvent {
+        FaultEvent {
+            at_ns,
+            phase: phase.into(),
+            step,
+            description: fault.to_string(),
+        }
+    }
+
+    /// The CAP checkers read a partition's sides back from the nemesis's own description of it.
+    #[test]
+    fn partitions_keep_their_groups_and_windows() {
+        let p = Fault::Partition {
+            groups: vec![vec![0, 1], vec![2, 3, 4]],
+            oneway: true,
+        };
+        let rec = Recording {
+            faults: vec![
+                event(10, "start", 0, &p),
+                event(20, "start", 1, &Fault::Loss { rate: 0.5 }),
+                event(30, "end", 0, &p),
+            ],
+            sim_ns: 100,
+            ..Recording::default()
+        };
+        let parts = rec.partitions();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].groups, vec![vec![0, 1], vec![2, 3, 4]]);
+        assert_eq!((parts[0].start_ns, parts[0].end_ns), (10, 30));
+        let kinds: Vec<(String, u64)> = rec
+            .fault_windows()
+            .into_iter()
+            .map(|w| (w.kind, w.end_ns))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![("partition".to_string(), 30), ("loss".to_string(), 100)]
+        );
+    }
+}
