@@ -64,6 +64,20 @@ fn skewed_clocks_lose_updates_as_a_finding_not_a_violation() {
     let f = finding(&lost, "lost-update").unwrap();
     assert_eq!(f.kind, FindingKind::Safety);
     assert!(f.value.unwrap() >= 1.0);
+    // Declared a finding, but a user who cannot live with it can fail on it.
+    let m = model();
+    let strict = run(
+        &m,
+        &RunRequest {
+            seed: lost.seed,
+            config: m.config(None),
+            faults: Faults::Schedule(Schedule::load("clock-skew").unwrap()),
+            fail_on: vec!["lost-update".into()],
+            trace: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(strict.violated_checkers(), ["lost-update"]);
     // Without skew, last-writer-wins follows real time: nothing is lost.
     let calm = run_seed(None, lost.seed, "none");
     assert!(

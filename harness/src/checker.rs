@@ -26,6 +26,11 @@ use serde_json::json;
 pub trait Checker: Send + Sync {
     fn name(&self) -> &'static str;
     fn check(&self, rec: &Recording) -> Vec<Finding>;
+    /// The checker names its findings carry (what `list` shows and `--fail-on` accepts), when
+    /// it reports more than its own name.
+    fn reports(&self) -> Vec<&'static str> {
+        vec![self.name()]
+    }
 }
 
 /// `lost-write`: an acknowledged write missing from the final reads.
@@ -48,6 +53,10 @@ pub struct CapClassification;
 impl Checker for CapClassification {
     fn name(&self) -> &'static str {
         "cap"
+    }
+
+    fn reports(&self) -> Vec<&'static str> {
+        vec!["availability", "cap"]
     }
 
     fn check(&self, rec: &Recording) -> Vec<Finding> {
@@ -116,6 +125,10 @@ pub struct Convergence;
 impl Checker for Convergence {
     fn name(&self) -> &'static str {
         "convergence"
+    }
+
+    fn reports(&self) -> Vec<&'static str> {
+        vec!["convergence", "convergence-time", "staleness"]
     }
 
     fn check(&self, rec: &Recording) -> Vec<Finding> {
