@@ -1,6 +1,13 @@
 //! Checkers as the harness runs them: pure functions over a [`Recording`].
+use crate::protocol::Cap;
 use crate::recording::Recording;
+use faultline_checkers::cap::{availability, cap_violations, Clients, Declared};
+use faultline_checkers::check_history::check_events;
+use faultline_checkers::convergence::{check_convergence, staleness};
+use faultline_checkers::linearizability::Verdict;
+use faultline_checkers::spec::SpecName;
 use faultline_checkers::Finding;
+use serde_json::json;
 
 /// Judges one recorded run. Must be a pure function of the recording.
 ///
@@ -19,6 +26,11 @@ use faultline_checkers::Finding;
 pub trait Checker: Send + Sync {
     fn name(&self) -> &'static str;
     fn check(&self, rec: &Recording) -> Vec<Finding>;
+    /// The checker names its findings carry (what `list` shows and `--fail-on` accepts), when
+    /// it reports more than its own name.
+    fn reports(&self) -> Vec<&'static str> {
+        vec![self.name()]
+    }
 }
 
 /// `lost-write`: an acknowledged write missing from the final reads.
@@ -33,10 +45,137 @@ impl Checker for LostWrite {
     }
 }
 
-/// The checkers every read/write store gets: linearizability and lost writes.
+/// CAP classification: reports `availability` (how much was answered while partitioned, per
+/// side, with the consistency verdict) and finds `cap` violations of the declared choice.
+/// Models that declare [`Cap::None`] are not classified.
+pub struct CapClassification;
+
+impl Checker for CapClassification {
+    fn name(&self) -> &'static str {
+        "cap"
+    }
+
+    fn reports(&self) -> Vec<&'static str> {
+        vec!["availability", "cap"]
+    }
+
+    fn check(&self, rec: &Recording) -> Vec<Finding> {
+        let declared = match rec.cap {
+            Cap::CP => Declared::CP,
+            Cap::AP => Declared::AP,
+            Cap::None => return vec![],
+        };
+        let clients = Clients {
+            history: &rec.history,
+            final_process_base: rec.final_process_base,
+            process_clients: &rec.process_clients,
+            contacts: &rec.contacts,
+        };
+        let mut avail = availability(&clients, &rec.partitions());
+        let (consistency, nonlinearizable, converged) = match declared {
+            Declared::CP => {
+                // The promise is linearizability; judged here again so the verdict travels with
+                // the availability figure.
+                let c = check_events(&rec.history, SpecName::CasRegister, Some(LIN_TIMEOUT));
+                match c {
+                    Ok(c) if c.verdict == Verdict::NotLinearizable => {
+                        (json!("not linearizable"), Some(c.explain()), vec![])
+                    }
+                    Ok(c) if c.verdict == Verdict::Undecided => (json!("undecided"), None, vec![]),
+                    Ok(_) => (json!("linearizable"), None, vec![]),
+                    Err(e) => (json!(format!("unreadable history: {e}")), None, vec![]),
+                }
+            }
+            Declared::AP => {
+                let stale = staleness(&rec.history, rec.final_process_base);
+                let conv =
+                    check_convergence(&rec.observations, rec.final_phase_ns, rec.final_reads_ns());
+                let verdict = json!({
+                    "stale_reads": stale.detail.as_ref().map(|d| d["stale_reads"].clone()),
+                    "max_staleness_ms": stale.value,
+                    "converged": conv.iter().all(|f| f.checker != "convergence"),
+                });
+                (verdict, None, conv)
+            }
+        };
+        if let Some(d) = avail.detail.as_mut() {
+            d["declared"] = json!(rec.cap);
+            d["consistency"] = consistency;
+        }
+        let mut out = vec![avail];
+        out.extend(cap_violations(
+            declared,
+            &clients,
+            &rec.fault_windows(),
+            nonlinearizable.as_deref(),
+            &converged,
+        ));
+        out
+    }
+}
+
+/// A run's history should never be hard to check; say "undecided" rather than stall.
+const LIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `convergence`: replicas (as their `replica-state` observations report them) agree on every
+/// key by the time the final reads begin; reports the convergence time and, when some read was
+/// stale, the reads' `staleness`. Silent for models that report no replica state.
+pub struct Convergence;
+
+impl Checker for Convergence {
+    fn name(&self) -> &'static str {
+        "convergence"
+    }
+
+    fn reports(&self) -> Vec<&'static str> {
+        vec!["convergence", "convergence-time", "staleness"]
+    }
+
+    fn check(&self, rec: &Recording) -> Vec<Finding> {
+        if !rec
+            .observations
+            .iter()
+            .any(|o| o.kind == faultline_checkers::convergence::REPLICA_STATE)
+        {
+            return vec![];
+        }
+        let mut out =
+            check_convergence(&rec.observations, rec.final_phase_ns, rec.final_reads_ns());
+        // Only when some read was stale, so `--fail-on staleness` means "no stale reads".
+        let stale = staleness(&rec.history, rec.final_process_base);
+        if stale
+            .detail
+            .as_ref()
+            .is_some_and(|d| d["stale_reads"].as_u64() > Some(0))
+        {
+            out.push(stale);
+        }
+        out
+    }
+}
+
+/// `lost-update`: last-writer-wins ordered acknowledged writes against real time.
+pub struct LostUpdate;
+
+impl Checker for LostUpdate {
+    fn name(&self) -> &'static str {
+        "lost-update"
+    }
+
+    fn check(&self, rec: &Recording) -> Vec<Finding> {
+        faultline_checkers::lost_update::check_lost_updates(&rec.history, &rec.observations)
+    }
+}
+
+/// The checkers every read/write store gets: linearizability, lost writes, CAP classification
+/// (availability during partitions, the declared choice kept), convergence and lost updates
+/// (the last two only speak when the model reports its replicas' state).
 pub fn standard_kv_checkers() -> Vec<Box<dyn Checker>> {
     vec![
         Box::new(crate::linearizable::Linearizable),
         Box::new(LostWrite),
+        Box::new(CapClassification),
+        Box::new(Convergence),
+        Box::new(LostUpdate),
     ]
 }

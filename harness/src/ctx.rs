@@ -206,6 +206,13 @@ impl<M: Message> Future for Recv<'_, M> {
                         continue;
                     }
                     core.fp.event(tag::DELIVER, now, env.from as u64, me as u64);
+                    if env.from >= core.servers && me < core.servers {
+                        core.contacts.push(faultline_checkers::cap::Contact {
+                            at_ns: now,
+                            client: env.from,
+                            server: me,
+                        });
+                    }
                     if core.trace {
                         tracing::debug!(target: "faultline::net", t_ms = now as f64 / 1e6, "deliver {} -> {}: {:?}", core.nodes[env.from].name, core.nodes[me].name, env.msg);
                     }

@@ -99,7 +99,12 @@ where
             guarantees: p.guarantees().iter().map(|s| s.to_string()).collect(),
             bugs: m.bugs.clone(),
             params: m.params.clone(),
-            checkers: p.checkers().iter().map(|c| c.name().to_string()).collect(),
+            checkers: p
+                .checkers()
+                .iter()
+                .flat_map(|c| c.reports())
+                .map(str::to_string)
+                .collect(),
             expected_ms: p.workload().expected_ms(cfg.ops, cfg.clients),
         }
     }

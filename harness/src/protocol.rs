@@ -7,13 +7,14 @@ use serde_json::Value;
 use std::future::Future;
 
 /// Which side of CAP a model chooses during a partition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cap {
     /// Consistent: every answer is linearizable; refusing during a partition is allowed.
     CP,
     /// Available: every request that reaches a live replica is answered; replicas converge.
     AP,
     /// Not a read/write store (transactions, sagas): CAP classification does not apply.
+    #[default]
     None,
 }
 
@@ -128,11 +129,14 @@ pub trait Protocol: Send + Sync + 'static {
         Workload::registers()
     }
 
-    /// Checker names whose findings fail the run (the declared guarantees).
+    /// Checker names whose findings fail the run (the declared guarantees). A CP store promises
+    /// linearizable results; an AP store promises answers and convergence; both promise to keep
+    /// their CAP choice (`cap`).
     fn guarantees(&self) -> Vec<&'static str> {
         match self.cap() {
-            Cap::CP => vec!["linearizability", "lost-write"],
-            Cap::AP | Cap::None => vec![],
+            Cap::CP => vec!["linearizability", "lost-write", "cap"],
+            Cap::AP => vec!["cap", "convergence"],
+            Cap::None => vec![],
         }
     }
 

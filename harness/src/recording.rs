@@ -1,6 +1,9 @@
 //! What one run recorded: plain data handed to the checkers and the reports.
+use crate::protocol::Cap;
+use faultline_checkers::cap::{Contact, FaultWindow, PartitionWindow};
 use faultline_checkers::History;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 pub use faultline_checkers::Observation;
 
@@ -31,12 +34,89 @@ pub struct Recording {
     pub sim_ns: u64,
     /// A panic raised by model code, with its message.
     pub panic: Option<String>,
+    /// The CAP choice the model declared (the CAP checkers judge against it).
+    #[serde(default)]
+    pub cap: Cap,
+    /// Client messages delivered to servers: which server (so which side of a partition) each
+    /// operation reached.
+    #[serde(default)]
+    pub contacts: Vec<Contact>,
+    /// History process id → the client node that ran it.
+    #[serde(default)]
+    pub process_clients: BTreeMap<u64, usize>,
 }
 
 impl Recording {
     /// Observations of one kind, in the order they were made.
     pub fn observations_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Observation> {
         self.observations.iter().filter(move |o| o.kind == kind)
+    }
+
+    /// Every fault's active window, named by its kind (the description's first word).
+    pub fn fault_windows(&self) -> Vec<FaultWindow> {
+        let mut open: Vec<(usize, u64, String)> = Vec::new();
+        let mut out = Vec::new();
+        for f in &self.faults {
+            let kind = f.description.split(' ').next().unwrap_or("").to_string();
+            if f.phase == "start" {
+                open.push((f.step, f.at_ns, kind));
+            } else if let Some(i) = open.iter().position(|(s, _, _)| *s == f.step) {
+                let (_, start_ns, kind) = open.remove(i);
+                out.push(FaultWindow {
+                    start_ns,
+                    end_ns: f.at_ns,
+                    kind,
+                });
+            }
+        }
+        out.extend(open.into_iter().map(|(_, start_ns, kind)| FaultWindow {
+            start_ns,
+            end_ns: self.sim_ns,
+            kind,
+        }));
+        out
+    }
+
+    /// The partitions with their groups of server ids, as the nemesis applied them.
+    pub fn partitions(&self) -> Vec<PartitionWindow> {
+        let mut open: Vec<(usize, u64, Vec<Vec<usize>>)> = Vec::new();
+        let mut out = Vec::new();
+        for f in &self.faults {
+            let Some(groups) = faultline_checkers::cap::partition_groups(&f.description) else {
+                continue;
+            };
+            if f.phase == "start" {
+                open.push((f.step, f.at_ns, groups));
+            } else if let Some(i) = open.iter().position(|(s, _, _)| *s == f.step) {
+                let (_, start_ns, groups) = open.remove(i);
+                out.push(PartitionWindow {
+                    start_ns,
+                    end_ns: f.at_ns,
+                    groups,
+                });
+            }
+        }
+        out.extend(
+            open.into_iter()
+                .map(|(_, start_ns, groups)| PartitionWindow {
+                    start_ns,
+                    end_ns: self.sim_ns,
+                    groups,
+                }),
+        );
+        out.sort_by_key(|w| w.start_ns);
+        out
+    }
+
+    /// When the final reads began (after the heal and the settling time): replicas must have
+    /// converged by then.
+    pub fn final_reads_ns(&self) -> u64 {
+        self.history
+            .events
+            .iter()
+            .find(|e| e.process >= self.final_process_base)
+            .map(|e| e.time_ns)
+            .unwrap_or(self.sim_ns)
     }
 
     /// Intervals `[start, end)` (ns) during which some partition step was active.
@@ -58,5 +138,51 @@ impl Recording {
             out.push((start, self.sim_ns));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::Fault;
+
+    fn event(at_ns: u64, phase: &str, step: usize, fault: &Fault) -> FaultEvent {
+        FaultEvent {
+            at_ns,
+            phase: phase.into(),
+            step,
+            description: fault.to_string(),
+        }
+    }
+
+    /// The CAP checkers read a partition's sides back from the nemesis's own description of it.
+    #[test]
+    fn partitions_keep_their_groups_and_windows() {
+        let p = Fault::Partition {
+            groups: vec![vec![0, 1], vec![2, 3, 4]],
+            oneway: true,
+        };
+        let rec = Recording {
+            faults: vec![
+                event(10, "start", 0, &p),
+                event(20, "start", 1, &Fault::Loss { rate: 0.5 }),
+                event(30, "end", 0, &p),
+            ],
+            sim_ns: 100,
+            ..Recording::default()
+        };
+        let parts = rec.partitions();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].groups, vec![vec![0, 1], vec![2, 3, 4]]);
+        assert_eq!((parts[0].start_ns, parts[0].end_ns), (10, 30));
+        let kinds: Vec<(String, u64)> = rec
+            .fault_windows()
+            .into_iter()
+            .map(|w| (w.kind, w.end_ns))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![("partition".to_string(), 30), ("loss".to_string(), 100)]
+        );
     }
 }

@@ -162,6 +162,11 @@ async fn perform<P: Protocol>(
 ) -> (bool, bool) {
     let key = inv.key.as_deref();
     let now = world.core.borrow().now_ns();
+    world
+        .core
+        .borrow_mut()
+        .process_clients
+        .insert(process, ctx.id());
     record(
         world,
         Event::invoke(process, &inv.f, key, inv.value.clone(), now),
@@ -270,6 +275,7 @@ pub(crate) fn simulate<P: Protocol>(
     rt.set_time_limit(TIME_LIMIT);
     let cfg2 = cfg.clone();
     let all_steps = steps.clone();
+    let cap = protocol.cap();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(supervise(protocol, seed, cfg2, all_steps, trace))
     }));
@@ -284,7 +290,8 @@ pub(crate) fn simulate<P: Protocol>(
         }
     }
     CLIENTS.with(|c| c.borrow_mut().take());
-    let (recording, fingerprint) = world.core.borrow_mut().take_recording(panic);
+    let (mut recording, fingerprint) = world.core.borrow_mut().take_recording(panic);
+    recording.cap = cap;
     let ran = std::mem::take(&mut world.core.borrow_mut().ran);
     let ran = steps
         .into_iter()

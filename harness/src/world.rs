@@ -141,6 +141,9 @@ pub(crate) struct Core {
     pub nemesis: Option<std::task::Waker>,
     /// The steps as they ran (resolved), by index; `None` for steps that never started.
     pub ran: Vec<Option<crate::schedule::Step>>,
+    /// Client messages delivered to servers (see [`Recording::contacts`]).
+    pub contacts: Vec<faultline_checkers::cap::Contact>,
+    pub process_clients: std::collections::BTreeMap<u64, usize>,
 }
 
 pub(crate) struct World<M> {
@@ -223,6 +226,8 @@ impl Core {
             fired: Vec::new(),
             nemesis: None,
             ran: Vec::new(),
+            contacts: Vec::new(),
+            process_clients: Default::default(),
         }
     }
 
@@ -365,6 +370,9 @@ impl Core {
                 messages: self.messages,
                 sim_ns,
                 panic,
+                cap: Default::default(),
+                contacts: std::mem::take(&mut self.contacts),
+                process_clients: std::mem::take(&mut self.process_clients),
             },
             self.fp,
         )

@@ -2,10 +2,18 @@
 //! exactly as a user's own protocol would be.
 use faultline_harness::Model;
 
+pub mod dynamo;
 pub mod primary_backup;
 pub mod raft;
+pub mod replication;
+pub mod sharded_kv;
 
 /// Every built-in model, registered for the CLI.
 pub fn all() -> Vec<Model> {
-    vec![primary_backup::model(), raft::model()]
+    vec![
+        primary_backup::model(),
+        raft::model(),
+        dynamo::model(),
+        sharded_kv::model(),
+    ]
 }
