@@ -45,6 +45,10 @@ pub struct Node<'a> {
     hints: Hints,
     pending: BTreeMap<u64, Pending>,
     next_req: u64,
+    /// The last timestamp this node stamped a write with: stamps only grow, so two writes it
+    /// coordinates in the same millisecond (say, a backlog handled after a pause) never share a
+    /// version — equal versions with different values would never converge.
+    last_stamp: i64,
 }
 
 impl<'a> Node<'a> {
@@ -58,6 +62,7 @@ impl<'a> Node<'a> {
             hints: Hints::default(),
             pending: BTreeMap::new(),
             next_req: 0,
+            last_stamp: i64::MIN / 2,
         }
     }
 
@@ -189,7 +194,10 @@ impl<'a> Node<'a> {
         let req = self.next_req;
         let write = (op.f == "write").then(|| Versioned {
             value: op.value.clone(),
-            version: (ctx.clock_ms(), self.me()),
+            version: {
+                self.last_stamp = ctx.clock_ms().max(self.last_stamp + 1);
+                (self.last_stamp, self.me())
+            },
         });
         if let Some(item) = &write {
             ctx.observe(
