@@ -14,3 +14,4 @@ pub mod formats;
 pub mod html;
 pub mod linearizability;
 pub mod spec;
+pub mod txn;

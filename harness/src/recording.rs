@@ -39,6 +39,44 @@ impl Recording {
         self.observations.iter().filter(move |o| o.kind == kind)
     }
 
+    /// For every server node that was ever crashed or paused, the intervals `[start, end)` (ns)
+    /// during which it was down (a window still open at the end lasts until `sim_ns`). Protocol
+    /// checkers use it to tell "waiting for a dead coordinator" from plain slowness.
+    pub fn down_windows(&self) -> std::collections::BTreeMap<usize, Vec<(u64, u64)>> {
+        let mut open: Vec<(usize, u64, Vec<usize>)> = Vec::new();
+        let mut out: std::collections::BTreeMap<usize, Vec<(u64, u64)>> = Default::default();
+        let nodes_of = |d: &str| -> Option<Vec<usize>> {
+            let rest = d
+                .strip_prefix("crash ")
+                .or_else(|| d.strip_prefix("pause "))?;
+            let list = rest.split_whitespace().next()?;
+            Some(
+                list.split(',')
+                    .filter_map(|n| n.strip_prefix('n')?.parse().ok())
+                    .collect(),
+            )
+        };
+        for f in &self.faults {
+            let Some(nodes) = nodes_of(&f.description) else {
+                continue;
+            };
+            if f.phase == "start" {
+                open.push((f.step, f.at_ns, nodes));
+            } else if let Some(i) = open.iter().position(|(s, _, _)| *s == f.step) {
+                let (_, start, nodes) = open.remove(i);
+                for n in nodes {
+                    out.entry(n).or_default().push((start, f.at_ns));
+                }
+            }
+        }
+        for (_, start, nodes) in open {
+            for n in nodes {
+                out.entry(n).or_default().push((start, self.sim_ns));
+            }
+        }
+        out
+    }
+
     /// Intervals `[start, end)` (ns) during which some partition step was active.
     pub fn partition_windows(&self) -> Vec<(u64, u64)> {
         let mut open: Vec<(usize, u64)> = Vec::new();

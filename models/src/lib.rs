@@ -2,9 +2,11 @@
 //! exactly as a user's own protocol would be.
 use faultline_harness::Model;
 
+mod commit;
 pub mod primary_backup;
+pub mod twopc;
 
 /// Every built-in model, registered for the CLI.
 pub fn all() -> Vec<Model> {
-    vec![primary_backup::model()]
+    vec![primary_backup::model(), twopc::model()]
 }
