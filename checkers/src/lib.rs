@@ -10,6 +10,7 @@ pub use finding::{Finding, FindingKind};
 pub use history::{Event, EventType, History};
 pub use observation::Observation;
 pub mod check_history;
+pub mod exactly_once;
 pub mod formats;
 pub mod html;
 pub mod linearizability;

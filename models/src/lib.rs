@@ -3,10 +3,11 @@
 use faultline_harness::Model;
 
 mod commit;
+pub mod payments;
 pub mod primary_backup;
 pub mod twopc;
 
 /// Every built-in model, registered for the CLI.
 pub fn all() -> Vec<Model> {
-    vec![primary_backup::model(), twopc::model()]
+    vec![primary_backup::model(), twopc::model(), payments::model()]
 }
