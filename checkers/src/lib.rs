@@ -14,5 +14,6 @@ pub mod exactly_once;
 pub mod formats;
 pub mod html;
 pub mod linearizability;
+pub mod saga;
 pub mod spec;
 pub mod txn;

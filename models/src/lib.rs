@@ -5,9 +5,15 @@ use faultline_harness::Model;
 mod commit;
 pub mod payments;
 pub mod primary_backup;
+pub mod saga;
 pub mod twopc;
 
 /// Every built-in model, registered for the CLI.
 pub fn all() -> Vec<Model> {
-    vec![primary_backup::model(), twopc::model(), payments::model()]
+    vec![
+        primary_backup::model(),
+        twopc::model(),
+        payments::model(),
+        saga::model(),
+    ]
 }
