@@ -6,6 +6,7 @@ mod commit;
 pub mod payments;
 pub mod primary_backup;
 pub mod saga;
+pub mod threepc;
 pub mod twopc;
 
 /// Every built-in model, registered for the CLI.
@@ -15,5 +16,6 @@ pub fn all() -> Vec<Model> {
         twopc::model(),
         payments::model(),
         saga::model(),
+        threepc::model(),
     ]
 }
