@@ -161,9 +161,9 @@ pub fn check_blocking(
     };
     let none = Vec::new();
     let coord_down = down.get(&coord).unwrap_or(&none);
-    // txn -> (participant -> (blocked ns, from ns)), locks
-    let mut blocked: BTreeMap<u64, (BTreeMap<usize, (u64, u64)>, BTreeSet<String>)> =
-        BTreeMap::new();
+    /// One transaction's blocked participants (→ longest blocked ns, since ns) and locks.
+    type Blocked = (BTreeMap<usize, (u64, u64)>, BTreeSet<String>);
+    let mut blocked: BTreeMap<u64, Blocked> = BTreeMap::new();
     for (i, o) in obs.iter().enumerate() {
         if o.kind != "prepared" || o.node == coord {
             continue;

@@ -47,7 +47,10 @@ pub struct Workload {
 /// assert!(w.custom.is_some());
 /// ```
 #[derive(Clone)]
-pub struct Generator(Arc<dyn Fn(&mut SimRng, u64) -> Invocation + Send + Sync>);
+pub struct Generator(Arc<GenFn>);
+
+/// The generator's function: `(workload rng, unique number) -> operation`.
+type GenFn = dyn Fn(&mut SimRng, u64) -> Invocation + Send + Sync;
 
 impl Generator {
     pub fn new(f: impl Fn(&mut SimRng, u64) -> Invocation + Send + Sync + 'static) -> Self {
