@@ -14,8 +14,8 @@ pub fn all() -> Vec<Model> {
     vec![
         primary_backup::model(),
         twopc::model(),
-        payments::model(),
-        saga::model(),
         threepc::model(),
+        saga::model(),
+        payments::model(),
     ]
 }
