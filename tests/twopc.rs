@@ -63,3 +63,18 @@ fn unsynced_prepare_breaks_atomicity() {
     // A participant forgets its yes-vote in a crash; the commit finds nothing to commit.
     found_by(model, "unsynced-prepare", "swarm", 60, "atomicity", &[]);
 }
+
+#[test]
+fn cooperative_termination_lets_peers_decide_without_the_coordinator() {
+    // While the coordinator is down, an in-doubt participant learns the outcome from a peer
+    // that knows it (or that had not voted yet and aborts unilaterally).
+    let m = model();
+    let helped = (0..20).any(|seed| {
+        let r = run_seed(&m, None, "crash-coordinator", seed, &[]);
+        assert!(r.passed, "seed {seed}: {:?}", r.violations);
+        r.recording.observations.iter().any(|o| {
+            (o.kind == "committed" || o.kind == "aborted") && o.u64("from").is_some_and(|f| f != 0)
+        })
+    });
+    assert!(helped, "no participant ever learned an outcome from a peer");
+}

@@ -82,7 +82,7 @@ impl Participant<'_> {
                 keys,
                 participants,
             } => self.prepare(txn, keys, participants).await,
-            Msg::Decision { txn, commit } => self.apply(txn, commit).await,
+            Msg::Decision { txn, commit } => self.apply(from, txn, commit).await,
             Msg::Inquire { txn } => {
                 if let Some(&commit) = self.d.decided.get(&txn) {
                     self.ctx.send(from, Msg::Decision { txn, commit });
@@ -146,7 +146,9 @@ impl Participant<'_> {
             .insert(txn, (0, self.ctx.instant() + INQUIRE_EVERY));
     }
 
-    async fn apply(&mut self, txn: u64, commit: bool) {
+    /// Applies the outcome `from` told (the coordinator, or a peer during cooperative
+    /// termination: the observation says which).
+    async fn apply(&mut self, from: usize, txn: u64, commit: bool) {
         if self.d.decided.contains_key(&txn) {
             self.ctx.send(COORDINATOR, Msg::Ack { txn });
             return;
@@ -162,7 +164,7 @@ impl Participant<'_> {
                 self.d.decided.insert(txn, commit);
                 self.persist().await;
                 let kind = if commit { "committed" } else { "aborted" };
-                self.ctx.observe(kind, &json!({"txn": txn}));
+                self.ctx.observe(kind, &json!({"txn": txn, "from": from}));
             }
             None => {
                 // No prepare record: an abort of a transaction we never voted on, or (only when
