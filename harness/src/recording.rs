@@ -98,3 +98,37 @@ impl Recording {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{FaultEvent, Recording};
+
+    fn ev(ms: u64, phase: &str, step: usize, description: &str) -> FaultEvent {
+        FaultEvent {
+            at_ns: ms * 1_000_000,
+            phase: phase.into(),
+            step,
+            description: description.into(),
+        }
+    }
+
+    #[test]
+    fn down_windows_follow_crashes_and_pauses_per_node() {
+        let rec = Recording {
+            faults: vec![
+                ev(10, "start", 0, "crash n0,n2 torn"),
+                ev(20, "start", 1, "partition [[0], [1, 2]]"),
+                ev(30, "end", 0, "crash n0,n2 torn"),
+                ev(40, "start", 2, "pause n1"),
+                ev(50, "end", 1, "partition [[0], [1, 2]]"),
+            ],
+            sim_ns: 90_000_000,
+            ..Recording::default()
+        };
+        let w = rec.down_windows();
+        assert_eq!(w[&0], vec![(10_000_000, 30_000_000)]);
+        assert_eq!(w[&2], vec![(10_000_000, 30_000_000)]);
+        assert_eq!(w[&1], vec![(40_000_000, 90_000_000)], "still paused at the end");
+        assert_eq!(w.len(), 3, "partitions are not downtime: {w:?}");
+    }
+}
