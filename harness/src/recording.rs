@@ -128,7 +128,11 @@ mod tests {
         let w = rec.down_windows();
         assert_eq!(w[&0], vec![(10_000_000, 30_000_000)]);
         assert_eq!(w[&2], vec![(10_000_000, 30_000_000)]);
-        assert_eq!(w[&1], vec![(40_000_000, 90_000_000)], "still paused at the end");
+        assert_eq!(
+            w[&1],
+            vec![(40_000_000, 90_000_000)],
+            "still paused at the end"
+        );
         assert_eq!(w.len(), 3, "partitions are not downtime: {w:?}");
     }
 }
