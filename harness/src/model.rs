@@ -35,6 +35,9 @@ pub struct ModelInfo {
     pub checkers: Vec<String>,
     #[serde(skip)]
     pub expected_ms: u64,
+    /// Server nodes in a run of this configuration ([`Protocol::servers`]).
+    #[serde(skip)]
+    pub servers: usize,
 }
 
 /// A protocol under a name, with its bug variants and default sizes.
@@ -106,6 +109,7 @@ where
                 .map(str::to_string)
                 .collect(),
             expected_ms: p.workload().expected_ms(cfg.ops, cfg.clients),
+            servers: p.servers(cfg.nodes),
         }
     }
 }
@@ -130,7 +134,11 @@ where
     ) -> Result<Judged, String> {
         let p = Arc::new((self.0)(cfg)?);
         let info = Self::info_of(m, &p, cfg);
-        let cfg = cfg.clone();
+        // The simulation runs every server node, those `--nodes` does not count included.
+        let cfg = ModelConfig {
+            nodes: info.servers,
+            ..cfg.clone()
+        };
         crate::panics::install_hook();
         let t0 = Instant::now();
         // One fresh thread per seed: madsim's determinism depends on fresh thread-locals.

@@ -119,6 +119,44 @@ impl Recording {
             .unwrap_or(self.sim_ns)
     }
 
+    /// For every server node that was ever crashed or paused, the intervals `[start, end)` (ns)
+    /// during which it was down (a window still open at the end lasts until `sim_ns`). Protocol
+    /// checkers use it to tell "waiting for a dead coordinator" from plain slowness.
+    pub fn down_windows(&self) -> std::collections::BTreeMap<usize, Vec<(u64, u64)>> {
+        let mut open: Vec<(usize, u64, Vec<usize>)> = Vec::new();
+        let mut out: std::collections::BTreeMap<usize, Vec<(u64, u64)>> = Default::default();
+        let nodes_of = |d: &str| -> Option<Vec<usize>> {
+            let rest = d
+                .strip_prefix("crash ")
+                .or_else(|| d.strip_prefix("pause "))?;
+            let list = rest.split_whitespace().next()?;
+            Some(
+                list.split(',')
+                    .filter_map(|n| n.strip_prefix('n')?.parse().ok())
+                    .collect(),
+            )
+        };
+        for f in &self.faults {
+            let Some(nodes) = nodes_of(&f.description) else {
+                continue;
+            };
+            if f.phase == "start" {
+                open.push((f.step, f.at_ns, nodes));
+            } else if let Some(i) = open.iter().position(|(s, _, _)| *s == f.step) {
+                let (_, start, nodes) = open.remove(i);
+                for n in nodes {
+                    out.entry(n).or_default().push((start, f.at_ns));
+                }
+            }
+        }
+        for (_, start, nodes) in open {
+            for n in nodes {
+                out.entry(n).or_default().push((start, self.sim_ns));
+            }
+        }
+        out
+    }
+
     /// Intervals `[start, end)` (ns) during which some partition step was active.
     pub fn partition_windows(&self) -> Vec<(u64, u64)> {
         let mut open: Vec<(usize, u64)> = Vec::new();
@@ -184,5 +222,38 @@ mod tests {
             kinds,
             vec![("partition".to_string(), 30), ("loss".to_string(), 100)]
         );
+    }
+
+    fn ev(ms: u64, phase: &str, step: usize, description: &str) -> FaultEvent {
+        FaultEvent {
+            at_ns: ms * 1_000_000,
+            phase: phase.into(),
+            step,
+            description: description.into(),
+        }
+    }
+
+    #[test]
+    fn down_windows_follow_crashes_and_pauses_per_node() {
+        let rec = Recording {
+            faults: vec![
+                ev(10, "start", 0, "crash n0,n2 torn"),
+                ev(20, "start", 1, "partition [[0], [1, 2]]"),
+                ev(30, "end", 0, "crash n0,n2 torn"),
+                ev(40, "start", 2, "pause n1"),
+                ev(50, "end", 1, "partition [[0], [1, 2]]"),
+            ],
+            sim_ns: 90_000_000,
+            ..Recording::default()
+        };
+        let w = rec.down_windows();
+        assert_eq!(w[&0], vec![(10_000_000, 30_000_000)]);
+        assert_eq!(w[&2], vec![(10_000_000, 30_000_000)]);
+        assert_eq!(
+            w[&1],
+            vec![(40_000_000, 90_000_000)],
+            "still paused at the end"
+        );
+        assert_eq!(w.len(), 3, "partitions are not downtime: {w:?}");
     }
 }

@@ -107,9 +107,11 @@ pub fn resolve_steps(
     cfg: &ModelConfig,
     schedule: &Schedule,
 ) -> Result<Vec<Step>, RunError> {
+    // Victims are drawn among every server node, those `--nodes` does not count included.
+    debug_assert!(info.servers >= cfg.nodes, "a protocol only adds servers");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     schedule
-        .resolve(&mut rng, cfg.nodes, info.expected_ms)
+        .resolve(&mut rng, info.servers, info.expected_ms)
         .map_err(RunError::Schedule)
 }
 

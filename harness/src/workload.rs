@@ -3,6 +3,8 @@ use crate::ctx::SimRng;
 use crate::protocol::Invocation;
 use rand::Rng;
 use serde_json::{json, Value};
+use std::fmt;
+use std::sync::Arc;
 
 /// The sequential specification a workload's history is checked against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +28,47 @@ pub struct Workload {
     pub think_ms: u64,
     /// How long a client waits for one operation before it is recorded as `info` (ms).
     pub timeout_ms: u64,
+    /// Operations that are not register reads and writes (transactions, orders, payments): when
+    /// set, it generates every operation instead of the read/write/cas mix.
+    pub custom: Option<Generator>,
+    /// What the fresh client of the final phase runs, when not one read per key.
+    pub final_ops: Option<Vec<Invocation>>,
+}
+
+/// A protocol's own operation generator: given the workload rng and a number unique across the
+/// run (an id for the transaction, order or request), the next operation.
+///
+/// ```
+/// use faultline_harness::{Invocation, Workload};
+/// use faultline_harness::workload::Generator;
+/// let w = Workload::registers().custom(Generator::new(|_rng, n| Invocation {
+///     f: "pay".into(), key: None, value: serde_json::json!({"request": n}),
+/// }));
+/// assert!(w.custom.is_some());
+/// ```
+#[derive(Clone)]
+pub struct Generator(Arc<GenFn>);
+
+/// The generator's function: `(workload rng, unique number) -> operation`.
+type GenFn = dyn Fn(&mut SimRng, u64) -> Invocation + Send + Sync;
+
+impl Generator {
+    pub fn new(f: impl Fn(&mut SimRng, u64) -> Invocation + Send + Sync + 'static) -> Self {
+        Generator(Arc::new(f))
+    }
+}
+
+impl fmt::Debug for Generator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Generator(..)")
+    }
+}
+
+/// Two generators are equal when they are the same closure.
+impl PartialEq for Generator {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Workload {
@@ -37,6 +80,8 @@ impl Workload {
             cas_ratio: 0.0,
             think_ms: 40,
             timeout_ms: 1000,
+            custom: None,
+            final_ops: None,
         }
     }
 
@@ -50,6 +95,28 @@ impl Workload {
 
     pub fn keys(mut self, keys: usize) -> Self {
         self.keys = keys.max(1);
+        self
+    }
+
+    /// Generates every operation with `g` (the read/write/cas mix no longer applies).
+    pub fn custom(mut self, g: Generator) -> Self {
+        self.custom = Some(g);
+        self
+    }
+
+    /// The final-phase client runs `ops` instead of one read per key.
+    pub fn final_ops(mut self, ops: Vec<Invocation>) -> Self {
+        self.final_ops = Some(ops);
+        self
+    }
+
+    pub fn think_ms(mut self, ms: u64) -> Self {
+        self.think_ms = ms;
+        self
+    }
+
+    pub fn timeout_ms(mut self, ms: u64) -> Self {
+        self.timeout_ms = ms;
         self
     }
 
@@ -67,6 +134,10 @@ impl Workload {
 
     /// The next operation; `unique` is a run-wide counter for write values.
     pub fn next(&self, rng: &mut SimRng, unique: &mut u64) -> Invocation {
+        if let Some(g) = &self.custom {
+            *unique += 1;
+            return (g.0)(rng, *unique);
+        }
         let key = Some(Self::key_name(rng.gen_range(0..self.keys)));
         if rng.gen_bool(self.read_ratio) {
             return Invocation {
@@ -94,6 +165,9 @@ impl Workload {
 
     /// One read per key, issued after the network heals and the system settles.
     pub fn final_reads(&self) -> Vec<Invocation> {
+        if let Some(ops) = &self.final_ops {
+            return ops.clone();
+        }
         (0..self.keys)
             .map(|i| Invocation {
                 f: "read".into(),

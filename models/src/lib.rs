@@ -2,11 +2,16 @@
 //! exactly as a user's own protocol would be.
 use faultline_harness::Model;
 
+mod commit;
 pub mod dynamo;
+pub mod payments;
 pub mod primary_backup;
 pub mod raft;
 pub mod replication;
+pub mod saga;
 pub mod sharded_kv;
+pub mod threepc;
+pub mod twopc;
 
 /// Every built-in model, registered for the CLI.
 pub fn all() -> Vec<Model> {
@@ -15,5 +20,9 @@ pub fn all() -> Vec<Model> {
         raft::model(),
         dynamo::model(),
         sharded_kv::model(),
+        twopc::model(),
+        threepc::model(),
+        saga::model(),
+        payments::model(),
     ]
 }

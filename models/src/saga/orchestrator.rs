@@ -1,0 +1,212 @@
+//! The saga orchestrator: a durable saga log written before every action, steps retried, and
+//! compensations in reverse order retried until acknowledged.
+use super::{Bug, Msg, Order, Step};
+use faultline_harness::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The forward steps, in order; the first two have compensations.
+const FORWARD: [Step; 3] = [Step::Charge, Step::Reserve, Step::Ship];
+/// How long to wait for a service before sending a step again.
+const RETRY: Duration = Duration::from_millis(150);
+/// Sends of a charge or reservation before giving up on it and compensating (shipping, the
+/// pivot, and compensations are retried for as long as it takes).
+const FORWARD_ATTEMPTS: u32 = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Phase {
+    /// Performing forward step `i`.
+    Forward(usize),
+    /// Undoing step `i` (then `i - 1`, ..., 0).
+    Back(usize),
+}
+
+fn compensation(i: usize) -> Step {
+    if i == 0 {
+        Step::Refund
+    } else {
+        Step::Release
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Entry {
+    client: usize,
+    order: Order,
+    phase: Phase,
+}
+
+impl Entry {
+    fn step(&self) -> Step {
+        match self.phase {
+            Phase::Forward(i) => FORWARD[i],
+            Phase::Back(i) => compensation(i),
+        }
+    }
+}
+
+struct Orchestrator<'a> {
+    ctx: &'a NodeCtx<Msg>,
+    bug: Bug,
+    /// The saga log: sagas in flight (durable unless the bug).
+    log: BTreeMap<u64, Entry>,
+    /// Finished sagas: completed (`true`) or compensated.
+    done: BTreeMap<u64, bool>,
+    /// Per saga in flight: sends of the current step, and when to send it again.
+    timers: BTreeMap<u64, (u32, Instant)>,
+}
+
+pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
+    ctx.observe("coordinator", &json!({}));
+    let log: BTreeMap<u64, Entry> = if bug == Bug::VolatileSagaLog {
+        BTreeMap::new()
+    } else {
+        ctx.disk().get("sagas").unwrap_or_default()
+    };
+    let mut o = Orchestrator {
+        ctx,
+        bug,
+        log,
+        done: BTreeMap::new(),
+        timers: BTreeMap::new(),
+    };
+    // Resume every saga in flight where its log entry says it was.
+    let resumed: Vec<u64> = o.log.keys().copied().collect();
+    for saga in resumed {
+        o.send(saga);
+    }
+    loop {
+        let next = o
+            .timers
+            .values()
+            .map(|t| t.1)
+            .min()
+            .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1));
+        if let Some((from, msg)) = ctx.recv_until(next).await {
+            o.handle(from, msg).await;
+        }
+        o.tick().await;
+    }
+}
+
+impl Orchestrator<'_> {
+    async fn persist(&self) {
+        if self.bug == Bug::VolatileSagaLog {
+            return; // the bug: the log never reaches the disk
+        }
+        let disk = self.ctx.disk();
+        disk.put("sagas", &self.log);
+        disk.fsync().await;
+    }
+
+    fn send(&mut self, saga: u64) {
+        let Some(e) = self.log.get(&saga) else { return };
+        let step = e.step();
+        self.ctx.send(
+            step.service(),
+            Msg::Do {
+                step,
+                order: e.order.clone(),
+            },
+        );
+        let t = self.timers.entry(saga).or_insert((0, self.ctx.instant()));
+        t.0 += 1;
+        t.1 = self.ctx.instant() + RETRY;
+    }
+
+    async fn handle(&mut self, from: usize, msg: Msg) {
+        match msg {
+            Msg::Place(order) => {
+                let saga = order.saga;
+                if let Some(&completed) = self.done.get(&saga) {
+                    self.ctx.send(from, Msg::Done { saga, completed });
+                    return;
+                }
+                if self.log.contains_key(&saga) {
+                    return;
+                }
+                self.log.insert(
+                    saga,
+                    Entry {
+                        client: from,
+                        order,
+                        phase: Phase::Forward(0),
+                    },
+                );
+                self.persist().await;
+                self.send(saga);
+            }
+            Msg::Did { saga, step, ok } => {
+                let Some(e) = self.log.get(&saga) else { return };
+                if e.step() != step {
+                    return; // an answer to an earlier step, repeated
+                }
+                let next = match (e.phase, ok) {
+                    (Phase::Forward(2), true) => None,
+                    (Phase::Forward(i), true) => Some(Phase::Forward(i + 1)),
+                    // A refused step did nothing, but undoing it is harmless (a tombstone).
+                    (Phase::Forward(i), false) => Some(Phase::Back(i.min(1))),
+                    (Phase::Back(0), _) => None,
+                    (Phase::Back(i), _) => Some(Phase::Back(i - 1)),
+                };
+                self.advance(saga, next).await;
+            }
+            Msg::Done { .. } | Msg::Do { .. } => {}
+        }
+    }
+
+    /// Moves a saga to its next phase (`None`: finished), logging it before acting.
+    async fn advance(&mut self, saga: u64, mut next: Option<Phase>) {
+        loop {
+            self.timers.remove(&saga);
+            let Some(phase) = next else {
+                let Some(e) = self.log.remove(&saga) else {
+                    return;
+                };
+                self.persist().await;
+                let completed = matches!(e.phase, Phase::Forward(_));
+                self.done.insert(saga, completed);
+                self.ctx.send(e.client, Msg::Done { saga, completed });
+                return;
+            };
+            if let Some(e) = self.log.get_mut(&saga) {
+                e.phase = phase;
+            }
+            self.persist().await;
+            self.send(saga);
+            match phase {
+                // The bug: a compensation is sent once and taken as done.
+                Phase::Back(i) if self.bug == Bug::NoCompensationRetry => {
+                    next = i.checked_sub(1).map(Phase::Back);
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Sends again every step whose answer is overdue; gives up on a charge or reservation
+    /// after `FORWARD_ATTEMPTS` and compensates it (it may have taken effect).
+    async fn tick(&mut self) {
+        let now = self.ctx.instant();
+        let due: Vec<(u64, u32)> = self
+            .timers
+            .iter()
+            .filter(|(_, t)| t.1 <= now)
+            .map(|(&s, t)| (s, t.0))
+            .collect();
+        for (saga, sends) in due {
+            let Some(e) = self.log.get(&saga) else {
+                self.timers.remove(&saga);
+                continue;
+            };
+            match e.phase {
+                Phase::Forward(i) if i < 2 && sends >= FORWARD_ATTEMPTS => {
+                    self.advance(saga, Some(Phase::Back(i))).await;
+                }
+                _ => self.send(saga),
+            }
+        }
+    }
+}

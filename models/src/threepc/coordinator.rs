@@ -1,0 +1,306 @@
+//! The 3PC coordinator: votes, a logged precommit phase, then a logged commit. It answers a
+//! termination leader with authority: a transaction still collecting votes is aborted on the
+//! spot, one precommitting will commit, and one it has no record of was aborted.
+use super::{Msg, State};
+use crate::commit::owner;
+use faultline_harness::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// How long the coordinator waits for votes before aborting.
+const VOTE_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long it waits for precommit acknowledgements before committing without them.
+const PRE_TIMEOUT: Duration = Duration::from_millis(300);
+/// How often an unacknowledged decision is sent again.
+const RESEND: Duration = Duration::from_millis(200);
+/// The coordinator's log: one JSON record per line, append-only.
+const LOG: &str = "log";
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    txn: u64,
+    /// `precommit`, `commit` or `abort`.
+    phase: String,
+    participants: Vec<usize>,
+}
+
+struct Phase {
+    client: Option<usize>,
+    participants: Vec<usize>,
+    acked: BTreeSet<usize>,
+    deadline: Instant,
+}
+
+struct Coordinator<'a> {
+    ctx: &'a NodeCtx<Msg>,
+    n: usize,
+    voting: BTreeMap<u64, Phase>,
+    precommitting: BTreeMap<u64, Phase>,
+    decided: BTreeMap<u64, bool>,
+    /// Decided transactions not yet acknowledged by every participant: (commit, unacked, next).
+    informing: BTreeMap<u64, (bool, BTreeSet<usize>, Instant)>,
+}
+
+/// The log's records up to the first unreadable one (a torn, never-synced tail).
+fn load(disk: &Disk<Msg>) -> Vec<Record> {
+    let bytes = disk.read(LOG).unwrap_or_default();
+    let mut out = Vec::new();
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        let Some(line) = line.strip_suffix(b"\n") else {
+            break;
+        };
+        match serde_json::from_slice::<Record>(line) {
+            Ok(r) => out.push(r),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+pub(super) async fn run(ctx: &NodeCtx<Msg>) {
+    ctx.observe("coordinator", &json!({}));
+    let mut c = Coordinator {
+        ctx,
+        n: ctx.servers() - 1,
+        voting: BTreeMap::new(),
+        precommitting: BTreeMap::new(),
+        decided: BTreeMap::new(),
+        informing: BTreeMap::new(),
+    };
+    // Recovery: finish what the log started. A precommit without a decision resumes phase 2.
+    let mut started: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for r in load(&ctx.disk()) {
+        match r.phase.as_str() {
+            "precommit" => {
+                started.insert(r.txn, r.participants);
+            }
+            phase => {
+                started.remove(&r.txn);
+                c.decided.insert(r.txn, phase == "commit");
+            }
+        }
+    }
+    for (txn, participants) in started {
+        for &p in &participants {
+            ctx.send(p, Msg::PreCommit { txn });
+        }
+        c.precommitting.insert(
+            txn,
+            Phase {
+                client: None,
+                participants,
+                acked: BTreeSet::new(),
+                deadline: ctx.instant() + PRE_TIMEOUT,
+            },
+        );
+    }
+    loop {
+        let next = c
+            .voting
+            .values()
+            .chain(c.precommitting.values())
+            .map(|p| p.deadline)
+            .chain(c.informing.values().map(|i| i.2))
+            .min()
+            .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1));
+        if let Some((from, msg)) = ctx.recv_until(next).await {
+            c.handle(from, msg).await;
+        }
+        c.tick().await;
+    }
+}
+
+impl Coordinator<'_> {
+    async fn log(&self, txn: u64, phase: &str, participants: &[usize]) {
+        let mut rec = serde_json::to_vec(&Record {
+            txn,
+            phase: phase.into(),
+            participants: participants.to_vec(),
+        })
+        .expect("records serialize");
+        rec.push(b'\n');
+        let disk = self.ctx.disk();
+        disk.append(LOG, &rec);
+        disk.fsync().await;
+    }
+
+    async fn handle(&mut self, from: usize, msg: Msg) {
+        match msg {
+            Msg::Begin { txn, keys } => self.begin(from, txn, keys),
+            Msg::Vote { txn, yes } => {
+                let Some(p) = self.voting.get_mut(&txn) else {
+                    return;
+                };
+                if !yes {
+                    self.decide(txn, false).await;
+                    return;
+                }
+                p.acked.insert(from);
+                if p.participants.iter().all(|q| p.acked.contains(q)) {
+                    self.precommit(txn).await;
+                }
+            }
+            Msg::PreAck { txn, ok } => {
+                let Some(p) = self.precommitting.get_mut(&txn) else {
+                    return;
+                };
+                if !ok {
+                    self.decide(txn, false).await;
+                    return;
+                }
+                p.acked.insert(from);
+                if p.participants.iter().all(|q| p.acked.contains(q)) {
+                    self.decide(txn, true).await;
+                }
+            }
+            Msg::StateReq { txn } => {
+                let state = if self.voting.contains_key(&txn) {
+                    // Still collecting votes: abort now, so the answer stays true.
+                    self.decide(txn, false).await;
+                    State::Aborted
+                } else if self.precommitting.contains_key(&txn) {
+                    State::PreCommitted
+                } else {
+                    match self.decided.get(&txn) {
+                        Some(true) => State::Committed,
+                        _ => State::Aborted, // presumed abort
+                    }
+                };
+                self.ctx.send(from, Msg::StateResp { txn, state });
+            }
+            Msg::Decision { txn, commit } => {
+                // A termination leader decided: adopt its decision if this node has none.
+                if !self.decided.contains_key(&txn) {
+                    self.decide(txn, commit).await;
+                }
+            }
+            Msg::Ack { txn } => {
+                if let Some(i) = self.informing.get_mut(&txn) {
+                    i.1.remove(&from);
+                    if i.1.is_empty() {
+                        self.informing.remove(&txn);
+                    }
+                }
+            }
+            Msg::Outcome { .. } | Msg::CanCommit { .. } | Msg::PreCommit { .. } => {}
+            Msg::StateResp { .. } => {}
+        }
+    }
+
+    fn begin(&mut self, client: usize, txn: u64, keys: Vec<String>) {
+        if let Some(&commit) = self.decided.get(&txn) {
+            self.ctx.send(client, Msg::Outcome { txn, commit });
+            return;
+        }
+        if self.voting.contains_key(&txn) || self.precommitting.contains_key(&txn) {
+            return;
+        }
+        let participants: Vec<usize> = keys
+            .iter()
+            .map(|k| owner(k, self.n))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        self.ctx
+            .observe("begin", &json!({"txn": txn, "participants": participants}));
+        for &p in &participants {
+            let mine = keys
+                .iter()
+                .filter(|k| owner(k, self.n) == p)
+                .cloned()
+                .collect();
+            self.ctx.send(
+                p,
+                Msg::CanCommit {
+                    txn,
+                    keys: mine,
+                    participants: participants.clone(),
+                },
+            );
+        }
+        self.voting.insert(
+            txn,
+            Phase {
+                client: Some(client),
+                participants,
+                acked: BTreeSet::new(),
+                deadline: self.ctx.instant() + VOTE_TIMEOUT,
+            },
+        );
+    }
+
+    /// Every vote was yes: log the precommit phase, then send `PreCommit`.
+    async fn precommit(&mut self, txn: u64) {
+        let Some(mut p) = self.voting.remove(&txn) else {
+            return;
+        };
+        self.log(txn, "precommit", &p.participants).await;
+        for &q in &p.participants {
+            self.ctx.send(q, Msg::PreCommit { txn });
+        }
+        p.acked.clear();
+        p.deadline = self.ctx.instant() + PRE_TIMEOUT;
+        self.precommitting.insert(txn, p);
+    }
+
+    async fn decide(&mut self, txn: u64, commit: bool) {
+        let (p, logged) = match (self.voting.remove(&txn), self.precommitting.remove(&txn)) {
+            (Some(p), _) => (p, false),
+            (None, Some(p)) => (p, true),
+            (None, None) => {
+                // Adopting a termination leader's decision about a transaction this
+                // incarnation never ran.
+                self.decided.insert(txn, commit);
+                return;
+            }
+        };
+        // Presumed abort: an abort needs a record only once a precommit was logged.
+        if commit || logged {
+            let phase = if commit { "commit" } else { "abort" };
+            self.log(txn, phase, &p.participants).await;
+        }
+        self.decided.insert(txn, commit);
+        self.ctx
+            .observe("decided", &json!({"txn": txn, "commit": commit}));
+        for &q in &p.participants {
+            self.ctx.send(q, Msg::Decision { txn, commit });
+        }
+        if let Some(c) = p.client {
+            self.ctx.send(c, Msg::Outcome { txn, commit });
+        }
+        self.informing.insert(
+            txn,
+            (
+                commit,
+                p.participants.into_iter().collect(),
+                self.ctx.instant() + RESEND,
+            ),
+        );
+    }
+
+    async fn tick(&mut self) {
+        let now = self.ctx.instant();
+        let late = |m: &BTreeMap<u64, Phase>| -> Vec<u64> {
+            m.iter()
+                .filter(|(_, p)| p.deadline <= now)
+                .map(|(&t, _)| t)
+                .collect()
+        };
+        for txn in late(&self.voting) {
+            self.decide(txn, false).await;
+        }
+        // Skeen's rule: a participant that did not acknowledge the precommit is presumed
+        // failed; every vote was yes, so commit.
+        for txn in late(&self.precommitting) {
+            self.decide(txn, true).await;
+        }
+        for (&txn, i) in self.informing.iter_mut().filter(|(_, i)| i.2 <= now) {
+            for &q in &i.1 {
+                self.ctx.send(q, Msg::Decision { txn, commit: i.0 });
+            }
+            i.2 = now + RESEND;
+        }
+    }
+}

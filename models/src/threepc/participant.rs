@@ -1,0 +1,374 @@
+//! A 3PC participant: votes, precommits, and when its coordinator stays silent leads (or joins)
+//! the termination protocol instead of waiting.
+use super::{Msg, State};
+use crate::commit::COORDINATOR;
+use faultline_harness::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// How long an in-doubt participant waits for the coordinator before running the termination
+/// protocol. Longer than the coordinator's own vote and precommit timeouts, so that a live
+/// coordinator always speaks first.
+const WAIT: Duration = Duration::from_millis(700);
+/// How long a termination leader collects answers (and precommit acknowledgements).
+const COLLECT: Duration = Duration::from_millis(100);
+/// How soon a restarted participant asks about what it was in doubt of.
+const ON_RESTART: Duration = Duration::from_millis(20);
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Rec {
+    keys: Vec<String>,
+    participants: Vec<usize>,
+    state: State,
+}
+
+/// A termination round this node leads.
+enum Round {
+    /// Collecting states: the participants' and, if it answers, the coordinator's.
+    Collect {
+        states: BTreeMap<usize, State>,
+        coordinator: Option<State>,
+    },
+    /// Precommitting the uncertain participants that answered, before committing.
+    Pre { waiting: BTreeSet<usize> },
+}
+
+struct Participant<'a> {
+    ctx: &'a NodeCtx<Msg>,
+    txns: BTreeMap<u64, Rec>,
+    locks: BTreeMap<String, u64>,
+    /// In-doubt transactions: when to start a termination round.
+    timers: BTreeMap<u64, Instant>,
+    rounds: BTreeMap<u64, (Round, Instant)>,
+}
+
+pub(super) async fn run(ctx: &NodeCtx<Msg>) {
+    let txns: BTreeMap<u64, Rec> = ctx.disk().get("state").unwrap_or_default();
+    let mut p = Participant {
+        ctx,
+        txns,
+        locks: BTreeMap::new(),
+        timers: BTreeMap::new(),
+        rounds: BTreeMap::new(),
+    };
+    let mut in_doubt = Vec::new();
+    for (&txn, r) in &p.txns {
+        if matches!(r.state, State::Uncertain | State::PreCommitted) {
+            in_doubt.push(txn);
+            for k in &r.keys {
+                p.locks.insert(k.clone(), txn);
+            }
+            p.timers.insert(txn, ctx.instant() + ON_RESTART);
+        }
+    }
+    ctx.observe("participant-start", &json!({"in_doubt": in_doubt}));
+    loop {
+        let next = p
+            .timers
+            .values()
+            .chain(p.rounds.values().map(|r| &r.1))
+            .min()
+            .copied()
+            .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1));
+        if let Some((from, msg)) = ctx.recv_until(next).await {
+            p.handle(from, msg).await;
+        }
+        p.tick().await;
+    }
+}
+
+impl Participant<'_> {
+    async fn persist(&self) {
+        let disk = self.ctx.disk();
+        disk.put("state", &self.txns);
+        disk.fsync().await;
+    }
+
+    fn state(&self, txn: u64) -> Option<State> {
+        self.txns.get(&txn).map(|r| r.state)
+    }
+
+    /// A transaction this node never voted on: promise never to vote yes, durably.
+    async fn refuse(&mut self, txn: u64) {
+        self.txns.insert(
+            txn,
+            Rec {
+                keys: vec![],
+                participants: vec![],
+                state: State::Aborted,
+            },
+        );
+        self.persist().await;
+        self.ctx
+            .observe("aborted", &json!({"txn": txn, "why": "never voted"}));
+    }
+
+    async fn handle(&mut self, from: usize, msg: Msg) {
+        match msg {
+            Msg::CanCommit {
+                txn,
+                keys,
+                participants,
+            } => self.vote(txn, keys, participants).await,
+            Msg::PreCommit { txn } => {
+                let ok = match self.state(txn) {
+                    Some(State::Uncertain) => {
+                        self.set(txn, State::PreCommitted).await;
+                        if from != self.ctx.id() {
+                            self.rounds.remove(&txn);
+                        }
+                        self.timers.insert(txn, self.ctx.instant() + WAIT);
+                        true
+                    }
+                    Some(State::PreCommitted | State::Committed) => true,
+                    Some(State::Aborted) => false,
+                    None => {
+                        self.refuse(txn).await;
+                        false
+                    }
+                };
+                self.ctx.send(from, Msg::PreAck { txn, ok });
+            }
+            Msg::Decision { txn, commit } => {
+                self.apply(txn, commit).await;
+                self.ctx.send(from, Msg::Ack { txn });
+            }
+            Msg::StateReq { txn } => {
+                let state = match self.state(txn) {
+                    Some(s) => s,
+                    None => {
+                        self.refuse(txn).await;
+                        State::Aborted
+                    }
+                };
+                if from < self.ctx.id() && self.rounds.remove(&txn).is_some() {
+                    // A lower-numbered leader supersedes this node's round.
+                    self.timers.insert(txn, self.ctx.instant() + WAIT);
+                }
+                self.ctx.send(from, Msg::StateResp { txn, state });
+            }
+            Msg::StateResp { txn, state } => {
+                if let Some((
+                    Round::Collect {
+                        states,
+                        coordinator,
+                    },
+                    _,
+                )) = self.rounds.get_mut(&txn)
+                {
+                    if from == COORDINATOR {
+                        *coordinator = Some(state);
+                    } else {
+                        states.insert(from, state);
+                    }
+                }
+            }
+            Msg::PreAck { txn, ok } => {
+                if let Some((Round::Pre { waiting }, _)) = self.rounds.get_mut(&txn) {
+                    waiting.remove(&from);
+                    let done = waiting.is_empty();
+                    if !ok {
+                        self.conclude(txn, false).await;
+                    } else if done {
+                        self.conclude(txn, true).await;
+                    }
+                }
+            }
+            Msg::Begin { .. } | Msg::Outcome { .. } | Msg::Vote { .. } | Msg::Ack { .. } => {}
+        }
+    }
+
+    async fn vote(&mut self, txn: u64, keys: Vec<String>, participants: Vec<usize>) {
+        if let Some(s) = self.state(txn) {
+            let yes = s != State::Aborted;
+            self.ctx.send(COORDINATOR, Msg::Vote { txn, yes });
+            return;
+        }
+        if keys
+            .iter()
+            .any(|k| self.locks.get(k).is_some_and(|&t| t != txn))
+        {
+            self.txns.insert(
+                txn,
+                Rec {
+                    keys: vec![],
+                    participants,
+                    state: State::Aborted,
+                },
+            );
+            self.persist().await;
+            self.ctx
+                .observe("aborted", &json!({"txn": txn, "why": "lock conflict"}));
+            self.ctx.send(COORDINATOR, Msg::Vote { txn, yes: false });
+            return;
+        }
+        for k in &keys {
+            self.locks.insert(k.clone(), txn);
+        }
+        self.txns.insert(
+            txn,
+            Rec {
+                keys: keys.clone(),
+                participants,
+                state: State::Uncertain,
+            },
+        );
+        self.persist().await;
+        self.ctx
+            .observe("prepared", &json!({"txn": txn, "keys": keys}));
+        self.ctx.send(COORDINATOR, Msg::Vote { txn, yes: true });
+        self.timers.insert(txn, self.ctx.instant() + WAIT);
+    }
+
+    async fn set(&mut self, txn: u64, state: State) {
+        if let Some(r) = self.txns.get_mut(&txn) {
+            r.state = state;
+        }
+        self.persist().await;
+    }
+
+    /// Applies an outcome once; a later, different one is ignored (and the checker will have
+    /// seen both sides of it).
+    async fn apply(&mut self, txn: u64, commit: bool) {
+        match self.state(txn) {
+            Some(State::Committed | State::Aborted) => return,
+            None => {
+                self.refuse(txn).await;
+                return;
+            }
+            Some(_) => {}
+        }
+        self.timers.remove(&txn);
+        self.rounds.remove(&txn);
+        let keys = self
+            .txns
+            .get(&txn)
+            .map(|r| r.keys.clone())
+            .unwrap_or_default();
+        for k in keys {
+            if self.locks.get(&k) == Some(&txn) {
+                self.locks.remove(&k);
+            }
+        }
+        let state = if commit {
+            State::Committed
+        } else {
+            State::Aborted
+        };
+        self.set(txn, state).await;
+        let kind = if commit { "committed" } else { "aborted" };
+        self.ctx.observe(kind, &json!({"txn": txn}));
+    }
+
+    /// The leader's decision: apply it and tell everyone.
+    async fn conclude(&mut self, txn: u64, commit: bool) {
+        self.rounds.remove(&txn);
+        self.apply(txn, commit).await;
+        let others: Vec<usize> = self
+            .txns
+            .get(&txn)
+            .map(|r| r.participants.clone())
+            .unwrap_or_default();
+        for q in others.into_iter().filter(|&q| q != self.ctx.id()) {
+            self.ctx.send(q, Msg::Decision { txn, commit });
+        }
+        self.ctx.send(COORDINATOR, Msg::Decision { txn, commit });
+    }
+
+    async fn tick(&mut self) {
+        let now = self.ctx.instant();
+        let start: Vec<u64> = self
+            .timers
+            .iter()
+            .filter(|(_, &t)| t <= now)
+            .map(|(&txn, _)| txn)
+            .collect();
+        for txn in start {
+            self.timers.remove(&txn);
+            let Some(r) = self.txns.get(&txn) else {
+                continue;
+            };
+            if !matches!(r.state, State::Uncertain | State::PreCommitted) {
+                continue;
+            }
+            let states = BTreeMap::from([(self.ctx.id(), r.state)]);
+            self.ctx.send(COORDINATOR, Msg::StateReq { txn });
+            for &q in r.participants.iter().filter(|&&q| q != self.ctx.id()) {
+                self.ctx.send(q, Msg::StateReq { txn });
+            }
+            self.rounds.insert(
+                txn,
+                (
+                    Round::Collect {
+                        states,
+                        coordinator: None,
+                    },
+                    now + COLLECT,
+                ),
+            );
+        }
+        let due: Vec<u64> = self
+            .rounds
+            .iter()
+            .filter(|(_, r)| r.1 <= now)
+            .map(|(&txn, _)| txn)
+            .collect();
+        for txn in due {
+            self.decide_round(txn).await;
+        }
+    }
+
+    /// The end of a collection (or precommit) window.
+    async fn decide_round(&mut self, txn: u64) {
+        let Some((round, _)) = self.rounds.remove(&txn) else {
+            return;
+        };
+        let (states, coordinator) = match round {
+            // Precommit acknowledgements timed out: the silent are presumed failed.
+            Round::Pre { .. } => return self.conclude(txn, true).await,
+            Round::Collect {
+                states,
+                coordinator,
+            } => (states, coordinator),
+        };
+        let any = |s: State| states.values().any(|&x| x == s);
+        let commit = match coordinator {
+            Some(State::Committed | State::PreCommitted) => true,
+            Some(State::Aborted) => false,
+            Some(State::Uncertain) | None => {
+                if any(State::Committed) {
+                    true
+                } else if any(State::Aborted) {
+                    false
+                } else if any(State::PreCommitted) {
+                    // Precommit the uncertain ones that answered, then commit.
+                    let waiting: BTreeSet<usize> = states
+                        .iter()
+                        .filter(|(&q, &s)| s == State::Uncertain && q != self.ctx.id())
+                        .map(|(&q, _)| q)
+                        .collect();
+                    if self.state(txn) == Some(State::Uncertain) {
+                        self.set(txn, State::PreCommitted).await;
+                    }
+                    if waiting.is_empty() {
+                        true
+                    } else {
+                        for &q in &waiting {
+                            self.ctx.send(q, Msg::PreCommit { txn });
+                        }
+                        let deadline = self.ctx.instant() + COLLECT;
+                        self.rounds.insert(txn, (Round::Pre { waiting }, deadline));
+                        return;
+                    }
+                } else {
+                    // Everyone reachable is uncertain: nobody can have committed (true when
+                    // silence means a crash, not when it means a partition).
+                    false
+                }
+            }
+        };
+        self.conclude(txn, commit).await;
+    }
+}

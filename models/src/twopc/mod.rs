@@ -1,0 +1,162 @@
+//! `twopc`: two-phase commit — a coordinator (node 0) and `--nodes` participants (3 by default).
+//!
+//! A client asks the coordinator to commit a transaction writing keys on several participants.
+//! The coordinator sends `Prepare`; a participant votes yes only if it can lock the keys, and
+//! only once its prepare record (keys, participants) is durable — from then on it is **in
+//! doubt**: it holds the locks until it learns the decision. The coordinator commits when every
+//! participant voted yes, aborts on a no or after a vote timeout, makes a commit durable in its
+//! decision log before telling anyone (presumed abort: a transaction it has no record of was
+//! aborted), then tells participants and client, resending until every participant acknowledged.
+//! A restarted coordinator reloads its log and answers inquiries from it. A participant in doubt
+//! asks the coordinator, and once the coordinator has been silent for a while it also asks its
+//! peers (cooperative termination): a peer that knows the outcome tells it, and a peer that never
+//! voted aborts unilaterally (it can no longer vote yes, so no commit can happen). When every
+//! peer is in doubt too, nobody can decide: 2PC **blocks** until the coordinator returns, and the
+//! `blocking` checker reports it (a finding, not a violation: 2PC never promised otherwise).
+//!
+//! Bug variants:
+//! - `no-decision-log`: the coordinator decides without logging; after a restart it presumes
+//!   abort for a transaction it had committed, and participants still in doubt abort it while
+//!   others committed.
+//! - `unsynced-prepare`: a participant votes yes before its prepare record is durable; a crash
+//!   forgets the vote, and the commit it later receives finds nothing to commit.
+mod coordinator;
+mod participant;
+
+use crate::commit::{self, Atomicity, Blocking, COORDINATOR};
+use faultline_harness::prelude::*;
+
+/// How long a participant in doubt holding locks may wait for a dead coordinator before the
+/// `blocking` checker reports it.
+pub const BLOCKING_THRESHOLD_MS: u64 = 1000;
+
+#[derive(Clone, Debug)]
+pub enum Msg {
+    /// Client → coordinator: commit this transaction.
+    Begin {
+        txn: u64,
+        keys: Vec<String>,
+    },
+    /// Coordinator → client.
+    Outcome {
+        txn: u64,
+        commit: bool,
+    },
+    /// Coordinator → participant: lock these keys and vote.
+    Prepare {
+        txn: u64,
+        keys: Vec<String>,
+        participants: Vec<usize>,
+    },
+    Vote {
+        txn: u64,
+        yes: bool,
+    },
+    /// The outcome, from the coordinator or from a peer that knows it.
+    Decision {
+        txn: u64,
+        commit: bool,
+    },
+    /// Participant → coordinator: the decision is applied and durable.
+    Ack {
+        txn: u64,
+    },
+    /// A participant in doubt asks the coordinator or a peer.
+    Inquire {
+        txn: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bug {
+    None,
+    NoDecisionLog,
+    UnsyncedPrepare,
+}
+
+pub struct TwoPc {
+    bug: Bug,
+    participants: usize,
+}
+
+impl TwoPc {
+    pub fn new(cfg: &ModelConfig) -> Result<Self, String> {
+        let bug = match cfg.bug.as_deref() {
+            None => Bug::None,
+            Some("no-decision-log") => Bug::NoDecisionLog,
+            Some("unsynced-prepare") => Bug::UnsyncedPrepare,
+            Some(other) => return Err(format!("unknown bug `{other}`")),
+        };
+        Ok(TwoPc {
+            bug,
+            participants: cfg.nodes,
+        })
+    }
+}
+
+/// The registered model.
+pub fn model() -> Model {
+    Model::new("twopc", TwoPc::new)
+        .describe("two-phase commit: atomic, but blocking when the coordinator fails (node 0 is the coordinator; --nodes counts participants)")
+        .version("1")
+        .bug(
+            "no-decision-log",
+            "the coordinator decides without logging; after a restart it presumes abort for a committed transaction",
+        )
+        .bug(
+            "unsynced-prepare",
+            "participants vote yes before the prepare record is durable and forget the vote in a crash",
+        )
+        .nodes(3)
+}
+
+impl Protocol for TwoPc {
+    type Msg = Msg;
+
+    fn cap(&self) -> Cap {
+        Cap::None
+    }
+
+    /// The participants plus the coordinator.
+    fn servers(&self, nodes: usize) -> usize {
+        nodes + 1
+    }
+
+    fn workload(&self) -> Workload {
+        commit::txn_workload(self.participants)
+    }
+
+    fn guarantees(&self) -> Vec<&'static str> {
+        vec!["atomicity"]
+    }
+
+    fn checkers(&self) -> Vec<Box<dyn Checker>> {
+        vec![
+            Box::new(Atomicity),
+            Box::new(Blocking {
+                threshold_ms: BLOCKING_THRESHOLD_MS,
+            }),
+        ]
+    }
+
+    async fn node(&self, ctx: NodeCtx<Msg>) {
+        if ctx.id() == COORDINATOR {
+            coordinator::run(&ctx, self.bug).await
+        } else {
+            participant::run(&ctx, self.bug).await
+        }
+    }
+
+    async fn call(&self, c: &ClientCtx<Msg>, _id: u64, op: &Invocation) -> Outcome {
+        commit::call(
+            c,
+            op,
+            |txn, keys| Msg::Begin { txn, keys },
+            |m| match m {
+                Msg::Outcome { txn, commit } => Some((*txn, *commit)),
+                _ => None,
+            },
+        )
+        .await
+    }
+}

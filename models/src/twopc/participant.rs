@@ -1,0 +1,203 @@
+//! A 2PC participant: votes, holds locks while in doubt, applies the decision, and when the
+//! coordinator is silent asks its peers (cooperative termination).
+use super::{Bug, Msg};
+use crate::commit::COORDINATOR;
+use faultline_harness::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How long after voting yes a participant first asks the coordinator, and then how often it
+/// asks again (the coordinator and, from the second time on, its peers).
+const INQUIRE_EVERY: Duration = Duration::from_millis(300);
+
+/// A yes-vote: what the participant must remember until the decision.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Prepared {
+    keys: Vec<String>,
+    participants: Vec<usize>,
+}
+
+/// The participant's disk: prepared (in doubt) transactions and known outcomes.
+#[derive(Default, Serialize, Deserialize)]
+struct Durable {
+    prepared: BTreeMap<u64, Prepared>,
+    decided: BTreeMap<u64, bool>,
+}
+
+struct Participant<'a> {
+    ctx: &'a NodeCtx<Msg>,
+    bug: Bug,
+    d: Durable,
+    /// key → the transaction holding its lock.
+    locks: BTreeMap<String, u64>,
+    /// In-doubt transactions: how many times asked, and when to ask next.
+    asking: BTreeMap<u64, (u32, Instant)>,
+}
+
+pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
+    let d: Durable = ctx.disk().get("state").unwrap_or_default();
+    let mut p = Participant {
+        ctx,
+        bug,
+        locks: BTreeMap::new(),
+        asking: BTreeMap::new(),
+        d,
+    };
+    // Recovery: every prepared transaction is still in doubt, and its locks are held again.
+    let in_doubt: Vec<u64> = p.d.prepared.keys().copied().collect();
+    ctx.observe("participant-start", &json!({"in_doubt": in_doubt}));
+    for (&txn, prep) in &p.d.prepared {
+        for k in &prep.keys {
+            p.locks.insert(k.clone(), txn);
+        }
+        p.asking.insert(txn, (1, ctx.instant()));
+    }
+    loop {
+        let next = p
+            .asking
+            .values()
+            .map(|a| a.1)
+            .min()
+            .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1));
+        if let Some((from, msg)) = ctx.recv_until(next).await {
+            p.handle(from, msg).await;
+        }
+        p.inquire();
+    }
+}
+
+impl Participant<'_> {
+    async fn persist(&self) {
+        let disk = self.ctx.disk();
+        disk.put("state", &self.d);
+        disk.fsync().await;
+    }
+
+    async fn handle(&mut self, from: usize, msg: Msg) {
+        match msg {
+            Msg::Prepare {
+                txn,
+                keys,
+                participants,
+            } => self.prepare(txn, keys, participants).await,
+            Msg::Decision { txn, commit } => self.apply(from, txn, commit).await,
+            Msg::Inquire { txn } => {
+                if let Some(&commit) = self.d.decided.get(&txn) {
+                    self.ctx.send(from, Msg::Decision { txn, commit });
+                } else if !self.d.prepared.contains_key(&txn) {
+                    // Never voted: abort unilaterally, durably, so that no yes-vote can follow
+                    // and no commit can happen. Peers in doubt learn the outcome from us.
+                    self.d.decided.insert(txn, false);
+                    self.persist().await;
+                    self.ctx.observe(
+                        "aborted",
+                        &json!({"txn": txn, "why": "a peer asked before we voted"}),
+                    );
+                    self.ctx.send(from, Msg::Decision { txn, commit: false });
+                }
+            }
+            Msg::Begin { .. } | Msg::Outcome { .. } | Msg::Vote { .. } | Msg::Ack { .. } => {}
+        }
+    }
+
+    async fn prepare(&mut self, txn: u64, keys: Vec<String>, participants: Vec<usize>) {
+        if let Some(&commit) = self.d.decided.get(&txn) {
+            self.ctx.send(COORDINATOR, Msg::Vote { txn, yes: commit });
+            return;
+        }
+        if self.d.prepared.contains_key(&txn) {
+            self.ctx.send(COORDINATOR, Msg::Vote { txn, yes: true });
+            return;
+        }
+        if keys
+            .iter()
+            .any(|k| self.locks.get(k).is_some_and(|&t| t != txn))
+        {
+            // A lock conflict: vote no. Forgetting this vote in a crash is harmless (the
+            // coordinator aborts on it, and an unknown transaction is aborted when asked).
+            self.d.decided.insert(txn, false);
+            self.ctx
+                .observe("aborted", &json!({"txn": txn, "why": "lock conflict"}));
+            self.ctx.send(COORDINATOR, Msg::Vote { txn, yes: false });
+            return;
+        }
+        for k in &keys {
+            self.locks.insert(k.clone(), txn);
+        }
+        self.d.prepared.insert(
+            txn,
+            Prepared {
+                keys: keys.clone(),
+                participants,
+            },
+        );
+        if self.bug == Bug::UnsyncedPrepare {
+            // The bug: the vote goes out while the prepare record is still in memory.
+            self.ctx.disk().put("state", &self.d);
+        } else {
+            self.persist().await;
+        }
+        self.ctx
+            .observe("prepared", &json!({"txn": txn, "keys": keys}));
+        self.ctx.send(COORDINATOR, Msg::Vote { txn, yes: true });
+        self.asking
+            .insert(txn, (0, self.ctx.instant() + INQUIRE_EVERY));
+    }
+
+    /// Applies the outcome `from` told (the coordinator, or a peer during cooperative
+    /// termination: the observation says which).
+    async fn apply(&mut self, from: usize, txn: u64, commit: bool) {
+        if self.d.decided.contains_key(&txn) {
+            self.ctx.send(COORDINATOR, Msg::Ack { txn });
+            return;
+        }
+        self.asking.remove(&txn);
+        match self.d.prepared.remove(&txn) {
+            Some(prep) => {
+                for k in &prep.keys {
+                    if self.locks.get(k) == Some(&txn) {
+                        self.locks.remove(k);
+                    }
+                }
+                self.d.decided.insert(txn, commit);
+                self.persist().await;
+                let kind = if commit { "committed" } else { "aborted" };
+                self.ctx.observe(kind, &json!({"txn": txn, "from": from}));
+            }
+            None => {
+                // No prepare record: an abort of a transaction we never voted on, or (only when
+                // a yes-vote was forgotten) a commit whose writes are gone — it cannot commit here.
+                self.d.decided.insert(txn, false);
+                self.persist().await;
+                let why = if commit {
+                    "commit for a transaction with no prepare record"
+                } else {
+                    "aborted before we voted"
+                };
+                self.ctx
+                    .observe("aborted", &json!({"txn": txn, "why": why}));
+            }
+        }
+        self.ctx.send(COORDINATOR, Msg::Ack { txn });
+    }
+
+    /// Asks about every in-doubt transaction whose time has come: the coordinator first, and
+    /// the peers too once the coordinator has stayed silent.
+    fn inquire(&mut self) {
+        let now = self.ctx.instant();
+        for (&txn, a) in self.asking.iter_mut().filter(|(_, a)| a.1 <= now) {
+            self.ctx.send(COORDINATOR, Msg::Inquire { txn });
+            if a.0 > 0 {
+                if let Some(prep) = self.d.prepared.get(&txn) {
+                    for &q in prep.participants.iter().filter(|&&q| q != self.ctx.id()) {
+                        self.ctx.send(q, Msg::Inquire { txn });
+                    }
+                }
+            }
+            a.0 += 1;
+            a.1 = now + INQUIRE_EVERY;
+        }
+    }
+}

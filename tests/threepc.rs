@@ -1,0 +1,56 @@
+//! `threepc`: under crash-only faults three-phase commit neither blocks nor loses atomicity;
+//! under partitions the harness finds the textbook flaw (an atomicity violation).
+mod transactions_common;
+
+use faultline_harness::Check;
+use faultline_models::threepc::model;
+use transactions_common::run_seed;
+
+#[test]
+fn crashes_neither_block_nor_break_atomicity() {
+    // `blocking` is among threepc's guarantees: a blocked participant would fail the run.
+    let info = model().info(&model().config(None)).unwrap();
+    assert!(info.guarantees.iter().any(|g| g == "blocking"));
+    assert!(info.guarantees.iter().any(|g| g == "atomicity"));
+    Check::new(model())
+        .schedule("crashes")
+        .seeds(0..40)
+        .run()
+        .assert_ok();
+}
+
+#[test]
+fn a_coordinator_crash_does_not_block() {
+    // The schedule under which 2PC blocks: 3PC's participants terminate on their own.
+    for seed in [3, 4, 5] {
+        let r = run_seed(&model(), None, "crash-coordinator", seed, &[]);
+        assert!(r.passed, "seed {seed}: {:?}", r.violations);
+        assert!(r.findings.is_empty(), "seed {seed}: {:?}", r.findings);
+        assert!(
+            r.steps
+                .iter()
+                .any(|s| s.trigger.as_deref().is_some_and(|t| t.contains("crash"))),
+            "seed {seed}: the coordinator crash happened: {:?}",
+            r.steps
+        );
+    }
+}
+
+#[test]
+fn partitions_break_atomicity() {
+    let result = Check::new(model())
+        .schedule("partitions")
+        .seeds(0..30)
+        .stop_on_first()
+        .run();
+    let failure = result
+        .first_failure()
+        .expect("an atomicity violation within 30 partition seeds");
+    assert_eq!(failure.violated_checkers(), vec!["atomicity".to_string()]);
+    assert!(
+        failure.violations[0].message.contains("committed at"),
+        "{:?}",
+        failure.violations
+    );
+    assert!(!failure.recording.partition_windows().is_empty());
+}

@@ -1,0 +1,80 @@
+//! `twopc`: blocking under a coordinator crash is reported (a finding, a violation only with
+//! `--fail-on blocking`) and never breaks atomicity; each bug variant breaks atomicity within a
+//! bounded number of seeds, and the correct protocol passes the seed that caught it.
+mod transactions_common;
+
+use faultline_models::twopc::model;
+use transactions_common::{found_by, run_seed};
+
+#[test]
+fn a_coordinator_crash_blocks_participants_but_stays_atomic() {
+    let m = model();
+    let r = run_seed(&m, None, "crash-coordinator", 3, &[]);
+    assert!(r.passed, "{:?}", r.violations);
+    let blocking: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.checker == "blocking")
+        .collect();
+    assert!(
+        !blocking.is_empty(),
+        "no blocking finding: {:?}",
+        r.findings
+    );
+    let d = blocking[0].detail.as_ref().expect("detail");
+    assert!(d["participants"].as_array().is_some_and(|p| !p.is_empty()));
+    assert!(d["locks"].as_array().is_some_and(|l| !l.is_empty()));
+    assert!(d["duration_ms"].as_f64().unwrap() > 1000.0, "{d}");
+    assert!(r.findings.iter().all(|f| f.checker != "atomicity"));
+
+    let strict = run_seed(&m, None, "crash-coordinator", 3, &["blocking"]);
+    assert!(!strict.passed);
+    assert_eq!(strict.violated_checkers(), vec!["blocking".to_string()]);
+}
+
+#[test]
+fn the_coordinator_counts_on_top_of_nodes() {
+    let m = model();
+    let r = run_seed(&m, None, "none", 0, &[]);
+    assert_eq!(r.recording.nodes, 4, "3 participants and a coordinator");
+    assert!(r.passed, "{:?}", r.violations);
+    assert!(r.stats.ok > 0, "some transactions commit");
+}
+
+#[test]
+fn correct_twopc_is_atomic_under_swarm_and_crashes() {
+    for schedule in ["swarm", "crashes", "crash-coordinator"] {
+        let result = faultline_harness::Check::new(model())
+            .schedule(schedule)
+            .seeds(0..25)
+            .run();
+        result.assert_ok();
+    }
+}
+
+#[test]
+fn no_decision_log_breaks_atomicity() {
+    // A restarted coordinator presumes abort for a transaction it committed.
+    found_by(model, "no-decision-log", "crashes", 60, "atomicity", &[]);
+}
+
+#[test]
+fn unsynced_prepare_breaks_atomicity() {
+    // A participant forgets its yes-vote in a crash; the commit finds nothing to commit.
+    found_by(model, "unsynced-prepare", "swarm", 60, "atomicity", &[]);
+}
+
+#[test]
+fn cooperative_termination_lets_peers_decide_without_the_coordinator() {
+    // While the coordinator is down, an in-doubt participant learns the outcome from a peer
+    // that knows it (or that had not voted yet and aborts unilaterally).
+    let m = model();
+    let helped = (0..20).any(|seed| {
+        let r = run_seed(&m, None, "crash-coordinator", seed, &[]);
+        assert!(r.passed, "seed {seed}: {:?}", r.violations);
+        r.recording.observations.iter().any(|o| {
+            (o.kind == "committed" || o.kind == "aborted") && o.u64("from").is_some_and(|f| f != 0)
+        })
+    });
+    assert!(helped, "no participant ever learned an outcome from a peer");
+}
