@@ -27,5 +27,12 @@ fn no_idempotency_key_double_charges() {
 
 #[test]
 fn volatile_dedup_double_charges_after_a_crash() {
-    found_by(model, "volatile-dedup", "swarm", 200, "exactly-once", &[]);
+    found_by(
+        model,
+        "volatile-dedup",
+        "lost-replies",
+        100,
+        "exactly-once",
+        &[],
+    );
 }

@@ -8,8 +8,8 @@ pub mod history;
 pub mod lost_update;
 pub mod lost_write;
 pub mod observation;
-pub mod raft;
 pub mod ops;
+pub mod raft;
 
 pub use finding::{Finding, FindingKind};
 pub use history::{Event, EventType, History};

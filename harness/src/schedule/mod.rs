@@ -91,6 +91,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../schedules/flaky-network.yaml"),
     ),
     (
+        "lost-replies",
+        include_str!("../../../schedules/lost-replies.yaml"),
+    ),
+    (
         "clock-skew",
         include_str!("../../../schedules/clock-skew.yaml"),
     ),
