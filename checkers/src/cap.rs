@@ -298,20 +298,6 @@ pub fn cap_violations(
     out
 }
 
-/// Parses a partition fault's description (`partition [[0, 1], [2, 3, 4]]`, as the nemesis
-/// records it) into its groups.
-///
-/// ```
-/// use faultline_checkers::cap::partition_groups;
-/// assert_eq!(partition_groups("partition [[0], [1, 2]] one-way"), Some(vec![vec![0], vec![1, 2]]));
-/// assert_eq!(partition_groups("crash n1"), None);
-/// ```
-pub fn partition_groups(description: &str) -> Option<Vec<Vec<usize>>> {
-    let rest = description.strip_prefix("partition ")?;
-    let end = rest.rfind(']')?;
-    serde_json::from_str(&rest[..=end]).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

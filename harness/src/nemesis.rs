@@ -5,6 +5,7 @@
 //! torn write survives) comes from a ChaCha stream derived from the seed and the step's index, so
 //! a reproducer that names the resolved nodes replays the very same run.
 use crate::disk::crash_disk;
+use crate::recording::FaultEvent;
 use crate::schedule::{self, Count, Fault, NodeRef, Select, Shape, Step};
 use crate::world::{Watch, World};
 use madsim::runtime::{Handle, NodeHandle};
@@ -255,11 +256,10 @@ impl<M: 'static> Nemesis<M> {
                             ran.select = None;
                             ran.fault = fault.clone();
                         }
-                        self.world.core.borrow_mut().ran[i] = Some(ran);
-                        self.world
-                            .core
-                            .borrow_mut()
-                            .record_fault(i, "start", fault.to_string());
+                        let mut core = self.world.core.borrow_mut();
+                        core.ran[i] = Some(ran);
+                        core.record_fault(FaultEvent::of(0, "start", i, &fault));
+                        drop(core);
                         self.set(i, &fault, true, &mut rng);
                         self.applied[i] = Some(fault);
                         if let Some(d) = step.for_ms {
@@ -277,11 +277,13 @@ impl<M: 'static> Nemesis<M> {
                         });
                         let mut core = self.world.core.borrow_mut();
                         core.ran[i] = Some(ran);
-                        core.record_fault(
-                            i,
-                            "skip",
-                            format!("{} skipped: {why}", step.fault.kind()),
-                        );
+                        core.record_fault(FaultEvent {
+                            phase: "skip".into(),
+                            step: i,
+                            kind: step.fault.kind().into(),
+                            description: format!("{} skipped: {why}", step.fault.kind()),
+                            ..FaultEvent::default()
+                        });
                     }
                 }
             }
@@ -292,7 +294,7 @@ impl<M: 'static> Nemesis<M> {
                 self.world
                     .core
                     .borrow_mut()
-                    .record_fault(i, "end", fault.to_string());
+                    .record_fault(FaultEvent::of(0, "end", i, &fault));
                 let mut rng = self.rng(i);
                 self.set(i, &fault, false, &mut rng);
             }

@@ -7,15 +7,44 @@ use std::collections::BTreeMap;
 
 pub use faultline_checkers::Observation;
 
-/// One fault as it was applied (start) or undone (end).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One fault as it was applied (start), undone (end) or skipped (its role had no holder).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultEvent {
     pub at_ns: u64,
-    /// `start` or `end`.
+    /// `start`, `end` or `skip`.
     pub phase: String,
     /// The step's index in the resolved schedule.
     pub step: usize,
+    /// The fault's kind (`partition`, `crash`, `loss`, ...).
+    #[serde(default)]
+    pub kind: String,
+    /// The nodes it hit: crashed, paused or skewed nodes, or every node of a partition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<usize>,
+    /// A partition's groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Vec<usize>>,
+    /// For people: what happened, in words.
     pub description: String,
+}
+
+impl FaultEvent {
+    /// The event of a concrete fault's start or end.
+    pub fn of(at_ns: u64, phase: &str, step: usize, fault: &crate::schedule::Fault) -> Self {
+        use crate::schedule::Fault;
+        FaultEvent {
+            at_ns,
+            phase: phase.to_string(),
+            step,
+            kind: fault.kind().to_string(),
+            nodes: fault.nodes(),
+            groups: match fault {
+                Fault::Partition { groups, .. } => groups.clone(),
+                _ => vec![],
+            },
+            description: fault.to_string(),
+        }
+    }
 }
 
 /// Everything the checkers may read about a run.
@@ -52,60 +81,51 @@ impl Recording {
         self.observations.iter().filter(move |o| o.kind == kind)
     }
 
-    /// Every fault's active window, named by its kind (the description's first word).
-    pub fn fault_windows(&self) -> Vec<FaultWindow> {
-        let mut open: Vec<(usize, u64, String)> = Vec::new();
+    /// Every fault's active window `[start, end)` (ns) with its start event, in start order; a
+    /// window still open when the run ended lasts until `sim_ns`. Skipped steps have no window.
+    pub fn windows(&self) -> Vec<(u64, u64, &FaultEvent)> {
+        let mut open: Vec<&FaultEvent> = Vec::new();
         let mut out = Vec::new();
         for f in &self.faults {
-            let kind = f.description.split(' ').next().unwrap_or("").to_string();
-            if f.phase == "start" {
-                open.push((f.step, f.at_ns, kind));
-            } else if let Some(i) = open.iter().position(|(s, _, _)| *s == f.step) {
-                let (_, start_ns, kind) = open.remove(i);
-                out.push(FaultWindow {
-                    start_ns,
-                    end_ns: f.at_ns,
-                    kind,
-                });
+            match f.phase.as_str() {
+                "start" => open.push(f),
+                "end" => {
+                    if let Some(i) = open.iter().position(|s| s.step == f.step) {
+                        let start = open.remove(i);
+                        out.push((start.at_ns, f.at_ns, start));
+                    }
+                }
+                _ => {}
             }
         }
-        out.extend(open.into_iter().map(|(_, start_ns, kind)| FaultWindow {
-            start_ns,
-            end_ns: self.sim_ns,
-            kind,
-        }));
+        out.extend(open.into_iter().map(|s| (s.at_ns, self.sim_ns, s)));
+        out.sort_by_key(|(start, _, f)| (*start, f.step));
         out
+    }
+
+    /// Every fault's active window, named by its kind.
+    pub fn fault_windows(&self) -> Vec<FaultWindow> {
+        self.windows()
+            .into_iter()
+            .map(|(start_ns, end_ns, f)| FaultWindow {
+                start_ns,
+                end_ns,
+                kind: f.kind.clone(),
+            })
+            .collect()
     }
 
     /// The partitions with their groups of server ids, as the nemesis applied them.
     pub fn partitions(&self) -> Vec<PartitionWindow> {
-        let mut open: Vec<(usize, u64, Vec<Vec<usize>>)> = Vec::new();
-        let mut out = Vec::new();
-        for f in &self.faults {
-            let Some(groups) = faultline_checkers::cap::partition_groups(&f.description) else {
-                continue;
-            };
-            if f.phase == "start" {
-                open.push((f.step, f.at_ns, groups));
-            } else if let Some(i) = open.iter().position(|(s, _, _)| *s == f.step) {
-                let (_, start_ns, groups) = open.remove(i);
-                out.push(PartitionWindow {
-                    start_ns,
-                    end_ns: f.at_ns,
-                    groups,
-                });
-            }
-        }
-        out.extend(
-            open.into_iter()
-                .map(|(_, start_ns, groups)| PartitionWindow {
-                    start_ns,
-                    end_ns: self.sim_ns,
-                    groups,
-                }),
-        );
-        out.sort_by_key(|w| w.start_ns);
-        out
+        self.windows()
+            .into_iter()
+            .filter(|(_, _, f)| f.kind == "partition")
+            .map(|(start_ns, end_ns, f)| PartitionWindow {
+                start_ns,
+                end_ns,
+                groups: f.groups.clone(),
+            })
+            .collect()
     }
 
     /// When the final reads began (after the heal and the settling time): replicas must have
@@ -122,36 +142,13 @@ impl Recording {
     /// For every server node that was ever crashed or paused, the intervals `[start, end)` (ns)
     /// during which it was down (a window still open at the end lasts until `sim_ns`). Protocol
     /// checkers use it to tell "waiting for a dead coordinator" from plain slowness.
-    pub fn down_windows(&self) -> std::collections::BTreeMap<usize, Vec<(u64, u64)>> {
-        let mut open: Vec<(usize, u64, Vec<usize>)> = Vec::new();
-        let mut out: std::collections::BTreeMap<usize, Vec<(u64, u64)>> = Default::default();
-        let nodes_of = |d: &str| -> Option<Vec<usize>> {
-            let rest = d
-                .strip_prefix("crash ")
-                .or_else(|| d.strip_prefix("pause "))?;
-            let list = rest.split_whitespace().next()?;
-            Some(
-                list.split(',')
-                    .filter_map(|n| n.strip_prefix('n')?.parse().ok())
-                    .collect(),
-            )
-        };
-        for f in &self.faults {
-            let Some(nodes) = nodes_of(&f.description) else {
-                continue;
-            };
-            if f.phase == "start" {
-                open.push((f.step, f.at_ns, nodes));
-            } else if let Some(i) = open.iter().position(|(s, _, _)| *s == f.step) {
-                let (_, start, nodes) = open.remove(i);
-                for n in nodes {
-                    out.entry(n).or_default().push((start, f.at_ns));
+    pub fn down_windows(&self) -> BTreeMap<usize, Vec<(u64, u64)>> {
+        let mut out: BTreeMap<usize, Vec<(u64, u64)>> = BTreeMap::new();
+        for (start, end, f) in self.windows() {
+            if f.kind == "crash" || f.kind == "pause" {
+                for &n in &f.nodes {
+                    out.entry(n).or_default().push((start, end));
                 }
-            }
-        }
-        for (_, start, nodes) in open {
-            for n in nodes {
-                out.entry(n).or_default().push((start, self.sim_ns));
             }
         }
         out
@@ -159,23 +156,10 @@ impl Recording {
 
     /// Intervals `[start, end)` (ns) during which some partition step was active.
     pub fn partition_windows(&self) -> Vec<(u64, u64)> {
-        let mut open: Vec<(usize, u64)> = Vec::new();
-        let mut out = Vec::new();
-        for f in &self.faults {
-            if !f.description.starts_with("partition") {
-                continue;
-            }
-            if f.phase == "start" {
-                open.push((f.step, f.at_ns));
-            } else if let Some(i) = open.iter().position(|(s, _)| *s == f.step) {
-                let (_, start) = open.remove(i);
-                out.push((start, f.at_ns));
-            }
-        }
-        for (_, start) in open {
-            out.push((start, self.sim_ns));
-        }
-        out
+        self.partitions()
+            .into_iter()
+            .map(|w| (w.start_ns, w.end_ns))
+            .collect()
     }
 }
 
@@ -185,15 +169,10 @@ mod tests {
     use crate::schedule::Fault;
 
     fn event(at_ns: u64, phase: &str, step: usize, fault: &Fault) -> FaultEvent {
-        FaultEvent {
-            at_ns,
-            phase: phase.into(),
-            step,
-            description: fault.to_string(),
-        }
+        FaultEvent::of(at_ns, phase, step, fault)
     }
 
-    /// The CAP checkers read a partition's sides back from the nemesis's own description of it.
+    /// The CAP checkers read a partition's sides from the fault events the nemesis recorded.
     #[test]
     fn partitions_keep_their_groups_and_windows() {
         let p = Fault::Partition {
@@ -224,24 +203,27 @@ mod tests {
         );
     }
 
-    fn ev(ms: u64, phase: &str, step: usize, description: &str) -> FaultEvent {
-        FaultEvent {
-            at_ns: ms * 1_000_000,
-            phase: phase.into(),
-            step,
-            description: description.into(),
-        }
+    fn ev(ms: u64, phase: &str, step: usize, fault: &Fault) -> FaultEvent {
+        FaultEvent::of(ms * 1_000_000, phase, step, fault)
     }
 
     #[test]
     fn down_windows_follow_crashes_and_pauses_per_node() {
+        let crash = Fault::Crash {
+            nodes: vec![0, 2],
+            torn: true,
+        };
+        let cut = Fault::Partition {
+            groups: vec![vec![0], vec![1, 2]],
+            oneway: false,
+        };
         let rec = Recording {
             faults: vec![
-                ev(10, "start", 0, "crash n0,n2 torn"),
-                ev(20, "start", 1, "partition [[0], [1, 2]]"),
-                ev(30, "end", 0, "crash n0,n2 torn"),
-                ev(40, "start", 2, "pause n1"),
-                ev(50, "end", 1, "partition [[0], [1, 2]]"),
+                ev(10, "start", 0, &crash),
+                ev(20, "start", 1, &cut),
+                ev(30, "end", 0, &crash),
+                ev(40, "start", 2, &Fault::Pause { nodes: vec![1] }),
+                ev(50, "end", 1, &cut),
             ],
             sim_ns: 90_000_000,
             ..Recording::default()

@@ -9,9 +9,8 @@
 //! with a strict content policy. Every value from the run (history values, keys, observation
 //! kinds and data, fault descriptions, model and bug names, findings) is HTML-escaped, so a
 //! history containing `<script>` renders as inert text.
-use crate::recording::Recording;
+use crate::recording::{FaultEvent, Recording};
 use crate::run::RunReport;
-use crate::schedule::Step;
 use crate::story::{show, story, Beat, OpRef};
 use faultline_checkers::EventType;
 use std::collections::{BTreeMap, BTreeSet};
@@ -102,16 +101,12 @@ fn clients_of(rec: &Recording, clients: usize) -> BTreeMap<u64, Option<usize>> {
 /// How a fault is drawn: its band class (for faults that affect every lane), the node lanes it
 /// belongs on (crash, pause, clock skew), and its bar class. Decided by the fault's kind name,
 /// so kinds added later still get a lane and a neutral band.
-fn look(step: Option<&Step>, description: &str) -> (&'static str, Vec<usize>, &'static str) {
-    let kind = step
-        .map(|s| s.fault.kind())
-        .unwrap_or_else(|| description.split_whitespace().next().unwrap_or(""));
-    let nodes = || step.map(|s| s.fault.nodes()).unwrap_or_default();
-    match kind {
+fn look(f: &FaultEvent) -> (&'static str, Vec<usize>, &'static str) {
+    match f.kind.as_str() {
         "partition" => ("partition", vec![], "partition"),
-        "crash" => ("other", nodes(), "crash"),
-        "pause" => ("other", nodes(), "pause"),
-        "clock-skew" => ("other", nodes(), "skew"),
+        "crash" => ("other", f.nodes.clone(), "crash"),
+        "pause" => ("other", f.nodes.clone(), "pause"),
+        "clock-skew" => ("other", f.nodes.clone(), "skew"),
         "loss" | "duplicate" | "delay" => ("network", vec![], "network"),
         _ => ("other", vec![], "other"),
     }
@@ -128,33 +123,24 @@ struct Window {
     class: &'static str,
 }
 
-/// Fault windows from the fault log; `steps` (the run's steps, which the log's `step` indexes)
-/// supplies the kind and the nodes of each.
-fn windows(rec: &Recording, steps: &[Step]) -> Vec<Window> {
-    let mut open: BTreeMap<usize, (u64, String)> = BTreeMap::new();
-    let mut out = Vec::new();
-    let mut push = |step: usize, start: u64, end: u64, d: String| {
-        let (band, nodes, class) = look(steps.get(step), &d);
-        out.push(Window {
-            step,
-            start,
-            end,
-            description: d,
-            band,
-            nodes,
-            class,
-        });
-    };
-    for f in &rec.faults {
-        if f.phase == "start" {
-            open.insert(f.step, (f.at_ns, f.description.clone()));
-        } else if let Some((s, d)) = open.remove(&f.step) {
-            push(f.step, s, f.at_ns, d);
-        }
-    }
-    for (step, (s, d)) in open {
-        push(step, s, rec.sim_ns, d);
-    }
+/// Fault windows from the fault log, each drawn by its kind and nodes.
+fn windows(rec: &Recording) -> Vec<Window> {
+    let mut out: Vec<Window> = rec
+        .windows()
+        .into_iter()
+        .map(|(start, end, f)| {
+            let (band, nodes, class) = look(f);
+            Window {
+                step: f.step,
+                start,
+                end,
+                description: f.description.clone(),
+                band,
+                nodes,
+                class,
+            }
+        })
+        .collect();
     out.sort_by_key(|w| (w.step, w.start));
     out
 }
@@ -339,7 +325,7 @@ pub fn render(r: &RunReport) -> String {
 
     // Full-height bands: partitions and network faults affect every lane; then the final
     // phase and the violations.
-    let wins = windows(rec, &r.steps);
+    let wins = windows(rec);
     html.push_str("<div class=\"bands\">");
     for win in wins.iter().filter(|w| w.nodes.is_empty()) {
         let _ = write!(

@@ -317,20 +317,16 @@ impl Core {
         self.history.push(e);
     }
 
-    pub fn record_fault(&mut self, step: usize, phase: &str, description: String) {
+    pub fn record_fault(&mut self, mut event: FaultEvent) {
         let now = self.now_ns();
+        event.at_ns = now;
         // Not the step's index: a reproducer keeps only the steps that ran, renumbered.
-        self.fp.event(tag::FAULT, now, phase.len() as u64, 0);
-        self.fp.add_bytes(description.as_bytes());
+        self.fp.event(tag::FAULT, now, event.phase.len() as u64, 0);
+        self.fp.add_bytes(event.description.as_bytes());
         if self.trace {
-            tracing::info!(target: "faultline::nemesis", t_ms = now as f64 / 1e6, "{phase} step {step}: {description}");
+            tracing::info!(target: "faultline::nemesis", t_ms = now as f64 / 1e6, "{} step {}: {}", event.phase, event.step, event.description);
         }
-        self.faults.push(FaultEvent {
-            at_ns: now,
-            phase: phase.to_string(),
-            step,
-            description,
-        });
+        self.faults.push(event);
     }
 
     /// Called after every observation: fires the triggered steps waiting for it.

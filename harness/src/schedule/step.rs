@@ -50,9 +50,15 @@ impl Fault {
         }
     }
 
-    pub(crate) fn nodes(&self) -> Vec<usize> {
+    /// The nodes it names: crashed, paused or skewed nodes, or every node of a partition.
+    pub fn nodes(&self) -> Vec<usize> {
         match self {
-            Fault::Partition { groups, .. } => groups.iter().flatten().copied().collect(),
+            Fault::Partition { groups, .. } => {
+                let mut all: Vec<usize> = groups.iter().flatten().copied().collect();
+                all.sort_unstable();
+                all.dedup();
+                all
+            }
             Fault::Crash { nodes, .. } | Fault::Pause { nodes } => nodes.clone(),
             Fault::ClockSkew { node, .. } => vec![*node],
             _ => vec![],
