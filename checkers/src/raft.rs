@@ -81,6 +81,33 @@ fn limit(mut findings: Vec<Finding>, checker: &str) -> Vec<Finding> {
     findings
 }
 
+/// For each key, the first item seen paired with the first later one that `differ`s from it:
+/// the shape of every Raft safety property ("whatever is first decided at X stays decided").
+/// Each key is reported once; a cascade is cut by [`limit`].
+fn conflicts<T: Copy, K: Ord + Copy>(
+    items: impl Iterator<Item = T>,
+    key: impl Fn(&T) -> K,
+    differ: impl Fn(&T, &T) -> bool,
+) -> Vec<(T, T)> {
+    let mut first: BTreeMap<K, T> = BTreeMap::new();
+    let mut reported: BTreeSet<K> = BTreeSet::new();
+    let mut out = Vec::new();
+    for item in items {
+        let k = key(&item);
+        match first.entry(k) {
+            Slot::Vacant(v) => {
+                v.insert(item);
+            }
+            Slot::Occupied(f) => {
+                if differ(f.get(), &item) && reported.insert(k) {
+                    out.push((*f.get(), item));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// `raft-election-safety`: at most one leader per term.
 ///
 /// ```
@@ -93,36 +120,25 @@ fn limit(mut findings: Vec<Finding>, checker: &str) -> Vec<Finding> {
 /// assert_eq!(raft::election_safety(&obs).len(), 1);
 /// ```
 pub fn election_safety(obs: &[Observation]) -> Vec<Finding> {
-    let mut leaders: BTreeMap<u64, (usize, u64)> = BTreeMap::new();
-    let mut reported: BTreeSet<u64> = BTreeSet::new();
-    let mut out = Vec::new();
-    for o in obs.iter().filter(|o| o.kind == "leader-elected") {
-        let Some(term) = o.u64("term") else { continue };
-        match leaders.entry(term) {
-            Slot::Vacant(v) => {
-                v.insert((o.node, o.at_ms()));
-            }
-            Slot::Occupied(first) => {
-                let (node, at) = *first.get();
-                if node != o.node && reported.insert(term) {
-                    out.push(
-                        Finding::new(
-                            ELECTION_SAFETY,
-                            FindingKind::Safety,
-                            format!(
-                                "two leaders in term {term}: n{node} (elected at {at} ms) and \
-                                 n{} (elected at {} ms)",
-                                o.node,
-                                o.at_ms()
-                            ),
-                        )
-                        .at_ms(o.at_ms())
-                        .detail(json!({"term": term, "nodes": [node, o.node]})),
-                    );
-                }
-            }
-        }
-    }
+    let leaders = obs
+        .iter()
+        .filter(|o| o.kind == "leader-elected")
+        .filter_map(|o| Some((o.u64("term")?, o.node, o.at_ms())));
+    let out = conflicts(leaders, |l| l.0, |a, b| a.1 != b.1)
+        .into_iter()
+        .map(|((term, node, at), (_, other, other_at))| {
+            Finding::new(
+                ELECTION_SAFETY,
+                FindingKind::Safety,
+                format!(
+                    "two leaders in term {term}: n{node} (elected at {at} ms) and n{other} \
+                     (elected at {other_at} ms)"
+                ),
+            )
+            .at_ms(other_at)
+            .detail(json!({"term": term, "nodes": [node, other]}))
+        })
+        .collect();
     limit(out, ELECTION_SAFETY)
 }
 
@@ -139,39 +155,25 @@ pub fn election_safety(obs: &[Observation]) -> Vec<Finding> {
 /// assert_eq!(raft::log_matching(&[e(0, 77), e(1, 78)]).len(), 1);
 /// ```
 pub fn log_matching(obs: &[Observation]) -> Vec<Finding> {
-    let mut first: BTreeMap<(u64, u64), Seen> = BTreeMap::new();
-    let mut reported: BTreeSet<(u64, u64)> = BTreeSet::new();
-    let mut out = Vec::new();
-    for o in obs {
-        let Some(s) = Seen::of(o, "applied").or_else(|| Seen::of(o, "committed")) else {
-            continue;
-        };
-        let key = (s.index, s.term);
-        match first.entry(key) {
-            Slot::Vacant(v) => {
-                v.insert(s);
-            }
-            Slot::Occupied(f) => {
-                let f = *f.get();
-                if f.chain != s.chain && reported.insert(key) {
-                    out.push(
-                        Finding::new(
-                            LOG_MATCHING,
-                            FindingKind::Safety,
-                            format!(
-                                "n{} and n{} both hold an entry of term {} at index {}, but their \
-                                 logs differ before it (prefix hash {:x} at {} ms, {:x} at {} ms)",
-                                f.node, s.node, s.term, s.index, f.chain, f.at_ms, s.chain, s.at_ms
-                            ),
-                        )
-                        .at_ms(s.at_ms)
-                        .detail(json!({"index": s.index, "term": s.term,
-                                       "nodes": [f.node, s.node]})),
-                    );
-                }
-            }
-        }
-    }
+    let entries = obs
+        .iter()
+        .filter_map(|o| Seen::of(o, "applied").or_else(|| Seen::of(o, "committed")));
+    let out = conflicts(entries, |s| (s.index, s.term), |f, s| f.chain != s.chain)
+        .into_iter()
+        .map(|(f, s)| {
+            Finding::new(
+                LOG_MATCHING,
+                FindingKind::Safety,
+                format!(
+                    "n{} and n{} both hold an entry of term {} at index {}, but their logs \
+                     differ before it (prefix hash {:x} at {} ms, {:x} at {} ms)",
+                    f.node, s.node, s.term, s.index, f.chain, f.at_ms, s.chain, s.at_ms
+                ),
+            )
+            .at_ms(s.at_ms)
+            .detail(json!({"index": s.index, "term": s.term, "nodes": [f.node, s.node]}))
+        })
+        .collect();
     limit(out, LOG_MATCHING)
 }
 
@@ -186,45 +188,33 @@ pub fn log_matching(obs: &[Observation]) -> Vec<Finding> {
 /// assert_eq!(raft::state_machine_safety(&[a(0, 1, 5), a(2, 2, 6)]).len(), 1);
 /// ```
 pub fn state_machine_safety(obs: &[Observation]) -> Vec<Finding> {
-    let mut first: BTreeMap<u64, Seen> = BTreeMap::new();
-    let mut reported: BTreeSet<u64> = BTreeSet::new();
-    let mut out = Vec::new();
-    for s in obs.iter().filter_map(|o| Seen::of(o, "applied")) {
-        match first.entry(s.index) {
-            Slot::Vacant(v) => {
-                v.insert(s);
-            }
-            Slot::Occupied(f) => {
-                let f = *f.get();
-                if !f.same_entry(&s) && reported.insert(s.index) {
-                    out.push(
-                        Finding::new(
-                            STATE_MACHINE_SAFETY,
-                            FindingKind::Safety,
-                            format!(
-                                "n{} and n{} applied different entries at index {}: term {} \
-                                 digest {:x} (n{}, {} ms) vs term {} digest {:x} (n{}, {} ms)",
-                                f.node,
-                                s.node,
-                                s.index,
-                                f.term,
-                                f.digest,
-                                f.node,
-                                f.at_ms,
-                                s.term,
-                                s.digest,
-                                s.node,
-                                s.at_ms
-                            ),
-                        )
-                        .at_ms(s.at_ms)
-                        .detail(json!({"index": s.index, "nodes": [f.node, s.node],
-                                       "terms": [f.term, s.term]})),
-                    );
-                }
-            }
-        }
-    }
+    let applied = obs.iter().filter_map(|o| Seen::of(o, "applied"));
+    let out = conflicts(applied, |s| s.index, |f, s| !f.same_entry(s))
+        .into_iter()
+        .map(|(f, s)| {
+            Finding::new(
+                STATE_MACHINE_SAFETY,
+                FindingKind::Safety,
+                format!(
+                    "n{} and n{} applied different entries at index {}: term {} digest {:x} \
+                     (n{}, {} ms) vs term {} digest {:x} (n{}, {} ms)",
+                    f.node,
+                    s.node,
+                    s.index,
+                    f.term,
+                    f.digest,
+                    f.node,
+                    f.at_ms,
+                    s.term,
+                    s.digest,
+                    s.node,
+                    s.at_ms
+                ),
+            )
+            .at_ms(s.at_ms)
+            .detail(json!({"index": s.index, "nodes": [f.node, s.node], "terms": [f.term, s.term]}))
+        })
+        .collect();
     limit(out, STATE_MACHINE_SAFETY)
 }
 
@@ -240,44 +230,24 @@ pub fn state_machine_safety(obs: &[Observation]) -> Vec<Finding> {
 /// assert_eq!(raft::lost_commit(&[c(10, 0, 1, 5), c(20, 1, 2, 6)]).len(), 1);
 /// ```
 pub fn lost_commit(obs: &[Observation]) -> Vec<Finding> {
-    let mut first: BTreeMap<u64, Seen> = BTreeMap::new();
-    let mut reported: BTreeSet<u64> = BTreeSet::new();
-    let mut out = Vec::new();
-    for s in obs.iter().filter_map(|o| Seen::of(o, "committed")) {
-        match first.entry(s.index) {
-            Slot::Vacant(v) => {
-                v.insert(s);
-            }
-            Slot::Occupied(f) => {
-                let f = *f.get();
-                if !f.same_entry(&s) && reported.insert(s.index) {
-                    out.push(
-                        Finding::new(
-                            LOST_COMMIT,
-                            FindingKind::Safety,
-                            format!(
-                                "the entry n{} committed at index {} (term {}, digest {:x}, at {} \
-                                 ms) was lost: n{} later committed a different entry there \
-                                 (term {}, digest {:x}, at {} ms)",
-                                f.node,
-                                f.index,
-                                f.term,
-                                f.digest,
-                                f.at_ms,
-                                s.node,
-                                s.term,
-                                s.digest,
-                                s.at_ms
-                            ),
-                        )
-                        .at_ms(s.at_ms)
-                        .detail(json!({"index": s.index, "nodes": [f.node, s.node],
-                                       "terms": [f.term, s.term]})),
-                    );
-                }
-            }
-        }
-    }
+    let committed = obs.iter().filter_map(|o| Seen::of(o, "committed"));
+    let out = conflicts(committed, |s| s.index, |f, s| !f.same_entry(s))
+        .into_iter()
+        .map(|(f, s)| {
+            Finding::new(
+                LOST_COMMIT,
+                FindingKind::Safety,
+                format!(
+                    "the entry n{} committed at index {} (term {}, digest {:x}, at {} ms) was \
+                     lost: n{} later committed a different entry there (term {}, digest {:x}, \
+                     at {} ms)",
+                    f.node, f.index, f.term, f.digest, f.at_ms, s.node, s.term, s.digest, s.at_ms
+                ),
+            )
+            .at_ms(s.at_ms)
+            .detail(json!({"index": s.index, "nodes": [f.node, s.node], "terms": [f.term, s.term]}))
+        })
+        .collect();
     limit(out, LOST_COMMIT)
 }
 
