@@ -18,6 +18,7 @@ const FIGURE8: &str = "leader-churn";
 const ALL: &[&str] = &[
     "linearizability",
     "lost-write",
+    "cap",
     "raft-election-safety",
     "raft-log-matching",
     "raft-state-machine-safety",
@@ -118,7 +119,7 @@ fn leader_local_read_serves_stale_reads() {
         "swarm",
         30,
         &["linearizability"],
-        &["linearizability"],
+        &["linearizability", "cap"],
     );
 }
 

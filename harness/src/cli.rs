@@ -197,6 +197,12 @@ type CliResult = Result<i32, UsageError>;
 
 /// Parses `std::env::args()` and runs the command; returns the exit code.
 pub fn main(models: Vec<Model>) -> i32 {
+    // Like any Unix tool, stop quietly when the reader of our output goes away
+    // (`faultline list | head`); Rust ignores SIGPIPE, so `println!` would panic instead.
+    // SAFETY: restoring the default disposition of one signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     run_cli(std::env::args_os(), models)
 }
 
@@ -319,7 +325,11 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
     } else {
         println!("Models:");
         for i in &infos {
-            println!("  {} ({:?}) — {}", i.name, i.cap, i.description);
+            let cap = match i.cap {
+                crate::protocol::Cap::None => "—".to_string(),
+                c => format!("{c:?}"),
+            };
+            println!("  {} ({cap}) — {}", i.name, i.description);
             println!("    guarantees: {}", i.guarantees.join(", "));
             println!("    checkers:   {}", i.checkers.join(", "));
             for b in &i.bugs {

@@ -193,6 +193,8 @@ impl Protocol for Raft {
         vec![
             "linearizability",
             "lost-write",
+            // A CP store answering non-linearizably breaks its CAP choice too.
+            "cap",
             checks::ELECTION_SAFETY,
             checks::LOG_MATCHING,
             checks::STATE_MACHINE_SAFETY,
