@@ -3,13 +3,32 @@
 //! on a second run, and bad or passing input gets its documented exit code.
 use faultline_harness::prelude::*;
 use faultline_harness::repro::Repro;
-use faultline_harness::run::{run, Faults, RunRequest};
+use faultline_harness::run::{run, Faults, RunReport, RunRequest};
 use faultline_harness::schedule::Schedule;
 use faultline_models::primary_backup::model;
 use std::path::Path;
 
 mod common;
 use common::{faultline_in, TempDir};
+
+/// Seed 0 of the correct variant with `ops` operations under `schedule`.
+fn correct_seed_0(ops: usize, schedule: &str) -> RunReport {
+    let m = model();
+    run(
+        &m,
+        &RunRequest {
+            seed: 0,
+            config: ModelConfig {
+                ops,
+                ..m.config(None)
+            },
+            faults: Faults::Schedule(Schedule::load(schedule).unwrap()),
+            fail_on: vec![],
+            trace: false,
+        },
+    )
+    .unwrap()
+}
 
 /// The first failing swarm seed of `async-ack` with a short workload, as a reproducer file.
 fn failing_repro(dir: &TempDir) -> (std::path::PathBuf, Repro) {
@@ -194,21 +213,7 @@ fn a_malformed_reproducer_is_an_input_error_naming_the_file() {
 #[test]
 fn an_unknown_model_is_an_input_error() {
     let dir = TempDir::new("shrink-model");
-    let m = model();
-    let report = run(
-        &m,
-        &RunRequest {
-            seed: 0,
-            config: ModelConfig {
-                ops: 10,
-                ..m.config(None)
-            },
-            faults: Faults::Schedule(Schedule::load("none").unwrap()),
-            fail_on: vec![],
-            trace: false,
-        },
-    )
-    .unwrap();
+    let report = correct_seed_0(10, "none");
     let mut repro = Repro::from_report(&report, &[]);
     repro.model = "no-such-model".into();
     let path = dir.join("r.yaml");
@@ -225,21 +230,7 @@ fn an_unknown_model_is_an_input_error() {
 #[test]
 fn a_passing_reproducer_has_nothing_to_shrink() {
     let dir = TempDir::new("shrink-pass");
-    let m = model();
-    let report = run(
-        &m,
-        &RunRequest {
-            seed: 0,
-            config: ModelConfig {
-                ops: 20,
-                ..m.config(None)
-            },
-            faults: Faults::Schedule(Schedule::load("swarm").unwrap()),
-            fail_on: vec![],
-            trace: false,
-        },
-    )
-    .unwrap();
+    let report = correct_seed_0(20, "swarm");
     assert!(report.passed, "the correct variant passes seed 0");
     let path = dir.join("pass.yaml");
     std::fs::write(&path, Repro::from_report(&report, &[]).to_yaml()).unwrap();
