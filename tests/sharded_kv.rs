@@ -6,16 +6,10 @@ use faultline_harness::schedule::Schedule;
 use faultline_models::sharded_kv::model;
 use std::collections::BTreeSet;
 
+mod common;
+
 fn run_seed(bug: Option<&str>, seed: u64, schedule: &str) -> RunReport {
-    let m = model();
-    let req = RunRequest {
-        seed,
-        config: m.config(bug),
-        faults: Faults::Schedule(Schedule::load(schedule).unwrap()),
-        fail_on: vec![],
-        trace: false,
-    };
-    run(&m, &req).expect("valid run")
+    common::run_seed(&model(), bug, schedule, seed, &[])
 }
 
 #[test]

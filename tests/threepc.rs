@@ -1,10 +1,10 @@
 //! `threepc`: under crash-only faults three-phase commit neither blocks nor loses atomicity;
 //! under partitions the harness finds the textbook flaw (an atomicity violation).
-mod transactions_common;
+mod common;
 
+use common::run_seed;
 use faultline_harness::Check;
 use faultline_models::threepc::model;
-use transactions_common::run_seed;
 
 #[test]
 fn crashes_neither_block_nor_break_atomicity() {

@@ -1,6 +1,10 @@
-//! Helpers shared by the end-to-end tests: temp dirs and running the `faultline` binary. Each
-//! test crate uses only some of them.
+//! Helpers shared by the end-to-end tests: temp dirs, running the `faultline` binary, running
+//! one seed of a model, and hunting for the seed that catches a bug variant. Each test crate
+//! uses only some of them.
 #![allow(dead_code)]
+use faultline_harness::prelude::*;
+use faultline_harness::run::{run, Faults, RunReport, RunRequest};
+use faultline_harness::schedule::Schedule;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,4 +92,116 @@ pub fn faultline_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
         stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
         stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
     }
+}
+
+/// One run of `model` (bug `bug`) with `faults`, `fail_on` added to its guarantees.
+pub fn run_faults(
+    model: &Model,
+    bug: Option<&str>,
+    seed: u64,
+    faults: Faults,
+    fail_on: &[&str],
+) -> RunReport {
+    let req = RunRequest {
+        seed,
+        config: model.config(bug),
+        faults,
+        fail_on: fail_on.iter().map(|s| s.to_string()).collect(),
+        trace: false,
+    };
+    run(model, &req).expect("valid run")
+}
+
+/// One seed of `model` (bug `bug`) under `schedule`, with `fail_on` added to its guarantees.
+pub fn run_seed(
+    model: &Model,
+    bug: Option<&str>,
+    schedule: &str,
+    seed: u64,
+    fail_on: &[&str],
+) -> RunReport {
+    let faults = Faults::Schedule(Schedule::load(schedule).unwrap());
+    run_faults(model, bug, seed, faults, fail_on)
+}
+
+/// The lowest seed in `0..n` at which `bug` fails under `schedule`. Asserts that the failure
+/// violates every checker in `must` and no checker outside `must` and `allowed`, that it ran
+/// the bug variant, and that the correct variant passes that very seed.
+pub fn found_by(
+    model: fn() -> Model,
+    bug: &str,
+    schedule: &str,
+    n: u64,
+    must: &[&str],
+    allowed: &[&str],
+) -> u64 {
+    hunt(model, bug, schedule, n, true, must, allowed)
+}
+
+/// Runs `bug` over every seed in `0..n` under `schedule`: every checker in `must` fires on some
+/// failing seed, no failure violates a checker outside `must` and `allowed`, and the correct
+/// variant passes the first failing seed (returned).
+pub fn found_by_all_failures(
+    model: fn() -> Model,
+    bug: &str,
+    schedule: &str,
+    n: u64,
+    must: &[&str],
+    allowed: &[&str],
+) -> u64 {
+    hunt(model, bug, schedule, n, false, must, allowed)
+}
+
+fn hunt(
+    model: fn() -> Model,
+    bug: &str,
+    schedule: &str,
+    n: u64,
+    first_only: bool,
+    must: &[&str],
+    allowed: &[&str],
+) -> u64 {
+    let mut check = Check::new(model()).bug(bug).schedule(schedule).seeds(0..n);
+    if first_only {
+        check = check.stop_on_first();
+    }
+    let result = check.run();
+    let failure = result
+        .first_failure()
+        .unwrap_or_else(|| panic!("--bug {bug} --schedule {schedule}: no failure in 0..{n}"));
+    let failures: &[RunReport] = if first_only {
+        std::slice::from_ref(failure)
+    } else {
+        &result.failures
+    };
+    for c in must {
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.violated_checkers().iter().any(|x| x == c)),
+            "--bug {bug} --schedule {schedule}: expected a `{c}` violation, got {:?}",
+            failures
+                .iter()
+                .map(|f| (f.seed, f.violated_checkers()))
+                .collect::<Vec<_>>()
+        );
+    }
+    for f in failures {
+        for c in &f.violated_checkers() {
+            assert!(
+                must.contains(&c.as_str()) || allowed.contains(&c.as_str()),
+                "--bug {bug} seed {}: unexpected `{c}` violation: {:?}",
+                f.seed,
+                f.violations
+            );
+        }
+    }
+    assert_eq!(failure.config.bug.as_deref(), Some(bug));
+    let fixed = run_seed(&model(), None, schedule, failure.seed, &[]);
+    assert!(
+        fixed.passed,
+        "the correct variant fails seed {} of {schedule} too: {:?}",
+        failure.seed, fixed.violations
+    );
+    failure.seed
 }
