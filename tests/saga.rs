@@ -3,7 +3,7 @@
 //! the correct saga passes the seed that caught it.
 mod common;
 
-use common::{found_by, run_seed};
+use common::{assert_passes, found_by, run_seed};
 use faultline_harness::Check;
 use faultline_models::saga::model;
 
@@ -19,11 +19,7 @@ fn correct_sagas_complete_or_compensate() {
 
 #[test]
 fn correct_sagas_survive_orchestrator_crashes() {
-    Check::new(model())
-        .schedule("crashes")
-        .seeds(0..40)
-        .run()
-        .assert_ok();
+    assert_passes(model(), "crashes", 0..40);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! under partitions the harness finds the textbook flaw (an atomicity violation).
 mod common;
 
-use common::run_seed;
+use common::{assert_passes, run_seed};
 use faultline_harness::Check;
 use faultline_models::threepc::model;
 
@@ -12,11 +12,7 @@ fn crashes_neither_block_nor_break_atomicity() {
     let info = model().info(&model().config(None)).unwrap();
     assert!(info.guarantees.iter().any(|g| g == "blocking"));
     assert!(info.guarantees.iter().any(|g| g == "atomicity"));
-    Check::new(model())
-        .schedule("crashes")
-        .seeds(0..40)
-        .run()
-        .assert_ok();
+    assert_passes(model(), "crashes", 0..40);
 }
 
 #[test]

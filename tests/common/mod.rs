@@ -6,6 +6,7 @@ use faultline_harness::prelude::*;
 use faultline_harness::run::{run, Faults, RunReport, RunRequest};
 use faultline_harness::schedule::Schedule;
 use serde_json::Value;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -122,6 +123,15 @@ pub fn run_seed(
 ) -> RunReport {
     let faults = Faults::Schedule(Schedule::load(schedule).unwrap());
     run_faults(model, bug, seed, faults, fail_on)
+}
+
+/// Every seed in `seeds` of the correct variant passes under `schedule`.
+pub fn assert_passes(model: Model, schedule: &str, seeds: Range<u64>) {
+    Check::new(model)
+        .schedule(schedule)
+        .seeds(seeds)
+        .run()
+        .assert_ok();
 }
 
 /// The lowest seed in `0..n` at which `bug` fails under `schedule`. Asserts that the failure
