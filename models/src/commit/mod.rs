@@ -18,9 +18,18 @@ pub use msg::CommitMsg;
 pub use workload::{call, owner, txn_workload};
 
 use faultline_harness::prelude::*;
+use faultline_harness::Message;
+use std::time::Duration;
 
 /// The coordinator's node id.
 pub const COORDINATOR: usize = 0;
+
+/// When a node with timers due at `deadlines` next wakes: the earliest, or in a second if none.
+pub fn wake_at<M: Message>(ctx: &NodeCtx<M>, deadlines: impl Iterator<Item = Instant>) -> Instant {
+    deadlines
+        .min()
+        .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1))
+}
 
 /// How long a participant in doubt holding locks may wait for a dead coordinator before the
 /// `blocking` checker reports it.

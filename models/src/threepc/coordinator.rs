@@ -3,6 +3,7 @@
 //! spot, one precommitting will commit, and one it has no record of was aborted.
 use super::{Msg, State};
 use crate::commit::coordinator::{append_log, load_log, send_prepares, Informing};
+use crate::commit::wake_at;
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -80,14 +81,11 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
         );
     }
     loop {
-        let next = c
-            .voting
-            .values()
-            .chain(c.precommitting.values())
-            .map(|p| p.deadline)
-            .chain(c.informing.deadlines())
-            .min()
-            .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1));
+        let phases = c.voting.values().chain(c.precommitting.values());
+        let next = wake_at(
+            ctx,
+            phases.map(|p| p.deadline).chain(c.informing.deadlines()),
+        );
         if let Some((from, msg)) = ctx.recv_until(next).await {
             c.handle(from, msg).await;
         }

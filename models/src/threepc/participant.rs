@@ -2,7 +2,7 @@
 //! the termination protocol instead of waiting.
 use super::{Msg, State};
 use crate::commit::participant::{persist, send_peers, vote_no_conflict, vote_yes, Locks, STATE};
-use crate::commit::{CommitMsg, COORDINATOR};
+use crate::commit::{wake_at, CommitMsg, COORDINATOR};
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -64,13 +64,8 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
     }
     ctx.observe("participant-start", &json!({"in_doubt": in_doubt}));
     loop {
-        let next = p
-            .timers
-            .values()
-            .chain(p.rounds.values().map(|r| &r.1))
-            .min()
-            .copied()
-            .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1));
+        let rounds = p.rounds.values().map(|r| r.1);
+        let next = wake_at(ctx, p.timers.values().copied().chain(rounds));
         if let Some((from, msg)) = ctx.recv_until(next).await {
             p.handle(from, msg).await;
         }

@@ -3,6 +3,7 @@
 //! and a transaction with no record is answered "aborted".
 use super::{Bug, Msg};
 use crate::commit::coordinator::{append_log, load_log, send_prepares, Informing};
+use crate::commit::wake_at;
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -58,13 +59,8 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
         informing: Informing::new(RESEND),
     };
     loop {
-        let next = c
-            .pending
-            .values()
-            .map(|p| p.deadline)
-            .chain(c.informing.deadlines())
-            .min()
-            .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1));
+        let deadlines = c.pending.values().map(|p| p.deadline);
+        let next = wake_at(ctx, deadlines.chain(c.informing.deadlines()));
         if let Some((from, msg)) = ctx.recv_until(next).await {
             c.handle(from, msg).await;
         }

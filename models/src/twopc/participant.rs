@@ -2,7 +2,7 @@
 //! coordinator is silent asks its peers (cooperative termination).
 use super::{Bug, Msg};
 use crate::commit::participant::{persist, send_peers, vote_no_conflict, vote_yes, Locks, STATE};
-use crate::commit::{CommitMsg, COORDINATOR};
+use crate::commit::{wake_at, CommitMsg, COORDINATOR};
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -53,12 +53,7 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
         p.asking.insert(txn, (1, ctx.instant()));
     }
     loop {
-        let next = p
-            .asking
-            .values()
-            .map(|a| a.1)
-            .min()
-            .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1));
+        let next = wake_at(ctx, p.asking.values().map(|a| a.1));
         if let Some((from, msg)) = ctx.recv_until(next).await {
             p.handle(from, msg).await;
         }
