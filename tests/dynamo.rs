@@ -2,8 +2,7 @@
 //! (without failing) the stale reads and the updates last-writer-wins loses to skewed clocks,
 //! and each bug variant breaks its AP promise within a bounded number of seeds.
 use faultline_harness::prelude::*;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
-use faultline_harness::schedule::Schedule;
+use faultline_harness::run::RunReport;
 use faultline_models::dynamo::model;
 
 mod common;
@@ -115,13 +114,6 @@ fn quorum_sizes_are_parameters() {
     let m = model();
     let mut cfg = m.config(None);
     cfg.set.insert("w".into(), "4".into());
-    let req = RunRequest {
-        seed: 0,
-        config: cfg,
-        faults: Faults::Schedule(Schedule::load("none").unwrap()),
-        fail_on: vec![],
-        trace: false,
-    };
-    let err = run(&m, &req).expect_err("w > n is refused");
+    let err = common::refused(&m, cfg, "w > n is refused");
     assert!(err.to_string().contains("w=4"), "{err}");
 }

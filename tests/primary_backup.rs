@@ -10,7 +10,7 @@ mod common;
 /// on some failing seed, no failure names a checker outside `allowed`, and the correct variant
 /// passes the first failing seed.
 fn found_by(bug: &str, n: u64, must: &[&str], allowed: &[&str]) -> u64 {
-    common::found_by_all_failures(model, bug, "swarm", n, must, allowed)
+    common::hunt(model, bug, "swarm", n, common::Failures::All, must, allowed)
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! uses only some of them.
 #![allow(dead_code)]
 use faultline_harness::prelude::*;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
+use faultline_harness::run::{run, Faults, RunError, RunReport, RunRequest};
 use faultline_harness::schedule::Schedule;
 use serde_json::Value;
 use std::ops::Range;
@@ -113,6 +113,18 @@ pub fn run_faults(
     run(model, &req).expect("valid run")
 }
 
+/// The error a run of `config` (seed 0, no faults) is refused with; `why` if it runs.
+pub fn refused(model: &Model, config: ModelConfig, why: &str) -> RunError {
+    let req = RunRequest {
+        seed: 0,
+        config,
+        faults: Faults::Schedule(Schedule::load("none").unwrap()),
+        fail_on: vec![],
+        trace: false,
+    };
+    run(model, &req).expect_err(why)
+}
+
 /// One seed of `model` (bug `bug`) under `schedule`, with `fail_on` added to its guarantees.
 pub fn run_seed(
     model: &Model,
@@ -134,6 +146,14 @@ pub fn assert_passes(model: Model, schedule: &str, seeds: Range<u64>) {
         .assert_ok();
 }
 
+/// Which failures [`hunt`] checks.
+pub enum Failures {
+    /// Stop at the lowest failing seed and check it alone.
+    First,
+    /// Run every seed and check every failure.
+    All,
+}
+
 /// The lowest seed in `0..n` at which `bug` fails under `schedule`. Asserts that the failure
 /// violates every checker in `must` and no checker outside `must` and `allowed`, that it ran
 /// the bug variant, and that the correct variant passes that very seed.
@@ -145,32 +165,22 @@ pub fn found_by(
     must: &[&str],
     allowed: &[&str],
 ) -> u64 {
-    hunt(model, bug, schedule, n, true, must, allowed)
+    hunt(model, bug, schedule, n, Failures::First, must, allowed)
 }
 
-/// Runs `bug` over every seed in `0..n` under `schedule`: every checker in `must` fires on some
-/// failing seed, no failure violates a checker outside `must` and `allowed`, and the correct
-/// variant passes the first failing seed (returned).
-pub fn found_by_all_failures(
+/// Runs `bug` over the seeds `0..n` under `schedule`: every checker in `must` fires on some
+/// checked failure, no checked failure violates a checker outside `must` and `allowed`, the
+/// first failure ran the bug variant, and the correct variant passes its seed (returned).
+pub fn hunt(
     model: fn() -> Model,
     bug: &str,
     schedule: &str,
     n: u64,
+    which: Failures,
     must: &[&str],
     allowed: &[&str],
 ) -> u64 {
-    hunt(model, bug, schedule, n, false, must, allowed)
-}
-
-fn hunt(
-    model: fn() -> Model,
-    bug: &str,
-    schedule: &str,
-    n: u64,
-    first_only: bool,
-    must: &[&str],
-    allowed: &[&str],
-) -> u64 {
+    let first_only = matches!(which, Failures::First);
     let mut check = Check::new(model()).bug(bug).schedule(schedule).seeds(0..n);
     if first_only {
         check = check.stop_on_first();
