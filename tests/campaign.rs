@@ -15,17 +15,7 @@ fn faultline(cwd: &Path, args: &[&str]) -> (i32, String, String) {
 }
 
 fn faultline_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(cwd)
-        .output()
-        .expect("the faultline binary runs");
-    (
-        out.status.code().expect("exited normally"),
-        String::from_utf8(out.stdout).expect("utf-8"),
-        String::from_utf8(out.stderr).expect("utf-8"),
-    )
+    common::faultline_env(cwd, args, env).into_parts()
 }
 
 fn json(stdout: &str) -> Value {

@@ -2,53 +2,11 @@
 //! artifacts of a failing run and `replay`.
 use faultline_harness::prelude::*;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 mod common;
-use common::TempDir;
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    /// stdout must be exactly one JSON object and nothing else.
-    fn json(&self) -> Value {
-        let text = self.stdout.trim();
-        assert_eq!(
-            text.lines().count(),
-            1,
-            "one line of JSON on stdout, got: {}",
-            self.stdout
-        );
-        let v: Value = serde_json::from_str(text).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not one JSON value ({e}): {}\nstderr: {}",
-                self.stdout, self.stderr
-            )
-        });
-        assert!(v.is_object(), "{v}");
-        v
-    }
-}
-
-/// Runs the binary in `cwd` (a temp dir, so default output folders never land in the repo).
-fn faultline_in(cwd: &Path, args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the faultline binary runs");
-    Out {
-        code: out.status.code().expect("exited normally"),
-        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    }
-}
+use common::{faultline_in, Out, TempDir};
 
 fn faultline(args: &[&str]) -> Out {
     let dir = TempDir::new("cwd");

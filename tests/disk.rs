@@ -3,10 +3,12 @@
 //! node sees only durable state. Reads before the crash see everything written.
 use faultline_harness::prelude::*;
 use faultline_harness::recording::Observation;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
+use faultline_harness::run::{Faults, RunReport};
 use faultline_harness::schedule::{Fault, Schedule, Step};
 use serde_json::{json, Value};
 use std::time::Duration;
+
+mod common;
 
 /// Node 0 writes a few files at start-up (some fsynced, some not), reports what it reads back,
 /// then idles. Every boot (the first and each restart) reports what the disk holds.
@@ -86,15 +88,7 @@ fn probe_model() -> Model {
 }
 
 fn run_with(faults: Faults) -> RunReport {
-    let m = probe_model();
-    let req = RunRequest {
-        seed: 1,
-        config: m.config(None),
-        faults,
-        fail_on: vec![],
-        trace: false,
-    };
-    let r = run(&m, &req).expect("valid run");
+    let r = common::run_faults(&probe_model(), None, 1, faults, &[]);
     assert!(r.passed, "{:?}", r.violations);
     r
 }

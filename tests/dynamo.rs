@@ -2,20 +2,13 @@
 //! (without failing) the stale reads and the updates last-writer-wins loses to skewed clocks,
 //! and each bug variant breaks its AP promise within a bounded number of seeds.
 use faultline_harness::prelude::*;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
-use faultline_harness::schedule::Schedule;
+use faultline_harness::run::RunReport;
 use faultline_models::dynamo::model;
 
+mod common;
+
 fn run_seed(bug: Option<&str>, seed: u64, schedule: &str) -> RunReport {
-    let m = model();
-    let req = RunRequest {
-        seed,
-        config: m.config(bug),
-        faults: Faults::Schedule(Schedule::load(schedule).unwrap()),
-        fail_on: vec![],
-        trace: false,
-    };
-    run(&m, &req).expect("valid run")
+    common::run_seed(&model(), bug, schedule, seed, &[])
 }
 
 fn finding<'a>(r: &'a RunReport, checker: &str) -> Option<&'a Finding> {
@@ -65,18 +58,7 @@ fn skewed_clocks_lose_updates_as_a_finding_not_a_violation() {
     assert_eq!(f.kind, FindingKind::Safety);
     assert!(f.value.unwrap() >= 1.0);
     // Declared a finding, but a user who cannot live with it can fail on it.
-    let m = model();
-    let strict = run(
-        &m,
-        &RunRequest {
-            seed: lost.seed,
-            config: m.config(None),
-            faults: Faults::Schedule(Schedule::load("clock-skew").unwrap()),
-            fail_on: vec!["lost-update".into()],
-            trace: false,
-        },
-    )
-    .unwrap();
+    let strict = common::run_seed(&model(), None, "clock-skew", lost.seed, &["lost-update"]);
     assert_eq!(strict.violated_checkers(), ["lost-update"]);
     // Without skew, last-writer-wins follows real time: nothing is lost.
     let calm = run_seed(None, lost.seed, "none");
@@ -132,13 +114,6 @@ fn quorum_sizes_are_parameters() {
     let m = model();
     let mut cfg = m.config(None);
     cfg.set.insert("w".into(), "4".into());
-    let req = RunRequest {
-        seed: 0,
-        config: cfg,
-        faults: Faults::Schedule(Schedule::load("none").unwrap()),
-        fail_on: vec![],
-        trace: false,
-    };
-    let err = run(&m, &req).expect_err("w > n is refused");
+    let err = common::refused(&m, cfg, "w > n is refused");
     assert!(err.to_string().contains("w=4"), "{err}");
 }

@@ -5,10 +5,12 @@
 //! leader" changes on a known timetable), and every node broadcasts a beat every 10 ms carrying
 //! its local clock; receivers report each beat.
 use faultline_harness::prelude::*;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
+use faultline_harness::run::{Faults, RunReport};
 use faultline_harness::schedule::{Schedule, Step};
 use serde_json::{json, Value};
 use std::time::Duration;
+
+mod common;
 
 #[derive(Clone, Debug)]
 struct Beat {
@@ -69,15 +71,7 @@ fn model() -> Model {
 }
 
 fn run_with(seed: u64, faults: Faults) -> RunReport {
-    let m = model();
-    let req = RunRequest {
-        seed,
-        config: m.config(None),
-        faults,
-        fail_on: vec![],
-        trace: false,
-    };
-    let r = run(&m, &req).expect("valid run");
+    let r = common::run_faults(&model(), None, seed, faults, &[]);
     assert!(r.passed, "{:?}", r.violations);
     r
 }

@@ -1,10 +1,10 @@
 //! `payments`: retries with an idempotency key charge once; each bug variant double-charges
 //! within a bounded number of seeds, and the correct service passes the seed that caught it.
-mod transactions_common;
+mod common;
 
+use common::found_by;
 use faultline_harness::Check;
 use faultline_models::payments::model;
-use transactions_common::found_by;
 
 #[test]
 fn correct_payments_charge_exactly_once() {
@@ -20,7 +20,7 @@ fn no_idempotency_key_double_charges() {
         "no-idempotency-key",
         "swarm",
         20,
-        "exactly-once",
+        &["exactly-once"],
         &[],
     );
 }
@@ -32,7 +32,7 @@ fn volatile_dedup_double_charges_after_a_crash() {
         "volatile-dedup",
         "lost-replies",
         100,
-        "exactly-once",
+        &["exactly-once"],
         &[],
     );
 }

@@ -2,57 +2,15 @@
 //! checker the bug should trip (and by `cap`: a CP model returning non-linearizable results
 //! breaks its CAP promise), and the correct protocol passes the very seed that caught it.
 use faultline_harness::prelude::*;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
-use faultline_harness::schedule::Schedule;
 use faultline_models::primary_backup::model;
 
-/// Runs one seed of the correct variant under the default (swarm) schedule.
-fn correct_run(seed: u64) -> RunReport {
-    let m = model();
-    let req = RunRequest {
-        seed,
-        config: m.config(None),
-        faults: Faults::Schedule(Schedule::load("swarm").unwrap()),
-        fail_on: vec![],
-        trace: false,
-    };
-    run(&m, &req).expect("valid run")
-}
+mod common;
 
-/// Runs `bug` over seeds `0..n`: every checker in `must` fires on some failing seed, no failure
-/// names a checker outside `allowed`, and the correct variant passes the first failing seed.
+/// Runs `bug` over seeds `0..n` of the default (swarm) schedule: every checker in `must` fires
+/// on some failing seed, no failure names a checker outside `allowed`, and the correct variant
+/// passes the first failing seed.
 fn found_by(bug: &str, n: u64, must: &[&str], allowed: &[&str]) -> u64 {
-    let result = Check::new(model()).bug(bug).seeds(0..n).run();
-    let failure = result
-        .first_failure()
-        .unwrap_or_else(|| panic!("--bug {bug}: no failure in seeds 0..{n}"));
-    for c in must {
-        assert!(
-            result
-                .failures
-                .iter()
-                .any(|f| f.violated_checkers().iter().any(|x| x == c)),
-            "--bug {bug}: no `{c}` violation in seeds 0..{n}"
-        );
-    }
-    for f in &result.failures {
-        for c in &f.violated_checkers() {
-            assert!(
-                allowed.contains(&c.as_str()),
-                "--bug {bug} seed {}: unexpected `{c}` violation: {:?}",
-                f.seed,
-                f.violations
-            );
-        }
-    }
-    assert_eq!(failure.config.bug.as_deref(), Some(bug));
-    let fixed = correct_run(failure.seed);
-    assert!(
-        fixed.passed,
-        "the correct variant fails seed {} too: {:?}",
-        failure.seed, fixed.violations
-    );
-    failure.seed
+    common::hunt(model, bug, "swarm", n, common::Failures::All, must, allowed)
 }
 
 #[test]

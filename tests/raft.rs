@@ -7,9 +7,11 @@
 //! `commit-old-term` the chain of leader isolations that replays the Raft paper's Figure 8
 //! (`leader-churn`).
 use faultline_harness::prelude::*;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
-use faultline_harness::schedule::Schedule;
+use faultline_harness::run::RunReport;
 use faultline_models::raft::model;
+
+mod common;
+use common::run_seed;
 
 const POWER_LOSS: &str = "power-loss";
 const FIGURE8: &str = "leader-churn";
@@ -27,53 +29,13 @@ const ALL: &[&str] = &[
 
 /// Runs one seed of the correct variant under `schedule`.
 fn correct_run(seed: u64, schedule: &str) -> RunReport {
-    let m = model();
-    let req = RunRequest {
-        seed,
-        config: m.config(None),
-        faults: Faults::Schedule(Schedule::load(schedule).unwrap()),
-        fail_on: vec![],
-        trace: false,
-    };
-    run(&m, &req).expect("valid run")
+    run_seed(&model(), None, schedule, seed, &[])
 }
 
 /// Finds the first failing seed of `bug` in `0..n` under `schedule`: every checker in `must` is
 /// among its violations, none outside `allowed`, and the correct variant passes that seed.
 fn found_by(bug: &str, schedule: &str, n: u64, must: &[&str], allowed: &[&str]) -> u64 {
-    let result = Check::new(model())
-        .bug(bug)
-        .schedule(schedule)
-        .seeds(0..n)
-        .stop_on_first()
-        .run();
-    let failure = result
-        .first_failure()
-        .unwrap_or_else(|| panic!("--bug {bug} --schedule {schedule}: no failure in 0..{n}"));
-    let checkers = failure.violated_checkers();
-    for c in must {
-        assert!(
-            checkers.iter().any(|x| x == c),
-            "--bug {bug} seed {}: expected a `{c}` violation, got {checkers:?}",
-            failure.seed
-        );
-    }
-    for c in &checkers {
-        assert!(
-            allowed.contains(&c.as_str()),
-            "--bug {bug} seed {}: unexpected `{c}` violation: {:?}",
-            failure.seed,
-            failure.violations
-        );
-    }
-    assert_eq!(failure.config.bug.as_deref(), Some(bug));
-    let fixed = correct_run(failure.seed, schedule);
-    assert!(
-        fixed.passed,
-        "the correct variant fails seed {} of {schedule} too: {:?}",
-        failure.seed, fixed.violations
-    );
-    failure.seed
+    common::found_by(model, bug, schedule, n, must, allowed)
 }
 
 #[test]

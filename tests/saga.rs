@@ -1,11 +1,11 @@
 //! `saga`: every order ends completed or fully compensated, with money and stock conserved; each
 //! bug variant is caught within a bounded number of seeds by the checker naming its failure, and
 //! the correct saga passes the seed that caught it.
-mod transactions_common;
+mod common;
 
+use common::{assert_passes, found_by, run_seed};
 use faultline_harness::Check;
 use faultline_models::saga::model;
-use transactions_common::{found_by, run_seed};
 
 #[test]
 fn correct_sagas_complete_or_compensate() {
@@ -19,11 +19,7 @@ fn correct_sagas_complete_or_compensate() {
 
 #[test]
 fn correct_sagas_survive_orchestrator_crashes() {
-    Check::new(model())
-        .schedule("crashes")
-        .seeds(0..40)
-        .run()
-        .assert_ok();
+    assert_passes(model(), "crashes", 0..40);
 }
 
 #[test]
@@ -33,7 +29,7 @@ fn no_compensation_retry_leaves_sagas_half_done() {
         "no-compensation-retry",
         "swarm",
         40,
-        "saga-outcome",
+        &["saga-outcome"],
         &["conservation"],
     );
 }
@@ -45,7 +41,7 @@ fn non_idempotent_refund_pays_twice() {
         "non-idempotent-refund",
         "swarm",
         40,
-        "conservation",
+        &["conservation"],
         &[],
     );
 }
@@ -57,7 +53,7 @@ fn volatile_saga_log_forgets_sagas_in_flight() {
         "volatile-saga-log",
         "swarm",
         60,
-        "saga-outcome",
+        &["saga-outcome"],
         &["conservation"],
     );
 }

@@ -1,21 +1,14 @@
 //! `sharded-kv`: shards move between replicated groups during the run and every key stays
 //! linearizable; a group that keeps serving a shard it handed over is caught.
 use faultline_harness::prelude::*;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
-use faultline_harness::schedule::Schedule;
+use faultline_harness::run::RunReport;
 use faultline_models::sharded_kv::model;
 use std::collections::BTreeSet;
 
+mod common;
+
 fn run_seed(bug: Option<&str>, seed: u64, schedule: &str) -> RunReport {
-    let m = model();
-    let req = RunRequest {
-        seed,
-        config: m.config(bug),
-        faults: Faults::Schedule(Schedule::load(schedule).unwrap()),
-        fail_on: vec![],
-        trace: false,
-    };
-    run(&m, &req).expect("valid run")
+    common::run_seed(&model(), bug, schedule, seed, &[])
 }
 
 #[test]
@@ -67,13 +60,6 @@ fn the_layout_needs_equal_groups() {
     let m = model();
     let mut cfg = m.config(None);
     cfg.nodes = 10;
-    let req = RunRequest {
-        seed: 0,
-        config: cfg,
-        faults: Faults::Schedule(Schedule::load("none").unwrap()),
-        fail_on: vec![],
-        trace: false,
-    };
-    let err = run(&m, &req).expect_err("10 nodes cannot form 3 equal groups");
+    let err = common::refused(&m, cfg, "10 nodes cannot form 3 equal groups");
     assert!(err.to_string().contains("--nodes 12"), "{err}");
 }

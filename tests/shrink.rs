@@ -3,42 +3,31 @@
 //! on a second run, and bad or passing input gets its documented exit code.
 use faultline_harness::prelude::*;
 use faultline_harness::repro::Repro;
-use faultline_harness::run::{run, Faults, RunRequest};
+use faultline_harness::run::{run, Faults, RunReport, RunRequest};
 use faultline_harness::schedule::Schedule;
 use faultline_models::primary_backup::model;
-use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 
 mod common;
-use common::TempDir;
+use common::{faultline_in, TempDir};
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        let text = self.stdout.trim();
-        assert_eq!(text.lines().count(), 1, "one JSON line: {}", self.stdout);
-        serde_json::from_str(text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
-    }
-}
-
-fn faultline(cwd: &Path, args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the faultline binary runs");
-    Out {
-        code: out.status.code().expect("exited normally"),
-        stdout: String::from_utf8(out.stdout).expect("utf-8"),
-        stderr: String::from_utf8(out.stderr).expect("utf-8"),
-    }
+/// Seed 0 of the correct variant with `ops` operations under `schedule`.
+fn correct_seed_0(ops: usize, schedule: &str) -> RunReport {
+    let m = model();
+    run(
+        &m,
+        &RunRequest {
+            seed: 0,
+            config: ModelConfig {
+                ops,
+                ..m.config(None)
+            },
+            faults: Faults::Schedule(Schedule::load(schedule).unwrap()),
+            fail_on: vec![],
+            trace: false,
+        },
+    )
+    .unwrap()
 }
 
 /// The first failing swarm seed of `async-ack` with a short workload, as a reproducer file.
@@ -63,7 +52,7 @@ fn a_failing_reproducer_shrinks_and_still_fails_the_same_way() {
     let dir = TempDir::new("shrink");
     let (path, before) = failing_repro(&dir);
     let p = path.to_str().unwrap();
-    let o = faultline(dir.path(), &["shrink", p, "--time", "20s", "--json"]);
+    let o = faultline_in(dir.path(), &["shrink", p, "--time", "20s", "--json"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let j = o.json();
     let checker = before.violations[0].checker.clone();
@@ -105,7 +94,7 @@ fn a_failing_reproducer_shrinks_and_still_fails_the_same_way() {
         j["after"]["steps"].as_u64().unwrap()
     );
     assert_eq!(min.fingerprint, j["after"]["fingerprint"].as_str().unwrap());
-    let r = faultline(
+    let r = faultline_in(
         dir.path(),
         &[
             "replay",
@@ -133,7 +122,7 @@ fn a_failing_reproducer_shrinks_and_still_fails_the_same_way() {
     // Deterministic: the same input shrinks to the same file (when the search finished).
     if j["minimal"] == true {
         let again = dir.join("again.yaml");
-        let o2 = faultline(
+        let o2 = faultline_in(
             dir.path(),
             &["shrink", p, "-o", again.to_str().unwrap(), "--time", "20s"],
         );
@@ -163,7 +152,7 @@ fn the_target_checker_can_be_chosen() {
     let path = dir.join("repro.yaml");
     std::fs::write(&path, Repro::from_report(report, &[]).to_yaml()).unwrap();
     let p = path.to_str().unwrap();
-    let o = faultline(dir.path(), &["shrink", p, "--checker", "no-such-checker"]);
+    let o = faultline_in(dir.path(), &["shrink", p, "--checker", "no-such-checker"]);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("no-such-checker"), "{}", o.stderr);
     let first = &report.violations[0].checker;
@@ -173,7 +162,7 @@ fn the_target_checker_can_be_chosen() {
         .find(|c| c != first)
         .unwrap();
     let out = dir.join("other.yaml");
-    let o = faultline(
+    let o = faultline_in(
         dir.path(),
         &[
             "shrink",
@@ -202,7 +191,7 @@ fn a_malformed_reproducer_is_an_input_error_naming_the_file() {
     let dir = TempDir::new("shrink-bad");
     let bad = dir.join("broken.yaml");
     std::fs::write(&bad, "faultline: 1\nmodel: primary-backup\nseed: [oops\n").unwrap();
-    let o = faultline(dir.path(), &["shrink", bad.to_str().unwrap(), "--json"]);
+    let o = faultline_in(dir.path(), &["shrink", bad.to_str().unwrap(), "--json"]);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stdout.is_empty(), "{}", o.stdout);
     assert!(
@@ -210,10 +199,10 @@ fn a_malformed_reproducer_is_an_input_error_naming_the_file() {
         "names the file and line: {}",
         o.stderr
     );
-    let o = faultline(dir.path(), &["shrink", "no-such-file.yaml"]);
+    let o = faultline_in(dir.path(), &["shrink", "no-such-file.yaml"]);
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("no-such-file.yaml"), "{}", o.stderr);
-    let o = faultline(
+    let o = faultline_in(
         dir.path(),
         &["shrink", bad.to_str().unwrap(), "--time", "soon"],
     );
@@ -224,26 +213,12 @@ fn a_malformed_reproducer_is_an_input_error_naming_the_file() {
 #[test]
 fn an_unknown_model_is_an_input_error() {
     let dir = TempDir::new("shrink-model");
-    let m = model();
-    let report = run(
-        &m,
-        &RunRequest {
-            seed: 0,
-            config: ModelConfig {
-                ops: 10,
-                ..m.config(None)
-            },
-            faults: Faults::Schedule(Schedule::load("none").unwrap()),
-            fail_on: vec![],
-            trace: false,
-        },
-    )
-    .unwrap();
+    let report = correct_seed_0(10, "none");
     let mut repro = Repro::from_report(&report, &[]);
     repro.model = "no-such-model".into();
     let path = dir.join("r.yaml");
     std::fs::write(&path, repro.to_yaml()).unwrap();
-    let o = faultline(dir.path(), &["shrink", path.to_str().unwrap()]);
+    let o = faultline_in(dir.path(), &["shrink", path.to_str().unwrap()]);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(
         o.stderr.contains("r.yaml") && o.stderr.contains("no-such-model"),
@@ -255,25 +230,11 @@ fn an_unknown_model_is_an_input_error() {
 #[test]
 fn a_passing_reproducer_has_nothing_to_shrink() {
     let dir = TempDir::new("shrink-pass");
-    let m = model();
-    let report = run(
-        &m,
-        &RunRequest {
-            seed: 0,
-            config: ModelConfig {
-                ops: 20,
-                ..m.config(None)
-            },
-            faults: Faults::Schedule(Schedule::load("swarm").unwrap()),
-            fail_on: vec![],
-            trace: false,
-        },
-    )
-    .unwrap();
+    let report = correct_seed_0(20, "swarm");
     assert!(report.passed, "the correct variant passes seed 0");
     let path = dir.join("pass.yaml");
     std::fs::write(&path, Repro::from_report(&report, &[]).to_yaml()).unwrap();
-    let o = faultline(dir.path(), &["shrink", path.to_str().unwrap(), "--json"]);
+    let o = faultline_in(dir.path(), &["shrink", path.to_str().unwrap(), "--json"]);
     assert_eq!(o.code, 3, "documented: 3 = nothing to shrink: {}", o.stderr);
     assert!(o.stderr.contains("nothing to shrink"), "{}", o.stderr);
     assert_eq!(o.json()["shrunk"], false);
@@ -285,7 +246,7 @@ fn the_timeline_of_a_shrunk_failure_tells_its_story() {
     let dir = TempDir::new("shrink-timeline");
     let (path, _) = failing_repro(&dir);
     let out = dir.join("min.yaml");
-    let o = faultline(
+    let o = faultline_in(
         dir.path(),
         &[
             "shrink",
@@ -315,7 +276,7 @@ fn the_timeline_of_a_shrunk_failure_tells_its_story() {
 
     // The replay's timeline: the story on top, lanes per node and client, violating ops marked.
     let replay = dir.join("replay");
-    let r = faultline(
+    let r = faultline_in(
         dir.path(),
         &[
             "replay",

@@ -1,22 +1,12 @@
 //! `faultline ci`: exit codes, JUnit, and file:line errors for malformed suites.
 use std::path::Path;
-use std::process::Command;
 
 mod common;
-use common::TempDir;
+use common::{faultline_in, TempDir};
 
 fn ci(cwd: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .arg("ci")
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the faultline binary runs");
-    (
-        out.status.code().expect("exited normally"),
-        String::from_utf8(out.stdout).expect("utf-8"),
-        String::from_utf8(out.stderr).expect("utf-8"),
-    )
+    let args: Vec<&str> = std::iter::once("ci").chain(args.iter().copied()).collect();
+    faultline_in(cwd, &args).into_parts()
 }
 
 /// A minimal XML well-formedness check: every tag closes in order, one root. Returns the tag

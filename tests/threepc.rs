@@ -1,10 +1,10 @@
 //! `threepc`: under crash-only faults three-phase commit neither blocks nor loses atomicity;
 //! under partitions the harness finds the textbook flaw (an atomicity violation).
-mod transactions_common;
+mod common;
 
+use common::{assert_passes, run_seed};
 use faultline_harness::Check;
 use faultline_models::threepc::model;
-use transactions_common::run_seed;
 
 #[test]
 fn crashes_neither_block_nor_break_atomicity() {
@@ -12,11 +12,7 @@ fn crashes_neither_block_nor_break_atomicity() {
     let info = model().info(&model().config(None)).unwrap();
     assert!(info.guarantees.iter().any(|g| g == "blocking"));
     assert!(info.guarantees.iter().any(|g| g == "atomicity"));
-    Check::new(model())
-        .schedule("crashes")
-        .seeds(0..40)
-        .run()
-        .assert_ok();
+    assert_passes(model(), "crashes", 0..40);
 }
 
 #[test]

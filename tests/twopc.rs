@@ -1,10 +1,10 @@
 //! `twopc`: blocking under a coordinator crash is reported (a finding, a violation only with
 //! `--fail-on blocking`) and never breaks atomicity; each bug variant breaks atomicity within a
 //! bounded number of seeds, and the correct protocol passes the seed that caught it.
-mod transactions_common;
+mod common;
 
+use common::{found_by, run_seed};
 use faultline_models::twopc::model;
-use transactions_common::{found_by, run_seed};
 
 #[test]
 fn a_coordinator_crash_blocks_participants_but_stays_atomic() {
@@ -55,13 +55,13 @@ fn correct_twopc_is_atomic_under_swarm_and_crashes() {
 #[test]
 fn no_decision_log_breaks_atomicity() {
     // A restarted coordinator presumes abort for a transaction it committed.
-    found_by(model, "no-decision-log", "crashes", 60, "atomicity", &[]);
+    found_by(model, "no-decision-log", "crashes", 60, &["atomicity"], &[]);
 }
 
 #[test]
 fn unsynced_prepare_breaks_atomicity() {
     // A participant forgets its yes-vote in a crash; the commit finds nothing to commit.
-    found_by(model, "unsynced-prepare", "swarm", 60, "atomicity", &[]);
+    found_by(model, "unsynced-prepare", "swarm", 60, &["atomicity"], &[]);
 }
 
 #[test]

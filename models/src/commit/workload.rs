@@ -1,9 +1,8 @@
 //! Transactions as clients issue them: `{"f": "txn", "value": {"txn": id, "keys": [..]}}`,
 //! answered `ok` when committed and `fail` when aborted.
-use super::COORDINATOR;
+use super::{CommitMsg, COORDINATOR};
 use faultline_harness::prelude::*;
 use faultline_harness::workload::Generator;
-use faultline_harness::Message;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -68,18 +67,13 @@ pub fn txn_workload(n: usize) -> Workload {
 
 /// One transaction from a client: ask the coordinator, wait for its outcome. Committed is `Ok`,
 /// aborted is `Fail` (it certainly did not take effect); no answer is `Unknown`.
-pub async fn call<M: Message>(
-    c: &ClientCtx<M>,
-    op: &Invocation,
-    begin: impl Fn(u64, Vec<String>) -> M,
-    outcome: impl Fn(&M) -> Option<(u64, bool)>,
-) -> Outcome {
+pub async fn call<M: CommitMsg>(c: &ClientCtx<M>, op: &Invocation) -> Outcome {
     let Some(txn) = op.value.get("txn").and_then(Value::as_u64) else {
         return Outcome::Fail("not a transaction".into());
     };
-    c.send(COORDINATOR, begin(txn, keys_of(op)));
+    c.send(COORDINATOR, M::begin(txn, keys_of(op)));
     while let Some((_, msg)) = c.recv_timeout(Duration::from_millis(900)).await {
-        match outcome(&msg) {
+        match msg.as_outcome() {
             Some((t, true)) if t == txn => return Outcome::Ok(Value::Null),
             Some((t, false)) if t == txn => return Outcome::Fail("aborted".into()),
             _ => {}

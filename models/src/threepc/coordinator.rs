@@ -2,7 +2,8 @@
 //! termination leader with authority: a transaction still collecting votes is aborted on the
 //! spot, one precommitting will commit, and one it has no record of was aborted.
 use super::{Msg, State};
-use crate::commit::owner;
+use crate::commit::coordinator::{append_log, load_log, send_prepares, Informing};
+use crate::commit::wake_at;
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -39,24 +40,7 @@ struct Coordinator<'a> {
     voting: BTreeMap<u64, Phase>,
     precommitting: BTreeMap<u64, Phase>,
     decided: BTreeMap<u64, bool>,
-    /// Decided transactions not yet acknowledged by every participant: (commit, unacked, next).
-    informing: BTreeMap<u64, (bool, BTreeSet<usize>, Instant)>,
-}
-
-/// The log's records up to the first unreadable one (a torn, never-synced tail).
-fn load(disk: &Disk<Msg>) -> Vec<Record> {
-    let bytes = disk.read(LOG).unwrap_or_default();
-    let mut out = Vec::new();
-    for line in bytes.split_inclusive(|&b| b == b'\n') {
-        let Some(line) = line.strip_suffix(b"\n") else {
-            break;
-        };
-        match serde_json::from_slice::<Record>(line) {
-            Ok(r) => out.push(r),
-            Err(_) => break,
-        }
-    }
-    out
+    informing: Informing,
 }
 
 pub(super) async fn run(ctx: &NodeCtx<Msg>) {
@@ -67,11 +51,11 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
         voting: BTreeMap::new(),
         precommitting: BTreeMap::new(),
         decided: BTreeMap::new(),
-        informing: BTreeMap::new(),
+        informing: Informing::new(RESEND),
     };
     // Recovery: finish what the log started. A precommit without a decision resumes phase 2.
     let mut started: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
-    for r in load(&ctx.disk()) {
+    for r in load_log::<Record, _>(&ctx.disk(), LOG) {
         match r.phase.as_str() {
             "precommit" => {
                 started.insert(r.txn, r.participants);
@@ -97,14 +81,11 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
         );
     }
     loop {
-        let next = c
-            .voting
-            .values()
-            .chain(c.precommitting.values())
-            .map(|p| p.deadline)
-            .chain(c.informing.values().map(|i| i.2))
-            .min()
-            .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1));
+        let phases = c.voting.values().chain(c.precommitting.values());
+        let next = wake_at(
+            ctx,
+            phases.map(|p| p.deadline).chain(c.informing.deadlines()),
+        );
         if let Some((from, msg)) = ctx.recv_until(next).await {
             c.handle(from, msg).await;
         }
@@ -114,16 +95,12 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
 
 impl Coordinator<'_> {
     async fn log(&self, txn: u64, phase: &str, participants: &[usize]) {
-        let mut rec = serde_json::to_vec(&Record {
+        let rec = Record {
             txn,
             phase: phase.into(),
             participants: participants.to_vec(),
-        })
-        .expect("records serialize");
-        rec.push(b'\n');
-        let disk = self.ctx.disk();
-        disk.append(LOG, &rec);
-        disk.fsync().await;
+        };
+        append_log(&self.ctx.disk(), LOG, &rec).await;
     }
 
     async fn handle(&mut self, from: usize, msg: Msg) {
@@ -176,14 +153,7 @@ impl Coordinator<'_> {
                     self.decide(txn, commit).await;
                 }
             }
-            Msg::Ack { txn } => {
-                if let Some(i) = self.informing.get_mut(&txn) {
-                    i.1.remove(&from);
-                    if i.1.is_empty() {
-                        self.informing.remove(&txn);
-                    }
-                }
-            }
+            Msg::Ack { txn } => self.informing.ack(txn, from),
             Msg::Outcome { .. } | Msg::CanCommit { .. } | Msg::PreCommit { .. } => {}
             Msg::StateResp { .. } => {}
         }
@@ -197,29 +167,7 @@ impl Coordinator<'_> {
         if self.voting.contains_key(&txn) || self.precommitting.contains_key(&txn) {
             return;
         }
-        let participants: Vec<usize> = keys
-            .iter()
-            .map(|k| owner(k, self.n))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        self.ctx
-            .observe("begin", &json!({"txn": txn, "participants": participants}));
-        for &p in &participants {
-            let mine = keys
-                .iter()
-                .filter(|k| owner(k, self.n) == p)
-                .cloned()
-                .collect();
-            self.ctx.send(
-                p,
-                Msg::CanCommit {
-                    txn,
-                    keys: mine,
-                    participants: participants.clone(),
-                },
-            );
-        }
+        let participants = send_prepares(self.ctx, txn, &keys, self.n);
         self.voting.insert(
             txn,
             Phase {
@@ -262,22 +210,8 @@ impl Coordinator<'_> {
             self.log(txn, phase, &p.participants).await;
         }
         self.decided.insert(txn, commit);
-        self.ctx
-            .observe("decided", &json!({"txn": txn, "commit": commit}));
-        for &q in &p.participants {
-            self.ctx.send(q, Msg::Decision { txn, commit });
-        }
-        if let Some(c) = p.client {
-            self.ctx.send(c, Msg::Outcome { txn, commit });
-        }
-        self.informing.insert(
-            txn,
-            (
-                commit,
-                p.participants.into_iter().collect(),
-                self.ctx.instant() + RESEND,
-            ),
-        );
+        self.informing
+            .announce(self.ctx, txn, commit, p.participants, p.client);
     }
 
     async fn tick(&mut self) {
@@ -296,11 +230,6 @@ impl Coordinator<'_> {
         for txn in late(&self.precommitting) {
             self.decide(txn, true).await;
         }
-        for (&txn, i) in self.informing.iter_mut().filter(|(_, i)| i.2 <= now) {
-            for &q in &i.1 {
-                self.ctx.send(q, Msg::Decision { txn, commit: i.0 });
-            }
-            i.2 = now + RESEND;
-        }
+        self.informing.resend_due(self.ctx, now);
     }
 }

@@ -31,7 +31,7 @@
 mod coordinator;
 mod participant;
 
-use crate::commit::{self, Atomicity, Blocking, COORDINATOR};
+use crate::commit::{self, commit_msg, COORDINATOR};
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +89,8 @@ pub enum Msg {
     },
 }
 
+commit_msg!(Msg, prepare: CanCommit);
+
 pub struct ThreePc {
     participants: usize,
 }
@@ -106,10 +108,11 @@ impl ThreePc {
 
 /// The registered model.
 pub fn model() -> Model {
-    Model::new("threepc", ThreePc::new)
-        .describe("three-phase commit with timeouts: non-blocking under crashes, not atomic under partitions (node 0 is the coordinator; --nodes counts participants)")
-        .version("1")
-        .nodes(3)
+    commit::model(
+        "threepc",
+        ThreePc::new,
+        "three-phase commit with timeouts: non-blocking under crashes, not atomic under partitions (node 0 is the coordinator; --nodes counts participants)",
+    )
 }
 
 impl Protocol for ThreePc {
@@ -133,12 +136,7 @@ impl Protocol for ThreePc {
     }
 
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
-        vec![
-            Box::new(Atomicity),
-            Box::new(Blocking {
-                threshold_ms: crate::twopc::BLOCKING_THRESHOLD_MS,
-            }),
-        ]
+        commit::checkers()
     }
 
     async fn node(&self, ctx: NodeCtx<Msg>) {
@@ -150,15 +148,6 @@ impl Protocol for ThreePc {
     }
 
     async fn call(&self, c: &ClientCtx<Msg>, _id: u64, op: &Invocation) -> Outcome {
-        commit::call(
-            c,
-            op,
-            |txn, keys| Msg::Begin { txn, keys },
-            |m| match m {
-                Msg::Outcome { txn, commit } => Some((*txn, *commit)),
-                _ => None,
-            },
-        )
-        .await
+        commit::call(c, op).await
     }
 }

@@ -1,7 +1,8 @@
 //! A 3PC participant: votes, precommits, and when its coordinator stays silent leads (or joins)
 //! the termination protocol instead of waiting.
 use super::{Msg, State};
-use crate::commit::COORDINATOR;
+use crate::commit::participant::{persist, send_peers, vote_no_conflict, vote_yes, Locks, STATE};
+use crate::commit::{wake_at, CommitMsg, COORDINATOR};
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -38,18 +39,18 @@ enum Round {
 struct Participant<'a> {
     ctx: &'a NodeCtx<Msg>,
     txns: BTreeMap<u64, Rec>,
-    locks: BTreeMap<String, u64>,
+    locks: Locks,
     /// In-doubt transactions: when to start a termination round.
     timers: BTreeMap<u64, Instant>,
     rounds: BTreeMap<u64, (Round, Instant)>,
 }
 
 pub(super) async fn run(ctx: &NodeCtx<Msg>) {
-    let txns: BTreeMap<u64, Rec> = ctx.disk().get("state").unwrap_or_default();
+    let txns: BTreeMap<u64, Rec> = ctx.disk().get(STATE).unwrap_or_default();
     let mut p = Participant {
         ctx,
         txns,
-        locks: BTreeMap::new(),
+        locks: Locks::default(),
         timers: BTreeMap::new(),
         rounds: BTreeMap::new(),
     };
@@ -57,21 +58,14 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
     for (&txn, r) in &p.txns {
         if matches!(r.state, State::Uncertain | State::PreCommitted) {
             in_doubt.push(txn);
-            for k in &r.keys {
-                p.locks.insert(k.clone(), txn);
-            }
+            p.locks.lock(&r.keys, txn);
             p.timers.insert(txn, ctx.instant() + ON_RESTART);
         }
     }
     ctx.observe("participant-start", &json!({"in_doubt": in_doubt}));
     loop {
-        let next = p
-            .timers
-            .values()
-            .chain(p.rounds.values().map(|r| &r.1))
-            .min()
-            .copied()
-            .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1));
+        let rounds = p.rounds.values().map(|r| r.1);
+        let next = wake_at(ctx, p.timers.values().copied().chain(rounds));
         if let Some((from, msg)) = ctx.recv_until(next).await {
             p.handle(from, msg).await;
         }
@@ -81,9 +75,7 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
 
 impl Participant<'_> {
     async fn persist(&self) {
-        let disk = self.ctx.disk();
-        disk.put("state", &self.txns);
-        disk.fsync().await;
+        persist(self.ctx, &self.txns).await;
     }
 
     fn state(&self, txn: u64) -> Option<State> {
@@ -133,7 +125,7 @@ impl Participant<'_> {
             }
             Msg::Decision { txn, commit } => {
                 self.apply(txn, commit).await;
-                self.ctx.send(from, Msg::Ack { txn });
+                self.ctx.send(from, Msg::ack(txn));
             }
             Msg::StateReq { txn } => {
                 let state = match self.state(txn) {
@@ -183,13 +175,10 @@ impl Participant<'_> {
     async fn vote(&mut self, txn: u64, keys: Vec<String>, participants: Vec<usize>) {
         if let Some(s) = self.state(txn) {
             let yes = s != State::Aborted;
-            self.ctx.send(COORDINATOR, Msg::Vote { txn, yes });
+            self.ctx.send(COORDINATOR, Msg::vote(txn, yes));
             return;
         }
-        if keys
-            .iter()
-            .any(|k| self.locks.get(k).is_some_and(|&t| t != txn))
-        {
+        if self.locks.conflict(&keys, txn) {
             self.txns.insert(
                 txn,
                 Rec {
@@ -199,14 +188,10 @@ impl Participant<'_> {
                 },
             );
             self.persist().await;
-            self.ctx
-                .observe("aborted", &json!({"txn": txn, "why": "lock conflict"}));
-            self.ctx.send(COORDINATOR, Msg::Vote { txn, yes: false });
+            vote_no_conflict(self.ctx, txn);
             return;
         }
-        for k in &keys {
-            self.locks.insert(k.clone(), txn);
-        }
+        self.locks.lock(&keys, txn);
         self.txns.insert(
             txn,
             Rec {
@@ -216,9 +201,7 @@ impl Participant<'_> {
             },
         );
         self.persist().await;
-        self.ctx
-            .observe("prepared", &json!({"txn": txn, "keys": keys}));
-        self.ctx.send(COORDINATOR, Msg::Vote { txn, yes: true });
+        vote_yes(self.ctx, txn, &keys);
         self.timers.insert(txn, self.ctx.instant() + WAIT);
     }
 
@@ -247,11 +230,7 @@ impl Participant<'_> {
             .get(&txn)
             .map(|r| r.keys.clone())
             .unwrap_or_default();
-        for k in keys {
-            if self.locks.get(&k) == Some(&txn) {
-                self.locks.remove(&k);
-            }
-        }
+        self.locks.unlock(&keys, txn);
         let state = if commit {
             State::Committed
         } else {
@@ -271,9 +250,7 @@ impl Participant<'_> {
             .get(&txn)
             .map(|r| r.participants.clone())
             .unwrap_or_default();
-        for q in others.into_iter().filter(|&q| q != self.ctx.id()) {
-            self.ctx.send(q, Msg::Decision { txn, commit });
-        }
+        send_peers(self.ctx, &others, Msg::decision(txn, commit));
         self.ctx.send(COORDINATOR, Msg::Decision { txn, commit });
     }
 
@@ -295,9 +272,7 @@ impl Participant<'_> {
             }
             let states = BTreeMap::from([(self.ctx.id(), r.state)]);
             self.ctx.send(COORDINATOR, Msg::StateReq { txn });
-            for &q in r.participants.iter().filter(|&&q| q != self.ctx.id()) {
-                self.ctx.send(q, Msg::StateReq { txn });
-            }
+            send_peers(self.ctx, &r.participants, Msg::StateReq { txn });
             self.rounds.insert(
                 txn,
                 (

@@ -2,7 +2,8 @@
 //! tells the participants until each has acknowledged. Presumed abort: only commits are logged,
 //! and a transaction with no record is answered "aborted".
 use super::{Bug, Msg};
-use crate::commit::owner;
+use crate::commit::coordinator::{append_log, load_log, send_prepares, Informing};
+use crate::commit::wake_at;
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -30,39 +31,21 @@ struct Pending {
     deadline: Instant,
 }
 
-/// A decided transaction whose participants have not all acknowledged it.
-struct Informing {
-    commit: bool,
-    unacked: BTreeSet<usize>,
-    next: Instant,
-}
-
 struct Coordinator<'a> {
     ctx: &'a NodeCtx<Msg>,
     bug: Bug,
     participants: usize,
     decided: BTreeMap<u64, bool>,
     pending: BTreeMap<u64, Pending>,
-    informing: BTreeMap<u64, Informing>,
+    informing: Informing,
 }
 
-/// The logged decisions. A torn crash may leave a partial last record: reading stops at the
-/// first record that does not parse (it was never fsynced, so nobody heard of it).
+/// The logged decisions.
 fn load(disk: &Disk<Msg>) -> BTreeMap<u64, bool> {
-    let bytes = disk.read(LOG).unwrap_or_default();
-    let mut out = BTreeMap::new();
-    for line in bytes.split_inclusive(|&b| b == b'\n') {
-        let Some(line) = line.strip_suffix(b"\n") else {
-            break;
-        };
-        match serde_json::from_slice::<Record>(line) {
-            Ok(r) => {
-                out.insert(r.txn, r.commit);
-            }
-            Err(_) => break,
-        }
-    }
-    out
+    load_log::<Record, _>(disk, LOG)
+        .into_iter()
+        .map(|r| (r.txn, r.commit))
+        .collect()
 }
 
 pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
@@ -73,16 +56,11 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
         participants: ctx.servers() - 1,
         decided: load(&ctx.disk()),
         pending: BTreeMap::new(),
-        informing: BTreeMap::new(),
+        informing: Informing::new(RESEND),
     };
     loop {
-        let next = c
-            .pending
-            .values()
-            .map(|p| p.deadline)
-            .chain(c.informing.values().map(|i| i.next))
-            .min()
-            .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1));
+        let deadlines = c.pending.values().map(|p| p.deadline);
+        let next = wake_at(ctx, deadlines.chain(c.informing.deadlines()));
         if let Some((from, msg)) = ctx.recv_until(next).await {
             c.handle(from, msg).await;
         }
@@ -111,14 +89,7 @@ impl Coordinator<'_> {
                     self.decide(txn, true).await;
                 }
             }
-            Msg::Ack { txn } => {
-                if let Some(i) = self.informing.get_mut(&txn) {
-                    i.unacked.remove(&from);
-                    if i.unacked.is_empty() {
-                        self.informing.remove(&txn);
-                    }
-                }
-            }
+            Msg::Ack { txn } => self.informing.ack(txn, from),
             Msg::Inquire { txn } => {
                 if self.pending.contains_key(&txn) {
                     return; // still collecting votes: the decision will come
@@ -138,29 +109,7 @@ impl Coordinator<'_> {
         if self.pending.contains_key(&txn) {
             return; // a duplicated request
         }
-        let participants: Vec<usize> = keys
-            .iter()
-            .map(|k| owner(k, self.participants))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        self.ctx
-            .observe("begin", &json!({"txn": txn, "participants": participants}));
-        for &p in &participants {
-            let mine = keys
-                .iter()
-                .filter(|k| owner(k, self.participants) == p)
-                .cloned()
-                .collect();
-            self.ctx.send(
-                p,
-                Msg::Prepare {
-                    txn,
-                    keys: mine,
-                    participants: participants.clone(),
-                },
-            );
-        }
+        let participants = send_prepares(self.ctx, txn, &keys, self.participants);
         self.pending.insert(
             txn,
             Pending {
@@ -178,27 +127,11 @@ impl Coordinator<'_> {
             return;
         };
         if commit && self.bug != Bug::NoDecisionLog {
-            let mut rec = serde_json::to_vec(&Record { txn, commit }).expect("records serialize");
-            rec.push(b'\n');
-            let disk = self.ctx.disk();
-            disk.append(LOG, &rec);
-            disk.fsync().await;
+            append_log(&self.ctx.disk(), LOG, &Record { txn, commit }).await;
         }
         self.decided.insert(txn, commit);
-        self.ctx
-            .observe("decided", &json!({"txn": txn, "commit": commit}));
-        for &q in &p.participants {
-            self.ctx.send(q, Msg::Decision { txn, commit });
-        }
-        self.ctx.send(p.client, Msg::Outcome { txn, commit });
-        self.informing.insert(
-            txn,
-            Informing {
-                commit,
-                unacked: p.participants.into_iter().collect(),
-                next: self.ctx.instant() + RESEND,
-            },
-        );
+        self.informing
+            .announce(self.ctx, txn, commit, p.participants, Some(p.client));
     }
 
     /// Vote timeouts abort; unacknowledged decisions are sent again.
@@ -213,17 +146,6 @@ impl Coordinator<'_> {
         for txn in expired {
             self.decide(txn, false).await;
         }
-        for (&txn, i) in self.informing.iter_mut().filter(|(_, i)| i.next <= now) {
-            for &q in &i.unacked {
-                self.ctx.send(
-                    q,
-                    Msg::Decision {
-                        txn,
-                        commit: i.commit,
-                    },
-                );
-            }
-            i.next = now + RESEND;
-        }
+        self.informing.resend_due(self.ctx, now);
     }
 }

@@ -23,12 +23,10 @@
 mod coordinator;
 mod participant;
 
-use crate::commit::{self, Atomicity, Blocking, COORDINATOR};
+use crate::commit::{self, commit_msg, COORDINATOR};
 use faultline_harness::prelude::*;
 
-/// How long a participant in doubt holding locks may wait for a dead coordinator before the
-/// `blocking` checker reports it.
-pub const BLOCKING_THRESHOLD_MS: u64 = 1000;
+pub use crate::commit::BLOCKING_THRESHOLD_MS;
 
 #[derive(Clone, Debug)]
 pub enum Msg {
@@ -67,6 +65,8 @@ pub enum Msg {
     },
 }
 
+commit_msg!(Msg, prepare: Prepare);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Bug {
     None,
@@ -96,18 +96,19 @@ impl TwoPc {
 
 /// The registered model.
 pub fn model() -> Model {
-    Model::new("twopc", TwoPc::new)
-        .describe("two-phase commit: atomic, but blocking when the coordinator fails (node 0 is the coordinator; --nodes counts participants)")
-        .version("1")
-        .bug(
-            "no-decision-log",
-            "the coordinator decides without logging; after a restart it presumes abort for a committed transaction",
-        )
-        .bug(
-            "unsynced-prepare",
-            "participants vote yes before the prepare record is durable and forget the vote in a crash",
-        )
-        .nodes(3)
+    commit::model(
+        "twopc",
+        TwoPc::new,
+        "two-phase commit: atomic, but blocking when the coordinator fails (node 0 is the coordinator; --nodes counts participants)",
+    )
+    .bug(
+        "no-decision-log",
+        "the coordinator decides without logging; after a restart it presumes abort for a committed transaction",
+    )
+    .bug(
+        "unsynced-prepare",
+        "participants vote yes before the prepare record is durable and forget the vote in a crash",
+    )
 }
 
 impl Protocol for TwoPc {
@@ -131,12 +132,7 @@ impl Protocol for TwoPc {
     }
 
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
-        vec![
-            Box::new(Atomicity),
-            Box::new(Blocking {
-                threshold_ms: BLOCKING_THRESHOLD_MS,
-            }),
-        ]
+        commit::checkers()
     }
 
     async fn node(&self, ctx: NodeCtx<Msg>) {
@@ -148,15 +144,6 @@ impl Protocol for TwoPc {
     }
 
     async fn call(&self, c: &ClientCtx<Msg>, _id: u64, op: &Invocation) -> Outcome {
-        commit::call(
-            c,
-            op,
-            |txn, keys| Msg::Begin { txn, keys },
-            |m| match m {
-                Msg::Outcome { txn, commit } => Some((*txn, *commit)),
-                _ => None,
-            },
-        )
-        .await
+        commit::call(c, op).await
     }
 }

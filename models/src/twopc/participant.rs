@@ -1,7 +1,8 @@
 //! A 2PC participant: votes, holds locks while in doubt, applies the decision, and when the
 //! coordinator is silent asks its peers (cooperative termination).
 use super::{Bug, Msg};
-use crate::commit::COORDINATOR;
+use crate::commit::participant::{persist, send_peers, vote_no_conflict, vote_yes, Locks, STATE};
+use crate::commit::{wake_at, CommitMsg, COORDINATOR};
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -30,18 +31,17 @@ struct Participant<'a> {
     ctx: &'a NodeCtx<Msg>,
     bug: Bug,
     d: Durable,
-    /// key → the transaction holding its lock.
-    locks: BTreeMap<String, u64>,
+    locks: Locks,
     /// In-doubt transactions: how many times asked, and when to ask next.
     asking: BTreeMap<u64, (u32, Instant)>,
 }
 
 pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
-    let d: Durable = ctx.disk().get("state").unwrap_or_default();
+    let d: Durable = ctx.disk().get(STATE).unwrap_or_default();
     let mut p = Participant {
         ctx,
         bug,
-        locks: BTreeMap::new(),
+        locks: Locks::default(),
         asking: BTreeMap::new(),
         d,
     };
@@ -49,18 +49,11 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
     let in_doubt: Vec<u64> = p.d.prepared.keys().copied().collect();
     ctx.observe("participant-start", &json!({"in_doubt": in_doubt}));
     for (&txn, prep) in &p.d.prepared {
-        for k in &prep.keys {
-            p.locks.insert(k.clone(), txn);
-        }
+        p.locks.lock(&prep.keys, txn);
         p.asking.insert(txn, (1, ctx.instant()));
     }
     loop {
-        let next = p
-            .asking
-            .values()
-            .map(|a| a.1)
-            .min()
-            .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1));
+        let next = wake_at(ctx, p.asking.values().map(|a| a.1));
         if let Some((from, msg)) = ctx.recv_until(next).await {
             p.handle(from, msg).await;
         }
@@ -70,9 +63,7 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
 
 impl Participant<'_> {
     async fn persist(&self) {
-        let disk = self.ctx.disk();
-        disk.put("state", &self.d);
-        disk.fsync().await;
+        persist(self.ctx, &self.d).await;
     }
 
     async fn handle(&mut self, from: usize, msg: Msg) {
@@ -104,28 +95,21 @@ impl Participant<'_> {
 
     async fn prepare(&mut self, txn: u64, keys: Vec<String>, participants: Vec<usize>) {
         if let Some(&commit) = self.d.decided.get(&txn) {
-            self.ctx.send(COORDINATOR, Msg::Vote { txn, yes: commit });
+            self.ctx.send(COORDINATOR, Msg::vote(txn, commit));
             return;
         }
         if self.d.prepared.contains_key(&txn) {
-            self.ctx.send(COORDINATOR, Msg::Vote { txn, yes: true });
+            self.ctx.send(COORDINATOR, Msg::vote(txn, true));
             return;
         }
-        if keys
-            .iter()
-            .any(|k| self.locks.get(k).is_some_and(|&t| t != txn))
-        {
+        if self.locks.conflict(&keys, txn) {
             // A lock conflict: vote no. Forgetting this vote in a crash is harmless (the
             // coordinator aborts on it, and an unknown transaction is aborted when asked).
             self.d.decided.insert(txn, false);
-            self.ctx
-                .observe("aborted", &json!({"txn": txn, "why": "lock conflict"}));
-            self.ctx.send(COORDINATOR, Msg::Vote { txn, yes: false });
+            vote_no_conflict(self.ctx, txn);
             return;
         }
-        for k in &keys {
-            self.locks.insert(k.clone(), txn);
-        }
+        self.locks.lock(&keys, txn);
         self.d.prepared.insert(
             txn,
             Prepared {
@@ -135,13 +119,11 @@ impl Participant<'_> {
         );
         if self.bug == Bug::UnsyncedPrepare {
             // The bug: the vote goes out while the prepare record is still in memory.
-            self.ctx.disk().put("state", &self.d);
+            self.ctx.disk().put(STATE, &self.d);
         } else {
             self.persist().await;
         }
-        self.ctx
-            .observe("prepared", &json!({"txn": txn, "keys": keys}));
-        self.ctx.send(COORDINATOR, Msg::Vote { txn, yes: true });
+        vote_yes(self.ctx, txn, &keys);
         self.asking
             .insert(txn, (0, self.ctx.instant() + INQUIRE_EVERY));
     }
@@ -150,17 +132,13 @@ impl Participant<'_> {
     /// termination: the observation says which).
     async fn apply(&mut self, from: usize, txn: u64, commit: bool) {
         if self.d.decided.contains_key(&txn) {
-            self.ctx.send(COORDINATOR, Msg::Ack { txn });
+            self.ctx.send(COORDINATOR, Msg::ack(txn));
             return;
         }
         self.asking.remove(&txn);
         match self.d.prepared.remove(&txn) {
             Some(prep) => {
-                for k in &prep.keys {
-                    if self.locks.get(k) == Some(&txn) {
-                        self.locks.remove(k);
-                    }
-                }
+                self.locks.unlock(&prep.keys, txn);
                 self.d.decided.insert(txn, commit);
                 self.persist().await;
                 let kind = if commit { "committed" } else { "aborted" };
@@ -180,7 +158,7 @@ impl Participant<'_> {
                     .observe("aborted", &json!({"txn": txn, "why": why}));
             }
         }
-        self.ctx.send(COORDINATOR, Msg::Ack { txn });
+        self.ctx.send(COORDINATOR, Msg::ack(txn));
     }
 
     /// Asks about every in-doubt transaction whose time has come: the coordinator first, and
@@ -191,9 +169,7 @@ impl Participant<'_> {
             self.ctx.send(COORDINATOR, Msg::Inquire { txn });
             if a.0 > 0 {
                 if let Some(prep) = self.d.prepared.get(&txn) {
-                    for &q in prep.participants.iter().filter(|&&q| q != self.ctx.id()) {
-                        self.ctx.send(q, Msg::Inquire { txn });
-                    }
+                    send_peers(self.ctx, &prep.participants, Msg::Inquire { txn });
                 }
             }
             a.0 += 1;
