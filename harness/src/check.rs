@@ -254,11 +254,7 @@ impl CheckResult {
         let mut msg = format!(
             "faultline: {}{}: {} of {} seeds failed under schedule {}; lowest: seed {}\n",
             f.model,
-            f.config
-                .bug
-                .as_deref()
-                .map(|b| format!(" --bug {b}"))
-                .unwrap_or_default(),
+            crate::protocol::bug_flag(f.config.bug.as_deref()),
             self.failures.len(),
             self.seeds_run,
             self.schedule,

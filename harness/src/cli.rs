@@ -372,17 +372,9 @@ fn write_artifacts(dir: &Path, r: &RunReport, fail_on: &[String]) -> Result<Valu
 }
 
 fn print_human(r: &RunReport) {
-    let bug = r
-        .config
-        .bug
-        .as_deref()
-        .map(|b| format!(" --bug {b}"))
-        .unwrap_or_default();
     println!(
-        "{}{} seed {}: {} (fingerprint {}, {} ops: {} ok / {} fail / {} info, {} messages, {} faults, {} ms simulated, {:.1} ms wall)",
-        r.model,
-        bug,
-        r.seed,
+        "{}: {} (fingerprint {}, {} ops: {} ok / {} fail / {} info, {} messages, {} faults, {} ms simulated, {:.1} ms wall)",
+        r.label(),
         if r.passed { "PASS" } else { "FAIL" },
         r.fingerprint,
         r.stats.ops,

@@ -53,6 +53,12 @@ pub struct ModelConfig {
     pub set: std::collections::BTreeMap<String, String>,
 }
 
+/// ` --bug NAME` for a bug variant, nothing for the correct protocol: how titles and commands
+/// name a variant.
+pub fn bug_flag(bug: Option<&str>) -> String {
+    bug.map(|b| format!(" --bug {b}")).unwrap_or_default()
+}
+
 impl ModelConfig {
     pub fn bug_is(&self, name: &str) -> bool {
         self.bug.as_deref() == Some(name)

@@ -62,6 +62,16 @@ pub struct RunReport {
 
 impl RunReport {
     /// SPEC.md's `run` JSON object (artifacts are added by the caller).
+    /// `MODEL[ --bug B] seed N`: how reports and pages name this run.
+    pub fn label(&self) -> String {
+        format!(
+            "{}{} seed {}",
+            self.model,
+            crate::protocol::bug_flag(self.config.bug.as_deref()),
+            self.seed
+        )
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "model": self.model,

@@ -740,15 +740,10 @@ pub fn command(models: &[Model], a: ShrinkArgs) -> Result<i32, String> {
             })
         );
     } else {
-        let bug = r
-            .config
-            .bug
-            .as_deref()
-            .map(|b| format!(" --bug {b}"))
-            .unwrap_or_default();
         println!(
-            "{}{bug} seed {}: shrunk, keeping a `{}` violation",
-            r.model, r.seed, shrunk.target
+            "{}: shrunk, keeping a `{}` violation",
+            r.label(),
+            shrunk.target
         );
         println!(
             "  before: {}",

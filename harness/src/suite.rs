@@ -151,10 +151,7 @@ pub struct Entry {
 impl Entry {
     /// `model --bug B --schedule S seeds a..b: expect fail (checker)`.
     pub fn name(&self) -> String {
-        let mut n = self.model.clone();
-        if let Some(b) = &self.bug {
-            n.push_str(&format!(" --bug {b}"));
-        }
+        let mut n = self.model.clone() + &crate::protocol::bug_flag(self.bug.as_deref());
         n.push_str(&format!(
             " --schedule {} seeds {}: expect {}",
             self.schedule.as_deref().unwrap_or("swarm"),

@@ -210,16 +210,7 @@ pub fn render(r: &RunReport) -> String {
     let tale = story(r, None);
     let highlighted: BTreeSet<OpRef> = tale.ops.iter().copied().collect();
     let mut html = String::new();
-    let title = format!(
-        "{}{} seed {}",
-        r.model,
-        r.config
-            .bug
-            .as_deref()
-            .map(|b| format!(" --bug {b}"))
-            .unwrap_or_default(),
-        r.seed
-    );
+    let title = r.label();
     let mut css = CSS.replace("LABELpx", &format!("{LABEL_PX}px"));
     for z in ZOOMS.iter().skip(1) {
         let _ = write!(css, "\n.tk{z}{{display:none}}");

@@ -563,11 +563,7 @@ impl CampaignReport {
     /// The human summary (stdout).
     pub fn print_human(&self) {
         let h = &self.header;
-        let bug = h
-            .bug
-            .as_deref()
-            .map(|b| format!(" --bug {b}"))
-            .unwrap_or_default();
+        let bug = crate::protocol::bug_flag(h.bug.as_deref());
         let shard = h.shard.map(|s| format!(" (shard {s})")).unwrap_or_default();
         let sigs = self.signatures();
         println!(
