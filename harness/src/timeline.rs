@@ -56,7 +56,7 @@ padding:2px 4px;box-sizing:border-box;font-size:11px;color:#444;white-space:nowr
 white-space:nowrap;overflow:hidden;padding:0 3px;box-sizing:border-box;min-width:2px;z-index:2}
 .win.partition{background:#5b7be0}.win.crash{background:#444}.win.network{background:#e8962e}
 .win.skew{background:#8a5cc7}.win.pause{background:#b07d2b}.win.other{background:#888}
-.obs{position:absolute;top:3px;width:3px;height:14px;background:#555;z-index:3;margin-left:-1px}
+.obs{position:absolute;top:5px;width:2px;height:10px;background:#a4abb5;z-index:3;margin-left:-1px}
 .obs.rare{background:#1f6feb;width:5px;margin-left:-2px}
 .op{position:absolute;top:3px;height:14px;border-radius:2px;min-width:2px;font-size:10px;line-height:14px;
 color:#fff;white-space:nowrap;overflow:hidden;padding:0 2px;box-sizing:border-box;z-index:2}
@@ -300,6 +300,7 @@ pub fn render(r: &RunReport) -> String {
 <span><i class=\"sw\" style=\"background:#444\"></i>crash</span>\
 <span><i class=\"sw\" style=\"background:#b07d2b\"></i>pause</span>\
 <span><i class=\"sw\" style=\"background:#8a5cc7\"></i>clock skew</span>\
+<span><i class=\"sw\" style=\"background:#a4abb5\"></i>observation</span>\
 <span><i class=\"sw\" style=\"background:#1f6feb\"></i>notable observation</span>\
 <span><i class=\"sw\" style=\"border-left:2px solid #d00\"></i>violation</span>\
 </div><p class=\"meta\">Hover a bar or tick for details.</p>");
