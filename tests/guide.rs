@@ -144,7 +144,10 @@ fn every_command_in_the_guide_does_what_the_guide_says() {
     let doc = std::fs::read_to_string(&path).expect("docs/guide.md");
     let blocks = parse(&doc).unwrap_or_else(|e| panic!("docs/guide.md: {e}"));
     let n: usize = blocks.iter().map(Vec::len).sum();
-    assert!(n >= 20, "the guide checks {n} commands; expected at least 20");
+    assert!(
+        n >= 20,
+        "the guide checks {n} commands; expected at least 20"
+    );
     let failures = run_all(&blocks);
     assert!(
         failures.is_empty(),
