@@ -29,22 +29,14 @@ pub struct TestCase {
     pub output: Option<String>,
 }
 
-/// Escapes text for XML attributes and content; drops the control characters XML 1.0 forbids.
+/// Escapes text for XML attributes and content: the HTML escaping (valid XML too), after dropping
+/// the control characters XML 1.0 forbids.
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
-    out
+    let allowed: String = s
+        .chars()
+        .filter(|&c| matches!(c, '\t' | '\n' | '\r') || c as u32 >= 0x20)
+        .collect();
+    faultline_checkers::html::escape(&allowed)
 }
 
 /// A `<testsuites>` document holding one `<testsuite>` named `suite`.
