@@ -20,5 +20,6 @@ pub mod formats;
 pub mod html;
 pub mod linearizability;
 pub mod saga;
+pub mod shared_data;
 pub mod spec;
 pub mod txn;

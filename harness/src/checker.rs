@@ -2,10 +2,8 @@
 use crate::protocol::Cap;
 use crate::recording::Recording;
 use faultline_checkers::cap::{availability, cap_violations, Clients, Declared};
-use faultline_checkers::check_history::check_events;
 use faultline_checkers::convergence::{check_convergence, staleness};
 use faultline_checkers::linearizability::Verdict;
-use faultline_checkers::spec::SpecName;
 use faultline_checkers::Finding;
 use serde_json::json;
 
@@ -76,8 +74,7 @@ impl Checker for CapClassification {
             Declared::CP => {
                 // The promise is linearizability; judged here again so the verdict travels with
                 // the availability figure.
-                let c = check_events(&rec.history, SpecName::CasRegister, Some(LIN_TIMEOUT));
-                match c {
+                match rec.linearizability() {
                     Ok(c) if c.verdict == Verdict::NotLinearizable => {
                         (json!("not linearizable"), Some(c.explain()), vec![])
                     }
@@ -113,9 +110,6 @@ impl Checker for CapClassification {
         out
     }
 }
-
-/// A run's history should never be hard to check; say "undecided" rather than stall.
-const LIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `convergence`: replicas (as their `replica-state` observations report them) agree on every
 /// key by the time the final reads begin; reports the convergence time and, when some read was

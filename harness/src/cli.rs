@@ -46,6 +46,28 @@ enum Command {
     Ci(CiArgs),
     /// Combine the campaign folders of several shards into one report.
     Merge(MergeArgs),
+    /// Performance figures measured in one process: raw madsim vs the harness's network, seeds
+    /// per second per model, the checker against Porcupine, the --jobs speed-up.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Short budgets (under 30 s in all).
+    #[arg(long)]
+    quick: bool,
+    #[arg(long)]
+    json: bool,
+    /// Only these models (repeatable; default all).
+    #[arg(long = "model")]
+    models: Vec<String>,
+    /// Worker threads for the scaling and memory figures (default: all cores, at least 2).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Also run this many short seeds (default 100000) and report peak RSS after a tenth of them
+    /// and after all.
+    #[arg(long, num_args = 0..=1, default_missing_value = "100000")]
+    memory: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -228,6 +250,7 @@ where
         Command::Shrink(a) => crate::shrink::command(&models, a).map_err(UsageError),
         Command::Ci(a) => ci_cmd(&models, a),
         Command::Merge(a) => merge_cmd(a),
+        Command::Bench(a) => bench_cmd(&models, a),
     };
     match result {
         Ok(code) => code,
@@ -236,6 +259,36 @@ where
             2
         }
     }
+}
+
+fn bench_cmd(models: &[Model], a: BenchArgs) -> CliResult {
+    use crate::bench::{run_with, BenchOptions};
+    let mut o = if a.quick {
+        BenchOptions::quick()
+    } else {
+        BenchOptions::full()
+    };
+    o.only = a.models;
+    o.jobs = a
+        .jobs
+        .unwrap_or_else(|| crate::campaign::default_jobs().max(2));
+    if let Some(total) = a.memory {
+        if total < 10 {
+            return Err(UsageError(format!(
+                "--memory {total}: needs at least 10 seeds"
+            )));
+        }
+        o.memory = Some((20, total / 10, total));
+    }
+    let report = run_with(models, &o, &mut |stage| {
+        eprintln!("faultline bench: {stage}")
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(0)
 }
 
 fn find<'a>(models: &'a [Model], name: &str) -> Result<&'a Model, UsageError> {

@@ -87,6 +87,7 @@ impl<M: Message> NodeCtx<M> {
                 ctx: self,
                 deadline: None,
                 sleep: None,
+                armed: None,
             })
             .await
             {
@@ -97,7 +98,7 @@ impl<M: Message> NodeCtx<M> {
 
     /// Waits for the next message, or `None` once `timeout` has passed (a timer event).
     pub async fn recv_timeout(&self, timeout: Duration) -> Option<(usize, M)> {
-        let deadline = Instant::now() + timeout;
+        let deadline = self.instant() + timeout;
         self.recv_until(deadline).await
     }
 
@@ -107,6 +108,7 @@ impl<M: Message> NodeCtx<M> {
             ctx: self,
             deadline: Some(deadline),
             sleep: None,
+            armed: None,
         }
         .await
     }
@@ -122,7 +124,7 @@ impl<M: Message> NodeCtx<M> {
 
     /// Simulated time since the run started, exact (not skewed).
     pub fn instant(&self) -> Instant {
-        Instant::now()
+        self.world.core.borrow().time.now_instant()
     }
 
     /// This node's local wall clock in milliseconds since the run started. The nemesis can skew
@@ -173,28 +175,31 @@ impl<M: Message> NodeCtx<M> {
 }
 
 /// Receives the earliest message whose delivery time has come, or times out at the deadline.
-/// One future per wait, no task per message: the mailbox is a heap ordered by delivery time, and
-/// a sender wakes the receiver so it can re-arm its timer for an earlier message.
+/// One future per wait, no task per message: the mailbox is a heap ordered by delivery time. The
+/// receiver keeps one madsim timer, for the earlier of its next message and its deadline, and
+/// registers it once per target: madsim adds a timer on every poll of a pending `Sleep`, and
+/// never removes one, so re-polling would pile up timers that each wake the task again. A sender
+/// wakes the receiver only when its message is due before that timer.
 struct Recv<'a, M: 'static> {
     ctx: &'a NodeCtx<M>,
     deadline: Option<Instant>,
-    sleep: Option<Pin<Box<Sleep>>>,
+    sleep: Option<Sleep>,
+    /// The target (ns since the start) this future's timer is registered for.
+    armed: Option<u64>,
 }
 
 impl<M: Message> Future for Recv<'_, M> {
     type Output = Option<(usize, M)>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let world = self.ctx.world.clone();
-        let me = self.ctx.id;
+        let ctx = self.ctx;
+        let me = ctx.id;
         loop {
-            let now_i = Instant::now();
-            let next_at = {
-                let mut core = world.core.borrow_mut();
+            let (target, start) = {
+                let mut core = ctx.world.core.borrow_mut();
                 let now = core.now_ns();
-                let mut mail = world.mail.borrow_mut();
+                let mut mail = ctx.world.mail.borrow_mut();
                 let mb = &mut mail[me];
-                let mut ready = None;
                 while mb.queue.peek().is_some_and(|e| e.at_ns <= now) {
                     let env = mb.queue.pop().expect("peeked");
                     if core.link_cut(env.from, me) {
@@ -216,42 +221,46 @@ impl<M: Message> Future for Recv<'_, M> {
                     if core.trace {
                         tracing::debug!(target: "faultline::net", t_ms = now as f64 / 1e6, "deliver {} -> {}: {:?}", core.nodes[env.from].name, core.nodes[me].name, env.msg);
                     }
-                    ready = Some((env.from, env.msg));
-                    break;
+                    return Poll::Ready(Some((env.from, env.msg)));
                 }
-                if let Some(m) = ready {
-                    return Poll::Ready(Some(m));
-                }
-                if let Some(d) = self.deadline {
-                    if d <= now_i {
-                        core.fp.event(tag::TIMER, now, me as u64, 1);
-                        if core.trace {
-                            tracing::trace!(target: "faultline::timer", t_ms = now as f64 / 1e6, "{} timer", core.nodes[me].name);
-                        }
-                        return Poll::Ready(None);
+                let deadline_ns = self
+                    .deadline
+                    .map(|d| d.saturating_duration_since(core.start).as_nanos() as u64);
+                if deadline_ns.is_some_and(|d| d <= now) {
+                    core.fp.event(tag::TIMER, now, me as u64, 1);
+                    if core.trace {
+                        tracing::trace!(target: "faultline::timer", t_ms = now as f64 / 1e6, "{} timer", core.nodes[me].name);
                     }
+                    return Poll::Ready(None);
                 }
-                mb.waker = Some(cx.waker().clone());
-                mb.queue
-                    .peek()
-                    .map(|e| core.start + Duration::from_nanos(e.at_ns))
-            };
-            let target = match (next_at, self.deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+                if !mb.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    mb.waker = Some(cx.waker().clone());
+                }
+                let target = match (mb.queue.peek().map(|e| e.at_ns), deadline_ns) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                mb.armed_ns = target;
+                (target, core.start)
             };
             let Some(target) = target else {
                 return Poll::Pending;
             };
+            if self.armed == Some(target) {
+                return Poll::Pending;
+            }
+            let at = start + Duration::from_nanos(target);
             match &mut self.sleep {
-                Some(s) if s.deadline() == target => {}
-                Some(s) => s.as_mut().reset(target),
-                None => self.sleep = Some(Box::pin(madsim::time::sleep_until(target))),
+                Some(s) => Pin::new(s).reset(at),
+                None => self.sleep = Some(madsim::time::sleep_until(at)),
             }
             let sleep = self.sleep.as_mut().expect("armed");
-            match sleep.as_mut().poll(cx) {
+            match Pin::new(sleep).poll(cx) {
                 Poll::Ready(()) => continue,
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    self.armed = Some(target);
+                    return Poll::Pending;
+                }
             }
         }
     }

@@ -42,6 +42,45 @@ impl Fingerprint {
         self.add(bytes.len() as u64);
     }
 
+    /// Hashes a JSON value by walking it: no text is formatted and nothing is allocated, which
+    /// matters on a path taken for every client operation.
+    pub fn add_json(&mut self, v: &serde_json::Value) {
+        use serde_json::Value;
+        match v {
+            Value::Null => self.add(1),
+            Value::Bool(b) => self.add(2 + *b as u64),
+            Value::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    self.add(4);
+                    self.add(u);
+                } else if let Some(i) = n.as_i64() {
+                    self.add(5);
+                    self.add(i as u64);
+                } else {
+                    self.add(6);
+                    self.add(n.as_f64().unwrap_or(0.0).to_bits());
+                }
+            }
+            Value::String(s) => {
+                self.add(7);
+                self.add_bytes(s.as_bytes());
+            }
+            Value::Array(a) => {
+                self.add(8);
+                a.iter().for_each(|x| self.add_json(x));
+                self.add(a.len() as u64);
+            }
+            Value::Object(m) => {
+                self.add(9);
+                for (k, x) in m {
+                    self.add_bytes(k.as_bytes());
+                    self.add_json(x);
+                }
+                self.add(m.len() as u64);
+            }
+        }
+    }
+
     pub fn value(&self) -> u64 {
         self.0
     }
@@ -69,6 +108,24 @@ mod tests {
         c.event(1, 10, 2, 3);
         c.event(2, 20, 3, 5);
         assert_ne!(a, c);
+        let json = |v: serde_json::Value| {
+            let mut f = Fingerprint::default();
+            f.add_json(&v);
+            f
+        };
+        assert_eq!(
+            json(serde_json::json!([1, "a"])),
+            json(serde_json::json!([1, "a"]))
+        );
+        assert_ne!(
+            json(serde_json::json!([1, "a"])),
+            json(serde_json::json!(["a", 1]))
+        );
+        assert_ne!(json(serde_json::json!(1)), json(serde_json::json!(-1)));
+        assert_ne!(
+            json(serde_json::json!(null)),
+            json(serde_json::json!(false))
+        );
         let mut d = Fingerprint::default();
         d.event(1, 10, 2, 3);
         d.event(2, 20, 3, 4);

@@ -32,6 +32,7 @@ compile_error!(
 );
 
 pub mod artifacts;
+pub mod bench;
 pub mod campaign;
 pub mod check;
 pub mod checker;

@@ -1,17 +1,10 @@
 //! `linearizability` as a run checker: the client history (final reads included) against a
 //! cas-register per key (a plain read/write history is a special case of it).
 use crate::checker::Checker;
-use crate::recording::Recording;
-use faultline_checkers::check_history::check_events;
+use crate::recording::{Recording, LIN_TIMEOUT};
 use faultline_checkers::linearizability::Verdict;
-use faultline_checkers::spec::SpecName;
 use faultline_checkers::{Finding, FindingKind};
 use serde_json::json;
-use std::time::Duration;
-
-/// A run's history should never be hard to check (unique values, few keys); if it is, say
-/// "undecided" instead of stalling a campaign.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Linearizable;
 
@@ -21,7 +14,7 @@ impl Checker for Linearizable {
     }
 
     fn check(&self, rec: &Recording) -> Vec<Finding> {
-        let c = match check_events(&rec.history, SpecName::CasRegister, Some(TIMEOUT)) {
+        let c = match rec.linearizability() {
             Ok(c) => c,
             Err(e) => {
                 return vec![Finding::new(
@@ -36,7 +29,7 @@ impl Checker for Linearizable {
             Verdict::Undecided => vec![Finding::new(
                 "linearizability-undecided",
                 FindingKind::Safety,
-                format!("the linearizability search gave up after {TIMEOUT:?}"),
+                format!("the linearizability search gave up after {LIN_TIMEOUT:?}"),
             )],
             Verdict::NotLinearizable => {
                 let v = c.violation.as_ref();

@@ -1,9 +1,13 @@
 //! What one run recorded: plain data handed to the checkers and the reports.
 use crate::protocol::Cap;
 use faultline_checkers::cap::{Contact, FaultWindow, PartitionWindow};
+use faultline_checkers::check_history::{check_events, HistoryCheck};
+use faultline_checkers::formats::FormatError;
+use faultline_checkers::spec::SpecName;
 use faultline_checkers::History;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 pub use faultline_checkers::Observation;
 
@@ -73,9 +77,38 @@ pub struct Recording {
     /// History process id → the client node that ran it.
     #[serde(default)]
     pub process_clients: BTreeMap<u64, usize>,
+    /// Results several checkers need, computed once (see [`Recording::linearizability`]).
+    #[serde(skip)]
+    pub derived: Derived,
+}
+
+/// A run's history should never be hard to check (unique values, few keys); if it is, the
+/// checkers say "undecided" instead of stalling a campaign.
+pub const LIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Results derived from a recording on first use and shared by every checker that reads them.
+/// A clone starts empty, so a copy whose history is then edited is judged afresh.
+#[derive(Debug, Default)]
+pub struct Derived {
+    linearizability: OnceLock<Result<HistoryCheck, FormatError>>,
+}
+
+impl Clone for Derived {
+    fn clone(&self) -> Self {
+        Derived::default()
+    }
 }
 
 impl Recording {
+    /// The client history judged against a cas-register per key (a read/write history is a
+    /// special case of it), with a [`LIN_TIMEOUT`] budget. Computed once per recording: the
+    /// `linearizability` and `cap` checkers both read it.
+    pub fn linearizability(&self) -> &Result<HistoryCheck, FormatError> {
+        self.derived
+            .linearizability
+            .get_or_init(|| check_events(&self.history, SpecName::CasRegister, Some(LIN_TIMEOUT)))
+    }
+
     /// Observations of one kind, in the order they were made.
     pub fn observations_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Observation> {
         self.observations.iter().filter(move |o| o.kind == kind)

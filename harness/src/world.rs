@@ -55,6 +55,10 @@ impl<M> Ord for Envelope<M> {
 pub(crate) struct Mailbox<M> {
     pub queue: BinaryHeap<Envelope<M>>,
     pub waker: Option<Waker>,
+    /// When the waiting receiver's timer fires (ns), `None` when it waits without one. A
+    /// message due no earlier needs no wake-up: the timer brings the receiver round anyway, so
+    /// a send costs one poll of the receiver instead of two.
+    pub armed_ns: Option<u64>,
 }
 
 /// Per-node network and lifecycle state.
@@ -117,6 +121,9 @@ impl NetFaults {
 
 pub(crate) struct Core {
     pub start: Instant,
+    /// madsim's clock, held directly: `Instant::now()` goes through the libc override, a
+    /// thread-local lookup and two reference counts on every call.
+    pub time: madsim::time::TimeHandle,
     pub nodes: Vec<NodeState>,
     pub servers: usize,
     pub net: NetFaults,
@@ -201,8 +208,10 @@ impl Core {
             .collect();
         let mut fp = Fingerprint::default();
         fp.add(seed);
+        let time = madsim::time::TimeHandle::current();
         Core {
-            start: Instant::now(),
+            start: time.now_instant(),
+            time,
             nodes,
             servers,
             net: NetFaults {
@@ -233,7 +242,10 @@ impl Core {
 
     #[inline]
     pub fn now_ns(&self) -> u64 {
-        Instant::now().duration_since(self.start).as_nanos() as u64
+        self.time
+            .now_instant()
+            .duration_since(self.start)
+            .as_nanos() as u64
     }
 
     pub fn total_nodes(&self) -> usize {
@@ -299,9 +311,7 @@ impl Core {
         if let Some(k) = &e.key {
             self.fp.add_bytes(k.as_bytes());
         }
-        // Values are small JSON scalars or lists; hashing their text keeps the fingerprint
-        // sensitive to results without a Hash bound on serde_json::Value.
-        self.fp.add_bytes(e.value.to_string().as_bytes());
+        self.fp.add_json(&e.value);
         if self.trace {
             tracing::info!(
                 target: "faultline::op",
@@ -369,6 +379,7 @@ impl Core {
                 cap: Default::default(),
                 contacts: std::mem::take(&mut self.contacts),
                 process_clients: std::mem::take(&mut self.process_clients),
+                derived: Default::default(),
             },
             self.fp,
         )
@@ -385,6 +396,7 @@ impl<M: 'static> World<M> {
                     .map(|_| Mailbox {
                         queue: BinaryHeap::new(),
                         waker: None,
+                        armed_ns: None,
                     })
                     .collect(),
             ),
@@ -409,6 +421,7 @@ impl<M: 'static> World<M> {
         let Some([first, second]) = fate else { return };
         let mut mail = self.mail.borrow_mut();
         let mb = &mut mail[to];
+        let earliest = first.into_iter().chain(second).min();
         if let Some(at) = second {
             let seq = core.next_seq();
             mb.queue.push(Envelope {
@@ -427,8 +440,11 @@ impl<M: 'static> World<M> {
                 msg,
             });
         }
-        if let Some(w) = mb.waker.take() {
-            w.wake();
+        if earliest.is_some_and(|at| mb.armed_ns.is_none_or(|armed| at < armed)) {
+            if let Some(w) = mb.waker.take() {
+                mb.armed_ns = None;
+                w.wake();
+            }
         }
     }
 
@@ -437,5 +453,6 @@ impl<M: 'static> World<M> {
         let mut mail = self.mail.borrow_mut();
         mail[node].queue.clear();
         mail[node].waker = None;
+        mail[node].armed_ns = None;
     }
 }

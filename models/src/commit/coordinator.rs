@@ -11,26 +11,38 @@ use std::time::Duration;
 
 /// The records of the log `file`, one JSON record per line, up to the first that does not
 /// parse: a torn crash may leave a partial last record, never fsynced, so nobody heard of it.
+/// That fragment is cut off the file, or every record appended after it would be glued to it
+/// and lost at the next restart.
 pub fn load_log<R: DeserializeOwned, M: 'static>(disk: &Disk<M>, file: &str) -> Vec<R> {
     let bytes = disk.read(file).unwrap_or_default();
     let mut out = Vec::new();
+    let mut good = 0;
     for line in bytes.split_inclusive(|&b| b == b'\n') {
-        let Some(line) = line.strip_suffix(b"\n") else {
+        let Some(record) = line.strip_suffix(b"\n") else {
             break;
         };
-        match serde_json::from_slice::<R>(line) {
+        match serde_json::from_slice::<R>(record) {
             Ok(r) => out.push(r),
             Err(_) => break,
         }
+        good += line.len();
+    }
+    if good < bytes.len() {
+        disk.write(file, bytes[..good].to_vec());
     }
     out
 }
 
-/// Appends `record` to the log `file` and makes it durable.
-pub async fn append_log<R: Serialize, M: 'static>(disk: &Disk<M>, file: &str, record: &R) {
+/// Appends `record` to the log `file` (volatile until the next fsync).
+pub fn append_record<R: Serialize, M: 'static>(disk: &Disk<M>, file: &str, record: &R) {
     let mut rec = serde_json::to_vec(record).expect("records serialize");
     rec.push(b'\n');
     disk.append(file, &rec);
+}
+
+/// Appends `record` to the log `file` and makes it durable.
+pub async fn append_log<R: Serialize, M: 'static>(disk: &Disk<M>, file: &str, record: &R) {
+    append_record(disk, file, record);
     disk.fsync().await;
 }
 

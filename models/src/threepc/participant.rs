@@ -1,7 +1,7 @@
 //! A 3PC participant: votes, precommits, and when its coordinator stays silent leads (or joins)
 //! the termination protocol instead of waiting.
 use super::{Msg, State};
-use crate::commit::participant::{persist, send_peers, vote_no_conflict, vote_yes, Locks, STATE};
+use crate::commit::participant::{record, replay, send_peers, vote_no_conflict, vote_yes, Locks};
 use crate::commit::{wake_at, CommitMsg, COORDINATOR};
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,8 @@ struct Participant<'a> {
 }
 
 pub(super) async fn run(ctx: &NodeCtx<Msg>) {
-    let txns: BTreeMap<u64, Rec> = ctx.disk().get(STATE).unwrap_or_default();
+    // The journal holds each transaction's record as it changed; the last one counts.
+    let txns: BTreeMap<u64, Rec> = replay(ctx).into_iter().collect();
     let mut p = Participant {
         ctx,
         txns,
@@ -74,8 +75,10 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
 }
 
 impl Participant<'_> {
-    async fn persist(&self) {
-        persist(self.ctx, &self.txns).await;
+    /// Stores `txn`'s record and makes it durable.
+    async fn put(&mut self, txn: u64, rec: Rec) {
+        record(self.ctx, &(txn, &rec), true).await;
+        self.txns.insert(txn, rec);
     }
 
     fn state(&self, txn: u64) -> Option<State> {
@@ -84,15 +87,15 @@ impl Participant<'_> {
 
     /// A transaction this node never voted on: promise never to vote yes, durably.
     async fn refuse(&mut self, txn: u64) {
-        self.txns.insert(
+        self.put(
             txn,
             Rec {
                 keys: vec![],
                 participants: vec![],
                 state: State::Aborted,
             },
-        );
-        self.persist().await;
+        )
+        .await;
         self.ctx
             .observe("aborted", &json!({"txn": txn, "why": "never voted"}));
     }
@@ -179,37 +182,37 @@ impl Participant<'_> {
             return;
         }
         if self.locks.conflict(&keys, txn) {
-            self.txns.insert(
+            self.put(
                 txn,
                 Rec {
                     keys: vec![],
                     participants,
                     state: State::Aborted,
                 },
-            );
-            self.persist().await;
+            )
+            .await;
             vote_no_conflict(self.ctx, txn);
             return;
         }
         self.locks.lock(&keys, txn);
-        self.txns.insert(
+        self.put(
             txn,
             Rec {
                 keys: keys.clone(),
                 participants,
                 state: State::Uncertain,
             },
-        );
-        self.persist().await;
+        )
+        .await;
         vote_yes(self.ctx, txn, &keys);
         self.timers.insert(txn, self.ctx.instant() + WAIT);
     }
 
     async fn set(&mut self, txn: u64, state: State) {
-        if let Some(r) = self.txns.get_mut(&txn) {
-            r.state = state;
+        if let Some(r) = self.txns.get(&txn) {
+            let rec = Rec { state, ..r.clone() };
+            self.put(txn, rec).await;
         }
-        self.persist().await;
     }
 
     /// Applies an outcome once; a later, different one is ignored (and the checker will have

@@ -1,7 +1,7 @@
 //! A 2PC participant: votes, holds locks while in doubt, applies the decision, and when the
 //! coordinator is silent asks its peers (cooperative termination).
 use super::{Bug, Msg};
-use crate::commit::participant::{persist, send_peers, vote_no_conflict, vote_yes, Locks, STATE};
+use crate::commit::participant::{record, replay, send_peers, vote_no_conflict, vote_yes, Locks};
 use crate::commit::{wake_at, CommitMsg, COORDINATOR};
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -20,11 +20,39 @@ struct Prepared {
     participants: Vec<usize>,
 }
 
-/// The participant's disk: prepared (in doubt) transactions and known outcomes.
-#[derive(Default, Serialize, Deserialize)]
+/// The participant's durable state: prepared (in doubt) transactions and known outcomes.
+#[derive(Default)]
 struct Durable {
     prepared: BTreeMap<u64, Prepared>,
     decided: BTreeMap<u64, bool>,
+}
+
+/// One change of [`Durable`], as the journal records it.
+#[derive(Serialize, Deserialize)]
+enum Change {
+    Prepared {
+        txn: u64,
+        prep: Prepared,
+    },
+    /// The outcome is known; the transaction is no longer in doubt.
+    Decided {
+        txn: u64,
+        commit: bool,
+    },
+}
+
+impl Durable {
+    fn apply(&mut self, c: Change) {
+        match c {
+            Change::Prepared { txn, prep } => {
+                self.prepared.insert(txn, prep);
+            }
+            Change::Decided { txn, commit } => {
+                self.prepared.remove(&txn);
+                self.decided.insert(txn, commit);
+            }
+        }
+    }
 }
 
 struct Participant<'a> {
@@ -37,7 +65,10 @@ struct Participant<'a> {
 }
 
 pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
-    let d: Durable = ctx.disk().get(STATE).unwrap_or_default();
+    let mut d = Durable::default();
+    for c in replay(ctx) {
+        d.apply(c);
+    }
     let mut p = Participant {
         ctx,
         bug,
@@ -62,8 +93,14 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
 }
 
 impl Participant<'_> {
-    async fn persist(&self) {
-        persist(self.ctx, &self.d).await;
+    /// Applies a change and journals it; with `sync`, durably before returning.
+    async fn change(&mut self, c: Change, sync: bool) {
+        record(self.ctx, &c, sync).await;
+        self.d.apply(c);
+    }
+
+    async fn decide(&mut self, txn: u64, commit: bool) {
+        self.change(Change::Decided { txn, commit }, true).await;
     }
 
     async fn handle(&mut self, from: usize, msg: Msg) {
@@ -80,8 +117,7 @@ impl Participant<'_> {
                 } else if !self.d.prepared.contains_key(&txn) {
                     // Never voted: abort unilaterally, durably, so that no yes-vote can follow
                     // and no commit can happen. Peers in doubt learn the outcome from us.
-                    self.d.decided.insert(txn, false);
-                    self.persist().await;
+                    self.decide(txn, false).await;
                     self.ctx.observe(
                         "aborted",
                         &json!({"txn": txn, "why": "a peer asked before we voted"}),
@@ -105,24 +141,19 @@ impl Participant<'_> {
         if self.locks.conflict(&keys, txn) {
             // A lock conflict: vote no. Forgetting this vote in a crash is harmless (the
             // coordinator aborts on it, and an unknown transaction is aborted when asked).
-            self.d.decided.insert(txn, false);
+            self.change(Change::Decided { txn, commit: false }, false)
+                .await;
             vote_no_conflict(self.ctx, txn);
             return;
         }
         self.locks.lock(&keys, txn);
-        self.d.prepared.insert(
-            txn,
-            Prepared {
-                keys: keys.clone(),
-                participants,
-            },
-        );
-        if self.bug == Bug::UnsyncedPrepare {
-            // The bug: the vote goes out while the prepare record is still in memory.
-            self.ctx.disk().put(STATE, &self.d);
-        } else {
-            self.persist().await;
-        }
+        let prep = Prepared {
+            keys: keys.clone(),
+            participants,
+        };
+        // The bug: the vote goes out while the prepare record is not yet durable.
+        let sync = self.bug != Bug::UnsyncedPrepare;
+        self.change(Change::Prepared { txn, prep }, sync).await;
         vote_yes(self.ctx, txn, &keys);
         self.asking
             .insert(txn, (0, self.ctx.instant() + INQUIRE_EVERY));
@@ -136,19 +167,17 @@ impl Participant<'_> {
             return;
         }
         self.asking.remove(&txn);
-        match self.d.prepared.remove(&txn) {
+        match self.d.prepared.get(&txn) {
             Some(prep) => {
                 self.locks.unlock(&prep.keys, txn);
-                self.d.decided.insert(txn, commit);
-                self.persist().await;
+                self.decide(txn, commit).await;
                 let kind = if commit { "committed" } else { "aborted" };
                 self.ctx.observe(kind, &json!({"txn": txn, "from": from}));
             }
             None => {
                 // No prepare record: an abort of a transaction we never voted on, or (only when
                 // a yes-vote was forgotten) a commit whose writes are gone — it cannot commit here.
-                self.d.decided.insert(txn, false);
-                self.persist().await;
+                self.decide(txn, false).await;
                 let why = if commit {
                     "commit for a transaction with no prepare record"
                 } else {
