@@ -1,0 +1,185 @@
+//! `raft-rs`: tikv's production Raft library (the `raft` crate, 0.7) under a key-value store,
+//! driven through Faultline's public API only — the way a user plugs in code they did not write
+//! for the harness.
+//!
+//! - Each server owns a `RawNode` over a `MemStorage` rebuilt from the harness disk at every
+//!   (re)start (`storage.rs`: an append-only entry log, the hard state, the configuration).
+//! - raft-rs is ticked from the harness's timers and its messages travel over the harness's
+//!   network, so partitions, loss, duplication, delay and crashes all reach it.
+//! - The Ready loop follows raft-rs's documented order (`node.rs`), with the fsync before
+//!   `persisted_messages` are sent.
+//! - Clients propose every operation, reads included, through the leader's log, so answers are
+//!   linearizable; the state machine applies an op id at most once. CP.
+//! - Observations for the Raft checkers: `leader-elected` `{term}`, `committed` (by the leader)
+//!   and `applied` `{index, term, digest, chain}`.
+//!
+//! **Determinism.** raft-rs draws election timeouts from `rand::thread_rng()`, which the OS
+//! seeds through a raw `getrandom` syscall that madsim does not intercept: the same seed would
+//! give different runs. The driver pins `min_election_tick`/`max_election_tick` to a one-value
+//! range, so raft-rs's draw is constant, and takes the randomness from the harness instead (the
+//! value per incarnation, and a jittered tick length). `--bug thread-rng` keeps raft-rs's own
+//! randomized timeouts: `run --check-determinism` fails on it.
+//!
+//! Misuse variants (the driver's mistakes, not raft-rs's):
+//! - `ack-before-fsync`: `persisted_messages` (votes, append acknowledgements) are sent before
+//!   the entries and hard state are fsynced; the fsync is batched 100 ms later.
+//! - `volatile-hardstate`: the hard state (term, vote, commit) is never written to disk.
+//! - `thread-rng`: raft-rs's `thread_rng` election timeouts (nondeterministic, not unsafe).
+//!
+//! A panic raft-rs raises under misuse ("to_commit 7 is out of range [last_index 5]") is a `panic`
+//! violation carrying its message.
+mod client;
+mod node;
+mod storage;
+
+use faultline::checkers::raft as checks;
+use faultline::prelude::*;
+use faultline::recording::Recording;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// The wire: raft-rs's own messages between servers, and the client protocol.
+#[derive(Clone, Debug)]
+pub enum Msg {
+    Raft(Box<raft::prelude::Message>),
+    Request {
+        id: u64,
+        op: Invocation,
+    },
+    Reply {
+        id: u64,
+        result: Result<Value, String>,
+    },
+    /// The node does not lead; `hint` is the leader it knows of.
+    NotLeader {
+        id: u64,
+        hint: Option<usize>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bug {
+    None,
+    AckBeforeFsync,
+    VolatileHardState,
+    ThreadRng,
+}
+
+/// The protocol for one run.
+pub struct RaftRs {
+    bug: Bug,
+    /// Each client's guess of the leader.
+    leader_guess: Mutex<BTreeMap<usize, usize>>,
+}
+
+impl RaftRs {
+    pub fn new(cfg: &ModelConfig) -> Result<Self, String> {
+        let bug = match cfg.bug.as_deref() {
+            None => Bug::None,
+            Some("ack-before-fsync") => Bug::AckBeforeFsync,
+            Some("volatile-hardstate") => Bug::VolatileHardState,
+            Some("thread-rng") => Bug::ThreadRng,
+            Some(other) => return Err(format!("unknown bug `{other}`")),
+        };
+        if cfg.nodes == 0 {
+            return Err("raft-rs needs at least one node".into());
+        }
+        Ok(RaftRs {
+            bug,
+            leader_guess: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn guess(&self, client: usize) -> Option<usize> {
+        let g = self.leader_guess.lock().expect("not poisoned");
+        g.get(&client).copied()
+    }
+
+    fn set_guess(&self, client: usize, node: usize) {
+        let mut g = self.leader_guess.lock().expect("not poisoned");
+        g.insert(client, node);
+    }
+}
+
+/// The registered model.
+pub fn model() -> Model {
+    Model::new("raft-rs", RaftRs::new)
+        .describe("tikv's raft-rs 0.7 (RawNode, storage on the harness disk) under a KV")
+        .version("1")
+        .bug(
+            "ack-before-fsync",
+            "persisted_messages (votes, append acks) are sent before the fsync, batched 100 ms later",
+        )
+        .bug(
+            "volatile-hardstate",
+            "the hard state (term, vote, commit) is never written to disk",
+        )
+        .bug(
+            "thread-rng",
+            "raft-rs picks election timeouts with rand::thread_rng: runs are not reproducible",
+        )
+        .nodes(5)
+        .clients(3)
+        .ops(200)
+}
+
+/// A pure check over a run's observations.
+type ObservationCheck = fn(&[faultline::checkers::Observation]) -> Vec<Finding>;
+
+/// One of Faultline's Raft safety checkers, run on the recording's observations.
+struct RaftCheck {
+    name: &'static str,
+    check: ObservationCheck,
+}
+
+impl Checker for RaftCheck {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn check(&self, rec: &Recording) -> Vec<Finding> {
+        (self.check)(&rec.observations)
+    }
+}
+
+impl Protocol for RaftRs {
+    type Msg = Msg;
+
+    fn cap(&self) -> Cap {
+        Cap::CP
+    }
+
+    async fn node(&self, ctx: NodeCtx<Msg>) {
+        node::run(&ctx, self.bug).await
+    }
+
+    async fn call(&self, c: &ClientCtx<Msg>, id: u64, op: &Invocation) -> Outcome {
+        client::call(self, c, id, op).await
+    }
+
+    fn guarantees(&self) -> Vec<&'static str> {
+        vec![
+            "linearizability",
+            "lost-write",
+            "cap",
+            checks::ELECTION_SAFETY,
+            checks::LOG_MATCHING,
+            checks::STATE_MACHINE_SAFETY,
+            checks::LOST_COMMIT,
+        ]
+    }
+
+    fn checkers(&self) -> Vec<Box<dyn Checker>> {
+        let mut all = faultline::checker::standard_kv_checkers();
+        let raft: [(&'static str, ObservationCheck); 4] = [
+            (checks::ELECTION_SAFETY, checks::election_safety),
+            (checks::LOG_MATCHING, checks::log_matching),
+            (checks::STATE_MACHINE_SAFETY, checks::state_machine_safety),
+            (checks::LOST_COMMIT, checks::lost_commit),
+        ];
+        for (name, check) in raft {
+            all.push(Box::new(RaftCheck { name, check }));
+        }
+        all
+    }
+}
