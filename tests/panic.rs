@@ -157,3 +157,18 @@ fn panics_are_deterministic_and_the_process_carries_on() {
     );
     Check::new(model()).seeds(0..5).run().assert_ok();
 }
+
+#[test]
+fn a_run_that_panics_before_its_final_phase_has_no_final_reads() {
+    let r = run_bug(Some("node-panic"), NO_FAULTS);
+    // Fragile answers every read with null: judged as final reads, they would make every
+    // earlier write look lost.
+    let events = &r.recording.history.events;
+    assert!(events.iter().any(|e| e.f == "write"));
+    assert!(events.iter().any(|e| e.f == "read"));
+    let lost = faultline_harness::checker::LostWrite.check(&r.recording);
+    assert!(
+        lost.is_empty(),
+        "workload reads taken for final reads: {lost:?}"
+    );
+}

@@ -228,7 +228,8 @@ impl Core {
             messages: 0,
             disks: (0..servers).map(|_| DiskState::default()).collect(),
             final_phase_ns: 0,
-            final_process_base: 0,
+            // No final reads until the final phase begins: a run that panics before it has none.
+            final_process_base: u64::MAX,
             trace,
             end_ns: 0,
             watches: Vec::new(),
