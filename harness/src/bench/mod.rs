@@ -142,6 +142,23 @@ pub fn run_with(
     if let Some(unknown) = o.only.iter().find(|n| !all.iter().any(|m| m.name() == *n)) {
         return Err(format!("unknown model `{unknown}`"));
     }
+    let scale_model = chosen
+        .iter()
+        .find(|m| m.name() == "raft")
+        .or(chosen.first())
+        .copied();
+    // First, so that the peaks it reads are its own.
+    let memory = match (o.memory, scale_model) {
+        (Some((ops, first, total)), Some(m)) => {
+            progress(&format!(
+                "memory: {total} seeds of {} (--ops {ops}, --jobs {})",
+                m.name(),
+                o.jobs
+            ));
+            Some(models::memory(m, ops, first, total, o.jobs, &o.tmp)?)
+        }
+        _ => None,
+    };
     progress("network: raw madsim vs the harness");
     let netf = net::measure(o.traffic, o.net_budget);
 
@@ -171,11 +188,6 @@ pub fn run_with(
         Err(why) => (None, Some(why)),
     };
 
-    let scale_model = chosen
-        .iter()
-        .find(|m| m.name() == "raft")
-        .or(chosen.first())
-        .copied();
     let scaling = match (o.scaling_budget, scale_model) {
         (Some(budget), Some(m)) if o.jobs > 1 => {
             progress(&format!(
@@ -184,17 +196,6 @@ pub fn run_with(
                 o.jobs
             ));
             Some(models::scaling(m, o.jobs, budget, &o.tmp)?)
-        }
-        _ => None,
-    };
-    let memory = match (o.memory, scale_model) {
-        (Some((ops, first, total)), Some(m)) => {
-            progress(&format!(
-                "memory: {total} seeds of {} (--ops {ops}, --jobs {})",
-                m.name(),
-                o.jobs
-            ));
-            Some(models::memory(m, ops, first, total, o.jobs, &o.tmp)?)
         }
         _ => None,
     };
@@ -283,7 +284,7 @@ impl BenchReport {
         if let Some(m) = &self.memory {
             let _ = writeln!(
                 s,
-                "\nmemory: {} --ops {} --jobs {}: peak RSS {:.1} MiB after {} seeds, {:.1} MiB after {} ({:+.1}%)",
+                "\nmemory: {} --ops {} --jobs {}: peak RSS {:.1} MiB after {} seeds, {:.1} MiB after {} ({:+.1}%); current RSS {:.1} then {:.1} MiB",
                 m.model,
                 m.ops,
                 m.jobs,
@@ -291,7 +292,9 @@ impl BenchReport {
                 m.seeds_first,
                 m.peak_rss_mb_total,
                 m.seeds_total,
-                m.growth * 100.0
+                m.growth * 100.0,
+                m.rss_mb_first,
+                m.rss_mb_total
             );
         }
         let _ = writeln!(s, "\n{:.1} s in all", self.wall_s);

@@ -85,23 +85,37 @@ pub struct Memory {
     pub jobs: usize,
     pub seeds_first: u64,
     pub peak_rss_mb_first: f64,
+    /// Resident set right after the first stage (what was kept, as opposed to the peak).
+    pub rss_mb_first: f64,
     pub seeds_total: u64,
     pub peak_rss_mb_total: f64,
+    pub rss_mb_total: f64,
     /// `peak_rss_mb_total / peak_rss_mb_first - 1`.
     pub growth: f64,
 }
 
-/// The process's peak resident set (VmHWM) in MiB, from `/proc/self/status`.
-pub fn peak_rss_mb() -> Option<f64> {
+/// A line of `/proc/self/status` in MiB (`VmHWM`: peak resident set, `VmRSS`: current).
+fn status_mb(field: &str) -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
 
+/// The process's peak resident set in MiB.
+pub fn peak_rss_mb() -> Option<f64> {
+    status_mb("VmHWM:")
+}
+
+/// The process's current resident set in MiB.
+pub fn rss_mb() -> Option<f64> {
+    status_mb("VmRSS:")
+}
+
 /// Two campaigns of short seeds in this process: `first` seeds, then the rest up to `total`;
-/// the peak RSS after each. Anything a seed leaks, or campaign bookkeeping that grows per seed,
-/// shows as growth between the two.
+/// the peak and current RSS after each. Anything a seed leaks, or campaign bookkeeping that
+/// grows per seed, shows as growth between the two. Run it before anything else in the process,
+/// or the peak may be someone else's.
 pub fn memory(
     m: &Model,
     ops: usize,
@@ -110,7 +124,7 @@ pub fn memory(
     jobs: usize,
     tmp: &Path,
 ) -> Result<Memory, String> {
-    let stage = |start: u64, seeds: u64| -> Result<f64, String> {
+    let stage = |start: u64, seeds: u64| -> Result<(f64, f64), String> {
         let out = tmp.join(format!("memory-{start}"));
         let mut cfg = m.config(None);
         cfg.ops = ops;
@@ -120,7 +134,9 @@ pub fn memory(
         o.jobs = jobs;
         fuzz(m, &o).map_err(|e| e.to_string())?;
         let _ = std::fs::remove_dir_all(&out);
-        peak_rss_mb().ok_or_else(|| "cannot read VmHWM from /proc/self/status".to_string())
+        peak_rss_mb()
+            .zip(rss_mb())
+            .ok_or_else(|| "cannot read VmHWM and VmRSS from /proc/self/status".to_string())
     };
     let at_first = stage(0, first)?;
     let at_total = stage(first, total.saturating_sub(first))?;
@@ -129,9 +145,11 @@ pub fn memory(
         ops,
         jobs,
         seeds_first: first,
-        peak_rss_mb_first: at_first,
+        peak_rss_mb_first: at_first.0,
+        rss_mb_first: at_first.1,
         seeds_total: total,
-        peak_rss_mb_total: at_total,
-        growth: at_total / at_first - 1.0,
+        peak_rss_mb_total: at_total.0,
+        rss_mb_total: at_total.1,
+        growth: at_total.0 / at_first.0 - 1.0,
     })
 }

@@ -193,6 +193,7 @@ impl Protocol for PingPong {
                 ctx.send(to, Packet(p.to_vec()));
             }
         }
+        ctx.observe("exchange-done", &self.0.rounds);
     }
 
     async fn call(&self, _: &ClientCtx<Packet>, _: u64, _: &Invocation) -> Outcome {
@@ -216,7 +217,8 @@ pub fn model(t: Traffic) -> Model {
         .ops(0)
 }
 
-/// One seed through the harness; returns the messages the run recorded.
+/// One seed through the harness; returns the messages the run recorded. Panics unless every
+/// node finished its exchange (a bench that lost messages would measure less work).
 pub fn harness_seed(m: &Model, seed: u64) -> u64 {
     let req = RunRequest {
         seed,
@@ -227,6 +229,8 @@ pub fn harness_seed(m: &Model, seed: u64) -> u64 {
     };
     let r = run(m, &req).expect("the network bench model runs");
     assert!(r.passed, "network bench run failed: {:?}", r.violations);
+    let done = r.recording.observations_of("exchange-done").count();
+    assert_eq!(done, NODES, "only {done} of {NODES} nodes finished the exchange");
     r.stats.messages
 }
 
@@ -248,8 +252,10 @@ pub fn measure(t: Traffic, budget: Duration) -> NetFigures {
     let mut seed = 0;
     while seed < 3 || started.elapsed() < budget {
         let t0 = Instant::now();
-        raw_msgs += raw_seed(seed, t);
+        let received = raw_seed(seed, t);
         raw_s += t0.elapsed().as_secs_f64();
+        assert_eq!(received, t.messages(), "raw madsim lost messages");
+        raw_msgs += received;
         let t0 = Instant::now();
         harness_msgs += harness_seed(&m, seed);
         harness_s += t0.elapsed().as_secs_f64();
