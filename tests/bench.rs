@@ -42,7 +42,11 @@ fn the_report_has_every_figure_the_spec_names() {
     };
     let r = bench::run(&faultline::models::all(), &o).expect("the bench runs");
     let json = serde_json::to_value(&r).unwrap();
-    for key in ["raw_madsim_msgs_per_sec", "harness_msgs_per_sec", "overhead"] {
+    for key in [
+        "raw_madsim_msgs_per_sec",
+        "harness_msgs_per_sec",
+        "overhead",
+    ] {
         assert!(json[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {json}");
     }
     let overhead = r.raw_madsim_msgs_per_sec / r.harness_msgs_per_sec;
@@ -58,7 +62,10 @@ fn the_report_has_every_figure_the_spec_names() {
     match &r.checker {
         Some(c) => {
             assert_eq!(c.files, 66);
-            assert_eq!(c.wrong_verdicts, 0, "every shared history gets its known verdict");
+            assert_eq!(
+                c.wrong_verdicts, 0,
+                "every shared history gets its known verdict"
+            );
             assert!(c.total_ms > 0.0 && c.porcupine_ms > 0.0);
             assert!(json["checker"]["total_ms"].as_f64().is_some());
         }

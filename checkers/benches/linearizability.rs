@@ -6,8 +6,6 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use faultline_checkers::check_history::check_parsed;
-use faultline_checkers::formats::{parse_str, FormatName};
 use faultline_checkers::linearizability::Verdict;
 
 const RUNS: usize = 5;
@@ -31,25 +29,9 @@ fn main() {
         {
             continue;
         }
-        let text = std::fs::read_to_string(dir.join(&row.path)).expect("readable");
-        let h = parse_str(&text, FormatName::Auto, &row.path).expect("parses");
-        let mut times = Vec::with_capacity(RUNS);
-        let mut verdict = Verdict::Undecided;
-        let mut steps = 0;
-        for _ in 0..RUNS {
-            let c = check_parsed(&h, None, None, None, false).expect("checks");
-            times.push(c.elapsed_ms);
-            verdict = c.verdict;
-            steps = c.steps;
-        }
-        times.sort_by(f64::total_cmp);
-        let ms = times[RUNS / 2];
-        let want = if row.linearizable {
-            Verdict::Linearizable
-        } else {
-            Verdict::NotLinearizable
-        };
-        if verdict != want {
+        let f = faultline_checkers::shared_data::time_file(&dir, row, RUNS).expect("checks");
+        let (ms, verdict, steps) = (f.ms, f.verdict, f.steps);
+        if !f.right {
             wrong += 1;
         }
         total += ms;
@@ -71,11 +53,7 @@ fn main() {
             row.porcupine_ms,
             row.porcupine_ms / ms.max(1e-9),
             steps,
-            if verdict != want {
-                "  WRONG VERDICT"
-            } else {
-                ""
-            }
+            if !f.right { "  WRONG VERDICT" } else { "" }
         );
     }
     println!(

@@ -27,6 +27,13 @@ pub const ELECTION_SAFETY: &str = "raft-election-safety";
 pub const LOG_MATCHING: &str = "raft-log-matching";
 pub const STATE_MACHINE_SAFETY: &str = "raft-state-machine-safety";
 pub const LOST_COMMIT: &str = "raft-lost-commit";
+/// Every Raft checker's name.
+pub const ALL: [&str; 4] = [
+    ELECTION_SAFETY,
+    LOG_MATCHING,
+    STATE_MACHINE_SAFETY,
+    LOST_COMMIT,
+];
 
 /// A broken invariant usually cascades (every later index differs too): the first few findings
 /// say what happened, the rest would only bury them.

@@ -96,10 +96,47 @@ impl Timing {
     }
 }
 
-/// Checks every history `runs` times (median per file), as Porcupine's figures were measured:
-/// parsing excluded, no counterexample.
-pub fn time_all(dir: &Path, runs: usize) -> Result<Timing, String> {
+/// One history's check: the median time of `runs` checks, and what they found.
+#[derive(Clone, Debug)]
+pub struct FileTiming {
+    pub ms: f64,
+    pub verdict: Verdict,
+    /// Search steps of the last run.
+    pub steps: u64,
+    /// Whether the verdict is the one `VERDICTS.tsv` gives.
+    pub right: bool,
+}
+
+/// Checks one history `runs` times as Porcupine's figures were measured: parsing excluded, no
+/// counterexample.
+pub fn time_file(dir: &Path, row: &Row, runs: usize) -> Result<FileTiming, String> {
     let runs = runs.max(1);
+    let path = dir.join(&row.path);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let h = parse_str(&text, FormatName::Auto, &row.path).map_err(|e| e.to_string())?;
+    let mut times = Vec::with_capacity(runs);
+    let (mut verdict, mut steps) = (Verdict::Undecided, 0);
+    for _ in 0..runs {
+        let c = check_parsed(&h, None, None, None, false).map_err(|e| e.to_string())?;
+        times.push(c.elapsed_ms);
+        (verdict, steps) = (c.verdict, c.steps);
+    }
+    times.sort_by(f64::total_cmp);
+    let want = if row.linearizable {
+        Verdict::Linearizable
+    } else {
+        Verdict::NotLinearizable
+    };
+    Ok(FileTiming {
+        ms: times[runs / 2],
+        verdict,
+        steps,
+        right: verdict == want,
+    })
+}
+
+/// [`time_file`] over every history of the folder.
+pub fn time_all(dir: &Path, runs: usize) -> Result<Timing, String> {
     let mut t = Timing {
         files: 0,
         total_ms: 0.0,
@@ -108,30 +145,13 @@ pub fn time_all(dir: &Path, runs: usize) -> Result<Timing, String> {
         slowest: (String::new(), 0.0),
     };
     for row in verdicts(dir)? {
-        let path = dir.join(&row.path);
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let h = parse_str(&text, FormatName::Auto, &row.path).map_err(|e| e.to_string())?;
-        let mut times = Vec::with_capacity(runs);
-        let mut verdict = Verdict::Undecided;
-        for _ in 0..runs {
-            let c = check_parsed(&h, None, None, None, false).map_err(|e| e.to_string())?;
-            times.push(c.elapsed_ms);
-            verdict = c.verdict;
-        }
-        times.sort_by(f64::total_cmp);
-        let ms = times[runs / 2];
-        let want = if row.linearizable {
-            Verdict::Linearizable
-        } else {
-            Verdict::NotLinearizable
-        };
-        t.wrong_verdicts += usize::from(verdict != want);
+        let f = time_file(dir, &row, runs)?;
+        t.wrong_verdicts += usize::from(!f.right);
         t.files += 1;
-        t.total_ms += ms;
+        t.total_ms += f.ms;
         t.porcupine_ms += row.porcupine_ms;
-        if ms > t.slowest.1 {
-            t.slowest = (row.path.clone(), ms);
+        if f.ms > t.slowest.1 {
+            t.slowest = (row.path.clone(), f.ms);
         }
     }
     Ok(t)

@@ -161,6 +161,46 @@ impl Checker for LostUpdate {
     }
 }
 
+/// A pure check over a run's observations.
+type ObservationCheck = fn(&[faultline_checkers::Observation]) -> Vec<Finding>;
+
+/// One of the Raft safety checkers of [`faultline_checkers::raft`].
+struct RaftCheck {
+    name: &'static str,
+    check: ObservationCheck,
+}
+
+impl Checker for RaftCheck {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn check(&self, rec: &Recording) -> Vec<Finding> {
+        (self.check)(&rec.observations)
+    }
+}
+
+/// Raft's four safety properties (election safety, log matching, state machine safety, no lost
+/// commit), for any Raft implementation that reports `leader-elected`, `committed` and
+/// `applied` observations as [`faultline_checkers::raft`] describes. Their names are
+/// [`faultline_checkers::raft::ALL`], to add to a model's guarantees.
+///
+/// ```
+/// let names: Vec<_> = faultline_harness::checker::raft_checkers().iter().map(|c| c.name()).collect();
+/// assert_eq!(names, faultline_checkers::raft::ALL);
+/// ```
+pub fn raft_checkers() -> Vec<Box<dyn Checker>> {
+    use faultline_checkers::raft;
+    let all: [(&'static str, ObservationCheck); 4] = [
+        (raft::ELECTION_SAFETY, raft::election_safety),
+        (raft::LOG_MATCHING, raft::log_matching),
+        (raft::STATE_MACHINE_SAFETY, raft::state_machine_safety),
+        (raft::LOST_COMMIT, raft::lost_commit),
+    ];
+    all.into_iter()
+        .map(|(name, check)| Box::new(RaftCheck { name, check }) as Box<dyn Checker>)
+        .collect()
+}
+
 /// The checkers every read/write store gets: linearizability, lost writes, CAP classification
 /// (availability during partitions, the declared choice kept), convergence and lost updates
 /// (the last two only speak when the model reports its replicas' state).

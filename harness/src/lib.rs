@@ -41,6 +41,7 @@ mod ctx;
 mod disk;
 pub mod fingerprint;
 pub mod junit;
+pub mod leader;
 pub mod linearizable;
 pub mod merge;
 pub mod model;

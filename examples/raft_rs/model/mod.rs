@@ -32,12 +32,9 @@ mod client;
 mod node;
 mod storage;
 
-use faultline::checkers::raft as checks;
+use faultline::leader::LeaderClient;
 use faultline::prelude::*;
-use faultline::recording::Recording;
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 /// The wire: raft-rs's own messages between servers, and the client protocol.
 #[derive(Clone, Debug)]
@@ -69,8 +66,8 @@ enum Bug {
 /// The protocol for one run.
 pub struct RaftRs {
     bug: Bug,
-    /// Each client's guess of the leader.
-    leader_guess: Mutex<BTreeMap<usize, usize>>,
+    /// The client side: find the leader, follow redirects, retry on silence.
+    client: LeaderClient,
 }
 
 impl RaftRs {
@@ -87,18 +84,8 @@ impl RaftRs {
         }
         Ok(RaftRs {
             bug,
-            leader_guess: Mutex::new(BTreeMap::new()),
+            client: LeaderClient::new(),
         })
-    }
-
-    fn guess(&self, client: usize) -> Option<usize> {
-        let g = self.leader_guess.lock().expect("not poisoned");
-        g.get(&client).copied()
-    }
-
-    fn set_guess(&self, client: usize, node: usize) {
-        let mut g = self.leader_guess.lock().expect("not poisoned");
-        g.insert(client, node);
     }
 }
 
@@ -124,24 +111,6 @@ pub fn model() -> Model {
         .ops(200)
 }
 
-/// A pure check over a run's observations.
-type ObservationCheck = fn(&[faultline::checkers::Observation]) -> Vec<Finding>;
-
-/// One of Faultline's Raft safety checkers, run on the recording's observations.
-struct RaftCheck {
-    name: &'static str,
-    check: ObservationCheck,
-}
-
-impl Checker for RaftCheck {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn check(&self, rec: &Recording) -> Vec<Finding> {
-        (self.check)(&rec.observations)
-    }
-}
-
 impl Protocol for RaftRs {
     type Msg = Msg;
 
@@ -158,28 +127,14 @@ impl Protocol for RaftRs {
     }
 
     fn guarantees(&self) -> Vec<&'static str> {
-        vec![
-            "linearizability",
-            "lost-write",
-            "cap",
-            checks::ELECTION_SAFETY,
-            checks::LOG_MATCHING,
-            checks::STATE_MACHINE_SAFETY,
-            checks::LOST_COMMIT,
-        ]
+        let mut g = vec!["linearizability", "lost-write", "cap"];
+        g.extend(faultline::checkers::raft::ALL);
+        g
     }
 
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
         let mut all = faultline::checker::standard_kv_checkers();
-        let raft: [(&'static str, ObservationCheck); 4] = [
-            (checks::ELECTION_SAFETY, checks::election_safety),
-            (checks::LOG_MATCHING, checks::log_matching),
-            (checks::STATE_MACHINE_SAFETY, checks::state_machine_safety),
-            (checks::LOST_COMMIT, checks::lost_commit),
-        ];
-        for (name, check) in raft {
-            all.push(Box::new(RaftCheck { name, check }));
-        }
+        all.extend(faultline::checker::raft_checkers());
         all
     }
 }

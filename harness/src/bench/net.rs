@@ -230,7 +230,10 @@ pub fn harness_seed(m: &Model, seed: u64) -> u64 {
     let r = run(m, &req).expect("the network bench model runs");
     assert!(r.passed, "network bench run failed: {:?}", r.violations);
     let done = r.recording.observations_of("exchange-done").count();
-    assert_eq!(done, NODES, "only {done} of {NODES} nodes finished the exchange");
+    assert_eq!(
+        done, NODES,
+        "only {done} of {NODES} nodes finished the exchange"
+    );
     r.stats.messages
 }
 

@@ -33,13 +33,10 @@ mod client;
 mod log;
 mod node;
 
-use faultline_checkers::raft as checks;
+use faultline_harness::leader::LeaderClient;
 use faultline_harness::prelude::*;
-use faultline_harness::recording::Recording;
 use log::Entry;
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 /// The wire protocol: client requests, and Raft's two RPCs with their answers.
 #[derive(Clone, Debug)]
@@ -96,8 +93,8 @@ pub(crate) enum Bug {
 /// The `raft` protocol for one run.
 pub struct Raft {
     bug: Bug,
-    /// Each client's guess of the leader (per run: the protocol is built per seed).
-    leader_guess: Mutex<BTreeMap<usize, usize>>,
+    /// The client side (per run: the protocol is built per seed).
+    client: LeaderClient,
 }
 
 impl Raft {
@@ -117,7 +114,7 @@ impl Raft {
         }
         Ok(Raft {
             bug,
-            leader_guess: Mutex::new(BTreeMap::new()),
+            client: LeaderClient::new(),
         })
     }
 }
@@ -156,24 +153,6 @@ pub fn model() -> Model {
         .ops(200)
 }
 
-/// A pure check over a run's observations.
-type ObservationCheck = fn(&[faultline_checkers::Observation]) -> Vec<Finding>;
-
-/// A Raft safety checker from `faultline_checkers::raft`, run on the recording's observations.
-struct RaftCheck {
-    name: &'static str,
-    check: ObservationCheck,
-}
-
-impl Checker for RaftCheck {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn check(&self, rec: &Recording) -> Vec<Finding> {
-        (self.check)(&rec.observations)
-    }
-}
-
 impl Protocol for Raft {
     type Msg = Msg;
 
@@ -190,29 +169,19 @@ impl Protocol for Raft {
     }
 
     fn guarantees(&self) -> Vec<&'static str> {
-        vec![
+        let mut g = vec![
             "linearizability",
             "lost-write",
             // A CP store answering non-linearizably breaks its CAP choice too.
             "cap",
-            checks::ELECTION_SAFETY,
-            checks::LOG_MATCHING,
-            checks::STATE_MACHINE_SAFETY,
-            checks::LOST_COMMIT,
-        ]
+        ];
+        g.extend(faultline_checkers::raft::ALL);
+        g
     }
 
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
         let mut all = faultline_harness::checker::standard_kv_checkers();
-        let raft: [(&'static str, ObservationCheck); 4] = [
-            (checks::ELECTION_SAFETY, checks::election_safety),
-            (checks::LOG_MATCHING, checks::log_matching),
-            (checks::STATE_MACHINE_SAFETY, checks::state_machine_safety),
-            (checks::LOST_COMMIT, checks::lost_commit),
-        ];
-        for (name, check) in raft {
-            all.push(Box::new(RaftCheck { name, check }));
-        }
+        all.extend(faultline_harness::checker::raft_checkers());
         all
     }
 }
