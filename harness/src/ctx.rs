@@ -104,9 +104,10 @@ impl<M: Message> NodeCtx<M> {
 
     /// Waits for the next message, or `None` at `deadline` (simulated time).
     pub async fn recv_until(&self, deadline: Instant) -> Option<(usize, M)> {
+        let start = self.world.core.borrow().start;
         Recv {
             ctx: self,
-            deadline: Some(deadline),
+            deadline: Some(deadline.saturating_duration_since(start).as_nanos() as u64),
             sleep: None,
             armed: None,
         }
@@ -182,7 +183,8 @@ impl<M: Message> NodeCtx<M> {
 /// wakes the receiver only when its message is due before that timer.
 struct Recv<'a, M: 'static> {
     ctx: &'a NodeCtx<M>,
-    deadline: Option<Instant>,
+    /// When to give up (ns since the start).
+    deadline: Option<u64>,
     sleep: Option<Sleep>,
     /// The target (ns since the start) this future's timer is registered for.
     armed: Option<u64>,
@@ -223,9 +225,7 @@ impl<M: Message> Future for Recv<'_, M> {
                     }
                     return Poll::Ready(Some((env.from, env.msg)));
                 }
-                let deadline_ns = self
-                    .deadline
-                    .map(|d| d.saturating_duration_since(core.start).as_nanos() as u64);
+                let deadline_ns = self.deadline;
                 if deadline_ns.is_some_and(|d| d <= now) {
                     core.fp.event(tag::TIMER, now, me as u64, 1);
                     if core.trace {
