@@ -142,6 +142,18 @@ struct ModelArgs {
     /// Checkers whose findings fail the run on top of the model's guarantees.
     #[arg(long, value_delimiter = ',')]
     fail_on: Vec<String>,
+    /// The client workload: register (read/write per key) or append (list-append per key);
+    /// default: the model's own.
+    #[arg(long)]
+    workload: Option<String>,
+    /// Every final read must succeed within this long (simulated) after the final heal, e.g.
+    /// 10s (the default) or 500ms.
+    #[arg(long)]
+    liveness_timeout: Option<String>,
+    /// The checkers' work budget in search steps (default 20000000); past it the verdict is
+    /// `undecided`. Counted in work, so the verdict never depends on the machine.
+    #[arg(long)]
+    check_budget: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -321,6 +333,14 @@ fn config(model: &Model, a: &ModelArgs) -> Result<crate::ModelConfig, UsageError
             .ok_or_else(|| UsageError(format!("--set {kv}: expected KEY=VALUE")))?;
         cfg.set.insert(k.trim().to_string(), v.trim().to_string());
     }
+    cfg.workload = a.workload.clone();
+    if let Some(t) = &a.liveness_timeout {
+        cfg.liveness_ms = Some(
+            crate::run::parse_sim_duration_ms(t)
+                .map_err(|e| UsageError(format!("--liveness-timeout {t}: {e}")))?,
+        );
+    }
+    cfg.check_budget = a.check_budget;
     let info = crate::run::validate(model, &cfg)?;
     for c in &a.fail_on {
         if !info.checkers.iter().any(|k| k == c) && c != "panic" {

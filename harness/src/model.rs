@@ -60,6 +60,7 @@ pub struct Model {
     pub(crate) description: String,
     pub(crate) bugs: Vec<Bug>,
     pub(crate) params: Vec<Param>,
+    pub(crate) workloads: Vec<String>,
     pub(crate) nodes: usize,
     pub(crate) clients: usize,
     pub(crate) ops: usize,
@@ -179,6 +180,7 @@ impl Model {
             description: String::new(),
             bugs: Vec::new(),
             params: Vec::new(),
+            workloads: Vec::new(),
             nodes: 5,
             clients: 3,
             ops: 200,
@@ -213,6 +215,18 @@ impl Model {
             description: description.to_string(),
         });
         self
+    }
+
+    /// Declares the workloads `--workload` may select (`register`, `append`); a model that
+    /// declares none runs only its own.
+    pub fn workloads(mut self, names: &[&str]) -> Self {
+        self.workloads = names.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// The workloads `--workload` may select.
+    pub fn supported_workloads(&self) -> &[String] {
+        &self.workloads
     }
 
     /// The declared `--set` parameters.
@@ -251,6 +265,9 @@ impl Model {
             ops: self.ops,
             bug: bug.map(str::to_string),
             set: Default::default(),
+            workload: None,
+            liveness_ms: None,
+            check_budget: None,
         }
     }
 

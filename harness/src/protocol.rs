@@ -51,7 +51,25 @@ pub struct ModelConfig {
     /// Model parameters from `--set KEY=VALUE`.
     #[serde(default)]
     pub set: std::collections::BTreeMap<String, String>,
+    /// The workload asked for with `--workload` (`register`, `append`); `None` is the
+    /// protocol's default ([`Protocol::workload`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    /// How long (simulated ms) after the final heal every final read must have succeeded
+    /// (`--liveness-timeout`); `None` is [`DEFAULT_LIVENESS_MS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_ms: Option<u64>,
+    /// The checkers' work budget (`--check-budget`, in search steps); `None` is
+    /// [`DEFAULT_CHECK_BUDGET`]. Counted in work, never in time, so one recording gets one verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_budget: Option<u64>,
 }
+
+/// The default liveness bound: every final read succeeds within 10 s (simulated) of the heal.
+pub const DEFAULT_LIVENESS_MS: u64 = 10_000;
+
+/// The default work budget of the checkers (linearizability search steps per history).
+pub const DEFAULT_CHECK_BUDGET: u64 = 20_000_000;
 
 /// ` --bug NAME` for a bug variant, nothing for the correct protocol: how titles and commands
 /// name a variant.
@@ -62,6 +80,21 @@ pub fn bug_flag(bug: Option<&str>) -> String {
 impl ModelConfig {
     pub fn bug_is(&self, name: &str) -> bool {
         self.bug.as_deref() == Some(name)
+    }
+
+    /// The workload asked for, or `default` when `--workload` was not given.
+    pub fn workload_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.workload.as_deref().unwrap_or(default)
+    }
+
+    /// The liveness bound in simulated milliseconds.
+    pub fn liveness_ms(&self) -> u64 {
+        self.liveness_ms.unwrap_or(DEFAULT_LIVENESS_MS)
+    }
+
+    /// The checkers' work budget in search steps.
+    pub fn check_budget(&self) -> u64 {
+        self.check_budget.unwrap_or(DEFAULT_CHECK_BUDGET)
     }
 
     /// A `--set` parameter parsed as `T`, or `default` when absent.

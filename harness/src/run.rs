@@ -125,6 +125,28 @@ pub fn resolve_steps(
         .map_err(RunError::Schedule)
 }
 
+/// A simulated duration such as `10s`, `500ms` or `2m`, in milliseconds (plain numbers are
+/// seconds).
+pub fn parse_sim_duration_ms(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "expected a number and a unit, like 10s or 500ms".to_string())?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        _ => return Err(format!("unknown unit `{unit}` (use ms, s or m)")),
+    };
+    match ms {
+        Some(0) => Err("must be more than zero".into()),
+        Some(ms) => Ok(ms),
+        None => Err("too long".into()),
+    }
+}
+
 /// Validates a configuration before any simulation starts.
 pub fn validate(model: &Model, cfg: &ModelConfig) -> Result<ModelInfo, RunError> {
     if let Some(bug) = &cfg.bug {
@@ -156,6 +178,28 @@ pub fn validate(model: &Model, cfg: &ModelConfig) -> Result<ModelInfo, RunError>
                 ),
             ));
         }
+    }
+    if let Some(w) = &cfg.workload {
+        let supported = model.supported_workloads();
+        if !supported.iter().any(|s| s == w) {
+            return Err(RunError::Config(
+                model.name().into(),
+                format!(
+                    "unknown workload `{w}` (this model supports: {})",
+                    if supported.is_empty() {
+                        "only its own; --workload does not apply".to_string()
+                    } else {
+                        supported.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    if cfg.check_budget == Some(0) {
+        return Err(RunError::Config(
+            model.name().into(),
+            "--check-budget must be at least 1".into(),
+        ));
     }
     if cfg.nodes == 0 || cfg.clients == 0 {
         return Err(RunError::Config(

@@ -146,6 +146,15 @@ pub struct Entry {
     pub ops: Option<usize>,
     #[serde(default)]
     pub fail_on: Vec<String>,
+    /// `register` or `append` (default: the model's own).
+    #[serde(default)]
+    pub workload: Option<String>,
+    /// The liveness bound after the final heal, e.g. `10s` or `500ms`.
+    #[serde(default)]
+    pub liveness_timeout: Option<String>,
+    /// The checkers' work budget in search steps.
+    #[serde(default)]
+    pub check_budget: Option<u64>,
 }
 
 impl Entry {
@@ -343,6 +352,14 @@ fn prepare(models: &[Model], suite: &Suite, i: usize) -> Result<Prepared, SuiteE
         };
         config.set.insert(k.clone(), v);
     }
+    config.workload = e.workload.clone();
+    if let Some(t) = &e.liveness_timeout {
+        config.liveness_ms = Some(
+            crate::run::parse_sim_duration_ms(t)
+                .map_err(|err| invalid(format!("liveness_timeout {t}: {err}")))?,
+        );
+    }
+    config.check_budget = e.check_budget;
     let info = crate::run::validate(&model, &config).map_err(|e| invalid(e.to_string()))?;
     let known = |c: &str| c == "panic" || info.checkers.iter().any(|k| k == c);
     let named = e
