@@ -38,6 +38,7 @@ fn the_report_has_every_figure_the_spec_names() {
         jobs: 1,
         memory: None,
         only: vec!["raft".into(), "twopc".into()],
+        porcupine: None,
         tmp: tmp.path().join("scratch"),
     };
     let r = bench::run(&faultline::models::all(), &o).expect("the bench runs");
@@ -66,7 +67,7 @@ fn the_report_has_every_figure_the_spec_names() {
                 c.wrong_verdicts, 0,
                 "every shared history gets its known verdict"
             );
-            assert!(c.total_ms > 0.0 && c.porcupine_ms > 0.0);
+            assert!(c.total_ms > 0.0);
             assert!(json["checker"]["total_ms"].as_f64().is_some());
         }
         None => {
@@ -101,4 +102,39 @@ fn an_unknown_model_is_refused() {
     let (code, _, stderr) = out.into_parts();
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--memory 5"), "{stderr}");
+}
+
+/// A speed-up is only claimed when Porcupine ran here: without a checkout the report says why,
+/// and a checkout that is not one is refused with its path.
+#[test]
+fn porcupine_is_timed_only_when_it_can_run_here() {
+    let tmp = TempDir::new("bench-porcupine");
+    let o = BenchOptions {
+        net_budget: Duration::ZERO,
+        traffic: SMALL,
+        model_budget: Duration::ZERO,
+        checker_runs: 1,
+        scaling_budget: None,
+        jobs: 1,
+        memory: None,
+        only: vec!["twopc".into()],
+        porcupine: None,
+        tmp: tmp.path().join("scratch"),
+    };
+    let r = bench::run(&faultline::models::all(), &o).expect("the bench runs");
+    assert!(r.porcupine.is_none());
+    let why = r.porcupine_skipped.as_deref().unwrap();
+    assert!(why.contains("--porcupine"), "{why}");
+    assert!(
+        r.table().contains("no speed-up is claimed"),
+        "{}",
+        r.table()
+    );
+    let not_a_checkout = tmp.path().join("empty");
+    std::fs::create_dir_all(&not_a_checkout).unwrap();
+    let err = bench::porcupine::measure(tmp.path(), &not_a_checkout, 1).unwrap_err();
+    assert!(
+        err.contains("go") || err.contains("not a Porcupine checkout"),
+        "names what is missing: {err}"
+    );
 }

@@ -68,6 +68,11 @@ struct BenchArgs {
     /// and after all.
     #[arg(long, num_args = 0..=1, default_missing_value = "100000")]
     memory: Option<u64>,
+    /// Time Porcupine's own checker beside Faultline's on this machine, built with `go` from
+    /// this Porcupine checkout (default: $FAULTLINE_PORCUPINE_DIR). Without it no speed-up is
+    /// reported.
+    #[arg(long)]
+    porcupine: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -281,6 +286,9 @@ fn bench_cmd(models: &[Model], a: BenchArgs) -> CliResult {
         BenchOptions::full()
     };
     o.only = a.models;
+    o.porcupine = a
+        .porcupine
+        .or_else(|| std::env::var_os("FAULTLINE_PORCUPINE_DIR").map(PathBuf::from));
     o.jobs = a
         .jobs
         .unwrap_or_else(|| crate::campaign::default_jobs().max(2));

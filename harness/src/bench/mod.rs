@@ -3,7 +3,8 @@
 //! - the network floor: raw madsim against the harness's network on the same traffic, and
 //!   their ratio `overhead`;
 //! - seeds per second of every registered model, one thread, checking included;
-//! - the linearizability checker's total time on the shared histories against Porcupine's;
+//! - the linearizability checker's total time on the shared histories, and with `--porcupine
+//!   DIR` Porcupine's own checker timed beside it on this machine ([`porcupine`]);
 //! - the `--jobs N` speed-up of a real campaign; and, with `--memory`, peak RSS over a long one.
 //!
 //! Figures are measured, never asserted: tests only check that they are produced and sane.
@@ -16,6 +17,7 @@
 //! ```
 pub mod models;
 pub mod net;
+pub mod porcupine;
 
 use crate::model::Model;
 use faultline_checkers::shared_data;
@@ -43,6 +45,8 @@ pub struct BenchOptions {
     pub only: Vec<String>,
     /// Where scratch campaign folders go.
     pub tmp: PathBuf,
+    /// A Porcupine checkout to time beside the checker (needs `go`); `None` skips it.
+    pub porcupine: Option<PathBuf>,
 }
 
 impl BenchOptions {
@@ -60,6 +64,7 @@ impl BenchOptions {
             jobs: 2,
             memory: None,
             only: vec![],
+            porcupine: None,
             tmp: std::env::temp_dir().join(format!("faultline-bench-{}", std::process::id())),
         }
     }
@@ -80,9 +85,6 @@ impl BenchOptions {
 pub struct CheckerFigures {
     pub files: usize,
     pub total_ms: f64,
-    pub porcupine_ms: f64,
-    /// How many times faster than Porcupine's reference times.
-    pub speedup: f64,
     pub wrong_verdicts: usize,
     pub slowest_file: String,
     pub slowest_ms: f64,
@@ -104,6 +106,12 @@ pub struct BenchReport {
     pub checker: Option<CheckerFigures>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checker_skipped: Option<String>,
+    /// Porcupine timed beside the checker on this machine (`--porcupine DIR`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub porcupine: Option<porcupine::PorcupineFigures>,
+    /// Why Porcupine was not timed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub porcupine_skipped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scaling: Option<models::Scaling>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -169,15 +177,14 @@ pub fn run_with(
     }
 
     progress("checker: shared histories");
-    let (checker, checker_skipped) = match shared_histories() {
+    let data = shared_histories();
+    let (checker, checker_skipped) = match &data {
         Ok(dir) => {
-            let t = shared_data::time_all(&dir, o.checker_runs)?;
+            let t = shared_data::time_all(dir, o.checker_runs)?;
             (
                 Some(CheckerFigures {
                     files: t.files,
                     total_ms: t.total_ms,
-                    porcupine_ms: t.porcupine_ms,
-                    speedup: t.speedup(),
                     wrong_verdicts: t.wrong_verdicts,
                     slowest_file: t.slowest.0.clone(),
                     slowest_ms: t.slowest.1,
@@ -185,7 +192,21 @@ pub fn run_with(
                 None,
             )
         }
-        Err(why) => (None, Some(why)),
+        Err(why) => (None, Some(why.clone())),
+    };
+    let (porcupine, porcupine_skipped) = match (&data, &o.porcupine) {
+        (Ok(dir), Some(checkout)) => {
+            progress("checker: Porcupine beside it, best of 3");
+            match porcupine::measure(dir, checkout, 3) {
+                Ok(f) => (Some(f), None),
+                Err(why) => (None, Some(why)),
+            }
+        }
+        (Err(_), Some(_)) => (None, Some("no shared histories to time".into())),
+        (_, None) => (
+            None,
+            Some("no Porcupine checkout given (--porcupine DIR or FAULTLINE_PORCUPINE_DIR)".into()),
+        ),
     };
 
     let scaling = match (o.scaling_budget, scale_model) {
@@ -209,6 +230,8 @@ pub fn run_with(
         models: figures,
         checker,
         checker_skipped,
+        porcupine,
+        porcupine_skipped,
         scaling,
         memory,
         wall_s: started.elapsed().as_secs_f64(),
@@ -262,8 +285,8 @@ impl BenchReport {
             Some(c) => {
                 let _ = writeln!(
                     s,
-                    "\nchecker: {} shared histories in {:.1} ms vs Porcupine's {:.1} ms ({:.1}x faster); slowest {} ({:.2} ms); wrong verdicts {}",
-                    c.files, c.total_ms, c.porcupine_ms, c.speedup, c.slowest_file, c.slowest_ms, c.wrong_verdicts
+                    "\nchecker: {} shared histories in {:.1} ms; slowest {} ({:.2} ms); wrong verdicts {}",
+                    c.files, c.total_ms, c.slowest_file, c.slowest_ms, c.wrong_verdicts
                 );
             }
             None => {
@@ -271,6 +294,29 @@ impl BenchReport {
                     s,
                     "\nchecker: SKIPPED, {}",
                     self.checker_skipped.as_deref().unwrap_or("no data")
+                );
+            }
+        }
+        match (&self.porcupine, &self.porcupine_skipped) {
+            (Some(p), _) => {
+                let _ = writeln!(
+                    s,
+                    "porcupine (measured here, best of 3, parsing excluded): {} histories, Porcupine {:.1} ms, Faultline {:.1} ms: {:.1}x; disagreements {}\n  on {}; {}{}",
+                    p.files,
+                    p.porcupine_ms,
+                    p.faultline_ms,
+                    p.speedup,
+                    p.disagreements.len(),
+                    p.machine,
+                    p.go,
+                    p.porcupine_commit.as_deref().map(|c| format!(", porcupine {c}")).unwrap_or_default()
+                );
+            }
+            (None, why) => {
+                let _ = writeln!(
+                    s,
+                    "porcupine: not timed here ({}); no speed-up is claimed without it",
+                    why.as_deref().unwrap_or("skipped")
                 );
             }
         }
