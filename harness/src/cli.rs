@@ -550,11 +550,7 @@ fn replay_cmd(models: &[Model], a: ReplayArgs) -> CliResult {
     init_trace(a.verbose);
     let repro = Repro::load(&a.repro)?;
     let model = find(models, &repro.model)?;
-    let mut cfg = model.config(repro.bug.as_deref());
-    cfg.nodes = repro.config.nodes;
-    cfg.clients = repro.config.clients;
-    cfg.ops = repro.config.ops;
-    cfg.set = repro.config.set.clone();
+    let cfg = repro.config.apply(model.config(repro.bug.as_deref()));
     if repro.version.model != model.version {
         eprintln!(
             "note: the reproducer was recorded with model version {}, this binary has {}",

@@ -1,4 +1,5 @@
 //! Reproducer files (`repro.yaml`, SPEC.md): everything needed to re-run a seed bit for bit.
+use crate::protocol::ModelConfig;
 use crate::run::RunReport;
 use crate::schedule::Step;
 use faultline_checkers::Finding;
@@ -23,6 +24,41 @@ pub struct ReproConfig {
     pub ops: usize,
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_budget: Option<u64>,
+}
+
+impl ReproConfig {
+    /// What a reproducer records of a run's configuration (the bug is recorded beside it).
+    pub fn of(c: &ModelConfig) -> ReproConfig {
+        ReproConfig {
+            nodes: c.nodes,
+            clients: c.clients,
+            ops: c.ops,
+            set: c.set.clone(),
+            workload: c.workload.clone(),
+            liveness_ms: c.liveness_ms,
+            check_budget: c.check_budget,
+        }
+    }
+
+    /// The configuration to re-run: `base` (the model's defaults with the bug) with these values.
+    pub fn apply(&self, base: ModelConfig) -> ModelConfig {
+        ModelConfig {
+            nodes: self.nodes,
+            clients: self.clients,
+            ops: self.ops,
+            set: self.set.clone(),
+            workload: self.workload.clone(),
+            liveness_ms: self.liveness_ms,
+            check_budget: self.check_budget,
+            ..base
+        }
+    }
 }
 
 /// The reproducer file.
@@ -74,12 +110,7 @@ impl Repro {
             model: r.model.clone(),
             bug: r.config.bug.clone(),
             seed: r.seed,
-            config: ReproConfig {
-                nodes: r.config.nodes,
-                clients: r.config.clients,
-                ops: r.config.ops,
-                set: r.config.set.clone(),
-            },
+            config: ReproConfig::of(&r.config),
             schedule: r.steps.clone(),
             fingerprint: r.fingerprint.clone(),
             violations: r.violations.clone(),
@@ -134,4 +165,49 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
     std::fs::write(&tmp, contents)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reproducer re-runs the configuration that failed: workload, liveness bound and check
+    /// budget included; an older reproducer without them still reads, as the defaults.
+    #[test]
+    fn the_whole_configuration_travels_through_a_reproducer() {
+        let cfg = ModelConfig {
+            nodes: 3,
+            clients: 2,
+            ops: 40,
+            bug: Some("b".into()),
+            set: [("n".to_string(), "3".to_string())].into(),
+            workload: Some("append".into()),
+            liveness_ms: Some(2500),
+            check_budget: Some(1000),
+        };
+        let yaml = serde_yaml::to_string(&ReproConfig::of(&cfg)).unwrap();
+        let back: ReproConfig = serde_yaml::from_str(&yaml).unwrap();
+        let base = ModelConfig {
+            nodes: 5,
+            clients: 5,
+            ops: 1,
+            bug: Some("b".into()),
+            set: Default::default(),
+            workload: None,
+            liveness_ms: None,
+            check_budget: None,
+        };
+        assert_eq!(back.apply(base.clone()), cfg);
+        let old: ReproConfig = serde_yaml::from_str("{nodes: 3, clients: 2, ops: 40}").unwrap();
+        let again = old.apply(base);
+        assert_eq!(
+            (again.workload, again.liveness_ms, again.check_budget),
+            (None, None, None)
+        );
+        assert!(
+            serde_yaml::from_str::<ReproConfig>("{nodes: 3, clients: 2, ops: 4, wrkload: x}")
+                .is_err(),
+            "a misspelt field is refused"
+        );
+    }
 }

@@ -659,11 +659,7 @@ pub fn command(models: &[Model], a: ShrinkArgs) -> Result<i32, String> {
             repro.version.model, model.version
         );
     }
-    let mut config = model.config(repro.bug.as_deref());
-    config.nodes = repro.config.nodes;
-    config.clients = repro.config.clients;
-    config.ops = repro.config.ops;
-    config.set = repro.config.set.clone();
+    let config = repro.config.apply(model.config(repro.bug.as_deref()));
     let req = RunRequest {
         seed: repro.seed,
         config,
