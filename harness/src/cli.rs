@@ -1,7 +1,8 @@
 //! The `faultline` command line as a library function, so a user's own binary can register their
 //! own protocols: `std::process::exit(faultline_harness::cli::main(models))`.
 //!
-//! Exit codes: 0 success, 1 violation found, 2 usage or input error, 3 inconclusive.
+//! Exit codes: 0 success, 1 violation found, 2 usage or input error, 3 undecided (a checker
+//! ran out of its work budget, nothing failed) or, for `shrink`, nothing to shrink.
 use crate::model::Model;
 use crate::repro::Repro;
 use crate::run::{run, Faults, RunReport, RunRequest};
@@ -111,7 +112,12 @@ struct CheckHistoryArgs {
     /// The initial value of every register (JSON; default nil).
     #[arg(long)]
     initial: Option<String>,
-    /// Give up after this long (exit 3), e.g. 30s.
+    /// The search's work budget in steps (default 20000000); past it the verdict is undecided
+    /// (exit 3). The same history and budget give the same verdict on any machine.
+    #[arg(long)]
+    check_budget: Option<u64>,
+    /// Also give up after this much wall time (exit 3), e.g. 30s. Machine-dependent: the same
+    /// history may get another verdict on a slower or busier machine. Off by default.
     #[arg(long)]
     timeout: Option<String>,
     #[arg(long)]
@@ -166,7 +172,8 @@ struct RunArgs {
     out: Option<PathBuf>,
     #[arg(long)]
     json: bool,
-    /// Run the seed twice and fail if the fingerprints differ.
+    /// Run the seed twice and fail (a `determinism` violation) if the fingerprints or verdicts
+    /// differ.
     #[arg(long)]
     check_determinism: bool,
     /// Print the event trace to stderr.
@@ -448,7 +455,7 @@ fn print_human(r: &RunReport) {
     println!(
         "{}: {} (fingerprint {}, {} ops: {} ok / {} fail / {} info, {} messages, {} faults, {} ms simulated, {:.1} ms wall)",
         r.label(),
-        if r.passed { "PASS" } else { "FAIL" },
+        r.verdict().as_str().to_uppercase(),
         r.fingerprint,
         r.stats.ops,
         r.stats.ok,
@@ -461,6 +468,9 @@ fn print_human(r: &RunReport) {
     );
     for v in &r.violations {
         println!("  violation [{}] {}", v.checker, v.message);
+    }
+    for u in &r.undecided {
+        println!("  undecided [{}] {}", u.checker, u.message);
     }
     for f in &r.findings {
         println!("  finding   [{}] {}", f.checker, f.message);
@@ -482,16 +492,8 @@ fn run_cmd(models: &[Model], a: RunArgs) -> CliResult {
     let mut report = run(model, &req)?;
     if a.check_determinism {
         let again = run(model, &req)?;
-        if again.fingerprint != report.fingerprint {
-            report.passed = false;
-            report.violations.push(faultline_checkers::Finding::new(
-                "determinism",
-                faultline_checkers::FindingKind::Safety,
-                format!(
-                    "the same seed gave two fingerprints ({} then {}): something in the model reads real time, OS randomness or HashMap order",
-                    report.fingerprint, again.fingerprint
-                ),
-            ));
+        if let Some(v) = crate::run::compare_runs(&report, &again) {
+            report.add_violation(v);
         }
     }
     finish_run(report, a.out, a.json, &a.m.fail_on, None)
@@ -535,7 +537,7 @@ fn finish_run(
             println!("  reproducer: {p}  (replay: faultline replay {p})");
         }
     }
-    Ok(if report.passed { 0 } else { 1 })
+    Ok(report.verdict().exit_code())
 }
 
 fn replay_cmd(models: &[Model], a: ReplayArgs) -> CliResult {
@@ -543,10 +545,7 @@ fn replay_cmd(models: &[Model], a: ReplayArgs) -> CliResult {
     let repro = Repro::load(&a.repro)?;
     let model = find(models, &repro.model)?;
     let mut cfg = model.config(repro.bug.as_deref());
-    cfg.nodes = repro.config.nodes;
-    cfg.clients = repro.config.clients;
-    cfg.ops = repro.config.ops;
-    cfg.set = repro.config.set.clone();
+    repro.config.apply_to(&mut cfg);
     if repro.version.model != model.version {
         eprintln!(
             "note: the reproducer was recorded with model version {}, this binary has {}",
@@ -678,7 +677,18 @@ fn check_history_cmd(a: CheckHistoryArgs) -> CliResult {
         .map(|v| serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string())))
         .map(Some)
         .unwrap_or(None);
-    opts.timeout = a.timeout.as_deref().map(parse_duration).transpose()?;
+    if a.check_budget == Some(0) {
+        return Err(UsageError("--check-budget must be at least 1".into()));
+    }
+    opts.check_budget = Some(
+        a.check_budget
+            .unwrap_or(crate::protocol::DEFAULT_CHECK_BUDGET),
+    );
+    opts.timeout = a
+        .timeout
+        .as_deref()
+        .map(|t| parse_duration(t).map_err(|e| UsageError(e.0.replace("--duration", "--timeout"))))
+        .transpose()?;
     opts.html = a.html.clone();
     let report = run_check_history(&opts)?;
     if a.json {

@@ -23,6 +23,31 @@ pub struct ReproConfig {
     pub ops: usize,
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+    /// `--check-budget`, when given: the verdict depends on it (absent: the default budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_budget: Option<u64>,
+}
+
+impl ReproConfig {
+    /// What a reproducer (or a campaign header) records of a configuration.
+    pub fn of(c: &crate::protocol::ModelConfig) -> ReproConfig {
+        ReproConfig {
+            nodes: c.nodes,
+            clients: c.clients,
+            ops: c.ops,
+            set: c.set.clone(),
+            check_budget: c.check_budget,
+        }
+    }
+
+    /// Sets `cfg`'s recorded fields (a model's defaults otherwise).
+    pub fn apply_to(&self, cfg: &mut crate::protocol::ModelConfig) {
+        cfg.nodes = self.nodes;
+        cfg.clients = self.clients;
+        cfg.ops = self.ops;
+        cfg.set = self.set.clone();
+        cfg.check_budget = self.check_budget;
+    }
 }
 
 /// The reproducer file.
@@ -74,12 +99,7 @@ impl Repro {
             model: r.model.clone(),
             bug: r.config.bug.clone(),
             seed: r.seed,
-            config: ReproConfig {
-                nodes: r.config.nodes,
-                clients: r.config.clients,
-                ops: r.config.ops,
-                set: r.config.set.clone(),
-            },
+            config: ReproConfig::of(&r.config),
             schedule: r.steps.clone(),
             fingerprint: r.fingerprint.clone(),
             violations: r.violations.clone(),

@@ -660,10 +660,7 @@ pub fn command(models: &[Model], a: ShrinkArgs) -> Result<i32, String> {
         );
     }
     let mut config = model.config(repro.bug.as_deref());
-    config.nodes = repro.config.nodes;
-    config.clients = repro.config.clients;
-    config.ops = repro.config.ops;
-    config.set = repro.config.set.clone();
+    repro.config.apply_to(&mut config);
     let req = RunRequest {
         seed: repro.seed,
         config,

@@ -517,6 +517,7 @@ mod tests {
                 clients: 2,
                 ops: 10,
                 set: Default::default(),
+                check_budget: None,
             },
             schedule: "swarm".into(),
             schedule_fingerprint: None,

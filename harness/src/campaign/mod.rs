@@ -129,12 +129,7 @@ pub fn fuzz(model: &Model, o: &FuzzOptions) -> Result<CampaignReport, CampaignEr
         model: model.name().to_string(),
         model_version: info.version.clone(),
         bug: o.config.bug.clone(),
-        config: ReproConfig {
-            nodes: o.config.nodes,
-            clients: o.config.clients,
-            ops: o.config.ops,
-            set: o.config.set.clone(),
-        },
+        config: ReproConfig::of(&o.config),
         schedule: o.schedule.clone(),
         schedule_fingerprint: schedule_fingerprint(&o.schedule),
         fail_on: o.fail_on.clone(),
