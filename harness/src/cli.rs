@@ -43,7 +43,8 @@ enum Command {
     /// The smallest schedule and workload that still fail the same way (exit 0 written,
     /// 2 bad input, 3 the reproducer does not fail).
     Shrink(crate::shrink::ShrinkArgs),
-    /// The CI gate: run a suite of expectations (exit 0 only when every one is met).
+    /// The CI gate: run a suite of expectations (exit 0 every one met, 1 some not met, 3 the
+    /// unmet ones are unmet only for undecided seeds).
     Ci(CiArgs),
     /// Combine the campaign folders of several shards into one report.
     Merge(MergeArgs),
@@ -84,6 +85,10 @@ struct CiArgs {
     /// Where failing seeds' reproducers go (default ./faultline-out/ci/).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Accept undecided seeds (a checker ran out of its work budget) in every entry; without
+    /// it, a suite whose only unmet entries are unmet for undecided seeds exits 3.
+    #[arg(long)]
+    allow_undecided: bool,
     #[arg(long)]
     json: bool,
 }
@@ -209,6 +214,15 @@ struct FuzzArgs {
     /// Continue the campaign in --out (after a kill or Ctrl-C): same command, plus --resume.
     #[arg(long)]
     resume: bool,
+    /// Also run this share of the passing seeds twice (e.g. 10%; alone: 100%) and report a
+    /// `determinism` violation when the runs differ. Failing and undecided seeds always run
+    /// twice. The seeds are chosen by a hash of the seed: the same ones on every machine.
+    #[arg(long, num_args = 0..=1, default_missing_value = "100%")]
+    check_determinism: Option<String>,
+    /// Exit 0 instead of 3 when seeds were undecided (a checker ran out of its work budget)
+    /// and none failed.
+    #[arg(long)]
+    allow_undecided: bool,
     #[arg(long)]
     json: bool,
 }
@@ -622,13 +636,18 @@ fn fuzz_cmd(models: &[Model], a: FuzzArgs) -> CliResult {
     o.resume = a.resume;
     o.progress = true;
     o.catch_interrupts = true;
+    if let Some(share) = &a.check_determinism {
+        o.check_determinism = share
+            .parse()
+            .map_err(|e| UsageError(format!("--check-determinism {e}")))?;
+    }
     let report = fuzz(model, &o)?;
     if a.json {
         println!("{}", report.to_json());
     } else {
         report.print_human();
     }
-    Ok(if report.failures.is_empty() { 0 } else { 1 })
+    Ok(report.exit_code(a.allow_undecided))
 }
 
 fn ci_cmd(models: &[Model], a: CiArgs) -> CliResult {
@@ -639,13 +658,14 @@ fn ci_cmd(models: &[Model], a: CiArgs) -> CliResult {
     }
     o.junit = a.junit;
     o.progress = !a.json;
+    o.allow_undecided = a.allow_undecided;
     let report = crate::suite::run_suite(models, &o)?;
     if a.json {
         println!("{}", report.to_json());
     } else {
         report.print_human();
     }
-    Ok(if report.passed() { 0 } else { 1 })
+    Ok(report.exit_code())
 }
 
 fn merge_cmd(a: MergeArgs) -> CliResult {
@@ -655,7 +675,7 @@ fn merge_cmd(a: MergeArgs) -> CliResult {
     } else {
         report.print_human();
     }
-    Ok(if report.failures.is_empty() { 0 } else { 1 })
+    Ok(report.exit_code(false))
 }
 
 fn check_history_cmd(a: CheckHistoryArgs) -> CliResult {
