@@ -235,7 +235,9 @@ fn each_format_keeps_its_own_semantics() {
     ]);
     let h = parse_str(&j, FormatName::Auto, "h").unwrap();
     assert_eq!(
-        check_parsed(&h, None, None, &Default::default(), false).unwrap().verdict,
+        check_parsed(&h, None, None, &Default::default(), false)
+            .unwrap()
+            .verdict,
         Verdict::NotLinearizable
     );
     let c = check_parsed(

@@ -3,8 +3,8 @@ mod common;
 
 use faultline_checkers::check_history::check_parsed;
 use faultline_checkers::formats::{parse_str, FormatName};
-use faultline_checkers::linearizability::Verdict;
 use faultline_checkers::linearizability::CheckOptions;
+use faultline_checkers::linearizability::Verdict;
 
 /// Per history: the harness's default work budget (search steps), far above what any of these
 /// needs, so that a search regression fails the test (verdict `Undecided`) instead of hanging

@@ -217,8 +217,8 @@ impl Check {
             Ok(())
         };
         let is_failure = |r: &RunReport| r.verdict() == Verdict::Fail;
-        let outcome = run_seeds(&seeds, &is_failure, &on_seed, &mut || {})
-            .unwrap_or_else(|e| panic!("{e}"));
+        let outcome =
+            run_seeds(&seeds, &is_failure, &on_seed, &mut || {}).unwrap_or_else(|e| panic!("{e}"));
         let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
         let SeedSpace::List(list) = &seeds.space else {
             unreachable!("a list")

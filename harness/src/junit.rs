@@ -67,7 +67,11 @@ pub fn render(suite: &str, cases: &[TestCase], seconds: f64) -> String {
         if let Some((message, body)) = &c.failure {
             x.push_str(&format!(
                 "      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
-                if c.undecided { "undecided" } else { "expectation" },
+                if c.undecided {
+                    "undecided"
+                } else {
+                    "expectation"
+                },
                 escape(message),
                 escape(body)
             ));

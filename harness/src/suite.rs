@@ -503,9 +503,7 @@ fn run_entry(
         }
         s.verdicts.insert(r.seed, r.verdict());
         if r.verdict() == Verdict::Undecided
-            && s.lowest_undecided
-                .as_ref()
-                .is_none_or(|u| r.seed < u.seed)
+            && s.lowest_undecided.as_ref().is_none_or(|u| r.seed < u.seed)
         {
             s.lowest_undecided = Some(r.clone());
         }

@@ -243,16 +243,21 @@ pub fn fuzz(model: &Model, o: &FuzzOptions) -> Result<CampaignReport, CampaignEr
         first_hit,
         recheck: Recheck::campaign(o.check_determinism),
     };
-    let outcome = run_seeds(&seeds, &|r: &RunReport| r.verdict() == Verdict::Fail, &on_seed, &mut || {
-        let j = lock(&journal);
-        let s = j.state();
-        progress.tick(
-            s.done.len(),
-            s.failures.len(),
-            s.undecided.len(),
-            stop.is_some_and(|f| f.load(Ordering::SeqCst)),
-        );
-    });
+    let outcome = run_seeds(
+        &seeds,
+        &|r: &RunReport| r.verdict() == Verdict::Fail,
+        &on_seed,
+        &mut || {
+            let j = lock(&journal);
+            let s = j.state();
+            progress.tick(
+                s.done.len(),
+                s.failures.len(),
+                s.undecided.len(),
+                stop.is_some_and(|f| f.load(Ordering::SeqCst)),
+            );
+        },
+    );
     progress.finish();
     let mut journal = journal.into_inner().unwrap_or_else(|e| e.into_inner());
     journal.compact()?;
