@@ -27,8 +27,14 @@ fn keys(v: &Value) -> Vec<&str> {
 fn assert_finding(f: &Value) {
     assert!(f["checker"].as_str().is_some_and(|c| !c.is_empty()), "{f}");
     assert!(
-        ["safety", "liveness", "availability", "convergence", "undecided"]
-            .contains(&f["kind"].as_str().unwrap_or("")),
+        [
+            "safety",
+            "liveness",
+            "availability",
+            "convergence",
+            "undecided"
+        ]
+        .contains(&f["kind"].as_str().unwrap_or("")),
         "{f}"
     );
     assert!(f["message"].as_str().is_some_and(|m| !m.is_empty()), "{f}");
