@@ -27,8 +27,14 @@ fn keys(v: &Value) -> Vec<&str> {
 fn assert_finding(f: &Value) {
     assert!(f["checker"].as_str().is_some_and(|c| !c.is_empty()), "{f}");
     assert!(
-        ["safety", "liveness", "availability", "convergence"]
-            .contains(&f["kind"].as_str().unwrap_or("")),
+        [
+            "safety",
+            "liveness",
+            "availability",
+            "convergence",
+            "undecided"
+        ]
+        .contains(&f["kind"].as_str().unwrap_or("")),
         "{f}"
     );
     assert!(f["message"].as_str().is_some_and(|m| !m.is_empty()), "{f}");
@@ -42,6 +48,7 @@ fn assert_run_json(j: &Value) {
         "seed",
         "verdict",
         "violations",
+        "undecided",
         "findings",
         "fingerprint",
         "stats",
@@ -53,9 +60,15 @@ fn assert_run_json(j: &Value) {
     assert!(j["bug"].is_null() || j["bug"].is_string());
     assert!(j["seed"].is_u64());
     let verdict = j["verdict"].as_str().expect("verdict");
-    assert!(verdict == "pass" || verdict == "fail");
+    assert!(verdict == "pass" || verdict == "fail" || verdict == "undecided");
     let violations = j["violations"].as_array().expect("violations");
-    assert_eq!(violations.is_empty(), verdict == "pass", "{j}");
+    let undecided = j["undecided"].as_array().expect("undecided");
+    assert_eq!(violations.is_empty(), verdict != "fail", "{j}");
+    assert_eq!(
+        undecided.is_empty() || verdict == "fail",
+        verdict != "undecided",
+        "{j}"
+    );
     violations.iter().for_each(assert_finding);
     j["findings"]
         .as_array()
@@ -249,10 +262,22 @@ fn assert_fuzz_json(j: &Value) {
             "failures",
             "first_failure_seed",
             "model",
+            "seeds_failed",
+            "seeds_passed",
             "seeds_per_sec",
             "seeds_run",
+            "seeds_undecided",
+            "undecided",
+            "verdict",
             "wall_ms"
         ]
+    );
+    assert_eq!(
+        j["seeds_passed"].as_u64().unwrap()
+            + j["seeds_failed"].as_u64().unwrap()
+            + j["seeds_undecided"].as_u64().unwrap(),
+        j["seeds_run"].as_u64().unwrap(),
+        "{j}"
     );
     assert!(j["seeds_run"].is_u64());
     assert!(j["seeds_per_sec"].as_f64().is_some_and(|s| s > 0.0));

@@ -46,6 +46,11 @@ pub struct CheckHistoryOptions {
     /// The registers' (or keys') initial value; `None`: the format's default (nil, or "" for
     /// Porcupine's kv data).
     pub initial: Option<Value>,
+    /// The search's work budget in steps; past it the verdict is undecided (exit 3). The same
+    /// history and budget give the same verdict on any machine. `None`: no limit.
+    pub check_budget: Option<u64>,
+    /// A wall-clock limit on top of the budget (`--timeout`): the verdict then depends on the
+    /// machine and its load. `None`: no time limit.
     pub timeout: Option<Duration>,
     /// Also write a self-contained HTML report here.
     pub html: Option<PathBuf>,
@@ -150,8 +155,8 @@ impl HistoryCheck {
                 self.checked, self.partitions, self.spec
             ),
             (_, Verdict::Undecided) => format!(
-                "undecided: the time limit ran out ({} ops, {} partitions, spec {})",
-                self.checked, self.partitions, self.spec
+                "undecided: the search ran out of budget after {} steps ({} ops, {} partitions, spec {})",
+                self.steps, self.checked, self.partitions, self.spec
             ),
             (Some(v), _) => {
                 let mut s = format!(
@@ -199,11 +204,16 @@ pub struct CheckHistoryReport {
 }
 
 impl CheckHistoryReport {
-    /// SPEC.md's JSON object (plus `spec`, `format`, `partition` and `minimal`).
+    /// The JSON object: `linearizable` (true, false, or null when undecided), `verdict`
+    /// (`linearizable`, `not-linearizable`, `undecided`), `steps` (search steps taken), `ops`,
+    /// `partitions`, `elapsed_ms`, `parse_ms`, `counterexample`, `spec`, `format`, `partition`
+    /// and `minimal`.
     pub fn to_json(&self) -> Value {
         let c = &self.check;
         json!({
             "linearizable": c.linearizable(),
+            "verdict": c.verdict,
+            "steps": c.steps,
             "ops": c.checked,
             "partitions": c.partitions,
             "elapsed_ms": c.elapsed_ms,
@@ -256,7 +266,11 @@ pub fn run_check_history(
     let parsed = formats::parse_str(&text, opts.format, &name)?;
     let parse_ms = t0.elapsed().as_secs_f64() * 1e3;
     let initial = opts.initial.as_ref().map(formats::val_from_json);
-    let check = check_parsed(&parsed, opts.spec, initial, opts.timeout, true)?;
+    let limits = CheckOptions {
+        timeout: opts.timeout,
+        max_steps: opts.check_budget,
+    };
+    let check = check_parsed(&parsed, opts.spec, initial, &limits, true)?;
     if let Some(path) = &opts.html {
         let title = opts
             .path
@@ -312,14 +326,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// h.push(Event::complete(0, EventType::Ok, "write", Some("k"), json!(1), 20));
 /// h.push(Event::invoke(1, "read", Some("k"), json!(null), 30));
 /// h.push(Event::complete(1, EventType::Ok, "read", Some("k"), json!(null), 40));
-/// let c = check_events(&h, SpecName::Register, None).unwrap();
+/// let c = check_events(&h, SpecName::Register, &Default::default()).unwrap();
 /// assert_eq!(c.linearizable(), Some(false));
 /// assert_eq!(c.violation.unwrap().key.as_deref(), Some("k"));
 /// ```
 pub fn check_events(
     history: &History,
     spec: SpecName,
-    timeout: Option<Duration>,
+    limits: &CheckOptions,
 ) -> Result<HistoryCheck, FormatError> {
     let ops =
         formats::events_to_history(history.events.iter().enumerate().map(|(i, e)| (i + 1, e)))
@@ -335,25 +349,24 @@ pub fn check_events(
         semantics: Default::default(),
         initial: None,
     };
-    check_parsed(&parsed, Some(spec), None, timeout, true)
+    check_parsed(&parsed, Some(spec), None, limits, true)
 }
 
 /// Checks a parsed history. `spec: None` infers it from the ops; `initial: None` uses the
 /// format's default. `counterexample: false` skips shrinking (the violation then has an empty
-/// counterexample).
+/// counterexample). With a step budget (`limits.max_steps`) and no timeout the verdict depends
+/// only on the history and the budget (the search then runs on one thread, in the round-robin
+/// order [`check_operations`](crate::linearizability::check_operations) describes).
 pub fn check_parsed(
     h: &ParsedHistory,
     spec: Option<SpecName>,
     initial: Option<Val>,
-    timeout: Option<Duration>,
+    limits: &CheckOptions,
     counterexample: bool,
 ) -> Result<HistoryCheck, FormatError> {
     let spec = spec.unwrap_or_else(|| infer_spec(&h.ops));
     let initial = initial.unwrap_or_else(|| h.initial.clone());
-    let opts = CheckOptions {
-        timeout,
-        max_steps: None,
-    };
+    let opts = limits.clone();
     match spec {
         SpecName::Register | SpecName::CasRegister => {
             let s = RegisterSpec {

@@ -11,6 +11,10 @@ pub enum FindingKind {
     Liveness,
     Availability,
     Convergence,
+    /// The checker could not decide within its work budget: neither a violation nor a pass.
+    /// When the checker is a declared guarantee (or named by `--fail-on`), the run's verdict is
+    /// `undecided` unless something else failed.
+    Undecided,
 }
 
 /// One fact a checker reports about a run.

@@ -20,7 +20,7 @@
 //! let mut h = History::default();
 //! h.push(Event::invoke(0, "write", Some("k"), json!("<script>"), 1));
 //! h.push(Event::complete(0, EventType::Ok, "write", Some("k"), json!("<script>"), 2));
-//! let page = faultline_checkers::html::render("t", &check_events(&h, SpecName::Register, None).unwrap());
+//! let page = faultline_checkers::html::render("t", &check_events(&h, SpecName::Register, &Default::default()).unwrap());
 //! assert!(page.contains("&lt;script&gt;") && !page.contains("<script>"));
 //! ```
 use crate::check_history::{describe, HistoryCheck};
@@ -56,7 +56,7 @@ pub fn render(title: &str, check: &HistoryCheck) -> String {
     let (class, word) = match check.verdict {
         Verdict::Linearizable => ("ok", "linearizable"),
         Verdict::NotLinearizable => ("bad", "NOT linearizable"),
-        Verdict::Undecided => ("undecided", "undecided (time limit)"),
+        Verdict::Undecided => ("undecided", "undecided (budget ran out)"),
     };
     let _ = write!(
         o,

@@ -112,7 +112,8 @@ pub fn time_file(dir: &Path, row: &Row, runs: usize) -> Result<FileTiming, Strin
     let mut times = Vec::with_capacity(runs);
     let (mut verdict, mut steps) = (Verdict::Undecided, 0);
     for _ in 0..runs {
-        let c = check_parsed(&h, None, None, None, false).map_err(|e| e.to_string())?;
+        let c =
+            check_parsed(&h, None, None, &Default::default(), false).map_err(|e| e.to_string())?;
         times.push(c.elapsed_ms);
         (verdict, steps) = (c.verdict, c.steps);
     }

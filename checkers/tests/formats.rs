@@ -11,7 +11,7 @@ use serde_json::json;
 
 fn verdict(text: &str, format: FormatName, spec: Option<SpecName>) -> Verdict {
     let h = parse_str(text, format, "t").expect("parses");
-    check_parsed(&h, spec, None, None, true)
+    check_parsed(&h, spec, None, &Default::default(), true)
         .expect("checks")
         .verdict
 }
@@ -235,14 +235,16 @@ fn each_format_keeps_its_own_semantics() {
     ]);
     let h = parse_str(&j, FormatName::Auto, "h").unwrap();
     assert_eq!(
-        check_parsed(&h, None, None, None, false).unwrap().verdict,
+        check_parsed(&h, None, None, &Default::default(), false)
+            .unwrap()
+            .verdict,
         Verdict::NotLinearizable
     );
     let c = check_parsed(
         &h,
         Some(SpecName::Register),
         Some(Some("7".into())),
-        None,
+        &Default::default(),
         false,
     )
     .unwrap();
@@ -255,7 +257,7 @@ fn each_format_keeps_its_own_semantics() {
         &parse_str(etcd, FormatName::JepsenEtcd, "e").unwrap(),
         Some(SpecName::Register),
         None,
-        None,
+        &Default::default(),
         false,
     )
     .expect_err("cas needs cas-register");
@@ -294,7 +296,7 @@ fn harness_entry_point_reports_key_and_counterexample() {
         json!([1, 3]),
         60,
     ));
-    let c = check_events(&h, SpecName::CasRegister, None).unwrap();
+    let c = check_events(&h, SpecName::CasRegister, &Default::default()).unwrap();
     assert_eq!(c.verdict, Verdict::NotLinearizable);
     assert_eq!(c.partitions, 2);
     let v = c.violation.as_ref().unwrap();
@@ -381,7 +383,8 @@ proptest! {
     fn arbitrary_text_never_panics(text in "[ -~\\t\\n\\[\\]{}:\"#;]{0,200}", which in 0usize..5) {
         let format = [FormatName::Auto, FormatName::PorcupineKv, FormatName::JepsenEtcd, FormatName::JepsenEdn, FormatName::Jsonl][which];
         if let Ok(h) = parse_str(&text, format, "fuzz") {
-            let _ = check_parsed(&h, None, None, Some(std::time::Duration::from_millis(50)), true);
+            let limits = CheckOptions { timeout: None, max_steps: Some(100_000) };
+            let _ = check_parsed(&h, None, None, &limits, true);
         }
     }
 }

@@ -3,13 +3,16 @@ mod common;
 
 use faultline_checkers::check_history::check_parsed;
 use faultline_checkers::formats::{parse_str, FormatName};
+use faultline_checkers::linearizability::CheckOptions;
 use faultline_checkers::linearizability::Verdict;
-use std::time::Duration;
 
-/// Per history: far above any expected time (milliseconds), so that a performance regression
-/// fails the test (verdict `Undecided`) instead of hanging CI. The counterexample shrink after a
-/// failure is bounded by steps, not by this.
-const TIMEOUT: Duration = Duration::from_secs(60);
+/// Per history: the harness's default work budget (search steps), far above what any of these
+/// needs, so that a search regression fails the test (verdict `Undecided`) instead of hanging
+/// CI, with the same verdict on any machine.
+const BUDGET: CheckOptions = CheckOptions {
+    timeout: None,
+    max_steps: Some(20_000_000),
+};
 
 #[test]
 fn all_shared_histories_get_their_known_verdict() {
@@ -29,7 +32,7 @@ fn all_shared_histories_get_their_known_verdict() {
             FormatName::PorcupineKv
         };
         assert_eq!(h.format, expected_format, "{}", row.path);
-        let c = check_parsed(&h, None, None, Some(TIMEOUT), true).expect("checks");
+        let c = check_parsed(&h, None, None, &BUDGET, true).expect("checks");
         assert_eq!(c.checked, row.ops, "{}: op count", row.path);
         let want = if row.linearizable {
             Verdict::Linearizable

@@ -1,7 +1,9 @@
 //! Running many seeds from a user's own `cargo test`.
 //!
 //! [`Check`] runs a range of seeds; [`CheckResult::assert_ok`] panics with the lowest failing
-//! seed, its violations and the `faultline replay` command for the reproducer it writes.
+//! seed, its violations and the `faultline replay` command for the reproducer it writes. A seed
+//! whose checker ran out of its work budget (`undecided`) is not ok either, unless the check
+//! was told [`Check::allow_undecided`].
 //!
 //! **Regressions.** Like proptest, a failing `assert_ok` records the failing seeds in a text file,
 //! by default `faultline-regressions/MODEL[-BUG].txt` under the crate being tested
@@ -14,7 +16,7 @@
 use crate::artifacts::{write_file, write_run_artifacts};
 use crate::campaign::{run_seeds, CampaignError, RangeSet, SeedSpace, Seeds};
 use crate::model::Model;
-use crate::run::{Faults, RunReport, RunRequest};
+use crate::run::{Faults, RunReport, RunRequest, Verdict};
 use crate::schedule::Schedule;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -40,12 +42,17 @@ pub struct Check {
     regressions: Option<PathBuf>,
     use_regressions: bool,
     artifacts: Option<PathBuf>,
+    allow_undecided: bool,
+    check_budget: Option<u64>,
 }
 
 /// The outcome of a [`Check`]: the failing runs, lowest seed first.
 pub struct CheckResult {
     pub seeds_run: u64,
     pub failures: Vec<RunReport>,
+    /// Undecided runs (nothing failed, a checker ran out of its budget), lowest seed first.
+    pub undecided: Vec<RunReport>,
+    allow_undecided: bool,
     /// The seeds taken from the regressions file (run before the range).
     pub regression_seeds: Vec<u64>,
     schedule: String,
@@ -68,7 +75,22 @@ impl Check {
             regressions: None,
             use_regressions: true,
             artifacts: None,
+            allow_undecided: false,
+            check_budget: None,
         }
+    }
+
+    /// Accept undecided seeds (a checker ran out of its work budget) as ok.
+    pub fn allow_undecided(mut self) -> Self {
+        self.allow_undecided = true;
+        self
+    }
+
+    /// The checkers' work budget in search steps (default
+    /// [`DEFAULT_CHECK_BUDGET`](crate::protocol::DEFAULT_CHECK_BUDGET)).
+    pub fn check_budget(mut self, steps: u64) -> Self {
+        self.check_budget = Some(steps);
+        self
     }
 
     pub fn seeds(mut self, seeds: Range<u64>) -> Self {
@@ -145,6 +167,7 @@ impl Check {
         if let Some(ops) = self.ops {
             config.ops = ops;
         }
+        config.check_budget = self.check_budget;
         let regressions = self.use_regressions.then(|| {
             self.regressions.clone().unwrap_or_else(|| {
                 std::env::var_os("CARGO_MANIFEST_DIR")
@@ -164,6 +187,7 @@ impl Check {
         let mut list = regression_seeds.clone();
         list.extend(self.seeds.clone());
         let failures: Mutex<Vec<RunReport>> = Mutex::new(Vec::new());
+        let undecided: Mutex<Vec<RunReport>> = Mutex::new(Vec::new());
         let seeds_run = Mutex::new(0u64);
         let seeds = Seeds {
             model: &self.model,
@@ -181,16 +205,20 @@ impl Check {
             stop: None,
             stop_at_hit: self.stop_on_first,
             first_hit: None,
+            recheck: Default::default(),
         };
         let on_seed = |_k: u64, r: RunReport| -> Result<(), CampaignError> {
             *seeds_run.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-            if !r.passed {
-                failures.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+            match r.verdict() {
+                Verdict::Fail => failures.lock().unwrap_or_else(|e| e.into_inner()).push(r),
+                Verdict::Undecided => undecided.lock().unwrap_or_else(|e| e.into_inner()).push(r),
+                Verdict::Pass => {}
             }
             Ok(())
         };
-        let outcome = run_seeds(&seeds, &|r: &RunReport| !r.passed, &on_seed, &mut || {})
-            .unwrap_or_else(|e| panic!("{e}"));
+        let is_failure = |r: &RunReport| r.verdict() == Verdict::Fail;
+        let outcome =
+            run_seeds(&seeds, &is_failure, &on_seed, &mut || {}).unwrap_or_else(|e| panic!("{e}"));
         let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
         let SeedSpace::List(list) = &seeds.space else {
             unreachable!("a list")
@@ -203,9 +231,13 @@ impl Check {
             failures.retain(|r| Some(r.seed) == first);
         }
         failures.sort_by_key(|r| r.seed);
+        let mut undecided = undecided.into_inner().unwrap_or_else(|e| e.into_inner());
+        undecided.sort_by_key(|r| r.seed);
         CheckResult {
             seeds_run: seeds_run.into_inner().unwrap_or_else(|e| e.into_inner()),
             failures,
+            undecided,
+            allow_undecided: self.allow_undecided,
             regression_seeds,
             schedule: self.schedule,
             fail_on: self.fail_on,
@@ -242,9 +274,24 @@ fn read_regressions(path: &Path) -> Vec<u64> {
 impl CheckResult {
     /// Panics when any seed failed, with the lowest failing seed, its violations, the path of
     /// the reproducer it writes and the `faultline replay` command; the failing seeds are added
-    /// to the regressions file first.
+    /// to the regressions file first. Undecided seeds panic too (naming the checker that ran
+    /// out of budget), unless [`Check::allow_undecided`].
     pub fn assert_ok(&self) {
         let Some(f) = self.failures.first() else {
+            if let Some(u) = self.undecided.first().filter(|_| !self.allow_undecided) {
+                let mut msg = format!(
+                    "faultline: {}{}: {} of {} seeds undecided (a checker ran out of its work budget; raise it with .check_budget(N) or accept with .allow_undecided()); lowest: seed {}\n",
+                    u.model,
+                    crate::protocol::bug_flag(u.config.bug.as_deref()),
+                    self.undecided.len(),
+                    self.seeds_run,
+                    u.seed
+                );
+                for v in &u.undecided {
+                    msg.push_str(&format!("  undecided [{}] {}\n", v.checker, v.message));
+                }
+                panic!("{msg}");
+            }
             return;
         };
         // Tests run side by side in one process and may share a regressions file or a seed's
@@ -316,5 +363,10 @@ impl CheckResult {
     /// The lowest failing seed, if any.
     pub fn first_failure(&self) -> Option<&RunReport> {
         self.failures.first()
+    }
+
+    /// No seed failed, and none was undecided unless [`Check::allow_undecided`].
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty() && (self.allow_undecided || self.undecided.is_empty())
     }
 }

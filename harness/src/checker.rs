@@ -95,11 +95,21 @@ impl Checker for CapClassification {
                 (verdict, None, conv)
             }
         };
+        let undecided = consistency == json!("undecided");
         if let Some(d) = avail.detail.as_mut() {
             d["declared"] = json!(rec.cap);
             d["consistency"] = consistency;
         }
         let mut out = vec![avail];
+        // A CP promise rests on linearizability: when that search could not decide, neither
+        // can `cap` (silence here would read as "kept").
+        if undecided {
+            out.push(Finding::new(
+                "cap",
+                faultline_checkers::FindingKind::Undecided,
+                "undecided: the CP promise rests on linearizability, whose search ran out of its budget",
+            ));
+        }
         out.extend(cap_violations(
             declared,
             &clients,

@@ -1,7 +1,8 @@
 //! The `faultline` command line as a library function, so a user's own binary can register their
 //! own protocols: `std::process::exit(faultline_harness::cli::main(models))`.
 //!
-//! Exit codes: 0 success, 1 violation found, 2 usage or input error, 3 inconclusive.
+//! Exit codes: 0 success, 1 violation found, 2 usage or input error, 3 undecided (a checker
+//! ran out of its work budget, nothing failed) or, for `shrink`, nothing to shrink.
 use crate::model::Model;
 use crate::repro::Repro;
 use crate::run::{run, Faults, RunReport, RunRequest};
@@ -42,7 +43,8 @@ enum Command {
     /// The smallest schedule and workload that still fail the same way (exit 0 written,
     /// 2 bad input, 3 the reproducer does not fail).
     Shrink(crate::shrink::ShrinkArgs),
-    /// The CI gate: run a suite of expectations (exit 0 only when every one is met).
+    /// The CI gate: run a suite of expectations (exit 0 every one met, 1 some not met, 3 the
+    /// unmet ones are unmet only for undecided seeds).
     Ci(CiArgs),
     /// Combine the campaign folders of several shards into one report.
     Merge(MergeArgs),
@@ -88,6 +90,10 @@ struct CiArgs {
     /// Where failing seeds' reproducers go (default ./faultline-out/ci/).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Accept undecided seeds (a checker ran out of its work budget) in every entry; without
+    /// it, a suite whose only unmet entries are unmet for undecided seeds exits 3.
+    #[arg(long)]
+    allow_undecided: bool,
     #[arg(long)]
     json: bool,
 }
@@ -116,7 +122,12 @@ struct CheckHistoryArgs {
     /// The initial value of every register (JSON; default nil).
     #[arg(long)]
     initial: Option<String>,
-    /// Give up after this long (exit 3), e.g. 30s.
+    /// The search's work budget in steps (default 20000000); past it the verdict is undecided
+    /// (exit 3). The same history and budget give the same verdict on any machine.
+    #[arg(long)]
+    check_budget: Option<u64>,
+    /// Also give up after this much wall time (exit 3), e.g. 30s. Machine-dependent: the same
+    /// history may get another verdict on a slower or busier machine. Off by default.
     #[arg(long)]
     timeout: Option<String>,
     #[arg(long)]
@@ -171,7 +182,8 @@ struct RunArgs {
     out: Option<PathBuf>,
     #[arg(long)]
     json: bool,
-    /// Run the seed twice and fail if the fingerprints differ.
+    /// Run the seed twice and fail (a `determinism` violation) if the fingerprints or verdicts
+    /// differ.
     #[arg(long)]
     check_determinism: bool,
     /// Print the event trace to stderr.
@@ -207,6 +219,15 @@ struct FuzzArgs {
     /// Continue the campaign in --out (after a kill or Ctrl-C): same command, plus --resume.
     #[arg(long)]
     resume: bool,
+    /// Also run this share of the passing seeds twice (e.g. 10%; alone: 100%) and report a
+    /// `determinism` violation when the runs differ. Failing and undecided seeds always run
+    /// twice. The seeds are chosen by a hash of the seed: the same ones on every machine.
+    #[arg(long, num_args = 0..=1, default_missing_value = "100%")]
+    check_determinism: Option<String>,
+    /// Exit 0 instead of 3 when seeds were undecided (a checker ran out of its work budget)
+    /// and none failed.
+    #[arg(long)]
+    allow_undecided: bool,
     #[arg(long)]
     json: bool,
 }
@@ -456,7 +477,7 @@ fn print_human(r: &RunReport) {
     println!(
         "{}: {} (fingerprint {}, {} ops: {} ok / {} fail / {} info, {} messages, {} faults, {} ms simulated, {:.1} ms wall)",
         r.label(),
-        if r.passed { "PASS" } else { "FAIL" },
+        r.verdict().as_str().to_uppercase(),
         r.fingerprint,
         r.stats.ops,
         r.stats.ok,
@@ -469,6 +490,9 @@ fn print_human(r: &RunReport) {
     );
     for v in &r.violations {
         println!("  violation [{}] {}", v.checker, v.message);
+    }
+    for u in &r.undecided {
+        println!("  undecided [{}] {}", u.checker, u.message);
     }
     for f in &r.findings {
         println!("  finding   [{}] {}", f.checker, f.message);
@@ -490,16 +514,8 @@ fn run_cmd(models: &[Model], a: RunArgs) -> CliResult {
     let mut report = run(model, &req)?;
     if a.check_determinism {
         let again = run(model, &req)?;
-        if again.fingerprint != report.fingerprint {
-            report.passed = false;
-            report.violations.push(faultline_checkers::Finding::new(
-                "determinism",
-                faultline_checkers::FindingKind::Safety,
-                format!(
-                    "the same seed gave two fingerprints ({} then {}): something in the model reads real time, OS randomness or HashMap order",
-                    report.fingerprint, again.fingerprint
-                ),
-            ));
+        if let Some(v) = crate::run::compare_runs(&report, &again) {
+            report.add_violation(v);
         }
     }
     finish_run(report, a.out, a.json, &a.m.fail_on, None)
@@ -543,7 +559,7 @@ fn finish_run(
             println!("  reproducer: {p}  (replay: faultline replay {p})");
         }
     }
-    Ok(if report.passed { 0 } else { 1 })
+    Ok(report.verdict().exit_code())
 }
 
 fn replay_cmd(models: &[Model], a: ReplayArgs) -> CliResult {
@@ -627,13 +643,18 @@ fn fuzz_cmd(models: &[Model], a: FuzzArgs) -> CliResult {
     o.resume = a.resume;
     o.progress = true;
     o.catch_interrupts = true;
+    if let Some(share) = &a.check_determinism {
+        o.check_determinism = share
+            .parse()
+            .map_err(|e| UsageError(format!("--check-determinism {e}")))?;
+    }
     let report = fuzz(model, &o)?;
     if a.json {
         println!("{}", report.to_json());
     } else {
         report.print_human();
     }
-    Ok(if report.failures.is_empty() { 0 } else { 1 })
+    Ok(report.exit_code(a.allow_undecided))
 }
 
 fn ci_cmd(models: &[Model], a: CiArgs) -> CliResult {
@@ -644,13 +665,14 @@ fn ci_cmd(models: &[Model], a: CiArgs) -> CliResult {
     }
     o.junit = a.junit;
     o.progress = !a.json;
+    o.allow_undecided = a.allow_undecided;
     let report = crate::suite::run_suite(models, &o)?;
     if a.json {
         println!("{}", report.to_json());
     } else {
         report.print_human();
     }
-    Ok(if report.passed() { 0 } else { 1 })
+    Ok(report.exit_code())
 }
 
 fn merge_cmd(a: MergeArgs) -> CliResult {
@@ -660,7 +682,7 @@ fn merge_cmd(a: MergeArgs) -> CliResult {
     } else {
         report.print_human();
     }
-    Ok(if report.failures.is_empty() { 0 } else { 1 })
+    Ok(report.exit_code(false))
 }
 
 fn check_history_cmd(a: CheckHistoryArgs) -> CliResult {
@@ -682,7 +704,18 @@ fn check_history_cmd(a: CheckHistoryArgs) -> CliResult {
         .map(|v| serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string())))
         .map(Some)
         .unwrap_or(None);
-    opts.timeout = a.timeout.as_deref().map(parse_duration).transpose()?;
+    if a.check_budget == Some(0) {
+        return Err(UsageError("--check-budget must be at least 1".into()));
+    }
+    opts.check_budget = Some(
+        a.check_budget
+            .unwrap_or(crate::protocol::DEFAULT_CHECK_BUDGET),
+    );
+    opts.timeout = a
+        .timeout
+        .as_deref()
+        .map(|t| parse_duration(t).map_err(|e| UsageError(e.0.replace("--duration", "--timeout"))))
+        .transpose()?;
     opts.html = a.html.clone();
     let report = run_check_history(&opts)?;
     if a.json {

@@ -9,6 +9,7 @@
 //!     line: 3,
 //!     seconds: 1.5,
 //!     failure: Some(("seed 7 failed".into(), "violation <details>".into())),
+//!     undecided: false,
 //!     output: None,
 //! }];
 //! let x = render("ci/faultline.yaml", &cases, 1.5);
@@ -25,6 +26,9 @@ pub struct TestCase {
     pub seconds: f64,
     /// `(message, body)` when the case failed.
     pub failure: Option<(String, String)>,
+    /// The failure is that some seeds were undecided (`type="undecided"` instead of
+    /// `type="expectation"`).
+    pub undecided: bool,
     /// What the case printed (`<system-out>`).
     pub output: Option<String>,
 }
@@ -62,7 +66,12 @@ pub fn render(suite: &str, cases: &[TestCase], seconds: f64) -> String {
         ));
         if let Some((message, body)) = &c.failure {
             x.push_str(&format!(
-                "      <failure type=\"expectation\" message=\"{}\">{}</failure>\n",
+                "      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
+                if c.undecided {
+                    "undecided"
+                } else {
+                    "expectation"
+                },
                 escape(message),
                 escape(body)
             ));

@@ -1,7 +1,7 @@
 //! `linearizability` as a run checker: the client history (final reads included) against a
 //! cas-register per key (a plain read/write history is a special case of it).
 use crate::checker::Checker;
-use crate::recording::{Recording, LIN_TIMEOUT};
+use crate::recording::Recording;
 use faultline_checkers::linearizability::Verdict;
 use faultline_checkers::{Finding, FindingKind};
 use serde_json::json;
@@ -27,10 +27,14 @@ impl Checker for Linearizable {
         match c.verdict {
             Verdict::Linearizable => vec![],
             Verdict::Undecided => vec![Finding::new(
-                "linearizability-undecided",
-                FindingKind::Safety,
-                format!("the linearizability search gave up after {LIN_TIMEOUT:?}"),
-            )],
+                "linearizability",
+                FindingKind::Undecided,
+                format!(
+                    "undecided: the linearizability search ran out of its budget ({} steps of {}; --check-budget raises it)",
+                    c.steps, rec.check_budget.0
+                ),
+            )
+            .value(c.steps as f64)],
             Verdict::NotLinearizable => {
                 let v = c.violation.as_ref();
                 let at_ms = v

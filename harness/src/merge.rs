@@ -3,8 +3,8 @@
 //!
 //! Every folder must hold the same campaign (model, bug, configuration, schedule, seeds) but for
 //! `--shard`; shards must share `N` and no seed may have run in two folders. The merged folder
-//! gets `campaign.json` (failures and signatures of all shards, one entry per shard under
-//! `shards`) and a copy of every failing seed's folder. Its wall time is the longest shard's
+//! gets `campaign.json` (failures, undecided seeds and signatures of all shards, one entry per
+//! shard under `shards`) and a copy of every failing or undecided seed's folder. Its wall time is the longest shard's
 //! (shards run side by side), so `seeds_per_sec` is the whole fleet's rate.
 //!
 //! ```no_run
@@ -14,7 +14,9 @@
 //! assert!(report.failures.windows(2).all(|w| w[0].seed < w[1].seed));
 //! ```
 use crate::artifacts::write_file;
-use crate::campaign::{CampaignError, CampaignReport, CampaignState, FailureRecord, ShardReport};
+use crate::campaign::{
+    CampaignError, CampaignReport, CampaignState, FailureRecord, ShardReport, UndecidedRecord,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -82,6 +84,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<CampaignReport, Cam
         )));
     }
     let mut failures: BTreeMap<u64, FailureRecord> = BTreeMap::new();
+    let mut undecided: BTreeMap<u64, UndecidedRecord> = BTreeMap::new();
     let mut shards = Vec::new();
     for (d, s) in &states {
         let r = CampaignReport::from_state(d, s, false);
@@ -99,6 +102,15 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<CampaignReport, Cam
             }
             failures.insert(f.seed, f);
         }
+        for u in s.undecided.values() {
+            let mut u = u.clone();
+            if let Some(name) = &u.dir {
+                if !copy_failure(&d.join(name), &out.join(name))? {
+                    u.dir = None;
+                }
+            }
+            undecided.insert(u.seed, u);
+        }
         shards.push(ShardReport {
             dir: d.clone(),
             shard: s.header.shard,
@@ -113,6 +125,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<CampaignReport, Cam
     };
     header.shard = None;
     let mut failures: Vec<FailureRecord> = failures.into_values().collect();
+    let seeds_failed = failures.len() as u64;
     if header.stop_on_first {
         failures.truncate(1);
     }
@@ -122,6 +135,8 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<CampaignReport, Cam
         seeds_run: shards.iter().map(|s| s.seeds_run).sum(),
         wall_ms: shards.iter().map(|s| s.wall_ms).fold(0.0, f64::max),
         failures,
+        seeds_failed,
+        undecided: undecided.into_values().collect(),
         done: vec![],
         complete: all_shards && shards.iter().all(|s| s.complete),
         interrupted: false,

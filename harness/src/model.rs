@@ -147,7 +147,9 @@ where
             .name(format!("{}{seed}", crate::panics::SEED_THREAD_PREFIX))
             .stack_size(16 << 20)
             .spawn(move || {
-                let sim = simulate(p.clone(), seed, &cfg, steps, trace);
+                let mut sim = simulate(p.clone(), seed, &cfg, steps, trace);
+                // Every checker counts its work against the configured budget, never time.
+                sim.recording.check_budget = crate::recording::CheckBudget(cfg.check_budget());
                 let findings: Vec<Finding> = p
                     .checkers()
                     .iter()

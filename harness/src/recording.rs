@@ -3,6 +3,7 @@ use crate::protocol::Cap;
 use faultline_checkers::cap::{Contact, FaultWindow, PartitionWindow};
 use faultline_checkers::check_history::{check_events, HistoryCheck};
 use faultline_checkers::formats::FormatError;
+use faultline_checkers::linearizability::CheckOptions;
 use faultline_checkers::spec::SpecName;
 use faultline_checkers::History;
 use serde::{Deserialize, Serialize};
@@ -77,14 +78,36 @@ pub struct Recording {
     /// History process id → the client node that ran it.
     #[serde(default)]
     pub process_clients: BTreeMap<u64, usize>,
+    /// The checkers' work budget (from [`ModelConfig::check_budget`](crate::ModelConfig)):
+    /// every checker that searches counts its work against it, never time, so the recording
+    /// gets the same verdict on any machine. A checker that runs out reports a finding of kind
+    /// `undecided` ([`faultline_checkers::FindingKind::Undecided`]).
+    #[serde(default)]
+    pub check_budget: CheckBudget,
     /// Results several checkers need, computed once (see [`Recording::linearizability`]).
     #[serde(skip)]
     pub derived: Derived,
 }
 
-/// A run's history should never be hard to check (unique values, few keys); if it is, the
-/// checkers say "undecided" instead of stalling a campaign.
-pub const LIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A checker's work budget, in search steps (or states explored): past it the checker says
+/// "undecided" instead of stalling a campaign. A run's history should never be hard to check
+/// (unique values, few keys); if it is, the verdict is `undecided`, the same on every machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CheckBudget(pub u64);
+
+impl Default for CheckBudget {
+    fn default() -> Self {
+        CheckBudget(crate::protocol::DEFAULT_CHECK_BUDGET)
+    }
+}
+
+impl CheckBudget {
+    /// The linearizability search's limits: this many steps, no time limit.
+    pub fn lin_options(self) -> CheckOptions {
+        CheckOptions::budget(self.0)
+    }
+}
 
 /// Results derived from a recording on first use and shared by every checker that reads them.
 /// A clone starts empty, so a copy whose history is then edited is judged afresh.
@@ -101,12 +124,16 @@ impl Clone for Derived {
 
 impl Recording {
     /// The client history judged against a cas-register per key (a read/write history is a
-    /// special case of it), with a [`LIN_TIMEOUT`] budget. Computed once per recording: the
-    /// `linearizability` and `cap` checkers both read it.
+    /// special case of it), within [`Recording::check_budget`] search steps. Computed once per
+    /// recording: the `linearizability` and `cap` checkers both read it.
     pub fn linearizability(&self) -> &Result<HistoryCheck, FormatError> {
-        self.derived
-            .linearizability
-            .get_or_init(|| check_events(&self.history, SpecName::CasRegister, Some(LIN_TIMEOUT)))
+        self.derived.linearizability.get_or_init(|| {
+            check_events(
+                &self.history,
+                SpecName::CasRegister,
+                &self.check_budget.lin_options(),
+            )
+        })
     }
 
     /// Observations of one kind, in the order they were made.

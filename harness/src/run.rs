@@ -42,6 +42,35 @@ pub struct Stats {
     pub wall_ms: f64,
 }
 
+/// A run's verdict: `fail` when a declared guarantee (or a `--fail-on` checker) was violated,
+/// else `undecided` when one of them could not decide within the work budget, else `pass`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Undecided,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Undecided => "undecided",
+        }
+    }
+
+    /// The exit code of `run` and `replay`: 0 pass, 1 fail, 3 undecided.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Undecided => 3,
+        }
+    }
+}
+
 /// A judged run.
 #[derive(Clone, Debug)]
 pub struct RunReport {
@@ -49,8 +78,12 @@ pub struct RunReport {
     pub model_version: String,
     pub seed: u64,
     pub config: ModelConfig,
+    /// `verdict() == Verdict::Pass`: no violation and nothing undecided.
     pub passed: bool,
     pub violations: Vec<Finding>,
+    /// Findings of kind `undecided` from checkers whose verdict counts (declared guarantees,
+    /// `--fail-on`): what could not be decided within the budget.
+    pub undecided: Vec<Finding>,
     pub findings: Vec<Finding>,
     pub fingerprint: String,
     pub stats: Stats,
@@ -61,7 +94,6 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// SPEC.md's `run` JSON object (artifacts are added by the caller).
     /// `MODEL[ --bug B] seed N`: how reports and pages name this run.
     pub fn label(&self) -> String {
         format!(
@@ -72,13 +104,33 @@ impl RunReport {
         )
     }
 
+    /// Fail if anything was violated, else undecided if anything could not be decided.
+    pub fn verdict(&self) -> Verdict {
+        if !self.violations.is_empty() || (!self.passed && self.undecided.is_empty()) {
+            Verdict::Fail
+        } else if !self.undecided.is_empty() {
+            Verdict::Undecided
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    /// Adds a violation (the run then fails).
+    pub fn add_violation(&mut self, f: Finding) {
+        self.violations.push(f);
+        self.passed = false;
+    }
+
+    /// The `run` JSON object (artifacts are added by the caller): `verdict` is `pass`, `fail`
+    /// or `undecided`; `undecided` lists the findings that could not be decided.
     pub fn to_json(&self) -> Value {
         json!({
             "model": self.model,
             "bug": self.config.bug,
             "seed": self.seed,
-            "verdict": if self.passed { "pass" } else { "fail" },
+            "verdict": self.verdict(),
             "violations": self.violations,
+            "undecided": self.undecided,
             "findings": self.findings,
             "fingerprint": self.fingerprint,
             "stats": self.stats,
@@ -257,8 +309,12 @@ pub fn run(model: &Model, req: &RunRequest) -> Result<RunReport, RunError> {
             || judged.info.guarantees.iter().any(|g| g == &f.checker)
             || req.fail_on.iter().any(|g| g == &f.checker)
     };
-    let (violations, findings): (Vec<Finding>, Vec<Finding>) =
+    let (judged_findings, findings): (Vec<Finding>, Vec<Finding>) =
         findings.into_iter().partition(|f| fails(f));
+    // A guarantee's checker that could not decide makes the run undecided, not passed.
+    let (undecided, violations): (Vec<Finding>, Vec<Finding>) = judged_findings
+        .into_iter()
+        .partition(|f| f.kind == FindingKind::Undecided);
     let rec = &judged.sim.recording;
     let count = |k: EventType| rec.history.events.iter().filter(|e| e.kind == k).count();
     let stats = Stats {
@@ -276,8 +332,9 @@ pub fn run(model: &Model, req: &RunRequest) -> Result<RunReport, RunError> {
         model_version: model.version.clone(),
         seed: req.seed,
         config: req.config.clone(),
-        passed: violations.is_empty(),
+        passed: violations.is_empty() && undecided.is_empty(),
         violations,
+        undecided,
         findings,
         fingerprint: judged.sim.fingerprint.hex(),
         stats,
@@ -285,4 +342,44 @@ pub fn run(model: &Model, req: &RunRequest) -> Result<RunReport, RunError> {
         recording: judged.sim.recording,
         info: judged.info,
     })
+}
+
+/// Compares two runs of the same seed and configuration: a `determinism` violation naming both
+/// fingerprints and both verdicts when they differ (in fingerprint, verdict or violated
+/// checkers), `None` when they agree.
+pub fn compare_runs(first: &RunReport, second: &RunReport) -> Option<Finding> {
+    if first.fingerprint == second.fingerprint
+        && first.verdict() == second.verdict()
+        && first.violated_checkers() == second.violated_checkers()
+    {
+        return None;
+    }
+    let show = |r: &RunReport| {
+        let v = r.violated_checkers();
+        if v.is_empty() {
+            r.verdict().as_str().to_string()
+        } else {
+            format!("{} ({})", r.verdict().as_str(), v.join(", "))
+        }
+    };
+    Some(
+        Finding::new(
+            "determinism",
+            FindingKind::Safety,
+            format!(
+                "seed {} is not reproducible: run 1 gave fingerprint {} and verdict {}, run 2 \
+                 fingerprint {} and verdict {}; something outside the seed (real time, OS \
+                 randomness, HashMap order, state kept between runs) changes the run",
+                first.seed,
+                first.fingerprint,
+                show(first),
+                second.fingerprint,
+                show(second)
+            ),
+        )
+        .detail(json!({
+            "fingerprints": [first.fingerprint, second.fingerprint],
+            "verdicts": [first.verdict(), second.verdict()],
+        })),
+    )
 }

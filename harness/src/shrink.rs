@@ -88,6 +88,10 @@ pub enum ShrinkError {
     /// The starting point passes: there is no failure to preserve.
     #[error("the run passes (no violation): nothing to shrink")]
     Passes,
+    /// The starting point is undecided (a checker ran out of its work budget, nothing failed):
+    /// there is no failure to preserve either.
+    #[error("the run is undecided (no violation; {0}): nothing to shrink")]
+    Undecided(String),
     #[error("the run has no `{checker}` violation (its violations: {found})")]
     NoSuchViolation { checker: String, found: String },
 }
@@ -151,8 +155,17 @@ pub fn shrink(
         ..start.clone()
     };
     let original = run(model, &req)?;
-    if original.passed {
-        return Err(ShrinkError::Passes);
+    match original.verdict() {
+        crate::run::Verdict::Pass => return Err(ShrinkError::Passes),
+        crate::run::Verdict::Undecided => {
+            let what: Vec<String> = original
+                .undecided
+                .iter()
+                .map(|u| format!("{} could not decide", u.checker))
+                .collect();
+            return Err(ShrinkError::Undecided(what.join(", ")));
+        }
+        crate::run::Verdict::Fail => {}
     }
     let target = match &opts.checker {
         Some(c) => {
@@ -603,8 +616,8 @@ pub struct ShrinkArgs {
     pub json: bool,
 }
 
-/// Exit code when the reproducer does not fail at all: there is nothing to shrink, and no
-/// reproducer is written. SPEC.md's "inconclusive".
+/// Exit code when the reproducer does not fail at all (it passes or is undecided): there is
+/// nothing to shrink, and no reproducer is written.
 pub const EXIT_NOTHING_TO_SHRINK: i32 = 3;
 
 /// `20s`, `500ms`, `2m`, `1h`, or plain seconds.
@@ -685,6 +698,17 @@ pub fn command(models: &[Model], a: ShrinkArgs) -> Result<i32, String> {
                 println!(
                     "{}",
                     json!({"repro": file, "verdict": "pass", "shrunk": false, "message": msg})
+                );
+            }
+            return Ok(EXIT_NOTHING_TO_SHRINK);
+        }
+        Err(e @ ShrinkError::Undecided(_)) => {
+            let msg = format!("{file}: {e}; no file written (--check-budget raises the budget)");
+            eprintln!("{msg}");
+            if a.json {
+                println!(
+                    "{}",
+                    json!({"repro": file, "verdict": "undecided", "shrunk": false, "message": msg})
                 );
             }
             return Ok(EXIT_NOTHING_TO_SHRINK);

@@ -10,7 +10,15 @@
 //! folder or the current one), `seeds` (a count from 0 or a range `"a..b"`), `expect` (`pass` or
 //! `fail`), `checker` (with `expect: fail`: the checker that must be among a failing seed's
 //! violations), `finding` (a checker that must report something in at least one seed), `set` (model
-//! parameters, a map), `nodes`, `clients`, `ops`, and `fail_on` (a list, as `--fail-on`).
+//! parameters, a map), `nodes`, `clients`, `ops`, `fail_on` (a list, as `--fail-on`),
+//! `workload`, `liveness_timeout`, `check_budget` (the checkers' work budget in search steps),
+//! `check_determinism` (a share of passing seeds to run twice, like `"10%"`; failing and
+//! undecided seeds always run twice) and `allow_undecided` (accept undecided seeds).
+//!
+//! A seed is undecided when nothing failed but a checker whose verdict counts ran out of its
+//! work budget. An `expect: pass` entry with undecided seeds is not met (unless
+//! `allow_undecided`), and neither is an `expect: fail` entry that found no failure but had
+//! undecided seeds; when every unmet entry is unmet only for undecided seeds, `ci` exits 3.
 //!
 //! An entry stops as soon as its verdict is certain: the lowest failing seed for `expect: pass`,
 //! the lowest seed failing as expected for `expect: fail` (entries with `finding` run every
@@ -25,11 +33,13 @@
 //! # }
 //! ```
 use crate::artifacts::{write_file, write_run_artifacts, WriteError};
-use crate::campaign::{default_jobs, run_seeds, CampaignError, RangeSet, SeedSpace, Seeds};
+use crate::campaign::{
+    default_jobs, run_seeds, CampaignError, RangeSet, Recheck, SeedSpace, Seeds, Share,
+};
 use crate::junit::TestCase;
 use crate::model::Model;
 use crate::protocol::ModelConfig;
-use crate::run::{Faults, RunReport, RunRequest};
+use crate::run::{Faults, RunReport, RunRequest, Verdict};
 use crate::schedule::Schedule;
 use faultline_checkers::Finding;
 use serde::{Deserialize, Deserializer};
@@ -155,6 +165,12 @@ pub struct Entry {
     /// The checkers' work budget in search steps.
     #[serde(default)]
     pub check_budget: Option<u64>,
+    /// The share of passing seeds run twice to check determinism (`"10%"`).
+    #[serde(default)]
+    pub check_determinism: Option<Share>,
+    /// Accept undecided seeds (as `--allow-undecided` does for the whole suite).
+    #[serde(default)]
+    pub allow_undecided: bool,
 }
 
 impl Entry {
@@ -265,6 +281,8 @@ pub struct CiOptions {
     pub junit: Option<PathBuf>,
     /// One line per entry on stdout as it finishes (stderr when false).
     pub progress: bool,
+    /// Accept undecided seeds in every entry (`--allow-undecided`).
+    pub allow_undecided: bool,
 }
 
 impl CiOptions {
@@ -275,6 +293,7 @@ impl CiOptions {
             out: PathBuf::from("faultline-out").join("ci"),
             junit: None,
             progress: true,
+            allow_undecided: false,
         }
     }
 }
@@ -285,7 +304,12 @@ pub struct EntryResult {
     pub entry: Entry,
     pub line: usize,
     pub met: bool,
+    /// Not met only because some seeds were undecided (no failure decides the entry).
+    pub undecided: bool,
     pub seeds_run: u64,
+    /// Seeds that passed, failed and were undecided, up to the seed the verdict rests on (the
+    /// same whatever `--jobs`).
+    pub counts: VerdictCounts,
     /// The seed the verdict rests on: the lowest failing seed (the lowest failing as expected,
     /// for `expect: fail`).
     pub seed: Option<u64>,
@@ -294,6 +318,14 @@ pub struct EntryResult {
     /// Why the expectation is not met, or what was seen when it is.
     pub message: String,
     pub wall_ms: f64,
+}
+
+/// Seeds per verdict.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct VerdictCounts {
+    pub pass: u64,
+    pub fail: u64,
+    pub undecided: u64,
 }
 
 /// The outcome of a suite.
@@ -405,6 +437,11 @@ struct Seen {
     lowest_failure: Option<(u64, Vec<String>, String)>,
     failing: u64,
     finding_seed: Option<u64>,
+    /// Every seed's verdict (cut at the deciding seed afterwards, for counts that do not
+    /// depend on `--jobs`).
+    verdicts: BTreeMap<u64, Verdict>,
+    /// The lowest undecided seed, with its report.
+    lowest_undecided: Option<RunReport>,
 }
 
 fn first_line(f: &Finding) -> String {
@@ -442,8 +479,9 @@ fn run_entry(
 ) -> Result<EntryResult, SuiteError> {
     let e = &suite.entries[i];
     let t0 = Instant::now();
+    let allow_undecided = e.allow_undecided || o.allow_undecided;
     let wants = |r: &RunReport| {
-        !r.passed
+        r.verdict() == Verdict::Fail
             && (e.expect == Expect::Pass
                 || e.checker
                     .as_ref()
@@ -463,7 +501,13 @@ fn run_entry(
                 s.finding_seed = Some(r.seed);
             }
         }
-        if !r.passed {
+        s.verdicts.insert(r.seed, r.verdict());
+        if r.verdict() == Verdict::Undecided
+            && s.lowest_undecided.as_ref().is_none_or(|u| r.seed < u.seed)
+        {
+            s.lowest_undecided = Some(r.clone());
+        }
+        if r.verdict() == Verdict::Fail {
             s.failing += 1;
             if s.lowest_failure
                 .as_ref()
@@ -494,14 +538,37 @@ fn run_entry(
         stop: None,
         stop_at_hit: e.finding.is_none(),
         first_hit: None,
+        recheck: Recheck::campaign(e.check_determinism.unwrap_or(Share::NONE)),
     };
     run_seeds(&seeds, &wants, &on_seed, &mut || {}).map_err(|err| SuiteError::Invalid {
         file: suite.file.display().to_string(),
         line: suite.lines[i],
         message: err.to_string(),
     })?;
-    let seen = seen.into_inner().unwrap_or_else(|e| e.into_inner());
-    let repro = match &seen.hit {
+    let mut seen = seen.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Seeds above the deciding one may or may not have run (it depends on --jobs): count and
+    // judge only those up to it.
+    if let Some(h) = &seen.hit {
+        let cut = h.seed;
+        seen.verdicts.retain(|&s, _| s <= cut);
+        if seen.lowest_undecided.as_ref().is_some_and(|u| u.seed > cut) {
+            seen.lowest_undecided = None;
+        }
+    }
+    let mut counts = VerdictCounts::default();
+    for v in seen.verdicts.values() {
+        match v {
+            Verdict::Pass => counts.pass += 1,
+            Verdict::Fail => counts.fail += 1,
+            Verdict::Undecided => counts.undecided += 1,
+        }
+    }
+    // Undecided seeds decide the entry when no failure does and they are not accepted.
+    let undecided_report = seen
+        .lowest_undecided
+        .as_ref()
+        .filter(|_| seen.hit.is_none() && !allow_undecided);
+    let repro = match seen.hit.as_ref().or(undecided_report) {
         Some(r) => {
             let dir = o.out.join(slug(i, e)).join(format!("seed-{}", r.seed));
             Some(write_run_artifacts(&dir, r, &e.fail_on)?.repro)
@@ -521,9 +588,25 @@ fn run_entry(
             .unwrap_or_default()
     };
     let hit_text = |r: &RunReport| format!("seed {} failed: {}", r.seed, main_violation(r));
+    let undecided_text = |u: &RunReport| {
+        format!(
+            "{} seed{} undecided (lowest: seed {}: {}); raise check_budget or set allow_undecided",
+            counts.undecided,
+            if counts.undecided == 1 { "" } else { "s" },
+            u.seed,
+            u.undecided.first().map(first_line).unwrap_or_default()
+        )
+    };
     let met = match (e.expect, &seen.hit) {
+        (Expect::Pass, None) if undecided_report.is_some() => {
+            problems.push(undecided_text(undecided_report.expect("checked")));
+            false
+        }
         (Expect::Pass, None) => {
-            notes.push(format!("{} seeds passed", seen.seeds_run));
+            notes.push(format!("{} seeds passed", counts.pass));
+            if counts.undecided > 0 {
+                notes.push(format!("{} undecided (allowed)", counts.undecided));
+            }
             finding_ok
         }
         (Expect::Pass, Some(r)) => {
@@ -547,9 +630,14 @@ fn run_entry(
                 }
                 (None, _) => format!("no seed of {} failed", e.seeds),
             });
+            if let Some(u) = undecided_report {
+                problems.push(undecided_text(u));
+            }
             false
         }
     };
+    // Not met, and only undecided seeds stand in the way: no failure was missed or found.
+    let undecided = !met && undecided_report.is_some() && finding_ok;
     if let Some(f) = &e.finding {
         match seen.finding_seed {
             Some(s) => notes.push(format!("finding `{f}` first reported by seed {s}")),
@@ -571,7 +659,9 @@ fn run_entry(
         entry: e.clone(),
         line: suite.lines[i],
         met,
+        undecided,
         seeds_run: seen.seeds_run,
+        counts,
         seed: seen.hit.as_ref().map(|r| r.seed),
         violations: seen.hit.map(|r| r.violations).unwrap_or_default(),
         repro,
@@ -593,7 +683,11 @@ pub fn run_suite(models: &[Model], o: &CiOptions) -> Result<SuiteReport, SuiteEr
         let r = run_entry(&suite, i, p, o)?;
         let line = format!(
             "{} {}:{} {} — {} ({:.1}s)",
-            if r.met { "ok  " } else { "FAIL" },
+            match (r.met, r.undecided) {
+                (true, _) => "ok  ",
+                (false, true) => "UNDECIDED",
+                (false, false) => "FAIL",
+            },
             suite.file.display(),
             r.line,
             r.entry.name(),
@@ -624,6 +718,17 @@ impl SuiteReport {
         self.entries.iter().all(|e| e.met)
     }
 
+    /// `ci`'s exit code: 0 every entry met, 3 the unmet ones are unmet only for undecided
+    /// seeds, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        let unmet = self.entries.iter().filter(|e| !e.met);
+        match unmet.clone().count() {
+            0 => 0,
+            _ if unmet.clone().all(|e| e.undecided) => 3,
+            _ => 1,
+        }
+    }
+
     /// JUnit XML: one testcase per entry; a failure names the seed, the violation and the
     /// reproducer, with the full violation messages in its body.
     pub fn to_junit(&self) -> String {
@@ -640,6 +745,7 @@ impl SuiteReport {
                     (e.message.clone(), body)
                 });
                 TestCase {
+                    undecided: e.undecided,
                     classname: format!("faultline.{}", e.entry.model),
                     name: e.entry.name(),
                     file: file.clone(),
@@ -664,7 +770,8 @@ impl SuiteReport {
                     "seeds": e.entry.seeds.to_string(),
                     "expect": match e.entry.expect { Expect::Pass => "pass", Expect::Fail => "fail" },
                     "checker": e.entry.checker, "finding": e.entry.finding,
-                    "met": e.met, "seeds_run": e.seeds_run, "seed": e.seed,
+                    "met": e.met, "undecided": e.undecided, "seeds_run": e.seeds_run,
+                    "counts": e.counts, "seed": e.seed,
                     "violations": e.violations,
                     "repro": e.repro.as_ref().map(|p| p.display().to_string()),
                     "message": e.message, "wall_ms": e.wall_ms,
@@ -674,6 +781,7 @@ impl SuiteReport {
         json!({
             "suite": self.suite.display().to_string(),
             "passed": self.passed(),
+            "exit_code": self.exit_code(),
             "entries": entries,
             "wall_ms": self.wall_ms,
         })

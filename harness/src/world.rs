@@ -380,6 +380,8 @@ impl Core {
                 cap: Default::default(),
                 contacts: std::mem::take(&mut self.contacts),
                 process_clients: std::mem::take(&mut self.process_clients),
+                // Set from the configuration once the run is over (model.rs).
+                check_budget: Default::default(),
                 derived: Default::default(),
             },
             self.fp,

@@ -107,12 +107,35 @@ impl<I, O> Operation<I, O> {
 }
 
 /// Limits for a check.
+///
+/// Prefer `max_steps`: a work budget makes the verdict a function of the ops and the budget
+/// alone (the same on any machine, under any load, with any number of threads). A `timeout`
+/// makes it depend on the machine; it is there for interactive use only.
+///
+/// ```
+/// use faultline_checkers::linearizability::CheckOptions;
+/// let o = CheckOptions::budget(1_000_000);
+/// assert_eq!((o.max_steps, o.timeout), (Some(1_000_000), None));
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct CheckOptions {
     /// Give up (verdict [`Verdict::Undecided`]) after this long. `None`: no limit.
+    /// Machine-dependent: the same history may get another verdict elsewhere.
     pub timeout: Option<Duration>,
-    /// Give up after this many search steps in total (deterministic, unlike the timeout).
+    /// Give up after this many search steps in total (deterministic, unlike the timeout): the
+    /// round-robin schedule stops exactly there. With a step limit the search runs on one
+    /// thread, so the verdict never depends on the thread count.
     pub max_steps: Option<u64>,
+}
+
+impl CheckOptions {
+    /// A work budget of `max_steps` search steps and no time limit.
+    pub const fn budget(max_steps: u64) -> CheckOptions {
+        CheckOptions {
+            timeout: None,
+            max_steps: Some(max_steps),
+        }
+    }
 }
 
 /// The answer.
@@ -121,7 +144,7 @@ pub struct CheckOptions {
 pub enum Verdict {
     Linearizable,
     NotLinearizable,
-    /// The time or step limit ran out first.
+    /// The step budget (or the time limit) ran out first.
     Undecided,
 }
 
@@ -347,15 +370,22 @@ where
         }
         round += 1;
         let mut failed = false;
+        let mut out_of_budget = false;
         for &p in &active {
+            // A step budget is exact: the last slice is cut to what is left of it.
+            let left = opts.max_steps.map_or(u64::MAX, |m| m.saturating_sub(steps));
+            if left == 0 {
+                out_of_budget = true;
+                break;
+            }
             let before = searches[p].steps;
-            searches[p].run(slice);
+            searches[p].run(slice.min(left));
             rounds[p] = round;
             steps += searches[p].steps - before;
             failed |= matches!(searches[p].done, Some(Outcome::Illegal { .. }));
         }
         // Stop at the end of the round that found the first failure (see the doc comment).
-        if failed {
+        if failed || out_of_budget {
             break;
         }
         active.retain(|&p| searches[p].done.is_none());
@@ -370,9 +400,11 @@ where
         .filter(|&p| matches!(searches[p].done, Some(Outcome::Illegal { .. })))
         .min_by_key(|&p| (rounds[p], p));
     // Confirmed when every other partition finished or ran at least that many rounds (always,
-    // unless a time or step limit cut the search short).
+    // unless a time or step limit cut the search short). With a step budget the search is
+    // sequential and exact, so any failure it found is reported: the same one on every machine.
     let confirmed = failed.filter(|&f| {
-        (0..searches.len()).all(|p| searches[p].done.is_some() || rounds[p] >= rounds[f])
+        opts.max_steps.is_some()
+            || (0..searches.len()).all(|p| searches[p].done.is_some() || rounds[p] >= rounds[f])
     });
     let undecided = confirmed.is_none() && searches.iter().any(|s| s.done.is_none());
     // Steps as the round-robin schedule counts them: no partition beyond the failing round.

@@ -6,8 +6,9 @@
 //!   inclusive ranges `[[first, last], ...]` of the campaign's own seeds, the failures, and the
 //!   campaign's wall time so far.
 //! - `checkpoint.journal`, what happened since that snapshot, one JSON line per finished seed:
-//!   `{"seed":17}` (passed), `{"failure":{"seed":18,"dir":"seed-18","violations":[...]}}`, and
-//!   now and then `{"wall_ms":1234.5}`. Each line goes out in one `write` call on a file opened
+//!   `{"seed":17}` (passed), `{"failure":{"seed":18,"dir":"seed-18","violations":[...]}}`,
+//!   `{"undecided":{"seed":19,"dir":"seed-19","undecided":[...]}}` (a checker ran out of its
+//!   budget), and now and then `{"wall_ms":1234.5}`. Each line goes out in one `write` call on a file opened
 //!   for appending, and a failing seed's folder is written (atomically) before its line. A line
 //!   that does not parse (torn: the kernel may stop a write that spans pages when the process is
 //!   killed, or the machine lost power) is ignored, and that one seed runs again; resuming
@@ -22,6 +23,7 @@
 //! after every seed costs O(campaign) per seed, and batching would re-run the seeds of the last
 //! batch after a kill. The journal is the one file that is appended to; its reader tolerates a
 //! torn last line, so a kill at any instant still leaves a usable checkpoint.
+use super::recheck::Share;
 use super::seeds::{RangeSet, SeedSpace, Shard};
 use crate::artifacts::{write_file, WriteError};
 use crate::repro::ReproConfig;
@@ -68,6 +70,10 @@ pub struct CampaignHeader {
     pub shard: Option<Shard>,
     #[serde(default)]
     pub stop_on_first: bool,
+    /// `--check-determinism`: the share of passing seeds run twice (failing and undecided
+    /// seeds always are).
+    #[serde(default, skip_serializing_if = "Share::is_none")]
+    pub check_determinism: Share,
 }
 
 impl CampaignHeader {
@@ -124,6 +130,18 @@ impl FailureRecord {
     }
 }
 
+/// One undecided seed of a campaign: nothing failed, but a checker whose verdict counts ran
+/// out of its work budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UndecidedRecord {
+    pub seed: u64,
+    /// Its folder (repro.yaml, history.jsonl, timeline.html), relative to the campaign folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+    /// The `undecided` findings: which checker could not decide, and why.
+    pub undecided: Vec<Finding>,
+}
+
 /// A campaign as its checkpoint records it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CampaignState {
@@ -131,6 +149,8 @@ pub struct CampaignState {
     /// Finished seeds, as indices of [`CampaignHeader::space`].
     pub done: RangeSet,
     pub failures: BTreeMap<u64, FailureRecord>,
+    /// Undecided seeds (neither failing nor passing).
+    pub undecided: BTreeMap<u64, UndecidedRecord>,
     pub wall_ms: f64,
 }
 
@@ -163,6 +183,8 @@ struct Snapshot {
     header: CampaignHeader,
     done: Vec<[u64; 2]>,
     failures: Vec<FailureRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    undecided: Vec<UndecidedRecord>,
     wall_ms: f64,
 }
 
@@ -173,6 +195,8 @@ struct Line {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     failure: Option<FailureRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    undecided: Option<UndecidedRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     wall_ms: Option<f64>,
 }
 
@@ -182,6 +206,7 @@ impl CampaignState {
             header,
             done: RangeSet::default(),
             failures: BTreeMap::new(),
+            undecided: BTreeMap::new(),
             wall_ms: 0.0,
         }
     }
@@ -211,6 +236,7 @@ impl CampaignState {
             header: self.header.clone(),
             done: self.done_seeds(),
             failures: self.failures.values().cloned().collect(),
+            undecided: self.undecided.values().cloned().collect(),
             wall_ms: self.wall_ms,
         }
     }
@@ -265,6 +291,10 @@ impl CampaignState {
             state.mark_done(f.seed);
             state.failures.insert(f.seed, f);
         }
+        for u in snap.undecided {
+            state.mark_done(u.seed);
+            state.undecided.insert(u.seed, u);
+        }
         let jpath = dir.join(JOURNAL);
         let journal = match std::fs::read_to_string(&jpath) {
             Ok(t) => t,
@@ -290,6 +320,11 @@ impl CampaignState {
             if let Some(f) = l.failure {
                 if state.mark_done(f.seed) {
                     state.failures.insert(f.seed, f);
+                }
+            }
+            if let Some(u) = l.undecided {
+                if state.mark_done(u.seed) {
+                    state.undecided.insert(u.seed, u);
                 }
             }
         }
@@ -355,10 +390,11 @@ impl Journal {
                     ));
                 }
                 notes.push(format!(
-                    "resuming the campaign in {}: {} seeds already run, {} failing",
+                    "resuming the campaign in {}: {} seeds already run, {} failing, {} undecided",
                     dir.display(),
                     old.done.len(),
-                    old.failures.len()
+                    old.failures.len(),
+                    old.undecided.len()
                 ));
                 CampaignState { header, ..old }
             }
@@ -400,12 +436,14 @@ impl Journal {
         self.wall_base + self.session.elapsed().as_secs_f64() * 1e3
     }
 
-    /// Records seed index `k` as finished (with its failure, whose folder is already written).
-    /// Returns whether the journal was folded into a new snapshot.
+    /// Records seed index `k` as finished (with its failure or its undecided findings, whose
+    /// folder is already written; neither: it passed). Returns whether the journal was folded
+    /// into a new snapshot.
     pub fn record(
         &mut self,
         k: u64,
         failure: Option<FailureRecord>,
+        undecided: Option<UndecidedRecord>,
     ) -> Result<bool, CheckpointError> {
         let seed = self
             .state
@@ -414,9 +452,10 @@ impl Journal {
             .seed(k)
             .expect("k is a campaign seed");
         let mut line = Line::default();
-        match &failure {
-            Some(f) => line.failure = Some(f.clone()),
-            None => line.seed = Some(seed),
+        match (&failure, &undecided) {
+            (Some(f), _) => line.failure = Some(f.clone()),
+            (None, Some(u)) => line.undecided = Some(u.clone()),
+            (None, None) => line.seed = Some(seed),
         }
         let mut text = serde_json::to_string(&line).expect("journal lines serialize");
         text.push('\n');
@@ -433,6 +472,8 @@ impl Journal {
         self.state.done.insert(k);
         if let Some(f) = failure {
             self.state.failures.insert(seed, f);
+        } else if let Some(u) = undecided {
+            self.state.undecided.insert(seed, u);
         }
         self.state.wall_ms = self.wall_now();
         self.lines += 1;
@@ -529,6 +570,7 @@ mod tests {
             duration_ms: None,
             shard: Some(Shard { index: 1, count: 3 }),
             stop_on_first: false,
+            check_determinism: Share::NONE,
         }
     }
 
@@ -551,9 +593,15 @@ mod tests {
         let (mut j, _) = Journal::open(&dir, header(), false).unwrap();
         let space = header().space();
         // Seeds 10, 13, 16, ... (shard 1/3 from 10): finish indices 0, 1, 3 (2 is in flight).
-        j.record(0, None).unwrap();
-        j.record(1, Some(failure(space.seed(1).unwrap()))).unwrap();
-        j.record(3, None).unwrap();
+        j.record(0, None, None).unwrap();
+        j.record(1, Some(failure(space.seed(1).unwrap())), None)
+            .unwrap();
+        let undecided = UndecidedRecord {
+            seed: space.seed(3).unwrap(),
+            dir: None,
+            undecided: vec![],
+        };
+        j.record(3, None, Some(undecided)).unwrap();
         drop(j);
         // A torn last line (a power loss mid-write) is ignored.
         let jpath = dir.join(JOURNAL);
@@ -564,15 +612,19 @@ mod tests {
         assert_eq!(s.done.ranges().collect::<Vec<_>>(), vec![(0, 2), (3, 4)]);
         assert_eq!(s.done_seeds(), vec![[10, 13], [19, 19]]);
         assert_eq!(s.failures.keys().copied().collect::<Vec<_>>(), vec![13]);
+        assert_eq!(s.undecided.keys().copied().collect::<Vec<_>>(), vec![19]);
         // Resuming folds the journal into a snapshot and empties it.
         let (j, notes) = Journal::open(&dir, header(), true).unwrap();
         assert!(
-            notes.iter().any(|n| n.contains("3 seeds already run")),
+            notes
+                .iter()
+                .any(|n| n.contains("3 seeds already run, 1 failing, 1 undecided")),
             "{notes:?}"
         );
         assert_eq!(std::fs::read_to_string(&jpath).unwrap(), "");
         assert_eq!(j.state().done, s.done);
         assert_eq!(j.state().failures, s.failures);
+        assert_eq!(j.state().undecided, s.undecided);
         drop(j);
         // Another campaign is refused by --resume, named by what differs.
         let mut other = header();

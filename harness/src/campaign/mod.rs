@@ -21,9 +21,13 @@
 //! ```
 pub mod checkpoint;
 mod progress;
+mod recheck;
 mod seeds;
 
-pub use checkpoint::{CampaignHeader, CampaignState, CheckpointError, FailureRecord};
+pub use checkpoint::{
+    CampaignHeader, CampaignState, CheckpointError, FailureRecord, UndecidedRecord,
+};
+pub use recheck::{Recheck, Share};
 pub(crate) use seeds::SeedSpace;
 pub use seeds::{RangeSet, Shard};
 
@@ -31,7 +35,7 @@ use crate::artifacts::{write_file, write_run_artifacts, WriteError};
 use crate::model::Model;
 use crate::protocol::ModelConfig;
 use crate::repro::ReproConfig;
-use crate::run::{run, Faults, RunError, RunReport, RunRequest};
+use crate::run::{run, Faults, RunError, RunReport, RunRequest, Verdict};
 use crate::schedule::{Schedule, ScheduleError};
 use checkpoint::Journal;
 use progress::Progress;
@@ -81,6 +85,9 @@ pub struct FuzzOptions {
     pub progress: bool,
     /// Let SIGINT/SIGTERM stop the campaign cleanly (the CLI sets this).
     pub catch_interrupts: bool,
+    /// The share of passing seeds run twice to check determinism (failing and undecided seeds
+    /// always are).
+    pub check_determinism: Share,
 }
 
 impl FuzzOptions {
@@ -100,6 +107,7 @@ impl FuzzOptions {
             resume: false,
             progress: false,
             catch_interrupts: false,
+            check_determinism: Share::NONE,
         }
     }
 }
@@ -138,6 +146,7 @@ pub fn fuzz(model: &Model, o: &FuzzOptions) -> Result<CampaignReport, CampaignEr
         duration_ms: o.duration.map(|d| d.as_millis() as u64),
         shard: o.shard,
         stop_on_first: o.stop_on_first,
+        check_determinism: o.check_determinism,
     };
     if header.seeds.is_none() && header.duration_ms.is_none() {
         return Err(CampaignError::Invalid(
@@ -163,6 +172,24 @@ pub fn fuzz(model: &Model, o: &FuzzOptions) -> Result<CampaignReport, CampaignEr
     let summary_error: Mutex<Option<WriteError>> = Mutex::new(None);
     let mut progress = Progress::new(space.count(), before.done.len(), o.progress);
     let on_seed = |k: u64, r: RunReport| -> Result<(), CampaignError> {
+        if r.verdict() == Verdict::Undecided {
+            let name = format!("seed-{}", r.seed);
+            write_run_artifacts(&o.out.join(&name), &r, &o.fail_on)?;
+            let u = UndecidedRecord {
+                seed: r.seed,
+                dir: Some(name),
+                undecided: r.undecided,
+            };
+            let mut j = lock(&journal);
+            if j.record(k, None, Some(u))? {
+                let mut report = CampaignReport::from_state(&o.out, j.state(), false);
+                report.running = true;
+                if let Err(e) = report.write() {
+                    *lock(&summary_error) = Some(e);
+                }
+            }
+            return Ok(());
+        }
         let failure = if r.passed {
             None
         } else {
@@ -188,7 +215,7 @@ pub fn fuzz(model: &Model, o: &FuzzOptions) -> Result<CampaignReport, CampaignEr
             })
         };
         let mut j = lock(&journal);
-        if j.record(k, failure)? {
+        if j.record(k, failure, None)? {
             // Keep campaign.json current while a long campaign runs.
             let mut report = CampaignReport::from_state(&o.out, j.state(), false);
             report.running = true;
@@ -214,16 +241,23 @@ pub fn fuzz(model: &Model, o: &FuzzOptions) -> Result<CampaignReport, CampaignEr
         stop,
         stop_at_hit: o.stop_on_first,
         first_hit,
+        recheck: Recheck::campaign(o.check_determinism),
     };
-    let outcome = run_seeds(&seeds, &|r: &RunReport| !r.passed, &on_seed, &mut || {
-        let j = lock(&journal);
-        let s = j.state();
-        progress.tick(
-            s.done.len(),
-            s.failures.len(),
-            stop.is_some_and(|f| f.load(Ordering::SeqCst)),
-        );
-    });
+    let outcome = run_seeds(
+        &seeds,
+        &|r: &RunReport| r.verdict() == Verdict::Fail,
+        &on_seed,
+        &mut || {
+            let j = lock(&journal);
+            let s = j.state();
+            progress.tick(
+                s.done.len(),
+                s.failures.len(),
+                s.undecided.len(),
+                stop.is_some_and(|f| f.load(Ordering::SeqCst)),
+            );
+        },
+    );
     progress.finish();
     let mut journal = journal.into_inner().unwrap_or_else(|e| e.into_inner());
     journal.compact()?;
@@ -259,6 +293,8 @@ pub(crate) struct Seeds<'a> {
     pub stop_at_hit: bool,
     /// A hit already known (a resumed campaign).
     pub first_hit: Option<u64>,
+    /// Which seeds run a second time to check determinism.
+    pub recheck: Recheck,
 }
 
 /// How a [`run_seeds`] ended.
@@ -315,13 +351,17 @@ pub(crate) fn run_seeds(
                 while let Some(k) = next() {
                     let mut req = s.request.clone();
                     req.seed = s.space.seed(k).expect("next() checked the index");
-                    let report = match run(s.model, &req) {
+                    let mut report = match run(s.model, &req) {
                         Ok(r) => r,
                         Err(e) => {
                             fail(e.into());
                             break;
                         }
                     };
+                    if let Err(e) = s.recheck.apply(s.model, &req, &mut report) {
+                        fail(e.into());
+                        break;
+                    }
                     if hit(&report) {
                         lowest.fetch_min(k, Ordering::SeqCst);
                     }
@@ -394,6 +434,11 @@ pub struct CampaignReport {
     pub wall_ms: f64,
     /// Failing seeds, lowest first (with `--stop-on-first`, the lowest only).
     pub failures: Vec<FailureRecord>,
+    /// How many seeds failed (all of them, also with `--stop-on-first`).
+    pub seeds_failed: u64,
+    /// Undecided seeds, lowest first: nothing failed, but a checker whose verdict counts ran
+    /// out of its work budget.
+    pub undecided: Vec<UndecidedRecord>,
     /// Finished seed ranges (inclusive).
     pub done: Vec<[u64; 2]>,
     /// Every seed of the campaign ran (or, with `--stop-on-first`, every seed up to the first
@@ -417,6 +462,7 @@ impl CampaignReport {
         } else {
             space.count().is_some_and(|c| s.done.next_absent(0) >= c)
         };
+        let seeds_failed = failures.len() as u64;
         if s.header.stop_on_first {
             failures.truncate(1);
         }
@@ -426,11 +472,40 @@ impl CampaignReport {
             seeds_run: s.done.len(),
             wall_ms: s.wall_ms,
             failures,
+            seeds_failed,
+            undecided: s.undecided.values().cloned().collect(),
             done: s.done_seeds(),
             complete,
             interrupted,
             running: false,
             shards: vec![],
+        }
+    }
+
+    /// Seeds that neither failed nor were undecided.
+    pub fn seeds_passed(&self) -> u64 {
+        self.seeds_run
+            .saturating_sub(self.seeds_failed)
+            .saturating_sub(self.undecided.len() as u64)
+    }
+
+    /// `fail` when some seed failed, else `undecided` when some seed was, else `pass`.
+    pub fn verdict(&self) -> Verdict {
+        if self.seeds_failed > 0 || !self.failures.is_empty() {
+            Verdict::Fail
+        } else if !self.undecided.is_empty() {
+            Verdict::Undecided
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    /// The exit code of `fuzz` and `merge`: 1 when a seed failed, else 3 when a seed was
+    /// undecided (0 with `allow_undecided`), else 0.
+    pub fn exit_code(&self, allow_undecided: bool) -> i32 {
+        match self.verdict() {
+            Verdict::Undecided if allow_undecided => 0,
+            v => v.exit_code(),
         }
     }
 
@@ -481,17 +556,33 @@ impl CampaignReport {
         }
     }
 
-    /// SPEC.md's `fuzz` object; repro paths include the campaign folder as given.
+    /// The `fuzz` object; repro paths include the campaign folder as given. `verdict` is
+    /// `pass`, `fail` or `undecided`; `seeds_passed + seeds_failed + seeds_undecided ==
+    /// seeds_run`; `undecided` lists the undecided seeds.
     pub fn to_json(&self) -> Value {
+        self.json_with(false)
+    }
+
+    fn json_with(&self, relative: bool) -> Value {
         let failures: Vec<Value> = self
             .failures
             .iter()
-            .map(|f| json!({"seed": f.seed, "repro": self.repro(&f.dir, false), "violations": f.violations}))
+            .map(|f| json!({"seed": f.seed, "repro": self.repro(&f.dir, relative), "violations": f.violations}))
+            .collect();
+        let undecided: Vec<Value> = self
+            .undecided
+            .iter()
+            .map(|u| json!({"seed": u.seed, "repro": self.repro(&u.dir, relative), "undecided": u.undecided}))
             .collect();
         json!({
             "model": self.header.model,
             "bug": self.header.bug,
+            "verdict": self.verdict(),
             "seeds_run": self.seeds_run,
+            "seeds_passed": self.seeds_passed(),
+            "seeds_failed": self.seeds_failed,
+            "seeds_undecided": self.undecided.len(),
+            "undecided": undecided,
             "seeds_per_sec": self.seeds_per_sec(),
             "wall_ms": self.wall_ms,
             "failures": failures,
@@ -502,7 +593,7 @@ impl CampaignReport {
     /// `campaign.json`: the `fuzz` object plus signatures, the campaign's options, finished
     /// ranges and shards. Paths are relative to the campaign folder, so it can be moved.
     pub fn to_summary_json(&self) -> Value {
-        let mut j = self.to_json();
+        let mut j = self.json_with(true);
         j["failures"] = self
             .failures
             .iter()
@@ -562,12 +653,14 @@ impl CampaignReport {
         let shard = h.shard.map(|s| format!(" (shard {s})")).unwrap_or_default();
         let sigs = self.signatures();
         println!(
-            "{}{bug}{shard}: {} seeds in {:.1}s ({:.0} seeds/s), {} failing, {} signature{}{}",
+            "{}{bug}{shard}: {} seeds in {:.1}s ({:.0} seeds/s), {} passed, {} failing, {} undecided, {} signature{}{}",
             h.model,
             self.seeds_run,
             self.wall_ms / 1e3,
             self.seeds_per_sec(),
-            self.failures.len(),
+            self.seeds_passed(),
+            self.seeds_failed,
+            self.undecided.len(),
             sigs.len(),
             if sigs.len() == 1 { "" } else { "s" },
             if self.interrupted {
@@ -601,6 +694,23 @@ impl CampaignReport {
                     "    reproducer: {}  (faultline replay {})",
                     p.display(),
                     p.display()
+                );
+            }
+        }
+        if let Some(u) = self.undecided.first() {
+            let first = u.undecided.first();
+            println!(
+                "  undecided: {} seed{}; first: seed {}: [{}] {}",
+                self.undecided.len(),
+                if self.undecided.len() == 1 { "" } else { "s" },
+                u.seed,
+                first.map_or("", |f| f.checker.as_str()),
+                first.map_or("", |f| f.message.lines().next().unwrap_or(""))
+            );
+            if let Some(d) = &u.dir {
+                println!(
+                    "    reproducer: {}",
+                    self.dir.join(d).join("repro.yaml").display()
                 );
             }
         }

@@ -1,6 +1,6 @@
 //! What a running campaign shows on stderr, and how Ctrl-C stops it.
 //!
-//! On a terminal: an indicatif bar (seeds done, seeds/s, failures, elapsed, ETA). Otherwise (CI
+//! On a terminal: an indicatif bar (seeds done, seeds/s, failures, undecided seeds, elapsed, ETA). Otherwise (CI
 //! logs): one plain line every 10 s (`FAULTLINE_LOG_SECS` changes the period).
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,7 +59,7 @@ impl Progress {
     }
 
     /// Called a few times a second with the campaign's totals.
-    pub fn tick(&mut self, done: u64, failures: usize, interrupted: bool) {
+    pub fn tick(&mut self, done: u64, failures: usize, undecided: usize, interrupted: bool) {
         if !self.enabled {
             return;
         }
@@ -73,7 +73,7 @@ impl Progress {
         }
         if let Some(b) = &self.bar {
             b.set_position(done);
-            b.set_message(format!("{failures} failing"));
+            b.set_message(format!("{failures} failing, {undecided} undecided"));
             return;
         }
         if self.last_line.elapsed() >= self.period {
@@ -88,7 +88,7 @@ impl Progress {
                 _ => String::new(),
             };
             eprintln!(
-                "faultline: {done}{of} seeds, {rate:.0} seeds/s, {failures} failing, {secs:.0}s elapsed{eta}"
+                "faultline: {done}{of} seeds, {rate:.0} seeds/s, {failures} failing, {undecided} undecided, {secs:.0}s elapsed{eta}"
             );
         }
     }
