@@ -185,12 +185,13 @@ pub trait Protocol: 'static {
     }
 
     /// Checker names whose findings fail the run (the declared guarantees). A CP store promises
-    /// linearizable results; an AP store promises answers and convergence; both promise to keep
-    /// their CAP choice (`cap`).
+    /// linearizable results; an AP store promises answers, convergence, and that an
+    /// acknowledged write is lost only to another write (`ap-lost-write`); both promise to keep
+    /// their CAP choice (`cap`) and to return only values somebody wrote (`invented-value`).
     fn guarantees(&self) -> Vec<&'static str> {
         match self.cap() {
-            Cap::CP => vec!["linearizability", "lost-write", "cap"],
-            Cap::AP => vec!["cap", "convergence"],
+            Cap::CP => vec!["linearizability", "lost-write", "cap", "invented-value"],
+            Cap::AP => vec!["cap", "convergence", "invented-value", "ap-lost-write"],
             Cap::None => vec![],
         }
     }

@@ -389,7 +389,9 @@ async fn supervise<P: Protocol>(
             handle
                 .create_node()
                 .name(format!("c{c}"))
-                .init(move || client_loop(fresh(&make, &format!("client c{c}")), id, c as u64, seed))
+                .init(move || {
+                    client_loop(fresh(&make, &format!("client c{c}")), id, c as u64, seed)
+                })
                 .build()
         })
         .collect();
