@@ -111,8 +111,7 @@ impl Protocol for Toy {
     async fn call(&self, c: &ClientCtx<Msg>, id: u64, op: &Invocation) -> Outcome {
         let target = c.rng().gen_range(0..c.servers());
         c.send(target, Msg::Request(id, op.clone()));
-        while let Some((_, Msg::Reply(rid, v))) = c.recv_timeout(Duration::from_millis(300)).await
-        {
+        while let Some((_, Msg::Reply(rid, v))) = c.recv_timeout(Duration::from_millis(300)).await {
             if rid == id {
                 return Outcome::Ok(v);
             }
@@ -165,7 +164,11 @@ fn the_correct_toy_passes() {
     for seed in SEEDS {
         let r = run_toy(None, seed, "swarm");
         assert!(r.passed, "seed {seed}: {:?}", r.violations);
-        assert!(r.stats.ok > 50, "seed {seed}: only {} ops succeeded", r.stats.ok);
+        assert!(
+            r.stats.ok > 50,
+            "seed {seed}: only {} ops succeeded",
+            r.stats.ok
+        );
     }
 }
 
@@ -221,8 +224,15 @@ fn correct_dynamo_keeps_the_data_guarantees() {
             };
             let r = run(&m, &req).expect("valid run");
             assert!(r.passed, "{schedule} seed {seed}: {:?}", r.violations);
-            lost_updates += r.findings.iter().filter(|f| f.checker == "lost-update").count();
+            lost_updates += r
+                .findings
+                .iter()
+                .filter(|f| f.checker == "lost-update")
+                .count();
         }
     }
-    assert!(lost_updates > 0, "clock skew lost no update: the case is not exercised");
+    assert!(
+        lost_updates > 0,
+        "clock skew lost no update: the case is not exercised"
+    );
 }

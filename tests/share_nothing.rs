@@ -117,7 +117,10 @@ fn under_the_crashes_schedule_every_incarnation_starts_fresh() {
         );
         for (node, seen) in boots(&r) {
             for (i, (in_memory, on_disk)) in seen.iter().enumerate() {
-                assert_eq!(*in_memory, 1, "seed {seed}: n{node} kept memory across a crash");
+                assert_eq!(
+                    *in_memory, 1,
+                    "seed {seed}: n{node} kept memory across a crash"
+                );
                 assert_eq!(*on_disk, i as u64 + 1, "seed {seed}: n{node}'s disk");
             }
             restarts += seen.len() - 1;
@@ -153,8 +156,16 @@ fn each_client_and_the_final_reader_count_only_their_own_calls() {
 /// ways for nodes to share state behind the harness's back. `(line number, line)`.
 fn shared_state(src: &str) -> Vec<(usize, String)> {
     const INTERIOR: [&str; 10] = [
-        "Cell", "RefCell", "Mutex", "RwLock", "Atomic", "OnceCell", "OnceLock", "LazyLock",
-        "Lazy<", "UnsafeCell",
+        "Cell",
+        "RefCell",
+        "Mutex",
+        "RwLock",
+        "Atomic",
+        "OnceCell",
+        "OnceLock",
+        "LazyLock",
+        "Lazy<",
+        "UnsafeCell",
     ];
     src.lines()
         .enumerate()
