@@ -1,15 +1,18 @@
 //! Faultline's checkers: plain functions over recorded histories and observations.
 //!
 //! This crate has no runtime dependency: "is this Jepsen history linearizable?" needs nothing else.
+pub mod ap_lost_write;
 pub mod cap;
 pub mod convergence;
 pub mod finding;
 pub mod history;
+pub mod invented_value;
 pub mod lost_update;
 pub mod lost_write;
 pub mod observation;
 pub mod ops;
 pub mod raft;
+pub mod register;
 
 pub use finding::{Finding, FindingKind};
 pub use history::{Event, EventType, History};

@@ -43,6 +43,39 @@ impl Checker for LostWrite {
     }
 }
 
+/// `invented-value`: every value a read returned was written (invoked) by some client before the
+/// read ended ([`faultline_checkers::invented_value`]). Any read/write store, CP or AP.
+pub struct InventedValue;
+
+impl Checker for InventedValue {
+    fn name(&self) -> &'static str {
+        faultline_checkers::invented_value::INVENTED_VALUE
+    }
+    fn check(&self, rec: &Recording) -> Vec<Finding> {
+        faultline_checkers::invented_value::check_invented_values(&rec.history)
+    }
+}
+
+/// `ap-lost-write`: for an AP store, an acknowledged write that no other write could have
+/// replaced is read back after the heal ([`faultline_checkers::ap_lost_write`]). CP stores are
+/// held to the stronger `lost-write`, which implies it, so they are not judged twice.
+pub struct ApLostWrite;
+
+impl Checker for ApLostWrite {
+    fn name(&self) -> &'static str {
+        faultline_checkers::ap_lost_write::AP_LOST_WRITE
+    }
+    fn check(&self, rec: &Recording) -> Vec<Finding> {
+        if rec.cap != Cap::AP {
+            return vec![];
+        }
+        faultline_checkers::ap_lost_write::check_ap_lost_writes(
+            &rec.history,
+            rec.final_process_base,
+        )
+    }
+}
+
 /// CAP classification: reports `availability` (how much was answered while partitioned, per
 /// side, with the consistency verdict) and finds `cap` violations of the declared choice.
 /// Models that declare [`Cap::None`] are not classified.
@@ -211,13 +244,16 @@ pub fn raft_checkers() -> Vec<Box<dyn Checker>> {
         .collect()
 }
 
-/// The checkers every read/write store gets: linearizability, lost writes, CAP classification
-/// (availability during partitions, the declared choice kept), convergence and lost updates
-/// (the last two only speak when the model reports its replicas' state).
+/// The checkers every read/write store gets: linearizability, lost writes (and, for AP stores,
+/// `ap-lost-write`), invented values, CAP classification (availability during partitions, the
+/// declared choice kept), convergence and lost updates (the last two only speak when the model
+/// reports its replicas' state).
 pub fn standard_kv_checkers() -> Vec<Box<dyn Checker>> {
     vec![
         Box::new(crate::linearizable::Linearizable),
         Box::new(LostWrite),
+        Box::new(ApLostWrite),
+        Box::new(InventedValue),
         Box::new(CapClassification),
         Box::new(Convergence),
         Box::new(LostUpdate),

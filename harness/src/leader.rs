@@ -2,8 +2,7 @@
 use crate::ctx::{Message, NodeCtx};
 use crate::protocol::Outcome;
 use rand::Rng;
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::cell::Cell;
 use std::time::Duration;
 
 /// What a node's message says about the request a [`LeaderClient`] is waiting on.
@@ -16,7 +15,8 @@ pub enum Reply {
 }
 
 /// Sends a request to the node a client believes leads, follows redirects, and tries the next
-/// node after a silent attempt. It remembers, per client, the node that answered last.
+/// node after a silent attempt. It remembers the node that answered last: keep it in the
+/// protocol value, which is the client's own (one per client).
 ///
 /// Every attempt must carry the same request id, and the store must apply an id at most once:
 /// then retrying never applies an operation twice. Without an answer the outcome is unknown,
@@ -43,7 +43,7 @@ pub struct LeaderClient {
     pub no_leader_pause: Duration,
     /// Attempts per operation; the harness's own timeout usually ends the call first.
     pub max_attempts: usize,
-    guesses: Mutex<BTreeMap<usize, usize>>,
+    guess: Cell<Option<usize>>,
 }
 
 impl Default for LeaderClient {
@@ -52,7 +52,7 @@ impl Default for LeaderClient {
             attempt: Duration::from_millis(200),
             no_leader_pause: Duration::from_millis(30),
             max_attempts: 32,
-            guesses: Mutex::new(BTreeMap::new()),
+            guess: Cell::new(None),
         }
     }
 }
@@ -73,10 +73,9 @@ impl LeaderClient {
         reply: impl Fn(&M) -> Option<Reply>,
     ) -> Outcome {
         let n = c.servers();
-        let me = c.id();
         // The node that answered last time: usually still the leader (a deposed leader that
         // still believes it leads keeps this client, which is how stale leaders get caught).
-        let mut target = self.guess(me).unwrap_or_else(|| c.rng().gen_range(0..n));
+        let mut target = self.guess.get().unwrap_or_else(|| c.rng().gen_range(0..n));
         for _ in 0..self.max_attempts {
             c.send(target, request.clone());
             let deadline = c.instant() + self.attempt;
@@ -87,10 +86,7 @@ impl LeaderClient {
                 };
                 match reply(&msg) {
                     Some(Reply::Answer(outcome)) => {
-                        self.guesses
-                            .lock()
-                            .expect("not poisoned")
-                            .insert(me, target);
+                        self.guess.set(Some(target));
                         return outcome;
                     }
                     Some(Reply::Redirect(hint)) if from == target => {
@@ -108,13 +104,5 @@ impl LeaderClient {
             }
         }
         Outcome::Unknown("no leader answered".into())
-    }
-
-    fn guess(&self, client: usize) -> Option<usize> {
-        self.guesses
-            .lock()
-            .expect("not poisoned")
-            .get(&client)
-            .copied()
     }
 }

@@ -87,7 +87,9 @@ trait DynModel: Send + Sync {
     ) -> Result<Judged, String>;
 }
 
-struct Factory<F>(F);
+/// The model's factory. Shared (`Arc`) so the seed thread can build a fresh protocol value for
+/// every node incarnation, every client and the final reader.
+struct Factory<F>(Arc<F>);
 
 impl<F, P> Factory<F>
 where
@@ -133,13 +135,16 @@ where
         steps: Vec<Step>,
         trace: bool,
     ) -> Result<Judged, String> {
-        let p = Arc::new((self.0)(cfg)?);
-        let info = Self::info_of(m, &p, cfg);
+        let info = Self::info_of(m, &(self.0)(cfg)?, cfg);
         // The simulation runs every server node, those `--nodes` does not count included.
-        let cfg = ModelConfig {
+        let sim_cfg = ModelConfig {
             nodes: info.servers,
             ..cfg.clone()
         };
+        // Protocol values are built from the user's configuration (a factory that adds nodes of
+        // its own must see the same `--nodes` at every call), and only on the seed thread.
+        let factory = self.0.clone();
+        let user_cfg = cfg.clone();
         crate::panics::install_hook();
         let t0 = Instant::now();
         // One fresh thread per seed: madsim's determinism depends on fresh thread-locals.
@@ -147,19 +152,23 @@ where
             .name(format!("{}{seed}", crate::panics::SEED_THREAD_PREFIX))
             .stack_size(16 << 20)
             .spawn(move || {
-                let mut sim = simulate(p.clone(), seed, &cfg, steps, trace);
+                let make = move || factory(&user_cfg);
+                // The harness's own value: the workload, the CAP choice and the checkers. Nodes
+                // and clients never see it; each gets one of its own.
+                let p = make()?;
+                let mut sim = simulate(&p, Arc::new(make), seed, &sim_cfg, steps, trace);
                 // Every checker counts its work against the configured budget, never time.
-                sim.recording.check_budget = crate::recording::CheckBudget(cfg.check_budget());
+                sim.recording.check_budget = crate::recording::CheckBudget(sim_cfg.check_budget());
                 let findings: Vec<Finding> = p
                     .checkers()
                     .iter()
                     .flat_map(|c| c.check(&sim.recording))
                     .collect();
-                (sim, findings)
+                Ok::<_, String>((sim, findings))
             })
             .map_err(|e| format!("cannot start a seed thread: {e}"))?
             .join()
-            .map_err(|_| "the harness itself panicked while running the seed".to_string())?;
+            .map_err(|_| "the harness itself panicked while running the seed".to_string())??;
         Ok(Judged {
             sim: out.0,
             findings: out.1,
@@ -186,7 +195,7 @@ impl Model {
             nodes: 5,
             clients: 3,
             ops: 200,
-            imp: Arc::new(Factory(factory)),
+            imp: Arc::new(Factory(Arc::new(factory))),
         }
     }
 

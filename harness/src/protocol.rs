@@ -111,6 +111,12 @@ impl ModelConfig {
 /// A distributed protocol under test: node code, the client side of one operation, and what it
 /// promises.
 ///
+/// Nodes share nothing: the model's factory builds a fresh value for every node incarnation
+/// (each start and each restart after a crash), for every client and for the final reader, so
+/// what a node keeps in `self` dies with it, as a real process's memory does; only its
+/// [`Disk`](crate::Disk) survives a crash. A value is used on one thread only, so `Cell` and
+/// `RefCell` are fine in it (no `Send`/`Sync` bound).
+///
 /// ```no_run
 /// use faultline_harness::prelude::*;
 /// use serde_json::json;
@@ -144,18 +150,20 @@ impl ModelConfig {
 ///     }
 /// }
 /// ```
-pub trait Protocol: Send + Sync + 'static {
+pub trait Protocol: 'static {
     type Msg: Message;
 
     /// The CAP choice this protocol declares.
     fn cap(&self) -> Cap;
 
-    /// The server loop of node `ctx.id()`. Restarted from scratch (with its durable disk) after
-    /// a crash.
+    /// The server loop of node `ctx.id()`, on this node incarnation's own value: after a crash
+    /// the node restarts on a fresh value from the model's factory, with only its disk left.
     fn node(&self, ctx: NodeCtx<Self::Msg>) -> impl Future<Output = ()>;
 
-    /// Performs one operation from a client node. `id` is unique across the run, so replies to
-    /// earlier, abandoned requests can be told apart.
+    /// Performs one operation from a client node, on that client's own value (which lives for
+    /// all of the client's operations: keep a leader guess or a cached map in it, with `Cell` or
+    /// `RefCell`). `id` is unique across the run, so replies to earlier, abandoned requests can
+    /// be told apart.
     fn call(
         &self,
         client: &ClientCtx<Self::Msg>,
@@ -177,12 +185,13 @@ pub trait Protocol: Send + Sync + 'static {
     }
 
     /// Checker names whose findings fail the run (the declared guarantees). A CP store promises
-    /// linearizable results; an AP store promises answers and convergence; both promise to keep
-    /// their CAP choice (`cap`).
+    /// linearizable results; an AP store promises answers, convergence, and that an
+    /// acknowledged write is lost only to another write (`ap-lost-write`); both promise to keep
+    /// their CAP choice (`cap`) and to return only values somebody wrote (`invented-value`).
     fn guarantees(&self) -> Vec<&'static str> {
         match self.cap() {
-            Cap::CP => vec!["linearizability", "lost-write", "cap"],
-            Cap::AP => vec!["cap", "convergence"],
+            Cap::CP => vec!["linearizability", "lost-write", "cap", "invented-value"],
+            Cap::AP => vec!["cap", "convergence", "invented-value", "ap-lost-write"],
             Cap::None => vec![],
         }
     }

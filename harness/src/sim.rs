@@ -188,7 +188,19 @@ async fn perform<P: Protocol>(
     (kind != EventType::Info, kind == EventType::Ok)
 }
 
-async fn client_loop<P: Protocol>(p: Arc<P>, id: usize, index: u64, seed: u64) {
+/// Builds a fresh protocol value (the model's factory, on the seed thread): one per node
+/// incarnation, per client and for the final reader.
+pub(crate) type Make<P> = Arc<dyn Fn() -> Result<P, String> + Send + Sync>;
+
+/// A fresh value for `who`. The factory already succeeded once for this configuration, so a
+/// failure now means it is not deterministic: that ends the run as a `panic` naming it.
+fn fresh<P>(make: &Make<P>, who: &str) -> P {
+    make().unwrap_or_else(|e| {
+        panic!("the model's factory failed building {who}: {e} (a factory must give the same result for the same configuration)")
+    })
+}
+
+async fn client_loop<P: Protocol>(p: P, id: usize, index: u64, seed: u64) {
     let ctx = NodeCtx::<P::Msg>::new(id, seed);
     let world = world::current::<P::Msg>();
     let (think, timeout) = with_clients(|c| (c.workload.think_ms, c.workload.timeout_ms));
@@ -207,7 +219,7 @@ async fn client_loop<P: Protocol>(p: Arc<P>, id: usize, index: u64, seed: u64) {
             Some((c.next_op_id, inv))
         });
         let Some((op_id, inv)) = next else { break };
-        let (alive, _) = perform(&*p, &ctx, &world, process, op_id, &inv, timeout).await;
+        let (alive, _) = perform(&p, &ctx, &world, process, op_id, &inv, timeout).await;
         if !alive {
             process = with_clients(|c| {
                 c.next_process += 1;
@@ -221,7 +233,7 @@ async fn client_loop<P: Protocol>(p: Arc<P>, id: usize, index: u64, seed: u64) {
     });
 }
 
-async fn final_reads<P: Protocol>(p: Arc<P>, id: usize, seed: u64) {
+async fn final_reads<P: Protocol>(p: P, id: usize, seed: u64) {
     let ctx = NodeCtx::<P::Msg>::new(id, seed);
     let world = world::current::<P::Msg>();
     let (reads, timeout) = with_clients(|c| {
@@ -237,7 +249,7 @@ async fn final_reads<P: Protocol>(p: Arc<P>, id: usize, seed: u64) {
                 c.next_op_id += 1;
                 c.next_op_id
             });
-            let (alive, ok) = perform(&*p, &ctx, &world, process, op_id, &inv, timeout).await;
+            let (alive, ok) = perform(&p, &ctx, &world, process, op_id, &inv, timeout).await;
             if !alive {
                 process += 1;
             }
@@ -263,9 +275,12 @@ pub(crate) struct SimOutput {
     pub ran: Vec<Step>,
 }
 
-/// Runs one seed to completion on the current thread. The thread must be fresh.
+/// Runs one seed to completion on the current thread. The thread must be fresh. `protocol` is
+/// the harness's own value (the workload, the CAP choice); nodes and clients get theirs from
+/// `make`.
 pub(crate) fn simulate<P: Protocol>(
-    protocol: Arc<P>,
+    protocol: &P,
+    make: Make<P>,
     seed: u64,
     cfg: &ModelConfig,
     steps: Vec<Step>,
@@ -276,8 +291,9 @@ pub(crate) fn simulate<P: Protocol>(
     let cfg2 = cfg.clone();
     let all_steps = steps.clone();
     let cap = protocol.cap();
+    let workload = protocol.workload();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(supervise(protocol, seed, cfg2, all_steps, trace))
+        rt.block_on(supervise(make, workload, seed, cfg2, all_steps, trace))
     }));
     let panic = result.err().map(|e| crate::panics::message(&*e));
     let world = world::current::<P::Msg>();
@@ -318,7 +334,8 @@ pub(crate) fn simulate<P: Protocol>(
 }
 
 async fn supervise<P: Protocol>(
-    protocol: Arc<P>,
+    make: Make<P>,
+    workload: Workload,
     seed: u64,
     cfg: ModelConfig,
     steps: Vec<Step>,
@@ -333,7 +350,6 @@ async fn supervise<P: Protocol>(
     let core = Core::new(seed, servers, clients + 1, net_rng, trace);
     let world = Rc::new(World::<P::Msg>::new(core));
     world::install(world.clone());
-    let workload = protocol.workload();
     CLIENTS.with(|c| {
         *c.borrow_mut() = Some(Clients {
             workload,
@@ -350,12 +366,14 @@ async fn supervise<P: Protocol>(
 
     let server_handles: Vec<NodeHandle> = (0..servers)
         .map(|i| {
-            let p = protocol.clone();
+            let make = make.clone();
             handle
                 .create_node()
                 .name(format!("n{i}"))
+                // Called at every (re)start: a fresh value per incarnation, nothing but the
+                // disk survives a crash.
                 .init(move || {
-                    let p = p.clone();
+                    let p = fresh(&make, &format!("node n{i}"));
                     async move {
                         let ctx = NodeCtx::new(i, seed);
                         p.node(ctx).await;
@@ -366,12 +384,14 @@ async fn supervise<P: Protocol>(
         .collect();
     let client_handles: Vec<NodeHandle> = (0..clients)
         .map(|c| {
-            let p = protocol.clone();
+            let make = make.clone();
             let id = servers + c;
             handle
                 .create_node()
                 .name(format!("c{c}"))
-                .init(move || client_loop(p.clone(), id, c as u64, seed))
+                .init(move || {
+                    client_loop(fresh(&make, &format!("client c{c}")), id, c as u64, seed)
+                })
                 .build()
         })
         .collect();
@@ -410,12 +430,11 @@ async fn supervise<P: Protocol>(
     }
     nemesis.end_all();
     madsim::time::sleep(SETTLE).await;
-    let p = protocol.clone();
     let reader_id = servers + clients;
     let reader = handle
         .create_node()
         .name("final")
-        .init(move || final_reads(p.clone(), reader_id, seed))
+        .init(move || final_reads(fresh(&make, "the final reader"), reader_id, seed))
         .build();
     until(|c: &Clients| c.final_done, None).await;
     {

@@ -19,6 +19,7 @@
 use crate::replication::{Flaw, Replica, StateMachine};
 use faultline_harness::prelude::*;
 use serde_json::Value;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ pub use crate::replication::{Entry, Msg};
 
 pub struct PrimaryBackup {
     flaw: Flaw,
+    /// Client side: the node this client last found to be the primary (each client has its own
+    /// protocol value, so this is the client's own guess).
+    preferred: Cell<usize>,
 }
 
 impl PrimaryBackup {
@@ -37,7 +41,10 @@ impl PrimaryBackup {
             Some("no-fencing") => Flaw::NoFencing,
             Some(other) => return Err(format!("unknown bug `{other}`")),
         };
-        Ok(PrimaryBackup { flaw })
+        Ok(PrimaryBackup {
+            flaw,
+            preferred: Cell::new(0),
+        })
     }
 }
 
@@ -120,7 +127,7 @@ impl Protocol for PrimaryBackup {
         let mut target = if self.flaw == Flaw::FollowerReads && op.f == "read" {
             c.rng().gen_range(0..n)
         } else {
-            PREFERRED.with(|p| p.get()).min(n - 1)
+            self.preferred.get().min(n - 1)
         };
         // Follow redirects; the primary logs an op id at most once, so a retried request cannot
         // apply twice. Giving up is still `Unknown`: a duplicated copy may have reached a primary.
@@ -130,7 +137,7 @@ impl Protocol for PrimaryBackup {
                 match c.recv_timeout(Duration::from_millis(800)).await {
                     None => return Outcome::Unknown("timeout".into()),
                     Some((_, Msg::Reply { id: rid, result })) if rid == id => {
-                        PREFERRED.with(|p| p.set(target));
+                        self.preferred.set(target);
                         return match result {
                             Ok(v) => Outcome::Ok(v),
                             Err(e) => Outcome::Fail(e),
@@ -143,7 +150,7 @@ impl Protocol for PrimaryBackup {
                             Some(h) if h != target => h,
                             _ => (target + 1) % n,
                         };
-                        PREFERRED.with(|p| p.set(target));
+                        self.preferred.set(target);
                         break;
                     }
                     Some(_) => {} // a late answer to an earlier request
@@ -152,9 +159,4 @@ impl Protocol for PrimaryBackup {
         }
         Outcome::Unknown("no primary answered".into())
     }
-}
-
-thread_local! {
-    /// The client's guess of the primary. Per thread = per seed, so it never leaks across runs.
-    static PREFERRED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }

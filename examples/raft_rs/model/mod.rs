@@ -127,7 +127,7 @@ impl Protocol for RaftRs {
     }
 
     fn guarantees(&self) -> Vec<&'static str> {
-        let mut g = vec!["linearizability", "lost-write", "cap"];
+        let mut g = vec!["linearizability", "lost-write", "cap", "invented-value"];
         g.extend(faultline::checkers::raft::ALL);
         g
     }

@@ -20,7 +20,9 @@
 //!
 //! Reads during a partition can be stale, and a skewed clock makes last-writer-wins discard a
 //! later write: both are reported (`staleness`, `lost-update`), not failed. The guarantees are
-//! availability and convergence (`cap`, `convergence`).
+//! availability and convergence (`cap`, `convergence`), and the data guarantees every AP store
+//! keeps: reads return only values clients wrote (`invented-value`), and an acknowledged write
+//! is lost only to another write (`ap-lost-write`; `lost-write`, the CP rule, is reported only).
 //!
 //! Bug variants:
 //! - `no-anti-entropy`: no digest exchange; a replica that missed a write never catches up.
@@ -31,7 +33,9 @@ mod node;
 pub mod ring;
 mod store;
 
-use faultline_harness::checker::{CapClassification, Checker, Convergence, LostUpdate, LostWrite};
+use faultline_harness::checker::{
+    ApLostWrite, CapClassification, Checker, Convergence, InventedValue, LostUpdate, LostWrite,
+};
 use faultline_harness::prelude::*;
 use msg::Msg;
 use std::time::Duration;
@@ -149,6 +153,8 @@ impl Protocol for Dynamo {
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
         vec![
             Box::new(LostWrite),
+            Box::new(ApLostWrite),
+            Box::new(InventedValue),
             Box::new(CapClassification),
             Box::new(Convergence),
             Box::new(LostUpdate),

@@ -174,6 +174,7 @@ impl Protocol for Raft {
             "lost-write",
             // A CP store answering non-linearizably breaks its CAP choice too.
             "cap",
+            "invented-value",
         ];
         g.extend(faultline_checkers::raft::ALL);
         g

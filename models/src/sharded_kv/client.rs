@@ -18,11 +18,14 @@ const ROUNDS: usize = 4;
 /// `guess` key for the config group.
 const CONFIG: usize = usize::MAX;
 
-thread_local! {
-    /// Per client node: its cached shard map and when it was fetched. Per thread = per seed.
-    static MAPS: RefCell<BTreeMap<usize, (Vec<usize>, Instant)>> = const { RefCell::new(BTreeMap::new()) };
-    /// Per group: the member clients believe is its primary.
-    static GUESS: RefCell<BTreeMap<usize, usize>> = const { RefCell::new(BTreeMap::new()) };
+/// What one client remembers between its operations. Each client has its own protocol value,
+/// hence its own `ClientState`.
+#[derive(Default)]
+pub struct ClientState {
+    /// The cached shard map and when it was fetched.
+    map: RefCell<Option<(Vec<usize>, Instant)>>,
+    /// Per group: the member this client believes is its primary.
+    guess: RefCell<BTreeMap<usize, usize>>,
 }
 
 enum Answer {
@@ -34,13 +37,14 @@ enum Answer {
 /// Asks one group, following its members' redirects to the primary. The id is the same for
 /// every member: a group logs an id at most once.
 async fn ask(
+    me: &ClientState,
     c: &ClientCtx<Msg>,
     group: usize,
     members: &[usize],
     id: u64,
     op: &Invocation,
 ) -> Answer {
-    let mut at = GUESS.with(|g| g.borrow().get(&group).copied().unwrap_or(0)) % members.len();
+    let mut at = me.guess.borrow().get(&group).copied().unwrap_or(0) % members.len();
     for _ in 0..2 * members.len() {
         let target = members[at];
         c.send(target, Msg::Request { id, op: op.clone() });
@@ -48,7 +52,7 @@ async fn ask(
             match c.recv_timeout(ATTEMPT).await {
                 None => return Answer::Unknown("timeout".into()),
                 Some((_, Msg::Reply { id: rid, result })) if rid == id => {
-                    GUESS.with(|g| g.borrow_mut().insert(group, at));
+                    me.guess.borrow_mut().insert(group, at);
                     return match result {
                         Ok(v) => Answer::Ok(v),
                         Err(e) => Answer::Refused(e),
@@ -59,7 +63,7 @@ async fn ask(
                         Some(i) if i != at => i,
                         _ => (at + 1) % members.len(),
                     };
-                    GUESS.with(|g| g.borrow_mut().insert(group, at));
+                    me.guess.borrow_mut().insert(group, at);
                     break;
                 }
                 Some(_) => {} // a late answer to an earlier request
@@ -72,15 +76,15 @@ async fn ask(
 /// The client's shard map, fetched (through the config log, so never older than what the
 /// client saw before) when missing, old, or known to be wrong.
 async fn shard_map(
+    me: &ClientState,
     c: &ClientCtx<Msg>,
     layout: &Layout,
     id: u64,
     refresh: bool,
 ) -> Option<Vec<usize>> {
-    let me = c.id();
     let now = c.instant();
     if !refresh {
-        let cached = MAPS.with(|m| m.borrow().get(&me).cloned());
+        let cached = me.map.borrow().clone();
         if let Some((map, at)) = cached {
             if now < at + MAP_TTL {
                 return Some(map);
@@ -92,17 +96,23 @@ async fn shard_map(
         key: None,
         value: Value::Null,
     };
-    let Answer::Ok(v) = ask(c, CONFIG, &layout.config_members(), id, &query).await else {
+    let Answer::Ok(v) = ask(me, c, CONFIG, &layout.config_members(), id, &query).await else {
         return None;
     };
     let map: Vec<usize> = serde_json::from_value(v["map"].clone()).ok()?;
-    MAPS.with(|m| m.borrow_mut().insert(me, (map.clone(), c.instant())));
+    *me.map.borrow_mut() = Some((map.clone(), c.instant()));
     Some(map)
 }
 
 /// Performs one operation. Retries only after a definite refusal (`wrong group`: the group's
 /// log refused it, so it never took effect); a timeout is an unknown outcome, never retried.
-pub async fn call(layout: &Layout, c: &ClientCtx<Msg>, id: u64, op: &Invocation) -> Outcome {
+pub async fn call(
+    layout: &Layout,
+    me: &ClientState,
+    c: &ClientCtx<Msg>,
+    id: u64,
+    op: &Invocation,
+) -> Outcome {
     let shard = shard_of(op.key.as_deref().unwrap_or_default());
     // Each request gets its own id (the run-wide op id, times 256, plus a counter): a retry to
     // the same group must not be dropped as a duplicate of the refused one.
@@ -113,11 +123,11 @@ pub async fn call(layout: &Layout, c: &ClientCtx<Msg>, id: u64, op: &Invocation)
     };
     let mut refresh = false;
     for _ in 0..ROUNDS {
-        let Some(map) = shard_map(c, layout, next_id(), refresh).await else {
+        let Some(map) = shard_map(me, c, layout, next_id(), refresh).await else {
             return Outcome::Fail("no shard map".into());
         };
         let group = map[shard];
-        match ask(c, group, &layout.group_members(group), next_id(), op).await {
+        match ask(me, c, group, &layout.group_members(group), next_id(), op).await {
             Answer::Ok(v) => return Outcome::Ok(v),
             Answer::Refused(e) if e == WRONG_GROUP => refresh = true,
             Answer::Refused(e) => return Outcome::Fail(e),

@@ -82,6 +82,8 @@ impl Layout {
 pub struct ShardedKv {
     layout: Layout,
     stale_map: bool,
+    /// A client's cached shard map and primary guesses (unused by server nodes).
+    client: client::ClientState,
 }
 
 impl ShardedKv {
@@ -94,6 +96,7 @@ impl ShardedKv {
         Ok(ShardedKv {
             layout: Layout::new(cfg.nodes)?,
             stale_map,
+            client: client::ClientState::default(),
         })
     }
 
@@ -174,7 +177,7 @@ impl Protocol for ShardedKv {
     }
 
     async fn call(&self, c: &ClientCtx<Msg>, id: u64, op: &Invocation) -> Outcome {
-        client::call(&self.layout, c, id, op).await
+        client::call(&self.layout, &self.client, c, id, op).await
     }
 
     fn workload(&self) -> Workload {
