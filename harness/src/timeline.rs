@@ -27,7 +27,7 @@ const LABEL_PX: u32 = 120;
 
 const CSS: &str = "body{font:13px/1.4 system-ui,sans-serif;margin:16px;color:#222}
 h1{font-size:1.3em;margin:0 0 .3em}h2{font-size:1.08em;margin:1.2em 0 .4em}
-.meta{color:#555}.pass{color:#1a7f37;font-weight:600}.failv{color:#b00;font-weight:600}
+.meta{color:#555}.pass{color:#1a7f37;font-weight:600}.failv{color:#b00;font-weight:600}.undec{color:#9a6700;font-weight:600}
 .story{background:#fff8e6;border:1px solid #f0d48a;border-radius:6px;padding:.5em 1em;max-width:1100px}
 .story ol{margin:.3em 0;padding-left:1.2em}.story li{margin:.1em 0}
 .story .t{display:inline-block;min-width:5.5em;color:#666;font-variant-numeric:tabular-nums}
@@ -233,8 +233,16 @@ pub fn render(r: &RunReport) -> String {
     let _ = write!(
         html,
         "<p class=\"meta\">verdict: <span class=\"{}\">{}</span> · fingerprint {} · {} nodes, {} clients · {} ops ({} ok, {} fail, {} unknown) · {} messages · {} fault steps · {} ms simulated</p>",
-        if r.passed { "pass" } else { "failv" },
-        if r.passed { "pass" } else { "FAIL" },
+        match r.verdict() {
+            crate::run::Verdict::Pass => "pass",
+            crate::run::Verdict::Fail => "failv",
+            crate::run::Verdict::Undecided => "undec",
+        },
+        match r.verdict() {
+            crate::run::Verdict::Pass => "pass",
+            crate::run::Verdict::Fail => "FAIL",
+            crate::run::Verdict::Undecided => "UNDECIDED (a checker ran out of its work budget)",
+        },
         escape(&r.fingerprint),
         r.config.nodes,
         r.config.clients,
@@ -246,7 +254,7 @@ pub fn render(r: &RunReport) -> String {
         r.stats.faults,
         r.stats.sim_ms
     );
-    if !r.passed {
+    if r.verdict() == crate::run::Verdict::Fail {
         html.push_str("<div class=\"story\"><h2>Failure story</h2><ol>");
         for l in &tale.lines {
             let class = match l.beat {
