@@ -10,6 +10,7 @@ pub mod lost_write;
 pub mod observation;
 pub mod ops;
 pub mod raft;
+pub mod requirements;
 
 pub use finding::{Finding, FindingKind};
 pub use history::{Event, EventType, History};

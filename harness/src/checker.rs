@@ -4,6 +4,8 @@ use crate::recording::Recording;
 use faultline_checkers::cap::{availability, cap_violations, Clients, Declared};
 use faultline_checkers::convergence::{check_convergence, staleness};
 use faultline_checkers::linearizability::Verdict;
+pub use faultline_checkers::requirements::{FieldType, Needed, Requirement};
+use faultline_checkers::requirements::check_requirements;
 use faultline_checkers::Finding;
 use serde_json::json;
 
@@ -29,6 +31,38 @@ pub trait Checker: Send + Sync {
     fn reports(&self) -> Vec<&'static str> {
         vec![self.name()]
     }
+    /// The observations this checker reads, with their fields and when a run must have them
+    /// (see [`faultline_checkers::requirements`]). When the checker's guarantee is declared, a
+    /// missing or malformed one is a violation under the checker's name: a model that reports
+    /// less must never look safer. Default: none (the checker reads only the history).
+    fn requires(&self) -> Vec<Requirement> {
+        vec![]
+    }
+}
+
+/// Judges `rec` with `checker`: its findings, plus (when one of the names it reports is among
+/// `guarantees`) the violations of its [`Checker::requires`].
+///
+/// ```
+/// use faultline_harness::checker::{judge, raft_checkers};
+/// use faultline_harness::recording::Recording;
+/// // An empty run gave no chance to report anything: nothing is missing.
+/// let c = &raft_checkers()[0];
+/// assert!(judge(c.as_ref(), &Recording::default(), &[c.name()]).is_empty());
+/// ```
+pub fn judge(checker: &dyn Checker, rec: &Recording, guarantees: &[&str]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if checker.reports().iter().any(|r| guarantees.contains(r)) {
+        out = check_requirements(
+            checker.name(),
+            &checker.requires(),
+            &rec.observations,
+            &rec.history,
+            rec.final_process_base,
+        );
+    }
+    out.extend(checker.check(rec));
+    out
 }
 
 /// `lost-write`: an acknowledged write missing from the final reads.
@@ -161,13 +195,13 @@ impl Checker for LostUpdate {
     }
 }
 
-/// A pure check over a run's observations.
-type ObservationCheck = fn(&[faultline_checkers::Observation]) -> Vec<Finding>;
+/// A pure check over a run's recording.
+type RecordingCheck = fn(&Recording) -> Vec<Finding>;
 
 /// One of the Raft safety checkers of [`faultline_checkers::raft`].
 struct RaftCheck {
     name: &'static str,
-    check: ObservationCheck,
+    check: RecordingCheck,
 }
 
 impl Checker for RaftCheck {
@@ -175,14 +209,19 @@ impl Checker for RaftCheck {
         self.name
     }
     fn check(&self, rec: &Recording) -> Vec<Finding> {
-        (self.check)(&rec.observations)
+        (self.check)(rec)
+    }
+    fn requires(&self) -> Vec<Requirement> {
+        faultline_checkers::raft::requirements(self.name)
     }
 }
 
-/// Raft's four safety properties (election safety, log matching, state machine safety, no lost
-/// commit), for any Raft implementation that reports `leader-elected`, `committed` and
-/// `applied` observations as [`faultline_checkers::raft`] describes. Their names are
-/// [`faultline_checkers::raft::ALL`], to add to a model's guarantees.
+/// Raft's safety properties (election safety, log matching, state machine safety, no lost
+/// commit, every acknowledged write applied in one order), for any Raft implementation that
+/// reports `leader-elected`, `committed` and `applied` observations as
+/// [`faultline_checkers::raft`] describes. Their names are [`faultline_checkers::raft::ALL`],
+/// to add to a model's guarantees; each declares the observations it needs, so a Raft that
+/// reports none fails them.
 ///
 /// ```
 /// let names: Vec<_> = faultline_harness::checker::raft_checkers().iter().map(|c| c.name()).collect();
@@ -190,11 +229,18 @@ impl Checker for RaftCheck {
 /// ```
 pub fn raft_checkers() -> Vec<Box<dyn Checker>> {
     use faultline_checkers::raft;
-    let all: [(&'static str, ObservationCheck); 4] = [
-        (raft::ELECTION_SAFETY, raft::election_safety),
-        (raft::LOG_MATCHING, raft::log_matching),
-        (raft::STATE_MACHINE_SAFETY, raft::state_machine_safety),
-        (raft::LOST_COMMIT, raft::lost_commit),
+    let all: [(&'static str, RecordingCheck); 5] = [
+        (raft::ELECTION_SAFETY, |r| {
+            raft::election_safety(&r.observations)
+        }),
+        (raft::LOG_MATCHING, |r| raft::log_matching(&r.observations)),
+        (raft::STATE_MACHINE_SAFETY, |r| {
+            raft::state_machine_safety(&r.observations)
+        }),
+        (raft::LOST_COMMIT, |r| raft::lost_commit(&r.observations)),
+        (raft::ACKED_APPLIED, |r| {
+            raft::acked_applied(&r.history, &r.observations)
+        }),
     ];
     all.into_iter()
         .map(|(name, check)| Box::new(RaftCheck { name, check }) as Box<dyn Checker>)

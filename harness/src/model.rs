@@ -148,10 +148,11 @@ where
             .stack_size(16 << 20)
             .spawn(move || {
                 let sim = simulate(p.clone(), seed, &cfg, steps, trace);
+                let guarantees = p.guarantees();
                 let findings: Vec<Finding> = p
                     .checkers()
                     .iter()
-                    .flat_map(|c| c.check(&sim.recording))
+                    .flat_map(|c| crate::checker::judge(c.as_ref(), &sim.recording, &guarantees))
                     .collect();
                 (sim, findings)
             })
