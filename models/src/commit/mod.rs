@@ -14,7 +14,7 @@ mod workload;
 
 pub use checks::{Atomicity, Blocking};
 pub(crate) use msg::commit_msg;
-pub use msg::CommitMsg;
+pub use msg::{CommitMsg, Data};
 pub use workload::{call, owner, txn_workload};
 
 use faultline_harness::prelude::*;
