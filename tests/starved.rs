@@ -113,7 +113,10 @@ fn model() -> Model {
         }))
     })
     .bug("silent", "reports no observation")
-    .bug("malformed", "reports observations without the fields the checkers read")
+    .bug(
+        "malformed",
+        "reports observations without the fields the checkers read",
+    )
     .nodes(3)
     .clients(2)
     .ops(40)
@@ -142,7 +145,8 @@ fn a_raft_that_reports_nothing_fails_every_raft_checker() {
             .find(|v| v.checker == checker)
             .unwrap_or_else(|| panic!("{checker} did not speak: {:?}", r.violations));
         assert!(
-            v.message.contains("missing observation: the model never reported `"),
+            v.message
+                .contains("missing observation: the model never reported `"),
             "{}",
             v.message
         );

@@ -529,9 +529,22 @@ mod tests {
     }
 
     fn write(h: &mut History, p: u64, v: u64, ok: bool) {
-        h.push(crate::history::Event::invoke(p, "write", Some("k1"), json!(v), 0));
+        h.push(crate::history::Event::invoke(
+            p,
+            "write",
+            Some("k1"),
+            json!(v),
+            0,
+        ));
         let kind = if ok { EventType::Ok } else { EventType::Info };
-        h.push(crate::history::Event::complete(p, kind, "write", Some("k1"), json!(v), 50_000_000));
+        h.push(crate::history::Event::complete(
+            p,
+            kind,
+            "write",
+            Some("k1"),
+            json!(v),
+            50_000_000,
+        ));
     }
 
     fn applied(node: usize, index: u64, v: u64) -> Observation {
@@ -566,7 +579,11 @@ mod tests {
         write(&mut h, 1, 2, true);
         let f = acked_applied(&h, &[applied(0, 1, 1), applied(1, 2, 1)]);
         assert_eq!(f.len(), 2, "{f:?}");
-        assert!(f[0].message.contains("different places"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("different places"),
+            "{}",
+            f[0].message
+        );
         assert!(f[1].message.contains("`write k1 2`") && f[1].message.contains("no node"));
     }
 

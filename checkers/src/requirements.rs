@@ -254,7 +254,9 @@ mod tests {
             .collect();
         let f = check_requirements("c", &reqs(), &bad, &History::default(), 0);
         assert_eq!(f.len(), MAX_MALFORMED + 1, "{f:?}");
-        assert!(f[0].message.contains("`index` is -1, not an unsigned integer"));
+        assert!(f[0]
+            .message
+            .contains("`index` is -1, not an unsigned integer"));
         assert!(f[0].message.contains("`op` is missing"));
         assert!(f[MAX_MALFORMED].message.contains("3 more"));
     }

@@ -4,8 +4,8 @@ use crate::recording::Recording;
 use faultline_checkers::cap::{availability, cap_violations, Clients, Declared};
 use faultline_checkers::convergence::{check_convergence, staleness};
 use faultline_checkers::linearizability::Verdict;
-pub use faultline_checkers::requirements::{FieldType, Needed, Requirement};
 use faultline_checkers::requirements::check_requirements;
+pub use faultline_checkers::requirements::{FieldType, Needed, Requirement};
 use faultline_checkers::Finding;
 use serde_json::json;
 

@@ -19,8 +19,8 @@ pub trait CommitMsg: Message {
     fn ack(txn: u64) -> Self;
     /// Client → participant: what have you applied? (the final reads)
     fn inspect() -> Self;
-    /// Participant → client: key → the committed transactions that wrote it.
-    fn state(data: Data) -> Self;
+    /// A participant's answer to [`CommitMsg::inspect`]: key → the committed transactions
+    /// that wrote it.
     fn as_state(&self) -> Option<&Data>;
 }
 
@@ -62,9 +62,6 @@ macro_rules! commit_msg {
             }
             fn inspect() -> Self {
                 $msg::Inspect
-            }
-            fn state(data: $crate::commit::Data) -> Self {
-                $msg::State { data }
             }
             fn as_state(&self) -> Option<&$crate::commit::Data> {
                 match self {

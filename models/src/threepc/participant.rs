@@ -78,7 +78,11 @@ impl Participant<'_> {
     /// The writes of the committed transactions (each writes its id to its keys here).
     fn data(&self) -> Data {
         let mut data = Data::new();
-        for (&txn, r) in self.txns.iter().filter(|(_, r)| r.state == State::Committed) {
+        for (&txn, r) in self
+            .txns
+            .iter()
+            .filter(|(_, r)| r.state == State::Committed)
+        {
             for k in &r.keys {
                 data.entry(k.clone()).or_default().insert(txn);
             }

@@ -135,7 +135,12 @@ impl Participant<'_> {
                     self.ctx.send(from, Msg::Decision { txn, commit: false });
                 }
             }
-            Msg::Inspect => self.ctx.send(from, Msg::State { data: self.d.data.clone() }),
+            Msg::Inspect => self.ctx.send(
+                from,
+                Msg::State {
+                    data: self.d.data.clone(),
+                },
+            ),
             Msg::Begin { .. } | Msg::Outcome { .. } | Msg::Vote { .. } | Msg::Ack { .. } => {}
             Msg::State { .. } => {}
         }
