@@ -171,3 +171,141 @@ fn a_raft_whose_reports_lack_fields_fails_naming_the_field() {
     assert!(said("raft-lost-commit", "`digest` is missing"));
     assert!(said("raft-acked-applied", "`op` is missing"));
 }
+
+/// An AP store of two replicas: node 0 serves every request and forwards writes to node 1.
+/// It declares the AP guarantees (`cap`, `convergence`), so `convergence` needs its state.
+#[derive(Clone, Copy, PartialEq)]
+enum Replica {
+    /// Answers the final inspection; node 1 applies every forwarded write.
+    Inspectable,
+    /// Does not implement `Protocol::inspect`.
+    NoInspection,
+    /// Answers the inspection, but node 1 drops the forwarded writes: the replicas diverge.
+    Diverging,
+}
+
+struct TwoReplicas(Replica);
+
+#[derive(Clone, Debug)]
+enum Ap {
+    Req(u64, Invocation),
+    Resp(u64, Value),
+    Copy(String, Value),
+    Inspect(Vec<String>),
+    State(BTreeMap<String, Value>),
+}
+
+impl Protocol for TwoReplicas {
+    type Msg = Ap;
+
+    fn cap(&self) -> Cap {
+        Cap::AP
+    }
+
+    async fn node(&self, ctx: NodeCtx<Ap>) {
+        let mut values: BTreeMap<String, Value> = BTreeMap::new();
+        loop {
+            let (from, msg) = ctx.recv().await;
+            match msg {
+                Ap::Req(id, op) => {
+                    let key = op.key.clone().unwrap_or_default();
+                    let ret = if op.f == "write" {
+                        values.insert(key.clone(), op.value.clone());
+                        ctx.send(1, Ap::Copy(key, op.value.clone()));
+                        Value::Null
+                    } else {
+                        values.get(&key).cloned().unwrap_or(Value::Null)
+                    };
+                    ctx.send(from, Ap::Resp(id, ret));
+                }
+                Ap::Copy(k, v) if self.0 != Replica::Diverging => {
+                    values.insert(k, v);
+                }
+                Ap::Inspect(keys) => {
+                    // Both nodes replicate every key: null for one never written here.
+                    let state = keys
+                        .into_iter()
+                        .map(|k| (k.clone(), values.get(&k).cloned().unwrap_or(Value::Null)))
+                        .collect();
+                    ctx.send(from, Ap::State(state));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn call(&self, c: &ClientCtx<Ap>, id: u64, op: &Invocation) -> Outcome {
+        c.send(0, Ap::Req(id, op.clone()));
+        while let Some((_, msg)) = c.recv_timeout(Duration::from_millis(500)).await {
+            if let Ap::Resp(rid, v) = msg {
+                if rid == id {
+                    return Outcome::Ok(v);
+                }
+            }
+        }
+        Outcome::Unknown("timeout".into())
+    }
+
+    async fn inspect(&self, c: &ClientCtx<Ap>, node: usize, keys: &[String]) -> Option<Value> {
+        if self.0 == Replica::NoInspection {
+            return None;
+        }
+        c.send(node, Ap::Inspect(keys.to_vec()));
+        while let Some((from, msg)) = c.recv_timeout(Duration::from_millis(500)).await {
+            if let (true, Ap::State(s)) = (from == node, msg) {
+                return Some(json!(s));
+            }
+        }
+        None
+    }
+}
+
+fn ap_model() -> Model {
+    Model::new("two-replicas", |cfg| {
+        Ok(TwoReplicas(match cfg.bug.as_deref() {
+            None => Replica::Inspectable,
+            Some("no-inspection") => Replica::NoInspection,
+            Some("diverging") => Replica::Diverging,
+            Some(b) => return Err(format!("unknown bug {b}")),
+        }))
+    })
+    .bug("no-inspection", "offers no final inspection")
+    .bug("diverging", "the second replica drops every write")
+    .nodes(2)
+    .clients(2)
+    .ops(30)
+}
+
+#[test]
+fn convergence_is_judged_on_the_state_every_replica_reports_at_the_end() {
+    let ok = common::run_seed(&ap_model(), None, "none", 2, &[]);
+    assert!(ok.passed, "{:?}", ok.violations);
+    let states = ok.recording.observations_of("final-state").count();
+    assert_eq!(states, 2, "one final state per replica");
+
+    let bad = common::run_seed(&ap_model(), Some("diverging"), "none", 2, &[]);
+    assert!(!bad.passed);
+    assert!(
+        bad.violations.iter().any(|v| v.checker == "convergence"
+            && v.message.contains("replicas still differ")
+            && v.message.contains("n1=")),
+        "{:?}",
+        bad.violations
+    );
+}
+
+#[test]
+fn a_model_that_declares_convergence_without_an_inspection_fails() {
+    let r = common::run_seed(&ap_model(), Some("no-inspection"), "none", 2, &[]);
+    assert!(!r.passed);
+    let v = r
+        .violations
+        .iter()
+        .find(|v| v.checker == "convergence")
+        .unwrap_or_else(|| panic!("{:?}", r.violations));
+    assert!(
+        v.message.contains("never reported `final-state`"),
+        "{}",
+        v.message
+    );
+}

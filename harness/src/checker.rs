@@ -2,7 +2,9 @@
 use crate::protocol::Cap;
 use crate::recording::Recording;
 use faultline_checkers::cap::{availability, cap_violations, Clients, Declared};
-use faultline_checkers::convergence::{check_convergence, staleness};
+use faultline_checkers::convergence::{
+    check_convergence, check_final_states, staleness, FINAL_STATE, REPLICA_STATE,
+};
 use faultline_checkers::linearizability::Verdict;
 use faultline_checkers::requirements::check_requirements;
 pub use faultline_checkers::requirements::{FieldType, Needed, Requirement};
@@ -145,9 +147,12 @@ impl Checker for CapClassification {
     }
 }
 
-/// `convergence`: replicas (as their `replica-state` observations report them) agree on every
-/// key by the time the final reads begin; reports the convergence time and, when some read was
-/// stale, the reads' `staleness`. Silent for models that report no replica state.
+/// `convergence`: every replica holds the same value for every key once the system healed and
+/// settled, as the harness's final inspection ([`crate::Protocol::inspect`]) finds them;
+/// when the model also reports `replica-state` observations, they must agree by the time the
+/// final reads begin, and `convergence-time` says how long that took. Reports, when some read
+/// was stale, the reads' `staleness`. A model that declares `convergence` must answer the
+/// inspection: without a `final-state` there is nothing to compare, and that is a violation.
 pub struct Convergence;
 
 impl Checker for Convergence {
@@ -159,16 +164,32 @@ impl Checker for Convergence {
         vec!["convergence", "convergence-time", "staleness"]
     }
 
+    fn requires(&self) -> Vec<Requirement> {
+        vec![Requirement::new(FINAL_STATE, Needed::Always).field("state", FieldType::Object)]
+    }
+
     fn check(&self, rec: &Recording) -> Vec<Finding> {
-        if !rec
-            .observations
-            .iter()
-            .any(|o| o.kind == faultline_checkers::convergence::REPLICA_STATE)
-        {
-            return vec![];
+        let mut out = check_final_states(&rec.observations);
+        if rec.observations_of(REPLICA_STATE).next().is_some() {
+            // A key both sources find divergent is reported once, from the inspection.
+            let flagged: Vec<serde_json::Value> = out
+                .iter()
+                .filter_map(|f| f.detail.as_ref().map(|d| d["key"].clone()))
+                .collect();
+            out.extend(
+                check_convergence(&rec.observations, rec.final_phase_ns, rec.final_reads_ns())
+                    .into_iter()
+                    .filter(|f| {
+                        f.checker != "convergence"
+                            || !f
+                                .detail
+                                .as_ref()
+                                .is_some_and(|d| flagged.contains(&d["key"]))
+                    }),
+            );
+        } else if out.is_empty() && rec.observations_of(FINAL_STATE).next().is_none() {
+            return out;
         }
-        let mut out =
-            check_convergence(&rec.observations, rec.final_phase_ns, rec.final_reads_ns());
         // Only when some read was stale, so `--fail-on staleness` means "no stale reads".
         let stale = staleness(&rec.history, rec.final_process_base);
         if stale
