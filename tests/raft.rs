@@ -25,6 +25,7 @@ const ALL: &[&str] = &[
     "raft-log-matching",
     "raft-state-machine-safety",
     "raft-lost-commit",
+    "raft-acked-applied",
 ];
 
 /// Runs one seed of the correct variant under `schedule`.

@@ -22,6 +22,7 @@ const ALL: &[&str] = &[
     "raft-log-matching",
     "raft-state-machine-safety",
     "raft-lost-commit",
+    "raft-acked-applied",
     "panic",
 ];
 

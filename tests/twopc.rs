@@ -55,13 +55,50 @@ fn correct_twopc_is_atomic_under_swarm_and_crashes() {
 #[test]
 fn no_decision_log_breaks_atomicity() {
     // A restarted coordinator presumes abort for a transaction it committed.
-    found_by(model, "no-decision-log", "crashes", 60, &["atomicity"], &[]);
+    // Participants that applied different outcomes also disagree with what the client heard.
+    // The data the final reads find disagrees with the client first; atomicity (participants
+    // disagreeing with each other) follows within the campaign.
+    found_by(
+        model,
+        "no-decision-log",
+        "crashes",
+        60,
+        &["client-outcome"],
+        &["atomicity"],
+    );
+    common::hunt(
+        model,
+        "no-decision-log",
+        "crashes",
+        60,
+        common::Failures::All,
+        &["atomicity", "client-outcome"],
+        &[],
+    );
 }
 
 #[test]
 fn unsynced_prepare_breaks_atomicity() {
     // A participant forgets its yes-vote in a crash; the commit finds nothing to commit.
-    found_by(model, "unsynced-prepare", "swarm", 60, &["atomicity"], &[]);
+    // The data the final reads find disagrees with the client first; atomicity (participants
+    // disagreeing with each other) follows within the campaign.
+    found_by(
+        model,
+        "unsynced-prepare",
+        "swarm",
+        60,
+        &["client-outcome"],
+        &["atomicity"],
+    );
+    common::hunt(
+        model,
+        "unsynced-prepare",
+        "swarm",
+        60,
+        common::Failures::All,
+        &["atomicity", "client-outcome"],
+        &[],
+    );
 }
 
 #[test]
@@ -77,4 +114,56 @@ fn cooperative_termination_lets_peers_decide_without_the_coordinator() {
         })
     });
     assert!(helped, "no participant ever learned an outcome from a peer");
+}
+
+#[test]
+fn early_commit_reply_is_caught_only_by_what_the_client_was_told() {
+    // The participants agree with each other (atomic), but a transaction the client heard
+    // "committed" aborted: only the final reads of the participants' data show it.
+    found_by(
+        model,
+        "early-commit-reply",
+        "swarm",
+        20,
+        &["client-outcome"],
+        &[],
+    );
+}
+
+#[test]
+fn a_partition_that_cuts_a_participant_off_is_blocking() {
+    // Under partitions, some seed leaves a participant in doubt with neither the coordinator
+    // nor a peer that knows on its side; correct 2PC still passes (blocking is a finding).
+    let m = model();
+    let seed = (0..20)
+        .find(|&seed| {
+            let r = run_seed(&m, None, "partitions", seed, &[]);
+            assert!(r.passed, "seed {seed}: {:?}", r.violations);
+            r.findings
+                .iter()
+                .any(|f| f.checker == "blocking" && f.message.contains("a partition cut it off"))
+        })
+        .expect("a partition blocks a participant within 20 seeds");
+    let strict = run_seed(&m, None, "partitions", seed, &["blocking"]);
+    assert_eq!(strict.violated_checkers(), vec!["blocking".to_string()]);
+}
+
+#[test]
+fn the_final_reads_see_every_participants_data() {
+    let r = run_seed(&model(), None, "none", 0, &[]);
+    let reads: Vec<_> = r
+        .recording
+        .history
+        .events
+        .iter()
+        .filter(|e| e.process >= r.recording.final_process_base && e.f == "read")
+        .filter(|e| e.kind == faultline_checkers::EventType::Ok)
+        .collect();
+    assert_eq!(reads.len(), 3, "one read per participant: {reads:?}");
+    assert!(
+        reads
+            .iter()
+            .any(|e| e.value.as_object().is_some_and(|o| !o.is_empty())),
+        "committed transactions wrote somewhere: {reads:?}"
+    );
 }

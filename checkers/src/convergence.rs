@@ -118,6 +118,62 @@ pub fn check_convergence(
     findings
 }
 
+/// The observation kind of the harness's final inspection of each node: `{"state": {key:
+/// value}}`, by the inspected node (see the harness's `Protocol::inspect`).
+pub const FINAL_STATE: &str = "final-state";
+
+/// `convergence` over the final inspection: every key's value is the same at every node whose
+/// state holds the key. One finding per divergent key, naming each node's value.
+///
+/// ```
+/// use faultline_checkers::convergence::*;
+/// use faultline_checkers::Observation;
+/// use serde_json::json;
+/// let at = |node, v| Observation::new(9, node, FINAL_STATE, json!({"state": {"k1": v}}));
+/// assert!(check_final_states(&[at(0, json!(3)), at(1, json!(3))]).is_empty());
+/// assert_eq!(check_final_states(&[at(0, json!(3)), at(1, json!(2))]).len(), 1);
+/// ```
+pub fn check_final_states(observations: &[Observation]) -> Vec<Finding> {
+    let mut keys: BTreeMap<&str, BTreeMap<usize, &Value>> = BTreeMap::new();
+    let mut at_ns = 0;
+    for o in observations.iter().filter(|o| o.kind == FINAL_STATE) {
+        at_ns = at_ns.max(o.at_ns);
+        let Some(state) = o.data.get("state").and_then(Value::as_object) else {
+            continue; // malformed: the requirements report it
+        };
+        for (k, v) in state {
+            keys.entry(k).or_default().insert(o.node, v);
+        }
+    }
+    let mut out = Vec::new();
+    for (key, held) in keys {
+        let mut values = held.values();
+        let first = values.next();
+        if values.all(|v| Some(v) == first) {
+            continue;
+        }
+        let holding: BTreeMap<String, &Value> =
+            held.iter().map(|(n, v)| (format!("n{n}"), *v)).collect();
+        out.push(
+            Finding::new(
+                "convergence",
+                FindingKind::Convergence,
+                format!(
+                    "key {key}: replicas still differ after the heal, when the final reads began ({})",
+                    holding
+                        .iter()
+                        .map(|(n, v)| format!("{n}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .at_ms(at_ns / 1_000_000)
+            .detail(json!({"key": key, "replicas": holding, "source": FINAL_STATE})),
+        );
+    }
+    out
+}
+
 fn agree(replicas: &BTreeSet<usize>, values: &BTreeMap<usize, Value>) -> bool {
     let mut it = replicas
         .iter()

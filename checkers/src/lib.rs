@@ -13,6 +13,7 @@ pub mod observation;
 pub mod ops;
 pub mod raft;
 pub mod register;
+pub mod requirements;
 
 pub use finding::{Finding, FindingKind};
 pub use history::{Event, EventType, History};

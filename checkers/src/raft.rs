@@ -8,6 +8,13 @@
 //! - `applied` `{"index": I, "term": T, "digest": D, "chain": C}`, by every node for every entry
 //!   it applies to its state machine.
 //!
+//! `applied` also carries `op`: the client operation the entry holds, `{"f", "key", "value"}`
+//! exactly as the history records its invocation (null for an entry with no client operation,
+//! e.g. a new leader's empty entry). Write values are unique across a run, so `(f, key, value)`
+//! names one client operation in both the history and the log; that is how
+//! `raft-acked-applied` ties the answers clients got to the log, whatever ids the
+//! implementation uses internally.
+//!
 //! `term` is the entry's term, `digest` identifies the entry's command and `chain` is a hash of
 //! the whole log prefix up to and including index `I` (so two equal chains mean two equal
 //! prefixes). Observations come in recording order (simulated time), which the checks rely on:
@@ -18,7 +25,10 @@
 //! a committed entry, and the next entry committed at that index has a different digest. The
 //! history-side half (an acknowledged write missing from the final reads) is `lost-write`.
 use crate::finding::{Finding, FindingKind};
+use crate::history::{EventType, History};
 use crate::observation::Observation;
+use crate::ops::pair;
+use crate::requirements::{FieldType, Needed, Requirement};
 use serde_json::json;
 use std::collections::btree_map::Entry as Slot;
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,12 +37,14 @@ pub const ELECTION_SAFETY: &str = "raft-election-safety";
 pub const LOG_MATCHING: &str = "raft-log-matching";
 pub const STATE_MACHINE_SAFETY: &str = "raft-state-machine-safety";
 pub const LOST_COMMIT: &str = "raft-lost-commit";
+pub const ACKED_APPLIED: &str = "raft-acked-applied";
 /// Every Raft checker's name.
-pub const ALL: [&str; 4] = [
+pub const ALL: [&str; 5] = [
     ELECTION_SAFETY,
     LOG_MATCHING,
     STATE_MACHINE_SAFETY,
     LOST_COMMIT,
+    ACKED_APPLIED,
 ];
 
 /// A broken invariant usually cascades (every later index differs too): the first few findings
@@ -258,6 +270,136 @@ pub fn lost_commit(obs: &[Observation]) -> Vec<Finding> {
     limit(out, LOST_COMMIT)
 }
 
+/// The observations (and fields) each Raft checker reads, and when a run must have them: an
+/// election whenever some operation succeeded, commits and applications whenever some write
+/// did. A Raft that reports nothing would otherwise pass every check.
+///
+/// ```
+/// let r = faultline_checkers::raft::requirements(faultline_checkers::raft::ACKED_APPLIED);
+/// assert_eq!(r[0].kind, "applied");
+/// ```
+pub fn requirements(checker: &str) -> Vec<Requirement> {
+    let entry = |kind| {
+        Requirement::new(kind, Needed::AnyOkWrite)
+            .field("index", FieldType::U64)
+            .field("term", FieldType::U64)
+            .field("digest", FieldType::U64)
+    };
+    match checker {
+        ELECTION_SAFETY => {
+            vec![Requirement::new("leader-elected", Needed::AnyOk).field("term", FieldType::U64)]
+        }
+        LOG_MATCHING => vec![
+            entry("applied").field("chain", FieldType::U64),
+            entry("committed").field("chain", FieldType::U64),
+        ],
+        STATE_MACHINE_SAFETY => vec![entry("applied")],
+        LOST_COMMIT => vec![entry("committed")],
+        ACKED_APPLIED => vec![Requirement::new("applied", Needed::AnyOkWrite)
+            .field("index", FieldType::U64)
+            .field("op", FieldType::ObjectOrNull)],
+        _ => vec![],
+    }
+}
+
+/// A client operation as both the history and `applied.op` name it (the value as its JSON
+/// text, which orders).
+type OpId = (String, Option<String>, String);
+
+fn op_id(f: &str, key: Option<&str>, value: &serde_json::Value) -> OpId {
+    (
+        f.to_string(),
+        key.filter(|k| !k.is_empty()).map(str::to_string),
+        value.to_string(),
+    )
+}
+
+fn describe(op: &OpId) -> String {
+    format!("{} {} {}", op.0, op.1.as_deref().unwrap_or("-"), op.2)
+}
+
+/// `raft-acked-applied`: every write acknowledged to a client (an `ok` operation other than a
+/// read) was applied by some node, and every node applied it at the same index (so all apply
+/// the acknowledged writes in one order). The log checks above compare the log with itself;
+/// this one ties what clients were told to the log.
+///
+/// ```
+/// use faultline_checkers::{history::*, raft, Observation};
+/// use serde_json::json;
+/// let mut h = History::default();
+/// h.push(Event::invoke(0, "write", Some("k1"), json!(5), 0));
+/// h.push(Event::complete(0, EventType::Ok, "write", Some("k1"), json!(5), 9_000_000));
+/// let applied = |node| Observation::new(8_000_000, node, "applied",
+///     json!({"index": 1, "op": {"f": "write", "key": "k1", "value": 5}}));
+/// assert!(raft::acked_applied(&h, &[applied(0), applied(1)]).is_empty());
+/// assert_eq!(raft::acked_applied(&h, &[]).len(), 1);
+/// ```
+pub fn acked_applied(history: &History, obs: &[Observation]) -> Vec<Finding> {
+    // node -> op -> the first index it applied the op at (a retry logged twice is applied once).
+    let mut at: BTreeMap<usize, BTreeMap<OpId, (u64, u64)>> = BTreeMap::new();
+    for o in obs.iter().filter(|o| o.kind == "applied") {
+        let (Some(index), Some(op)) = (o.u64("index"), o.data.get("op")) else {
+            continue; // malformed: the requirements report it
+        };
+        let Some(f) = op.get("f").and_then(serde_json::Value::as_str) else {
+            continue;
+        };
+        let key = op.get("key").and_then(serde_json::Value::as_str);
+        let value = op.get("value").cloned().unwrap_or_default();
+        at.entry(o.node)
+            .or_default()
+            .entry(op_id(f, key, &value))
+            .or_insert((index, o.at_ms()));
+    }
+    let mut out = Vec::new();
+    for w in pair(history) {
+        if w.outcome != EventType::Ok || w.f == "read" {
+            continue;
+        }
+        let id = op_id(&w.f, w.key.as_deref(), &w.input);
+        let acked_ms = w.end_ns() / 1_000_000;
+        let places: BTreeMap<usize, (u64, u64)> = at
+            .iter()
+            .filter_map(|(n, ops)| ops.get(&id).map(|p| (*n, *p)))
+            .collect();
+        let indices: BTreeSet<u64> = places.values().map(|p| p.0).collect();
+        if indices.is_empty() {
+            out.push(
+                Finding::new(
+                    ACKED_APPLIED,
+                    FindingKind::Safety,
+                    format!(
+                        "the write `{}` was acknowledged at {acked_ms} ms but no node ever                          applied it",
+                        describe(&id)
+                    ),
+                )
+                .at_ms(acked_ms)
+                .detail(json!({"op": {"f": id.0, "key": id.1, "value": id.2}, "acked_ms": acked_ms})),
+            );
+        } else if indices.len() > 1 {
+            let where_: Vec<String> = places
+                .iter()
+                .map(|(n, (i, ms))| format!("n{n} at index {i} ({ms} ms)"))
+                .collect();
+            let last = places.values().map(|p| p.1).max().unwrap_or(acked_ms);
+            out.push(
+                Finding::new(
+                    ACKED_APPLIED,
+                    FindingKind::Safety,
+                    format!(
+                        "the acknowledged write `{}` was applied at different places in the log: {}",
+                        describe(&id),
+                        where_.join(", ")
+                    ),
+                )
+                .at_ms(last)
+                .detail(json!({"op": {"f": id.0, "key": id.1, "value": id.2}, "indices": indices})),
+            );
+        }
+    }
+    limit(out, ACKED_APPLIED)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +526,65 @@ mod tests {
         assert_eq!(f[0].at_ms, Some(900));
         assert!(f[0].message.contains("index 2"));
         assert!(f[0].message.contains("n0") && f[0].message.contains("n3"));
+    }
+
+    fn write(h: &mut History, p: u64, v: u64, ok: bool) {
+        h.push(crate::history::Event::invoke(
+            p,
+            "write",
+            Some("k1"),
+            json!(v),
+            0,
+        ));
+        let kind = if ok { EventType::Ok } else { EventType::Info };
+        h.push(crate::history::Event::complete(
+            p,
+            kind,
+            "write",
+            Some("k1"),
+            json!(v),
+            50_000_000,
+        ));
+    }
+
+    fn applied(node: usize, index: u64, v: u64) -> Observation {
+        Observation::new(
+            40_000_000,
+            node,
+            "applied",
+            json!({"index": index, "op": {"f": "write", "key": "k1", "value": v}}),
+        )
+    }
+
+    #[test]
+    fn acked_applied_accepts_writes_applied_in_one_order_and_ignores_unacked_ones() {
+        let mut h = History::default();
+        write(&mut h, 0, 1, true);
+        write(&mut h, 1, 2, true);
+        write(&mut h, 2, 3, false); // never acknowledged: may be lost
+        let obs = [
+            applied(0, 1, 1),
+            applied(0, 2, 2),
+            applied(1, 1, 1),
+            applied(1, 2, 2),
+            applied(1, 7, 2), // a retry logged twice: the first place counts
+        ];
+        assert!(acked_applied(&h, &obs).is_empty());
+    }
+
+    #[test]
+    fn acked_applied_flags_a_lost_ack_and_a_reordered_apply() {
+        let mut h = History::default();
+        write(&mut h, 0, 1, true);
+        write(&mut h, 1, 2, true);
+        let f = acked_applied(&h, &[applied(0, 1, 1), applied(1, 2, 1)]);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(
+            f[0].message.contains("different places"),
+            "{}",
+            f[0].message
+        );
+        assert!(f[1].message.contains("`write k1 2`") && f[1].message.contains("no node"));
     }
 
     #[test]

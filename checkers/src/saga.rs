@@ -8,6 +8,7 @@
 //! - `inventory` (inventory, at every start): `{"stock": {item: level}}`.
 use crate::finding::{Finding, FindingKind};
 use crate::observation::Observation;
+use crate::requirements::{FieldType, Needed, Requirement};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -199,6 +200,40 @@ pub fn check_conservation(obs: &[Observation]) -> Vec<Finding> {
         }
     }
     out
+}
+
+fn money(kind: &'static str, needed: Needed) -> Requirement {
+    Requirement::new(kind, needed)
+        .field("saga", FieldType::U64)
+        .field("amount", FieldType::U64)
+}
+
+fn stock(kind: &'static str, needed: Needed) -> Requirement {
+    Requirement::new(kind, needed)
+        .field("saga", FieldType::U64)
+        .field("item", FieldType::Str)
+        .field("qty", FieldType::U64)
+        .field("left", FieldType::Any)
+}
+
+/// What `saga-outcome` reads: an order answered `ok` (completed) was charged, reserved and
+/// shipped, so each kind must be there once one succeeded; compensations are checked for shape.
+pub fn saga_outcome_requirements() -> Vec<Requirement> {
+    vec![
+        money("charged", Needed::AnyOk),
+        stock("reserved", Needed::AnyOk),
+        money("shipped", Needed::AnyOk),
+        money("refunded", Needed::IfPresent),
+        stock("released", Needed::IfPresent),
+    ]
+}
+
+/// What `conservation` reads: the stock at every inventory start, and every movement of money
+/// and stock.
+pub fn conservation_requirements() -> Vec<Requirement> {
+    let mut r = saga_outcome_requirements();
+    r.push(Requirement::new("inventory", Needed::Always).field("stock", FieldType::Object));
+    r
 }
 
 #[cfg(test)]

@@ -2,8 +2,12 @@
 use crate::protocol::Cap;
 use crate::recording::Recording;
 use faultline_checkers::cap::{availability, cap_violations, Clients, Declared};
-use faultline_checkers::convergence::{check_convergence, staleness};
+use faultline_checkers::convergence::{
+    check_convergence, check_final_states, staleness, FINAL_STATE, REPLICA_STATE,
+};
 use faultline_checkers::linearizability::Verdict;
+use faultline_checkers::requirements::check_requirements;
+pub use faultline_checkers::requirements::{FieldType, Needed, Requirement};
 use faultline_checkers::Finding;
 use serde_json::json;
 
@@ -29,6 +33,38 @@ pub trait Checker: Send + Sync {
     fn reports(&self) -> Vec<&'static str> {
         vec![self.name()]
     }
+    /// The observations this checker reads, with their fields and when a run must have them
+    /// (see [`faultline_checkers::requirements`]). When the checker's guarantee is declared, a
+    /// missing or malformed one is a violation under the checker's name: a model that reports
+    /// less must never look safer. Default: none (the checker reads only the history).
+    fn requires(&self) -> Vec<Requirement> {
+        vec![]
+    }
+}
+
+/// Judges `rec` with `checker`: its findings, plus (when one of the names it reports is among
+/// `guarantees`) the violations of its [`Checker::requires`].
+///
+/// ```
+/// use faultline_harness::checker::{judge, raft_checkers};
+/// use faultline_harness::recording::Recording;
+/// // An empty run gave no chance to report anything: nothing is missing.
+/// let c = &raft_checkers()[0];
+/// assert!(judge(c.as_ref(), &Recording::default(), &[c.name()]).is_empty());
+/// ```
+pub fn judge(checker: &dyn Checker, rec: &Recording, guarantees: &[&str]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if checker.reports().iter().any(|r| guarantees.contains(r)) {
+        out = check_requirements(
+            checker.name(),
+            &checker.requires(),
+            &rec.observations,
+            &rec.history,
+            rec.final_process_base,
+        );
+    }
+    out.extend(checker.check(rec));
+    out
 }
 
 /// `lost-write`: an acknowledged write missing from the final reads.
@@ -154,9 +190,12 @@ impl Checker for CapClassification {
     }
 }
 
-/// `convergence`: replicas (as their `replica-state` observations report them) agree on every
-/// key by the time the final reads begin; reports the convergence time and, when some read was
-/// stale, the reads' `staleness`. Silent for models that report no replica state.
+/// `convergence`: every replica holds the same value for every key once the system healed and
+/// settled, as the harness's final inspection ([`crate::Protocol::inspect`]) finds them;
+/// when the model also reports `replica-state` observations, they must agree by the time the
+/// final reads begin, and `convergence-time` says how long that took. Reports, when some read
+/// was stale, the reads' `staleness`. A model that declares `convergence` must answer the
+/// inspection: without a `final-state` there is nothing to compare, and that is a violation.
 pub struct Convergence;
 
 impl Checker for Convergence {
@@ -168,16 +207,32 @@ impl Checker for Convergence {
         vec!["convergence", "convergence-time", "staleness"]
     }
 
+    fn requires(&self) -> Vec<Requirement> {
+        vec![Requirement::new(FINAL_STATE, Needed::Always).field("state", FieldType::Object)]
+    }
+
     fn check(&self, rec: &Recording) -> Vec<Finding> {
-        if !rec
-            .observations
-            .iter()
-            .any(|o| o.kind == faultline_checkers::convergence::REPLICA_STATE)
-        {
-            return vec![];
+        let mut out = check_final_states(&rec.observations);
+        if rec.observations_of(REPLICA_STATE).next().is_some() {
+            // A key both sources find divergent is reported once, from the inspection.
+            let flagged: Vec<serde_json::Value> = out
+                .iter()
+                .filter_map(|f| f.detail.as_ref().map(|d| d["key"].clone()))
+                .collect();
+            out.extend(
+                check_convergence(&rec.observations, rec.final_phase_ns, rec.final_reads_ns())
+                    .into_iter()
+                    .filter(|f| {
+                        f.checker != "convergence"
+                            || !f
+                                .detail
+                                .as_ref()
+                                .is_some_and(|d| flagged.contains(&d["key"]))
+                    }),
+            );
+        } else if out.is_empty() && rec.observations_of(FINAL_STATE).next().is_none() {
+            return out;
         }
-        let mut out =
-            check_convergence(&rec.observations, rec.final_phase_ns, rec.final_reads_ns());
         // Only when some read was stale, so `--fail-on staleness` means "no stale reads".
         let stale = staleness(&rec.history, rec.final_process_base);
         if stale
@@ -204,13 +259,13 @@ impl Checker for LostUpdate {
     }
 }
 
-/// A pure check over a run's observations.
-type ObservationCheck = fn(&[faultline_checkers::Observation]) -> Vec<Finding>;
+/// A pure check over a run's recording.
+type RecordingCheck = fn(&Recording) -> Vec<Finding>;
 
 /// One of the Raft safety checkers of [`faultline_checkers::raft`].
 struct RaftCheck {
     name: &'static str,
-    check: ObservationCheck,
+    check: RecordingCheck,
 }
 
 impl Checker for RaftCheck {
@@ -218,14 +273,19 @@ impl Checker for RaftCheck {
         self.name
     }
     fn check(&self, rec: &Recording) -> Vec<Finding> {
-        (self.check)(&rec.observations)
+        (self.check)(rec)
+    }
+    fn requires(&self) -> Vec<Requirement> {
+        faultline_checkers::raft::requirements(self.name)
     }
 }
 
-/// Raft's four safety properties (election safety, log matching, state machine safety, no lost
-/// commit), for any Raft implementation that reports `leader-elected`, `committed` and
-/// `applied` observations as [`faultline_checkers::raft`] describes. Their names are
-/// [`faultline_checkers::raft::ALL`], to add to a model's guarantees.
+/// Raft's safety properties (election safety, log matching, state machine safety, no lost
+/// commit, every acknowledged write applied in one order), for any Raft implementation that
+/// reports `leader-elected`, `committed` and `applied` observations as
+/// [`faultline_checkers::raft`] describes. Their names are [`faultline_checkers::raft::ALL`],
+/// to add to a model's guarantees; each declares the observations it needs, so a Raft that
+/// reports none fails them.
 ///
 /// ```
 /// let names: Vec<_> = faultline_harness::checker::raft_checkers().iter().map(|c| c.name()).collect();
@@ -233,11 +293,18 @@ impl Checker for RaftCheck {
 /// ```
 pub fn raft_checkers() -> Vec<Box<dyn Checker>> {
     use faultline_checkers::raft;
-    let all: [(&'static str, ObservationCheck); 4] = [
-        (raft::ELECTION_SAFETY, raft::election_safety),
-        (raft::LOG_MATCHING, raft::log_matching),
-        (raft::STATE_MACHINE_SAFETY, raft::state_machine_safety),
-        (raft::LOST_COMMIT, raft::lost_commit),
+    let all: [(&'static str, RecordingCheck); 5] = [
+        (raft::ELECTION_SAFETY, |r| {
+            raft::election_safety(&r.observations)
+        }),
+        (raft::LOG_MATCHING, |r| raft::log_matching(&r.observations)),
+        (raft::STATE_MACHINE_SAFETY, |r| {
+            raft::state_machine_safety(&r.observations)
+        }),
+        (raft::LOST_COMMIT, |r| raft::lost_commit(&r.observations)),
+        (raft::ACKED_APPLIED, |r| {
+            raft::acked_applied(&r.history, &r.observations)
+        }),
     ];
     all.into_iter()
         .map(|(name, check)| Box::new(RaftCheck { name, check }) as Box<dyn Checker>)

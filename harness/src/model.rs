@@ -159,10 +159,11 @@ where
                 let mut sim = simulate(&p, Arc::new(make), seed, &sim_cfg, steps, trace);
                 // Every checker counts its work against the configured budget, never time.
                 sim.recording.check_budget = crate::recording::CheckBudget(sim_cfg.check_budget());
+                let guarantees = p.guarantees();
                 let findings: Vec<Finding> = p
                     .checkers()
                     .iter()
-                    .flat_map(|c| c.check(&sim.recording))
+                    .flat_map(|c| crate::checker::judge(c.as_ref(), &sim.recording, &guarantees))
                     .collect();
                 Ok::<_, String>((sim, findings))
             })

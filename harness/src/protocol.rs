@@ -200,7 +200,40 @@ pub trait Protocol: 'static {
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
         crate::checker::standard_kv_checkers()
     }
+
+    /// Server `node`'s state, asked from a client once every fault has healed and the system
+    /// settled, just before the final reads: `{key: value}` for each of `keys` (every key the
+    /// run's operations named) that `node` replicates, null for one it replicates but holds
+    /// nothing for; keys it does not replicate are left out. The harness records each answer as
+    /// a [`FINAL_STATE`] observation of `node`, and `convergence` compares them: the replicas of
+    /// a key must agree by then (a final read may repair them, so they are asked first). `None`
+    /// (the default) when the protocol offers no inspection or the node did not answer; a
+    /// protocol that declares `convergence` must implement it, or its runs fail for want of
+    /// the state. Typically a message the node answers:
+    ///
+    /// ```ignore
+    /// async fn inspect(&self, c: &ClientCtx<Msg>, node: usize, keys: &[String]) -> Option<Value> {
+    ///     c.send(node, Msg::Inspect(keys.to_vec()));
+    ///     while let Some((from, msg)) = c.recv_timeout(Duration::from_millis(500)).await {
+    ///         if let (true, Msg::State(s)) = (from == node, msg) { return Some(json!(s)) }
+    ///     }
+    ///     None
+    /// }
+    /// ```
+    fn inspect(
+        &self,
+        client: &ClientCtx<Self::Msg>,
+        node: usize,
+        keys: &[String],
+    ) -> impl Future<Output = Option<Value>> {
+        let _ = (client, node, keys);
+        async { None }
+    }
 }
+
+/// The observation kind the harness records each node's [`Protocol::inspect`] answer as:
+/// `{"state": {key: value}}`, by the inspected node.
+pub use faultline_checkers::convergence::FINAL_STATE;
 
 /// Client code uses the same context type as nodes; client ids come after the servers.
 pub type ClientCtx<M> = NodeCtx<M>;

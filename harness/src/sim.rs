@@ -233,9 +233,45 @@ async fn client_loop<P: Protocol>(p: P, id: usize, index: u64, seed: u64) {
     });
 }
 
+/// Asks every server node for its state through [`Protocol::inspect`] and records each answer
+/// as a `final-state` observation of that node. Runs before the final reads, which may repair
+/// the replicas they read.
+async fn inspect_all<P: Protocol>(
+    p: &P,
+    ctx: &NodeCtx<P::Msg>,
+    world: &World<P::Msg>,
+    d: Duration,
+) {
+    let keys: Vec<String> = {
+        let core = world.core.borrow();
+        let finals = with_clients(|c| c.workload.final_reads());
+        let named = core.history.events.iter().filter_map(|e| e.key.clone());
+        let all: std::collections::BTreeSet<String> = named
+            .chain(finals.into_iter().filter_map(|i| i.key))
+            .collect();
+        all.into_iter().collect()
+    };
+    for node in 0..ctx.servers() {
+        let Some(Some(state)) = with_timeout(p.inspect(ctx, node, &keys), d).await else {
+            continue;
+        };
+        let mut core = world.core.borrow_mut();
+        let now = core.now_ns();
+        core.fp.event(world::tag::OBSERVE, now, node as u64, 0);
+        core.observations.push(crate::recording::Observation {
+            at_ns: now,
+            node,
+            kind: crate::protocol::FINAL_STATE.to_string(),
+            data: serde_json::json!({ "state": state }),
+        });
+    }
+}
+
 async fn final_reads<P: Protocol>(p: P, id: usize, seed: u64) {
     let ctx = NodeCtx::<P::Msg>::new(id, seed);
     let world = world::current::<P::Msg>();
+    let timeout = with_clients(|c| Duration::from_millis(c.workload.timeout_ms));
+    inspect_all(&p, &ctx, &world, timeout).await;
     let (reads, timeout) = with_clients(|c| {
         (
             c.workload.final_reads(),

@@ -232,12 +232,22 @@ impl Server<'_> {
                 .durable
                 .fact(e.index)
                 .expect("committed entries handed to apply are stable");
-            self.ctx.observe("applied", &fact.json());
-            if e.data.is_empty() || e.get_entry_type() != EntryType::EntryNormal {
+            let client_op = (!e.data.is_empty() && e.get_entry_type() == EntryType::EntryNormal)
+                .then(|| {
+                    serde_json::from_slice::<(u64, Invocation)>(&e.data)
+                        .expect("entries hold operations")
+                });
+            // `op` ties the entry to the client operation the history records (null for a new
+            // leader's empty entry), so acknowledged writes can be found in the log.
+            let mut applied = fact.json();
+            applied["op"] = match &client_op {
+                Some((_, op)) => json!({"f": op.f, "key": op.key, "value": op.value}),
+                None => Value::Null,
+            };
+            self.ctx.observe("applied", &applied);
+            let Some((id, op)) = client_op else {
                 continue; // a new leader's empty entry
-            }
-            let (id, op): (u64, Invocation) =
-                serde_json::from_slice(&e.data).expect("entries hold operations");
+            };
             let result = match self.results.get(&id) {
                 Some(r) => r.clone(), // a retry proposed twice: applied once
                 None => {

@@ -1,5 +1,9 @@
 //! The harness-side wrappers of `faultline_checkers::txn`.
-use faultline_checkers::txn::{check_atomicity, check_blocking};
+use faultline_checkers::txn::{
+    atomicity_requirements, blocking_requirements, check_atomicity, check_blocking,
+    check_client_outcome,
+};
+use faultline_harness::checker::Requirement;
 use faultline_harness::prelude::*;
 use faultline_harness::recording::Recording;
 
@@ -14,10 +18,28 @@ impl Checker for Atomicity {
     fn check(&self, rec: &Recording) -> Vec<Finding> {
         check_atomicity(&rec.observations)
     }
+    fn requires(&self) -> Vec<Requirement> {
+        atomicity_requirements()
+    }
 }
 
-/// `blocking`: a participant in doubt, holding locks, longer than `threshold_ms` while the
-/// coordinator is down.
+/// `client-outcome`: a transaction the client was told committed is visible at every one of
+/// its keys after the heal, an aborted one nowhere (read from the participants' data by the
+/// final reads, so it does not depend on what the model chooses to report).
+pub struct ClientOutcome;
+
+impl Checker for ClientOutcome {
+    fn name(&self) -> &'static str {
+        "client-outcome"
+    }
+    fn check(&self, rec: &Recording) -> Vec<Finding> {
+        check_client_outcome(&rec.history, rec.final_process_base)
+    }
+}
+
+/// `blocking`: a participant in doubt, holding locks, longer than `threshold_ms` while it
+/// cannot learn the outcome: the coordinator is down, a partition cuts it off from the
+/// coordinator and every peer that knows, or the live coordinator has not decided.
 pub struct Blocking {
     pub threshold_ms: u64,
 }
@@ -30,8 +52,12 @@ impl Checker for Blocking {
         check_blocking(
             &rec.observations,
             &rec.down_windows(),
+            &rec.partitions(),
             self.threshold_ms * 1_000_000,
             rec.sim_ns,
         )
+    }
+    fn requires(&self) -> Vec<Requirement> {
+        blocking_requirements()
     }
 }

@@ -12,9 +12,9 @@ mod msg;
 pub mod participant;
 mod workload;
 
-pub use checks::{Atomicity, Blocking};
+pub use checks::{Atomicity, Blocking, ClientOutcome};
 pub(crate) use msg::commit_msg;
-pub use msg::CommitMsg;
+pub use msg::{CommitMsg, Data};
 pub use workload::{call, owner, txn_workload};
 
 use faultline_harness::prelude::*;
@@ -47,10 +47,11 @@ where
         .nodes(3)
 }
 
-/// The checkers both protocols run: `atomicity` and `blocking`.
+/// The checkers both protocols run: `atomicity`, `client-outcome` and `blocking`.
 pub fn checkers() -> Vec<Box<dyn Checker>> {
     vec![
         Box::new(Atomicity),
+        Box::new(ClientOutcome),
         Box::new(Blocking {
             threshold_ms: BLOCKING_THRESHOLD_MS,
         }),

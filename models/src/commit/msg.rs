@@ -17,10 +17,18 @@ pub trait CommitMsg: Message {
     fn decision(txn: u64, commit: bool) -> Self;
     /// Participant → coordinator: the decision is applied.
     fn ack(txn: u64) -> Self;
+    /// Client → participant: what have you applied? (the final reads)
+    fn inspect() -> Self;
+    /// A participant's answer to [`CommitMsg::inspect`]: key → the committed transactions
+    /// that wrote it.
+    fn as_state(&self) -> Option<&Data>;
 }
 
+/// A participant's data: each key it owns → the committed transactions that wrote it.
+pub type Data = std::collections::BTreeMap<String, std::collections::BTreeSet<u64>>;
+
 /// Implements [`CommitMsg`] for a protocol's `Msg` enum, whose variants `Begin`, `Outcome`,
-/// `Vote`, `Decision` and `Ack` have the shared shape and whose prepare variant is named.
+/// `Vote`, `Decision`, `Ack`, `Inspect` and `State` have the shared shape and whose prepare variant is named.
 macro_rules! commit_msg {
     ($msg:ident, prepare: $prepare:ident) => {
         impl $crate::commit::CommitMsg for $msg {
@@ -51,6 +59,15 @@ macro_rules! commit_msg {
             }
             fn ack(txn: u64) -> Self {
                 $msg::Ack { txn }
+            }
+            fn inspect() -> Self {
+                $msg::Inspect
+            }
+            fn as_state(&self) -> Option<&$crate::commit::Data> {
+                match self {
+                    $msg::State { data } => Some(data),
+                    _ => None,
+                }
             }
         }
     };

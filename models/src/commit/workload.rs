@@ -1,5 +1,8 @@
 //! Transactions as clients issue them: `{"f": "txn", "value": {"txn": id, "keys": [..]}}`,
-//! answered `ok` when committed and `fail` when aborted.
+//! answered `ok` when committed and `fail` when aborted. A transaction writes its id to each of
+//! its keys. After the heal, the final reads read each participant's data
+//! (`{"f": "read", "key": "n<p>"}`, answered with `{key: [txn ids]}`), which `client-outcome`
+//! compares with what the clients were told.
 use super::{CommitMsg, COORDINATOR};
 use faultline_harness::prelude::*;
 use faultline_harness::workload::Generator;
@@ -62,12 +65,43 @@ pub fn txn_workload(n: usize) -> Workload {
                 value: json!({"txn": id, "keys": keys}),
             }
         }))
-        .final_ops(vec![])
+        .final_ops(
+            (1..=n)
+                .map(|p| Invocation {
+                    f: "read".into(),
+                    key: Some(format!("{STATE_PREFIX}{p}")),
+                    value: Value::Null,
+                })
+                .collect(),
+        )
+}
+
+/// The final reads name participant `p` as the key `n<p>`.
+pub const STATE_PREFIX: &str = "n";
+
+/// Reads participant `key` (`n<p>`)'s data: key → the committed transactions that wrote it.
+async fn read_state<M: CommitMsg>(c: &ClientCtx<M>, key: &str) -> Outcome {
+    let Some(p) = key
+        .strip_prefix(STATE_PREFIX)
+        .and_then(|p| p.parse::<usize>().ok())
+    else {
+        return Outcome::Fail(format!("`{key}` names no participant"));
+    };
+    c.send(p, M::inspect());
+    while let Some((from, msg)) = c.recv_timeout(Duration::from_millis(900)).await {
+        if let (true, Some(data)) = (from == p, msg.as_state()) {
+            return Outcome::Ok(json!(data));
+        }
+    }
+    Outcome::Unknown(format!("no state from participant n{p}"))
 }
 
 /// One transaction from a client: ask the coordinator, wait for its outcome. Committed is `Ok`,
 /// aborted is `Fail` (it certainly did not take effect); no answer is `Unknown`.
 pub async fn call<M: CommitMsg>(c: &ClientCtx<M>, op: &Invocation) -> Outcome {
+    if op.f == "read" {
+        return read_state(c, op.key.as_deref().unwrap_or_default()).await;
+    }
     let Some(txn) = op.value.get("txn").and_then(Value::as_u64) else {
         return Outcome::Fail("not a transaction".into());
     };

@@ -160,4 +160,27 @@ impl Protocol for Dynamo {
             Box::new(LostUpdate),
         ]
     }
+
+    /// What the replica `node` holds, for `convergence`.
+    async fn inspect(
+        &self,
+        c: &ClientCtx<Msg>,
+        node: usize,
+        keys: &[String],
+    ) -> Option<serde_json::Value> {
+        for _ in 0..ATTEMPTS {
+            c.send(
+                node,
+                Msg::Inspect {
+                    keys: keys.to_vec(),
+                },
+            );
+            while let Some((from, msg)) = c.recv_timeout(ATTEMPT).await {
+                if let (true, Msg::State { values }) = (from == node, msg) {
+                    return Some(serde_json::json!(values));
+                }
+            }
+        }
+        None
+    }
 }

@@ -50,4 +50,12 @@ pub enum Msg {
         items: Vec<(String, Versioned)>,
         want: Vec<String>,
     },
+    /// The harness's final inspection (`Protocol::inspect`): what do you hold of these keys?
+    Inspect {
+        keys: Vec<String>,
+    },
+    /// The answer: each of the keys this node replicates, with its value (null: none yet).
+    State {
+        values: std::collections::BTreeMap<String, Value>,
+    },
 }

@@ -181,7 +181,18 @@ impl<'a> Node<'a> {
                     );
                 }
             }
-            Msg::Reply { .. } => {}
+            Msg::Inspect { keys } => {
+                let values = keys
+                    .into_iter()
+                    .filter(|k| self.replicas(k).contains(&self.me()))
+                    .map(|k| {
+                        let v = self.store.get(&k).map_or(Value::Null, |i| i.value.clone());
+                        (k, v)
+                    })
+                    .collect();
+                ctx.send(from, Msg::State { values });
+            }
+            Msg::Reply { .. } | Msg::State { .. } => {}
         }
     }
 

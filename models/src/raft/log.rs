@@ -53,12 +53,23 @@ impl Entry {
 /// An entry as observations report it (see `faultline_checkers::raft`). A plain struct, so
 /// observing it builds the JSON object once.
 #[derive(Serialize)]
-pub struct EntryFact {
+pub struct EntryFact<'a> {
     pub index: usize,
     pub term: u64,
     pub digest: u64,
     /// Hash of the log prefix ending here.
     pub chain: u64,
+    /// The client operation the entry carries, as the history records its invocation, so the
+    /// checkers can tie every acknowledged write to its place in the log.
+    pub op: OpFact<'a>,
+}
+
+/// A client operation as the `applied` observations name it (`f`, `key`, `value`).
+#[derive(Serialize)]
+pub struct OpFact<'a> {
+    pub f: &'a str,
+    pub key: &'a str,
+    pub value: &'a Value,
 }
 
 /// The node's log (indices start at 1; index 0 is the empty prefix, term 0) and how much of it
@@ -96,13 +107,18 @@ impl Log {
     }
 
     /// What the `committed` and `applied` observations say about the entry at `index`.
-    pub fn fact(&self, index: usize) -> EntryFact {
+    pub fn fact(&self, index: usize) -> EntryFact<'_> {
         let e = &self.entries[index - 1];
         EntryFact {
             index,
             term: e.term,
             digest: e.digest,
             chain: self.chains[index - 1],
+            op: OpFact {
+                f: &e.cmd.f,
+                key: &e.cmd.key,
+                value: &e.cmd.value,
+            },
         }
     }
 

@@ -140,6 +140,9 @@ impl Checker for SagaOutcome {
     fn check(&self, rec: &Recording) -> Vec<Finding> {
         check_saga_outcome(&rec.observations)
     }
+    fn requires(&self) -> Vec<faultline_harness::checker::Requirement> {
+        faultline_checkers::saga::saga_outcome_requirements()
+    }
 }
 
 /// `conservation`.
@@ -151,6 +154,9 @@ impl Checker for Conservation {
     }
     fn check(&self, rec: &Recording) -> Vec<Finding> {
         check_conservation(&rec.observations)
+    }
+    fn requires(&self) -> Vec<faultline_harness::checker::Requirement> {
+        faultline_checkers::saga::conservation_requirements()
     }
 }
 

@@ -155,6 +155,7 @@ impl Coordinator<'_> {
             }
             Msg::Ack { txn } => self.informing.ack(txn, from),
             Msg::Outcome { .. } | Msg::CanCommit { .. } | Msg::PreCommit { .. } => {}
+            Msg::Inspect | Msg::State { .. } => {}
             Msg::StateResp { .. } => {}
         }
     }

@@ -46,6 +46,12 @@ pub enum State {
 
 #[derive(Clone, Debug)]
 pub enum Msg {
+    /// Client → participant, in the final reads: what have you applied?
+    Inspect,
+    /// Participant → client: each key it owns → the committed transactions that wrote it.
+    State {
+        data: crate::commit::Data,
+    },
     Begin {
         txn: u64,
         keys: Vec<String>,

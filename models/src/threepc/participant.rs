@@ -2,7 +2,7 @@
 //! the termination protocol instead of waiting.
 use super::{Msg, State};
 use crate::commit::participant::{record, replay, send_peers, vote_no_conflict, vote_yes, Locks};
-use crate::commit::{wake_at, CommitMsg, COORDINATOR};
+use crate::commit::{wake_at, CommitMsg, Data, COORDINATOR};
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -75,6 +75,21 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
 }
 
 impl Participant<'_> {
+    /// The writes of the committed transactions (each writes its id to its keys here).
+    fn data(&self) -> Data {
+        let mut data = Data::new();
+        for (&txn, r) in self
+            .txns
+            .iter()
+            .filter(|(_, r)| r.state == State::Committed)
+        {
+            for k in &r.keys {
+                data.entry(k.clone()).or_default().insert(txn);
+            }
+        }
+        data
+    }
+
     /// Stores `txn`'s record and makes it durable.
     async fn put(&mut self, txn: u64, rec: Rec) {
         record(self.ctx, &(txn, &rec), true).await;
@@ -171,7 +186,9 @@ impl Participant<'_> {
                     }
                 }
             }
+            Msg::Inspect => self.ctx.send(from, Msg::State { data: self.data() }),
             Msg::Begin { .. } | Msg::Outcome { .. } | Msg::Vote { .. } | Msg::Ack { .. } => {}
+            Msg::State { .. } => {}
         }
     }
 

@@ -85,6 +85,11 @@ impl Coordinator<'_> {
                     return;
                 }
                 p.yes.insert(from);
+                if self.bug == Bug::EarlyCommitReply && p.yes.len() == 1 {
+                    // The bug: the client hears "committed" at the first yes-vote; the other
+                    // votes may still say no (or never come) and the transaction abort.
+                    self.ctx.send(p.client, Msg::Outcome { txn, commit: true });
+                }
                 if p.participants.iter().all(|q| p.yes.contains(q)) {
                     self.decide(txn, true).await;
                 }
@@ -98,6 +103,7 @@ impl Coordinator<'_> {
                 self.ctx.send(from, Msg::Decision { txn, commit });
             }
             Msg::Outcome { .. } | Msg::Prepare { .. } | Msg::Decision { .. } => {}
+            Msg::Inspect | Msg::State { .. } => {}
         }
     }
 

@@ -20,6 +20,9 @@
 //!   others committed.
 //! - `unsynced-prepare`: a participant votes yes before its prepare record is durable; a crash
 //!   forgets the vote, and the commit it later receives finds nothing to commit.
+//! - `early-commit-reply`: the coordinator tells the client "committed" at the first yes-vote;
+//!   a later no-vote or a vote timeout aborts the transaction the client believes committed.
+//!   Participants agree (it is atomic), so only `client-outcome` sees it.
 mod coordinator;
 mod participant;
 
@@ -30,6 +33,12 @@ pub use crate::commit::BLOCKING_THRESHOLD_MS;
 
 #[derive(Clone, Debug)]
 pub enum Msg {
+    /// Client → participant, in the final reads: what have you applied?
+    Inspect,
+    /// Participant → client: each key it owns → the committed transactions that wrote it.
+    State {
+        data: crate::commit::Data,
+    },
     /// Client → coordinator: commit this transaction.
     Begin {
         txn: u64,
@@ -72,6 +81,7 @@ pub(crate) enum Bug {
     None,
     NoDecisionLog,
     UnsyncedPrepare,
+    EarlyCommitReply,
 }
 
 pub struct TwoPc {
@@ -85,6 +95,7 @@ impl TwoPc {
             None => Bug::None,
             Some("no-decision-log") => Bug::NoDecisionLog,
             Some("unsynced-prepare") => Bug::UnsyncedPrepare,
+            Some("early-commit-reply") => Bug::EarlyCommitReply,
             Some(other) => return Err(format!("unknown bug `{other}`")),
         };
         Ok(TwoPc {
@@ -109,6 +120,10 @@ pub fn model() -> Model {
         "unsynced-prepare",
         "participants vote yes before the prepare record is durable and forget the vote in a crash",
     )
+    .bug(
+        "early-commit-reply",
+        "the coordinator tells the client \"committed\" at the first yes-vote, before every vote is in; the transaction may then abort",
+    )
 }
 
 impl Protocol for TwoPc {
@@ -128,7 +143,7 @@ impl Protocol for TwoPc {
     }
 
     fn guarantees(&self) -> Vec<&'static str> {
-        vec!["atomicity"]
+        vec!["atomicity", "client-outcome"]
     }
 
     fn checkers(&self) -> Vec<Box<dyn Checker>> {

@@ -2,7 +2,7 @@
 //! coordinator is silent asks its peers (cooperative termination).
 use super::{Bug, Msg};
 use crate::commit::participant::{record, replay, send_peers, vote_no_conflict, vote_yes, Locks};
-use crate::commit::{wake_at, CommitMsg, COORDINATOR};
+use crate::commit::{wake_at, CommitMsg, Data, COORDINATOR};
 use faultline_harness::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -25,6 +25,9 @@ struct Prepared {
 struct Durable {
     prepared: BTreeMap<u64, Prepared>,
     decided: BTreeMap<u64, bool>,
+    /// The writes of committed transactions (each transaction writes its id to its keys):
+    /// what the final reads compare with what clients were told.
+    data: Data,
 }
 
 /// One change of [`Durable`], as the journal records it.
@@ -48,6 +51,13 @@ impl Durable {
                 self.prepared.insert(txn, prep);
             }
             Change::Decided { txn, commit } => {
+                // A commit applies the prepared writes; with no prepare record (a forgotten
+                // yes-vote) there is nothing to apply.
+                if let (true, Some(prep)) = (commit, self.prepared.get(&txn)) {
+                    for k in &prep.keys {
+                        self.data.entry(k.clone()).or_default().insert(txn);
+                    }
+                }
                 self.prepared.remove(&txn);
                 self.decided.insert(txn, commit);
             }
@@ -125,7 +135,14 @@ impl Participant<'_> {
                     self.ctx.send(from, Msg::Decision { txn, commit: false });
                 }
             }
+            Msg::Inspect => self.ctx.send(
+                from,
+                Msg::State {
+                    data: self.d.data.clone(),
+                },
+            ),
             Msg::Begin { .. } | Msg::Outcome { .. } | Msg::Vote { .. } | Msg::Ack { .. } => {}
+            Msg::State { .. } => {}
         }
     }
 
