@@ -6,9 +6,11 @@ pub mod convergence;
 pub mod finding;
 pub mod history;
 pub mod lost_update;
+pub mod liveness;
 pub mod lost_write;
 pub mod observation;
 pub mod ops;
+pub mod progress;
 pub mod raft;
 
 pub use finding::{Finding, FindingKind};
