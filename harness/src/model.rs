@@ -103,8 +103,7 @@ where
             guarantees: p.guarantees().iter().map(|s| s.to_string()).collect(),
             bugs: m.bugs.clone(),
             params: m.params.clone(),
-            checkers: p
-                .checkers()
+            checkers: crate::checker::with_harness_checkers(p.checkers())
                 .iter()
                 .flat_map(|c| c.reports())
                 .map(str::to_string)
@@ -148,8 +147,8 @@ where
             .stack_size(16 << 20)
             .spawn(move || {
                 let sim = simulate(p.clone(), seed, &cfg, steps, trace);
-                let findings: Vec<Finding> = p
-                    .checkers()
+                let findings: Vec<Finding> =
+                    crate::checker::with_harness_checkers(p.checkers())
                     .iter()
                     .flat_map(|c| c.check(&sim.recording))
                     .collect();

@@ -176,20 +176,36 @@ pub trait Protocol: Send + Sync + 'static {
         Workload::registers()
     }
 
-    /// Checker names whose findings fail the run (the declared guarantees). A CP store promises
-    /// linearizable results; an AP store promises answers and convergence; both promise to keep
-    /// their CAP choice (`cap`).
+    /// Checker names whose findings fail the run (the declared guarantees). Default:
+    /// [`standard_guarantees`] of the declared CAP choice.
     fn guarantees(&self) -> Vec<&'static str> {
-        match self.cap() {
-            Cap::CP => vec!["linearizability", "lost-write", "cap"],
-            Cap::AP => vec!["cap", "convergence"],
-            Cap::None => vec![],
-        }
+        standard_guarantees(self.cap())
     }
 
     /// The checkers that judge a run of this protocol.
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
         crate::checker::standard_kv_checkers()
+    }
+}
+
+/// The guarantees a store of each CAP choice declares by default. A CP store promises
+/// linearizable results and no lost acknowledged write; an AP store promises answers and
+/// convergence; both promise to keep their CAP choice (`cap`) and to serve: every final read
+/// succeeds within the liveness bound after the final heal (`liveness`) and no fault-free second
+/// goes by with requests and no success (`progress`). `Cap::None` declares nothing (the harness
+/// still fails a run in which no operation ever succeeded).
+///
+/// ```
+/// use faultline_harness::protocol::{standard_guarantees, Cap};
+/// let mut mine = standard_guarantees(Cap::CP);
+/// mine.push("my-checker");
+/// assert!(mine.contains(&"liveness") && mine.contains(&"progress"));
+/// ```
+pub fn standard_guarantees(cap: Cap) -> Vec<&'static str> {
+    match cap {
+        Cap::CP => vec!["linearizability", "lost-write", "cap", "liveness", "progress"],
+        Cap::AP => vec!["cap", "convergence", "liveness", "progress"],
+        Cap::None => vec![],
     }
 }
 
