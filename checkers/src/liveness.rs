@@ -291,7 +291,9 @@ mod tests {
             "{}",
             v[0].message
         );
-        assert!(v[0].message.contains("audit never succeeded (2 attempts; last error: busy)"));
+        assert!(v[0]
+            .message
+            .contains("audit never succeeded (2 attempts; last error: busy)"));
     }
 
     #[test]

@@ -235,7 +235,13 @@ mod tests {
 
     /// One operation by `process` from `at` to `end` (ms).
     fn op(h: &mut History, process: u64, at: u64, end: u64, kind: EventType) {
-        h.push(Event::invoke(process, "write", Some("k"), json!(process), at * MS));
+        h.push(Event::invoke(
+            process,
+            "write",
+            Some("k"),
+            json!(process),
+            at * MS,
+        ));
         h.push(Event::complete(
             process,
             kind,
@@ -251,7 +257,13 @@ mod tests {
         let mut h = History::default();
         op(&mut h, 0, 100, 110, EventType::Ok);
         for i in 0..10 {
-            op(&mut h, 1 + i, 2_000 + 300 * i, 2_010 + 300 * i, EventType::Fail);
+            op(
+                &mut h,
+                1 + i,
+                2_000 + 300 * i,
+                2_010 + 300 * i,
+                EventType::Fail,
+            );
         }
         h
     }
@@ -309,7 +321,13 @@ mod tests {
         let mut h = History::default();
         op(&mut h, 0, 100, 110, EventType::Ok);
         for i in 0..5 {
-            op(&mut h, 1 + i, 1_100 + 60 * i, 1_110 + 60 * i, EventType::Fail);
+            op(
+                &mut h,
+                1 + i,
+                1_100 + 60 * i,
+                1_110 + 60 * i,
+                EventType::Fail,
+            );
         }
         op(&mut h, 9, 1_350, 1_400, EventType::Fail);
         assert!(check_progress(&h, &[(0, S)], 5 * S).is_empty());
@@ -332,7 +350,14 @@ mod tests {
         // Invoked under the fault, answered "unknown" in a 3 s quiet window where nothing else
         // was asked: the fault may have lost it, nothing to say.
         h.push(Event::invoke(1, "read", Some("k"), Null, 500 * MS));
-        h.push(Event::complete(1, EventType::Info, "read", Some("k"), Null, 1_500 * MS));
+        h.push(Event::complete(
+            1,
+            EventType::Info,
+            "read",
+            Some("k"),
+            Null,
+            1_500 * MS,
+        ));
         assert!(check_progress(&h, &[(0, S)], 4 * S).is_empty());
         // Requests sent in the window and refused for over a second: it fires, and names both.
         op(&mut h, 2, 2_000, 2_001, EventType::Fail);
@@ -340,7 +365,10 @@ mod tests {
         let v = check_progress(&h, &[(0, S)], 4 * S);
         assert_eq!(v.len(), 1, "{v:?}");
         let d = v[0].detail.as_ref().unwrap();
-        assert_eq!((d["invoked"].as_u64(), d["outstanding"].as_u64()), (Some(2), Some(1)));
+        assert_eq!(
+            (d["invoked"].as_u64(), d["outstanding"].as_u64()),
+            (Some(2), Some(1))
+        );
     }
 
     #[test]

@@ -147,8 +147,7 @@ where
             .stack_size(16 << 20)
             .spawn(move || {
                 let sim = simulate(p.clone(), seed, &cfg, steps, trace);
-                let findings: Vec<Finding> =
-                    crate::checker::with_harness_checkers(p.checkers())
+                let findings: Vec<Finding> = crate::checker::with_harness_checkers(p.checkers())
                     .iter()
                     .flat_map(|c| c.check(&sim.recording))
                     .collect();

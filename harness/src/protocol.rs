@@ -203,7 +203,13 @@ pub trait Protocol: Send + Sync + 'static {
 /// ```
 pub fn standard_guarantees(cap: Cap) -> Vec<&'static str> {
     match cap {
-        Cap::CP => vec!["linearizability", "lost-write", "cap", "liveness", "progress"],
+        Cap::CP => vec![
+            "linearizability",
+            "lost-write",
+            "cap",
+            "liveness",
+            "progress",
+        ],
         Cap::AP => vec!["cap", "convergence", "liveness", "progress"],
         Cap::None => vec![],
     }
