@@ -41,6 +41,11 @@ pub struct Event {
     #[serde(default)]
     pub value: Value,
     pub time_ns: u64,
+    /// Why a `fail` or `info` completion did not succeed, as the client call said (the text of
+    /// its `Fail` or `Unknown`). Absent on invocations, on `ok` and in histories written before
+    /// the field existed; never part of a run's fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Event {
@@ -52,6 +57,7 @@ impl Event {
             key: key.map(str::to_string),
             value,
             time_ns,
+            error: None,
         }
     }
 
@@ -70,7 +76,21 @@ impl Event {
             key: key.map(str::to_string),
             value,
             time_ns,
+            error: None,
         }
+    }
+
+    /// The same completion with the reason it did not succeed.
+    ///
+    /// ```
+    /// use faultline_checkers::history::{Event, EventType};
+    /// let e = Event::complete(0, EventType::Fail, "read", Some("k"), serde_json::Value::Null, 5)
+    ///     .with_error("not the leader");
+    /// assert_eq!(e.error.as_deref(), Some("not the leader"));
+    /// ```
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
     }
 }
 

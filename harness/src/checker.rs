@@ -112,6 +112,66 @@ impl Checker for ApLostWrite {
     }
 }
 
+/// `liveness`: after the final heal, every final read (every final op) succeeds within the
+/// liveness bound (`--liveness-timeout`, default 10 s simulated). Silent when the run never
+/// reached its final phase.
+pub struct Liveness;
+
+impl Checker for Liveness {
+    fn name(&self) -> &'static str {
+        faultline_checkers::liveness::LIVENESS
+    }
+    fn check(&self, rec: &Recording) -> Vec<Finding> {
+        let Some(heal_ns) = rec.heal_ns else {
+            return vec![];
+        };
+        let bound_ms = rec
+            .liveness_ms
+            .unwrap_or(crate::protocol::DEFAULT_LIVENESS_MS);
+        faultline_checkers::liveness::check_liveness(
+            &rec.history,
+            faultline_checkers::liveness::FinalPhase {
+                heal_ns,
+                bound_ns: bound_ms.saturating_mul(1_000_000),
+                final_process_base: rec.final_process_base,
+            },
+        )
+    }
+}
+
+/// `progress`: no quiet window (no fault active) of a second or more in which operations were
+/// attempted and none succeeded, and never a run in which nothing succeeded.
+pub struct Progress;
+
+impl Checker for Progress {
+    fn name(&self) -> &'static str {
+        faultline_checkers::progress::PROGRESS
+    }
+    fn check(&self, rec: &Recording) -> Vec<Finding> {
+        let active: Vec<(u64, u64)> = rec.windows().iter().map(|(s, e, _)| (*s, *e)).collect();
+        faultline_checkers::progress::check_progress(&rec.history, &active, rec.sim_ns)
+    }
+}
+
+/// The checkers the harness runs for every model, on top of [`Protocol::checkers`]
+/// (`liveness`, `progress`): whether their findings fail a run is the model's guarantees' call,
+/// except "no operation ever succeeded", which fails every run.
+///
+/// [`Protocol::checkers`]: crate::protocol::Protocol::checkers
+pub fn harness_checkers() -> Vec<Box<dyn Checker>> {
+    vec![Box::new(Liveness), Box::new(Progress)]
+}
+
+/// A protocol's checkers followed by the [`harness_checkers`] it does not already run.
+pub(crate) fn with_harness_checkers(mut own: Vec<Box<dyn Checker>>) -> Vec<Box<dyn Checker>> {
+    for c in harness_checkers() {
+        if !own.iter().any(|o| o.name() == c.name()) {
+            own.push(c);
+        }
+    }
+    own
+}
+
 /// CAP classification: reports `availability` (how much was answered while partitioned, per
 /// side, with the consistency verdict) and finds `cap` violations of the declared choice.
 /// Models that declare [`Cap::None`] are not classified.

@@ -105,8 +105,7 @@ where
             guarantees: p.guarantees().iter().map(|s| s.to_string()).collect(),
             bugs: m.bugs.clone(),
             params: m.params.clone(),
-            checkers: p
-                .checkers()
+            checkers: crate::checker::with_harness_checkers(p.checkers())
                 .iter()
                 .flat_map(|c| c.reports())
                 .map(str::to_string)
@@ -160,8 +159,7 @@ where
                 // Every checker counts its work against the configured budget, never time.
                 sim.recording.check_budget = crate::recording::CheckBudget(sim_cfg.check_budget());
                 let guarantees = p.guarantees();
-                let findings: Vec<Finding> = p
-                    .checkers()
+                let findings: Vec<Finding> = crate::checker::with_harness_checkers(p.checkers())
                     .iter()
                     .flat_map(|c| crate::checker::judge(c.as_ref(), &sim.recording, &guarantees))
                     .collect();

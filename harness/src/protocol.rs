@@ -184,16 +184,10 @@ pub trait Protocol: 'static {
         Workload::registers()
     }
 
-    /// Checker names whose findings fail the run (the declared guarantees). A CP store promises
-    /// linearizable results; an AP store promises answers, convergence, and that an
-    /// acknowledged write is lost only to another write (`ap-lost-write`); both promise to keep
-    /// their CAP choice (`cap`) and to return only values somebody wrote (`invented-value`).
+    /// Checker names whose findings fail the run (the declared guarantees). Default:
+    /// [`standard_guarantees`] of the declared CAP choice.
     fn guarantees(&self) -> Vec<&'static str> {
-        match self.cap() {
-            Cap::CP => vec!["linearizability", "lost-write", "cap", "invented-value"],
-            Cap::AP => vec!["cap", "convergence", "invented-value", "ap-lost-write"],
-            Cap::None => vec![],
-        }
+        standard_guarantees(self.cap())
     }
 
     /// The checkers that judge a run of this protocol.
@@ -234,6 +228,42 @@ pub trait Protocol: 'static {
 /// The observation kind the harness records each node's [`Protocol::inspect`] answer as:
 /// `{"state": {key: value}}`, by the inspected node.
 pub use faultline_checkers::convergence::FINAL_STATE;
+/// The guarantees a store of each CAP choice declares by default. A CP store promises
+/// linearizable results and no lost acknowledged write; an AP store promises answers,
+/// convergence, and that an acknowledged write is lost only to another write (`ap-lost-write`);
+/// both promise to keep their CAP choice (`cap`), to return only values somebody wrote
+/// (`invented-value`) and to serve: every final read
+/// succeeds within the liveness bound after the final heal (`liveness`) and no fault-free second
+/// goes by with requests and no success (`progress`). `Cap::None` declares nothing (the harness
+/// still fails a run in which no operation ever succeeded).
+///
+/// ```
+/// use faultline_harness::protocol::{standard_guarantees, Cap};
+/// let mut mine = standard_guarantees(Cap::CP);
+/// mine.push("my-checker");
+/// assert!(mine.contains(&"liveness") && mine.contains(&"progress"));
+/// ```
+pub fn standard_guarantees(cap: Cap) -> Vec<&'static str> {
+    match cap {
+        Cap::CP => vec![
+            "linearizability",
+            "lost-write",
+            "cap",
+            "invented-value",
+            "liveness",
+            "progress",
+        ],
+        Cap::AP => vec![
+            "cap",
+            "convergence",
+            "invented-value",
+            "ap-lost-write",
+            "liveness",
+            "progress",
+        ],
+        Cap::None => vec![],
+    }
+}
 
 /// Client code uses the same context type as nodes; client ids come after the servers.
 pub type ClientCtx<M> = NodeCtx<M>;

@@ -64,6 +64,14 @@ pub struct Recording {
     pub final_phase_ns: u64,
     /// Process ids at or above this issued the final reads.
     pub final_process_base: u64,
+    /// When the final heal happened (every fault ended, every crashed node restarted); `None`
+    /// when the run never reached its final phase (or was recorded before the field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heal_ns: Option<u64>,
+    /// The liveness bound the run was judged with (simulated ms after the heal); `None` is
+    /// [`crate::protocol::DEFAULT_LIVENESS_MS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_ms: Option<u64>,
     pub messages: u64,
     pub sim_ns: u64,
     /// A panic raised by model code, with its message.

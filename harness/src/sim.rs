@@ -21,10 +21,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-/// How long the system may settle after the final heal before the final reads.
+/// How long the system may settle after the final heal before the final reads (at most half the
+/// liveness bound, so a short bound still leaves the reads time to succeed).
 const SETTLE: Duration = Duration::from_secs(3);
-/// Attempts per final read (the system should be available once healed).
-const FINAL_READ_ATTEMPTS: usize = 5;
+/// The pause between two attempts at a final read that did not succeed.
+const FINAL_RETRY: Duration = Duration::from_millis(200);
 /// A run that takes longer than this in simulated time is stuck.
 const TIME_LIMIT: Duration = Duration::from_secs(3600);
 
@@ -175,16 +176,16 @@ async fn perform<P: Protocol>(
         .await
         .unwrap_or_else(|| Outcome::Unknown("timeout".into()));
     let now = world.core.borrow().now_ns();
-    let (kind, value) = match &outcome {
-        Outcome::Ok(v) if inv.f == "read" => (EventType::Ok, v.clone()),
-        Outcome::Ok(_) => (EventType::Ok, inv.value.clone()),
-        Outcome::Fail(_) => (EventType::Fail, inv.value.clone()),
-        Outcome::Unknown(_) => (EventType::Info, inv.value.clone()),
+    let (kind, value, error) = match &outcome {
+        Outcome::Ok(v) if inv.f == "read" => (EventType::Ok, v.clone(), None),
+        Outcome::Ok(_) => (EventType::Ok, inv.value.clone(), None),
+        Outcome::Fail(e) => (EventType::Fail, inv.value.clone(), Some(e)),
+        Outcome::Unknown(e) => (EventType::Info, inv.value.clone(), Some(e)),
     };
-    record(
-        world,
-        Event::complete(process, kind, &inv.f, key, value, now),
-    );
+    let mut done = Event::complete(process, kind, &inv.f, key, value, now);
+    // Kept for the reports (the liveness checker names the last error); not fingerprinted.
+    done.error = error.cloned();
+    record(world, done);
     (kind != EventType::Info, kind == EventType::Ok)
 }
 
@@ -267,7 +268,11 @@ async fn inspect_all<P: Protocol>(
     }
 }
 
-async fn final_reads<P: Protocol>(p: P, id: usize, seed: u64) {
+/// The final phase's reader: each final read (or final op) in turn, retried every
+/// [`FINAL_RETRY`] until it succeeds or `deadline_ns` (the heal plus the liveness bound) has
+/// passed; past the deadline each remaining one is still tried once, so the liveness checker can
+/// name its error.
+async fn final_reads<P: Protocol>(p: P, id: usize, seed: u64, deadline_ns: u64) {
     let ctx = NodeCtx::<P::Msg>::new(id, seed);
     let world = world::current::<P::Msg>();
     let timeout = with_clients(|c| Duration::from_millis(c.workload.timeout_ms));
@@ -280,7 +285,7 @@ async fn final_reads<P: Protocol>(p: P, id: usize, seed: u64) {
     });
     let mut process = with_clients(|c| c.next_process);
     for inv in reads {
-        for _ in 0..FINAL_READ_ATTEMPTS {
+        loop {
             let op_id = with_clients(|c| {
                 c.next_op_id += 1;
                 c.next_op_id
@@ -289,10 +294,10 @@ async fn final_reads<P: Protocol>(p: P, id: usize, seed: u64) {
             if !alive {
                 process += 1;
             }
-            if ok {
+            if ok || world.core.borrow().now_ns() >= deadline_ns {
                 break;
             }
-            madsim::time::sleep(Duration::from_millis(200)).await;
+            madsim::time::sleep(FINAL_RETRY).await;
         }
     }
     with_clients(|c| {
@@ -344,6 +349,7 @@ pub(crate) fn simulate<P: Protocol>(
     CLIENTS.with(|c| c.borrow_mut().take());
     let (mut recording, fingerprint) = world.core.borrow_mut().take_recording(panic);
     recording.cap = cap;
+    recording.liveness_ms = Some(cfg.liveness_ms());
     let ran = std::mem::take(&mut world.core.borrow_mut().ran);
     let ran = steps
         .into_iter()
@@ -458,19 +464,34 @@ async fn supervise<P: Protocol>(
         }
     }
 
-    // Final phase: heal everything, restart crashed nodes, settle, read every key.
+    // Final phase: heal everything, restart crashed nodes, settle, read every key; every read
+    // must succeed within the liveness bound of the heal (the `liveness` checker).
     {
         let mut core = world.core.borrow_mut();
         core.final_phase_ns = core.now_ns();
         core.final_process_base = with_clients(|c| c.next_process);
     }
     nemesis.end_all();
-    madsim::time::sleep(SETTLE).await;
+    let bound = Duration::from_millis(cfg.liveness_ms());
+    let deadline_ns = {
+        let mut core = world.core.borrow_mut();
+        let heal = core.now_ns();
+        core.heal_ns = Some(heal);
+        heal.saturating_add(bound.as_nanos() as u64)
+    };
+    madsim::time::sleep(SETTLE.min(bound / 2)).await;
     let reader_id = servers + clients;
     let reader = handle
         .create_node()
         .name("final")
-        .init(move || final_reads(fresh(&make, "the final reader"), reader_id, seed))
+        .init(move || {
+            final_reads(
+                fresh(&make, "the final reader"),
+                reader_id,
+                seed,
+                deadline_ns,
+            )
+        })
         .build();
     until(|c: &Clients| c.final_done, None).await;
     {

@@ -138,6 +138,7 @@ pub(crate) struct Core {
     pub disks: Vec<DiskState>,
     pub final_phase_ns: u64,
     pub final_process_base: u64,
+    pub heal_ns: Option<u64>,
     pub trace: bool,
     /// Set when the run ends (time read outside the runtime is meaningless).
     pub end_ns: u64,
@@ -230,6 +231,7 @@ impl Core {
             final_phase_ns: 0,
             // No final reads until the final phase begins: a run that panics before it has none.
             final_process_base: u64::MAX,
+            heal_ns: None,
             trace,
             end_ns: 0,
             watches: Vec::new(),
@@ -374,6 +376,8 @@ impl Core {
                 nodes: self.servers,
                 final_phase_ns: self.final_phase_ns,
                 final_process_base: self.final_process_base,
+                heal_ns: self.heal_ns,
+                liveness_ms: None,
                 messages: self.messages,
                 sim_ns,
                 panic,

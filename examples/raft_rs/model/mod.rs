@@ -127,7 +127,7 @@ impl Protocol for RaftRs {
     }
 
     fn guarantees(&self) -> Vec<&'static str> {
-        let mut g = vec!["linearizability", "lost-write", "cap", "invented-value"];
+        let mut g = faultline::protocol::standard_guarantees(Cap::CP);
         g.extend(faultline::checkers::raft::ALL);
         g
     }

@@ -117,7 +117,7 @@ impl Protocol for Payments {
     }
 
     fn guarantees(&self) -> Vec<&'static str> {
-        vec!["exactly-once"]
+        vec!["exactly-once", "liveness", "progress"]
     }
 
     fn checkers(&self) -> Vec<Box<dyn Checker>> {

@@ -169,13 +169,9 @@ impl Protocol for Raft {
     }
 
     fn guarantees(&self) -> Vec<&'static str> {
-        let mut g = vec![
-            "linearizability",
-            "lost-write",
-            // A CP store answering non-linearizably breaks its CAP choice too.
-            "cap",
-            "invented-value",
-        ];
+        // A CP store's: linearizability, lost-write, cap (a CP store answering
+        // non-linearizably breaks its CAP choice too), liveness and progress.
+        let mut g = faultline_harness::protocol::standard_guarantees(Cap::CP);
         g.extend(faultline_checkers::raft::ALL);
         g
     }

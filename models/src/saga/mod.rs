@@ -191,7 +191,7 @@ impl Protocol for Saga {
     }
 
     fn guarantees(&self) -> Vec<&'static str> {
-        vec!["saga-outcome", "conservation"]
+        vec!["saga-outcome", "conservation", "liveness", "progress"]
     }
 
     fn checkers(&self) -> Vec<Box<dyn Checker>> {

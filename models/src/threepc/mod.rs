@@ -138,7 +138,7 @@ impl Protocol for ThreePc {
     }
 
     fn guarantees(&self) -> Vec<&'static str> {
-        vec!["atomicity", "blocking"]
+        vec!["atomicity", "blocking", "liveness", "progress"]
     }
 
     fn checkers(&self) -> Vec<Box<dyn Checker>> {

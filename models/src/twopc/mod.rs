@@ -143,7 +143,9 @@ impl Protocol for TwoPc {
     }
 
     fn guarantees(&self) -> Vec<&'static str> {
-        vec!["atomicity", "client-outcome"]
+        // Blocking while the coordinator is down is a finding; once everything is healed it
+        // must serve again (liveness, progress never judge time under a fault).
+        vec!["atomicity", "client-outcome", "liveness", "progress"]
     }
 
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
