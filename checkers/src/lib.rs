@@ -5,6 +5,7 @@ pub mod cap;
 pub mod convergence;
 pub mod finding;
 pub mod history;
+pub mod lost_element;
 pub mod lost_update;
 pub mod lost_write;
 pub mod observation;
