@@ -139,6 +139,8 @@ pub fn check_lost_elements(history: &History, final_process_base: u64) -> Vec<Fi
                     "anomaly": "lost",
                     "key": key,
                     "element": element_json(elem),
+                    // The register check's shape too, so reports that retell it work alike.
+                    "lost": [element_json(elem)],
                     "process": a.process,
                     "line": a.line,
                     "ack_ms": ack_ns / 1_000_000,
