@@ -51,7 +51,8 @@ fn the_contract_bug_variants_exist() {
             "volatile-vote",
             "ack-before-fsync",
             "leader-local-read",
-            "no-truncate"
+            "no-truncate",
+            "ack-unapplied"
         ]
     );
     let info = m.info(&m.config(None)).unwrap();

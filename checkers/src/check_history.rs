@@ -25,8 +25,8 @@ use crate::linearizability::{
     check_operations_parallel, minimal_counterexample, CheckOptions, Operation, Verdict,
 };
 use crate::spec::{
-    KvInput, KvOp, KvOutput, KvSpec, RegisterInput, RegisterOp, RegisterOutput, RegisterSpec, Spec,
-    SpecName, Val,
+    AppendInput, AppendOp, AppendOutput, AppendSpec, Elem, KvInput, KvOp, KvOutput, KvSpec,
+    RegisterInput, RegisterOp, RegisterOutput, RegisterSpec, Spec, SpecName, Val,
 };
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -40,7 +40,8 @@ const SHRINK_STEPS: u64 = 200_000;
 #[derive(Clone, Debug, Default)]
 pub struct CheckHistoryOptions {
     pub path: PathBuf,
-    /// `None`: inferred from the ops (get/put/append → kv; cas → cas-register; else register).
+    /// `None`: inferred from the ops (get/put → kv; append with read → append, with get → kv;
+    /// cas → cas-register; else register).
     pub spec: Option<SpecName>,
     pub format: FormatName,
     /// The registers' (or keys') initial value; `None`: the format's default (nil, or "" for
@@ -381,6 +382,10 @@ pub fn check_parsed(
             let (ops, idx) = kv_ops(h)?;
             Ok(run(&s, spec, h, &ops, &idx, &opts, counterexample))
         }
+        SpecName::Append => {
+            let (ops, idx) = append_ops(h)?;
+            Ok(run(&AppendSpec, spec, h, &ops, &idx, &opts, counterexample))
+        }
     }
 }
 
@@ -434,12 +439,14 @@ where
     }
 }
 
+/// Porcupine's kv histories use get/put/append on strings; Faultline's list-append histories use
+/// read/append, reads returning lists.
 fn infer_spec(ops: &[HistOp]) -> SpecName {
-    if ops
-        .iter()
-        .any(|o| matches!(o.f, OpF::Get | OpF::Put | OpF::Append))
-    {
+    let has = |f: OpF| ops.iter().any(|o| o.f == f);
+    if has(OpF::Get) || has(OpF::Put) {
         SpecName::Kv
+    } else if has(OpF::Append) {
+        SpecName::Append
     } else if ops.iter().any(|o| o.f == OpF::Cas) {
         SpecName::CasRegister
     } else {
@@ -549,6 +556,81 @@ fn kv_ops(h: &ParsedHistory) -> Result<KvOps, FormatError> {
             input: KvInput {
                 key: Arc::from(key.as_str()),
                 op: kop,
+            },
+            output,
+            call: op.call,
+            ret: op.ret,
+        });
+        idx.push(i);
+    }
+    Ok((out, idx))
+}
+
+type AppendOps = (Vec<Operation<AppendInput, AppendOutput>>, Vec<usize>);
+
+/// A list element as the spec compares it: a JSON value's text (a string's content).
+fn elem_of(v: &Value) -> Elem {
+    crate::formats::val_from_json(v).unwrap_or_else(|| Elem::from("null"))
+}
+
+/// Reads return a JSON array (null: the key was never appended to, the same as `[]`); appends
+/// carry the element.
+fn append_ops(h: &ParsedHistory) -> Result<AppendOps, FormatError> {
+    let mut out = Vec::with_capacity(h.ops.len());
+    let mut idx = Vec::with_capacity(h.ops.len());
+    for (i, op) in h.ops.iter().enumerate() {
+        let Some(key) = &op.key else {
+            return Err(op_err(h, op, "list-append op without a key".into()));
+        };
+        let aop = match op.f {
+            OpF::Read => AppendOp::Read,
+            OpF::Append => match &op.arg {
+                Some(e) => AppendOp::Append(e.clone()),
+                None => return Err(op_err(h, op, "append of nil".into())),
+            },
+            f => {
+                return Err(op_err(
+                    h,
+                    op,
+                    format!(
+                        "{} is not a list-append op (expected read or append; use --spec {})",
+                        f.as_str(),
+                        if f == OpF::Cas {
+                            "cas-register"
+                        } else {
+                            "register or kv"
+                        }
+                    ),
+                ))
+            }
+        };
+        let output = match (op.status, &aop) {
+            (Status::Fail, _) => continue,
+            (Status::Info, _) => None,
+            (Status::Ok, AppendOp::Append(_)) => Some(AppendOutput::Ok),
+            (Status::Ok, AppendOp::Read) => {
+                let list: Vec<Elem> = match &op.result {
+                    None => Vec::new(),
+                    Some(text) => match serde_json::from_str::<Value>(text) {
+                        Ok(Value::Array(a)) => a.iter().map(elem_of).collect(),
+                        _ => {
+                            return Err(FormatError {
+                                file: h.file.clone(),
+                                line: op.complete_line.unwrap_or(op.invoke_line),
+                                message: format!(
+                                    "a read in a list-append history returned {text}, not a list"
+                                ),
+                            })
+                        }
+                    },
+                };
+                Some(AppendOutput::Read(list.into()))
+            }
+        };
+        out.push(Operation {
+            input: AppendInput {
+                key: Arc::from(key.as_str()),
+                op: aop,
             },
             output,
             call: op.call,

@@ -8,6 +8,7 @@ pub mod finding;
 pub mod history;
 pub mod invented_value;
 pub mod liveness;
+pub mod lost_element;
 pub mod lost_update;
 pub mod lost_write;
 pub mod observation;

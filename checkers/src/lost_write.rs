@@ -1,6 +1,7 @@
 //! `lost-write`: a write acknowledged to a client is missing after the final phase.
 //!
-//! The final read of a key returns some value `v`. An acknowledged write `w` is lost when the
+//! List-append histories (with `append` operations) are checked element by element by
+//! [`crate::lost_element`]; register histories as follows. The final read of a key returns some value `v`. An acknowledged write `w` is lost when the
 //! write that produced `v` completed before `w` was even invoked (so `w` must be ordered after
 //! it), or when `v` is the initial value although `w` was acknowledged. This needs unique write
 //! values, which Faultline's workloads guarantee.
@@ -15,7 +16,8 @@ struct Write {
     ok_ns: Option<u64>,
 }
 
-/// Checks the final reads (ops by processes `>= final_process_base`) against acknowledged writes.
+/// Checks the final reads (ops by processes `>= final_process_base`) against acknowledged writes
+/// (list-append histories: see [`crate::lost_element::check_lost_elements`]).
 ///
 /// ```
 /// use faultline_checkers::{history::*, lost_write::check_lost_writes};
@@ -28,6 +30,9 @@ struct Write {
 /// assert_eq!(check_lost_writes(&h, 100).len(), 1);
 /// ```
 pub fn check_lost_writes(history: &History, final_process_base: u64) -> Vec<Finding> {
+    if crate::lost_element::is_append_history(history) {
+        return crate::lost_element::check_lost_elements(history, final_process_base);
+    }
     let mut writes: BTreeMap<&str, Vec<Write>> = BTreeMap::new();
     let mut open: BTreeMap<u64, (usize, u64)> = BTreeMap::new(); // process -> (event idx, invoke ns)
     let mut final_reads: BTreeMap<&str, (Value, u64)> = BTreeMap::new();

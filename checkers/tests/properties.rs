@@ -3,7 +3,8 @@
 //! agrees with a brute-force checker on small histories.
 use faultline_checkers::linearizability::{check_operations, CheckOptions, Operation, Verdict};
 use faultline_checkers::spec::{
-    KvInput, KvOp, KvOutput, KvSpec, RegisterInput, RegisterOp, RegisterOutput, RegisterSpec, Spec,
+    AppendInput, AppendOp, AppendOutput, AppendSpec, Elem, KvInput, KvOp, KvOutput, KvSpec,
+    RegisterInput, RegisterOp, RegisterOutput, RegisterSpec, Spec,
 };
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -228,6 +229,90 @@ fn misread_kv(g: &[Gen], pick: usize, delta: i64) -> Option<Vec<Operation<KvInpu
     Some(ops)
 }
 
+/// Runs list-append on two keys sequentially: op i takes effect at time 10*i + 5; kind 0 reads,
+/// anything else appends element i (unique, as the workload makes them).
+fn run_append(g: &[Gen]) -> Vec<Operation<AppendInput, AppendOutput>> {
+    let mut lists: [Vec<Elem>; 2] = [vec![], vec![]];
+    g.iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let at = 100 + 10 * i as u64;
+            let k = x.key as usize;
+            let (op, out) = if x.kind == 0 {
+                (AppendOp::Read, AppendOutput::Read(lists[k].clone().into()))
+            } else {
+                let e: Elem = i.to_string().into();
+                lists[k].push(e.clone());
+                (AppendOp::Append(e), AppendOutput::Ok)
+            };
+            let input = AppendInput {
+                key: x.key.to_string().into(),
+                op,
+            };
+            if x.info {
+                Operation::unknown(input, at - x.before)
+            } else {
+                Operation::completed(input, out, at - x.before, at + x.after)
+            }
+        })
+        .collect()
+}
+
+/// Drops from one completed read an element whose append was acknowledged before the read was
+/// invoked: a lost write. Returns false when no read has such an element.
+fn drop_acked_element(ops: &mut [Operation<AppendInput, AppendOutput>], pick: usize) -> bool {
+    let acked_before = |e: &Elem, key: &str, call: u64| {
+        ops.iter().any(|a| {
+            matches!(&a.input.op, AppendOp::Append(x) if x == e)
+                && &*a.input.key == key
+                && !a.is_open()
+                && a.ret.is_some_and(|r| r < call)
+        })
+    };
+    let mut candidates = Vec::new();
+    for (i, r) in ops.iter().enumerate() {
+        if let (Some(AppendOutput::Read(list)), false) = (&r.output, r.is_open()) {
+            for (j, e) in list.iter().enumerate() {
+                if acked_before(e, &r.input.key, r.call) {
+                    candidates.push((i, j));
+                }
+            }
+        }
+    }
+    if candidates.is_empty() {
+        return false;
+    }
+    let (i, j) = candidates[pick % candidates.len()];
+    if let Some(AppendOutput::Read(list)) = &mut ops[i].output {
+        let mut l = list.to_vec();
+        l.remove(j);
+        *list = l.into();
+    }
+    true
+}
+
+/// Swaps two adjacent elements of one completed read: usually an order no run allows, sometimes
+/// one that overlapping appends do (the brute force decides which).
+fn swap_in_read(ops: &mut [Operation<AppendInput, AppendOutput>], pick: usize) -> bool {
+    let reads: Vec<usize> = (0..ops.len())
+        .filter(|&i| {
+            !ops[i].is_open()
+                && matches!(&ops[i].output, Some(AppendOutput::Read(l)) if l.len() >= 2)
+        })
+        .collect();
+    if reads.is_empty() {
+        return false;
+    }
+    let i = reads[pick % reads.len()];
+    if let Some(AppendOutput::Read(list)) = &mut ops[i].output {
+        let mut l = list.to_vec();
+        let j = pick % (l.len() - 1);
+        l.swap(j, j + 1);
+        *list = l.into();
+    }
+    true
+}
+
 fn check<S: Spec>(spec: &S, ops: &[Operation<S::Input, S::Output>]) -> Verdict {
     check_operations(spec, ops, &CheckOptions::default()).verdict
 }
@@ -245,6 +330,29 @@ proptest! {
     fn sequential_kv_runs_are_linearizable(g in gens(40)) {
         let ops = run_kv(&g);
         prop_assert_eq!(check(&KvSpec::default(), &ops), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn sequential_append_runs_are_linearizable(g in gens(60)) {
+        let ops = run_append(&g);
+        prop_assert_eq!(check(&AppendSpec, &ops), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn a_read_missing_an_acknowledged_earlier_append_is_rejected(g in gens(40), pick in 0usize..64) {
+        let mut ops = run_append(&g);
+        prop_assume!(drop_acked_element(&mut ops, pick));
+        prop_assert_eq!(check(&AppendSpec, &ops), Verdict::NotLinearizable, "ops: {:?}", ops);
+    }
+
+    #[test]
+    fn reordered_append_read_agrees_with_brute_force(mut g in gens(10), pick in 0usize..16) {
+        // One key, so that reads hold a few elements to swap.
+        g.iter_mut().for_each(|x| x.key = 0);
+        let mut ops = run_append(&g);
+        prop_assume!(swap_in_read(&mut ops, pick));
+        let ours = check(&AppendSpec, &ops);
+        prop_assert_eq!(ours == Verdict::Linearizable, brute_force(&AppendSpec, &ops), "ops: {:?}", ops);
     }
 
     #[test]

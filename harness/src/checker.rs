@@ -67,7 +67,10 @@ pub fn judge(checker: &dyn Checker, rec: &Recording, guarantees: &[&str]) -> Vec
     out
 }
 
-/// `lost-write`: an acknowledged write missing from the final reads.
+/// `lost-write`: an acknowledged write missing from the final reads. Under the `append`
+/// workload, element by element: each acknowledged element missing from its key's final read,
+/// and each element a read shows that no append attempted, that failed, or twice
+/// ([`faultline_checkers::lost_element`]).
 pub struct LostWrite;
 
 impl Checker for LostWrite {

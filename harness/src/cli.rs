@@ -113,7 +113,7 @@ struct MergeArgs {
 #[derive(Args, Debug)]
 struct CheckHistoryArgs {
     file: PathBuf,
-    /// register, cas-register or kv (default: inferred from the operations).
+    /// register, cas-register, kv or append (default: inferred from the operations).
     #[arg(long)]
     spec: Option<String>,
     /// auto, porcupine-kv, jepsen-etcd, jepsen-edn or jsonl.
@@ -406,7 +406,10 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
         .into_iter()
         .map(|n| json!({"name": n, "description": builtin_description(n)}))
         .collect();
-    let specs = ["register", "cas-register", "kv"];
+    let specs: Vec<&str> = faultline_checkers::spec::SpecName::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
     if json_out {
         let models: Vec<Value> = infos
             .iter()

@@ -131,17 +131,24 @@ impl Clone for Derived {
 }
 
 impl Recording {
-    /// The client history judged against a cas-register per key (a read/write history is a
-    /// special case of it), within [`Recording::check_budget`] search steps. Computed once per
-    /// recording: the `linearizability` and `cap` checkers both read it.
+    /// The client history judged against its spec ([`Recording::spec`]), within
+    /// [`Recording::check_budget`] search steps. Computed once per recording: the
+    /// `linearizability` and `cap` checkers both read it.
     pub fn linearizability(&self) -> &Result<HistoryCheck, FormatError> {
         self.derived.linearizability.get_or_init(|| {
-            check_events(
-                &self.history,
-                SpecName::CasRegister,
-                &self.check_budget.lin_options(),
-            )
+            check_events(&self.history, self.spec(), &self.check_budget.lin_options())
         })
+    }
+
+    /// The sequential spec the history is checked against: a list per key when it has `append`
+    /// operations (the list-append workload), else a cas-register per key (a read/write history
+    /// is a special case of it).
+    pub fn spec(&self) -> SpecName {
+        if self.history.events.iter().any(|e| e.f == "append") {
+            SpecName::Append
+        } else {
+            SpecName::CasRegister
+        }
     }
 
     /// Observations of one kind, in the order they were made.

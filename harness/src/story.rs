@@ -101,10 +101,10 @@ impl Op {
     fn end_ns(&self) -> u64 {
         self.end.map_or(self.invoke_ns, |(_, t)| t)
     }
-    /// The value a write (or a cas) installs.
+    /// The value a write (or a cas) installs; the element an append adds.
     fn written(&self) -> Option<&Value> {
         match self.f.as_str() {
-            "write" | "put" => Some(&self.input),
+            "write" | "put" | "append" => Some(&self.input),
             "cas" => self.input.get(1),
             _ => None,
         }
@@ -325,6 +325,8 @@ fn describe(op: &Op, final_base: u64) -> String {
                 show(op.input.get(0).unwrap_or(&Value::Null)),
                 show(w)
             )
+        } else if op.f == "append" {
+            format!("append {} to {key}", show(w))
         } else {
             format!("write {} to {key}", show(w))
         };

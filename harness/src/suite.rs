@@ -174,9 +174,12 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// `model --bug B --schedule S seeds a..b: expect fail (checker)`.
+    /// `model --bug B [--workload W] --schedule S seeds a..b: expect fail (checker)`.
     pub fn name(&self) -> String {
         let mut n = self.model.clone() + &crate::protocol::bug_flag(self.bug.as_deref());
+        if let Some(w) = &self.workload {
+            n.push_str(&format!(" --workload {w}"));
+        }
         n.push_str(&format!(
             " --schedule {} seeds {}: expect {}",
             self.schedule.as_deref().unwrap_or("swarm"),

@@ -1,8 +1,17 @@
 //! What clients do: a generator of operations with unique write values, and the final reads.
+//!
+//! Two built-in workloads, by the names `--workload` takes:
+//! - `register` ([`Workload::registers`]): `write` a unique value to a key, `read` its value;
+//! - `append` ([`Workload::append`]): Jepsen's list-append on one key per operation: `append` a
+//!   unique element to a key's list, `read` the whole list. Every acknowledged element must be in
+//!   every later read, so each lost write is seen on its own, not only the last one to a key.
+//!
+//! [`apply`] is the single-copy semantics of both, for a store's state machine.
 use crate::ctx::SimRng;
 use crate::protocol::Invocation;
 use rand::Rng;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -13,7 +22,12 @@ pub enum SpecKind {
     Register,
     /// read / write / cas per key.
     CasRegister,
+    /// read (the whole list) / append (one element) per key.
+    Append,
 }
+
+/// The names `--workload` accepts for the built-in workloads.
+pub const WORKLOADS: [&str; 2] = ["register", "append"];
 
 /// The operation mix of a run. Write values are unique across the run, so a read names the write
 /// it saw and histories stay cheap to check.
@@ -24,6 +38,9 @@ pub struct Workload {
     pub read_ratio: f64,
     /// Fraction of cas among non-reads (0 for [`SpecKind::Register`]).
     pub cas_ratio: f64,
+    /// Writes are `append`s of a unique element to the key's list and reads return the whole
+    /// list ([`SpecKind::Append`]), instead of register writes.
+    pub append: bool,
     /// Mean think time between a client's operations (ms).
     pub think_ms: u64,
     /// How long a client waits for one operation before it is recorded as `info` (ms).
@@ -82,6 +99,47 @@ impl Workload {
             timeout_ms: 1000,
             custom: None,
             final_ops: None,
+            append: false,
+        }
+    }
+
+    /// Jepsen's list-append on three keys: each write appends an element unique across the run
+    /// to one key's list (recorded as `f: "append"`, `value`: the element), each read returns the
+    /// key's whole list (`value`: a JSON array); the final phase reads every key's list.
+    ///
+    /// ```
+    /// use faultline_harness::workload::{SpecKind, Workload};
+    /// use rand::SeedableRng;
+    /// let w = Workload::append();
+    /// assert_eq!(w.spec(), SpecKind::Append);
+    /// let mut rng = faultline_harness::SimRng::seed_from_u64(7);
+    /// let mut unique = 0;
+    /// let ops: Vec<_> = (0..20).map(|_| w.next(&mut rng, &mut unique)).collect();
+    /// assert!(ops.iter().all(|o| o.f == "append" || o.f == "read"));
+    /// assert!(ops.iter().any(|o| o.f == "append"));
+    /// ```
+    pub fn append() -> Workload {
+        Workload {
+            append: true,
+            ..Workload::registers()
+        }
+    }
+
+    /// The built-in workload called `name` (`register` or `append`, see [`WORKLOADS`]).
+    ///
+    /// ```
+    /// use faultline_harness::Workload;
+    /// assert_eq!(Workload::named("append").unwrap(), Workload::append());
+    /// assert!(Workload::named("bank").is_err());
+    /// ```
+    pub fn named(name: &str) -> Result<Workload, String> {
+        match name {
+            "register" => Ok(Workload::registers()),
+            "append" => Ok(Workload::append()),
+            other => Err(format!(
+                "unknown workload `{other}` (expected {})",
+                WORKLOADS.join(" or ")
+            )),
         }
     }
 
@@ -121,7 +179,9 @@ impl Workload {
     }
 
     pub fn spec(&self) -> SpecKind {
-        if self.cas_ratio > 0.0 {
+        if self.append {
+            SpecKind::Append
+        } else if self.cas_ratio > 0.0 {
             SpecKind::CasRegister
         } else {
             SpecKind::Register
@@ -147,6 +207,13 @@ impl Workload {
             };
         }
         *unique += 1;
+        if self.append {
+            return Invocation {
+                f: "append".into(),
+                key,
+                value: json!(*unique),
+            };
+        }
         if self.cas_ratio > 0.0 && rng.gen_bool(self.cas_ratio) && *unique > 1 {
             // Expect a recent value, so cas succeeds often enough to matter.
             let from = rng.gen_range(unique.saturating_sub(4).max(1)..*unique);
@@ -181,5 +248,55 @@ impl Workload {
     pub fn expected_ms(&self, ops: usize, clients: usize) -> u64 {
         let per_client = ops.div_ceil(clients.max(1)) as u64;
         per_client * (self.think_ms + 10)
+    }
+}
+
+/// Applies one operation of the built-in workloads to a single copy of the data: what a store's
+/// state machine does with `write`, `cas`, `append` and `read`. Returns the answer for the
+/// client: null for a write or an append, the value for a read (a key's list under the
+/// `append` workload; null for a key never written), `Err` for a cas that found another value or
+/// an operation it does not know.
+///
+/// ```
+/// use faultline_harness::workload::apply;
+/// use serde_json::{json, Value};
+/// let mut data = std::collections::BTreeMap::new();
+/// apply(&mut data, "append", "k", &json!(1)).unwrap();
+/// apply(&mut data, "append", "k", &json!(2)).unwrap();
+/// assert_eq!(apply(&mut data, "read", "k", &Value::Null), Ok(json!([1, 2])));
+/// apply(&mut data, "write", "r", &json!(5)).unwrap();
+/// assert!(apply(&mut data, "cas", "r", &json!([4, 6])).is_err());
+/// ```
+pub fn apply(
+    data: &mut BTreeMap<String, Value>,
+    f: &str,
+    key: &str,
+    value: &Value,
+) -> Result<Value, String> {
+    match f {
+        "read" => Ok(data.get(key).cloned().unwrap_or(Value::Null)),
+        "write" => {
+            data.insert(key.to_string(), value.clone());
+            Ok(Value::Null)
+        }
+        "cas" => {
+            let cur = data.get(key).unwrap_or(&Value::Null);
+            match value.as_array().map(Vec::as_slice) {
+                Some([from, to]) if from == cur => {
+                    data.insert(key.to_string(), to.clone());
+                    Ok(Value::Null)
+                }
+                Some([_, _]) => Err("cas mismatch".into()),
+                _ => Err(format!("cas needs [from, to], got {value}")),
+            }
+        }
+        "append" => match data.entry(key.to_string()).or_insert_with(|| json!([])) {
+            Value::Array(list) => {
+                list.push(value.clone());
+                Ok(Value::Null)
+            }
+            other => Err(format!("append to {key}, which holds {other}, not a list")),
+        },
+        other => Err(format!("unknown operation `{other}`")),
     }
 }

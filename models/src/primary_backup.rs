@@ -16,6 +16,9 @@
 //! - `follower-reads`: reads go to any replica and are answered from its local state: stale reads.
 //! - `no-fencing`: followers accept the log of a deposed primary (no epoch check), and the old
 //!   primary never steps down: split brain after a failover.
+//!
+//! Workloads: `append` (the default: list-append, where each lost write shows by itself) and
+//! `register` (`--workload register`).
 use crate::replication::{Flaw, Replica, StateMachine};
 use faultline_harness::prelude::*;
 use serde_json::Value;
@@ -30,6 +33,7 @@ pub struct PrimaryBackup {
     /// Client side: the node this client last found to be the primary (each client has its own
     /// protocol value, so this is the client's own guess).
     preferred: Cell<usize>,
+    workload: Workload,
 }
 
 impl PrimaryBackup {
@@ -44,9 +48,13 @@ impl PrimaryBackup {
         Ok(PrimaryBackup {
             flaw,
             preferred: Cell::new(0),
+            workload: Workload::named(cfg.workload_or(DEFAULT_WORKLOAD))?,
         })
     }
 }
+
+/// The workload when `--workload` is not given: list-append sees every lost write.
+const DEFAULT_WORKLOAD: &str = "append";
 
 /// The registered model.
 pub fn model() -> Model {
@@ -67,31 +75,17 @@ pub fn model() -> Model {
             "no-fencing",
             "followers accept a deposed primary's log: split brain after failover",
         )
+        .workloads(&["append", "register"])
         .nodes(5)
 }
 
-/// The replicated state: a register per key.
+/// The replicated state: a register or a list per key, as the workload's operations say.
 #[derive(Default)]
 struct Kv(BTreeMap<String, Value>);
 
 impl StateMachine for Kv {
     fn apply(&mut self, e: &Entry) -> Result<Value, String> {
-        match e.f.as_str() {
-            "write" => {
-                self.0.insert(e.key.clone(), e.value.clone());
-                Ok(Value::Null)
-            }
-            "cas" => {
-                let cur = self.0.get(&e.key).cloned().unwrap_or(Value::Null);
-                if e.value.get(0) == Some(&cur) {
-                    self.0.insert(e.key.clone(), e.value[1].clone());
-                    Ok(Value::Null)
-                } else {
-                    Err("cas mismatch".to_string())
-                }
-            }
-            _ => Ok(self.0.get(&e.key).cloned().unwrap_or(Value::Null)),
-        }
+        faultline_harness::workload::apply(&mut self.0, &e.f, &e.key, &e.value)
     }
 
     fn reset(&mut self) {
@@ -120,6 +114,10 @@ impl Protocol for PrimaryBackup {
             }
             r.after_event();
         }
+    }
+
+    fn workload(&self) -> Workload {
+        self.workload.clone()
     }
 
     async fn call(&self, c: &ClientCtx<Msg>, id: u64, op: &Invocation) -> Outcome {

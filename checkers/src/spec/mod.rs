@@ -2,7 +2,8 @@
 //!
 //! The linearizability search only ever asks a spec "from this state, can this operation have
 //! produced this output, and what is the state afterwards?". Built-in specs cover registers
-//! (`register`, `cas-register`) and key-value stores (`kv`: get/put/append); a user implements
+//! (`register`, `cas-register`), key-value stores (`kv`: get/put/append of strings) and
+//! Jepsen's list-append (`append`: append an element, read the whole list); a user implements
 //! [`Spec`] for anything else.
 //!
 //! ```
@@ -31,9 +32,11 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
 
+mod append;
 mod kv;
 mod register;
 
+pub use append::{AppendInput, AppendOp, AppendOutput, AppendSpec, Elem, ListState};
 pub use kv::{KvInput, KvOp, KvOutput, KvSpec, KvState};
 pub use register::{RegisterInput, RegisterOp, RegisterOutput, RegisterSpec};
 
@@ -128,11 +131,18 @@ pub enum SpecName {
     CasRegister,
     /// get/put/append key-value store, one partition per key.
     Kv,
+    /// list-append: `append` one element, `read` the whole list; one partition per key.
+    Append,
 }
 
 impl SpecName {
     /// Every built-in spec, in the order `faultline list` shows them.
-    pub const ALL: [SpecName; 3] = [SpecName::Register, SpecName::CasRegister, SpecName::Kv];
+    pub const ALL: [SpecName; 4] = [
+        SpecName::Register,
+        SpecName::CasRegister,
+        SpecName::Kv,
+        SpecName::Append,
+    ];
 
     /// The command-line name.
     pub fn as_str(self) -> &'static str {
@@ -140,6 +150,7 @@ impl SpecName {
             SpecName::Register => "register",
             SpecName::CasRegister => "cas-register",
             SpecName::Kv => "kv",
+            SpecName::Append => "append",
         }
     }
 }
@@ -157,8 +168,9 @@ impl std::str::FromStr for SpecName {
             "register" => Ok(SpecName::Register),
             "cas-register" => Ok(SpecName::CasRegister),
             "kv" => Ok(SpecName::Kv),
+            "append" => Ok(SpecName::Append),
             _ => Err(format!(
-                "unknown spec '{s}' (expected register, cas-register or kv)"
+                "unknown spec '{s}' (expected register, cas-register, kv or append)"
             )),
         }
     }

@@ -66,6 +66,8 @@ enum Bug {
 /// The protocol for one run.
 pub struct RaftRs {
     bug: Bug,
+    /// `append` by default (list-append sees every lost write); `--workload register`.
+    workload: Workload,
     /// The client side: find the leader, follow redirects, retry on silence.
     client: LeaderClient,
 }
@@ -84,6 +86,7 @@ impl RaftRs {
         }
         Ok(RaftRs {
             bug,
+            workload: Workload::named(cfg.workload_or("append"))?,
             client: LeaderClient::new(),
         })
     }
@@ -106,6 +109,7 @@ pub fn model() -> Model {
             "thread-rng",
             "raft-rs picks election timeouts with rand::thread_rng: runs are not reproducible",
         )
+        .workloads(&["append", "register"])
         .nodes(5)
         .clients(3)
         .ops(200)
@@ -124,6 +128,10 @@ impl Protocol for RaftRs {
 
     async fn call(&self, c: &ClientCtx<Msg>, id: u64, op: &Invocation) -> Outcome {
         client::call(self, c, id, op).await
+    }
+
+    fn workload(&self) -> Workload {
+        self.workload.clone()
     }
 
     fn guarantees(&self) -> Vec<&'static str> {

@@ -262,23 +262,9 @@ impl Server<'_> {
         }
     }
 
+    /// The key-value state machine: registers or lists, as the workload's operations say.
     fn execute(&mut self, op: &Invocation) -> Result<Value, String> {
-        let key = op.key.clone().unwrap_or_default();
-        match op.f.as_str() {
-            "write" => {
-                self.kv.insert(key, op.value.clone());
-                Ok(Value::Null)
-            }
-            "cas" => {
-                let cur = self.kv.get(&key).unwrap_or(&Value::Null);
-                if op.value.get(0) == Some(cur) {
-                    self.kv.insert(key, op.value[1].clone());
-                    Ok(Value::Null)
-                } else {
-                    Err("cas mismatch".into())
-                }
-            }
-            _ => Ok(self.kv.get(&key).cloned().unwrap_or(Value::Null)),
-        }
+        let key = op.key.as_deref().unwrap_or_default();
+        faultline::workload::apply(&mut self.kv, &op.f, key, &op.value)
     }
 }

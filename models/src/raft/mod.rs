@@ -23,6 +23,11 @@
 //! - `ack-before-fsync`: followers acknowledge entries before they are durable (fsyncs batched).
 //! - `leader-local-read`: a node that believes it leads answers reads from its own state.
 //! - `no-truncate`: followers keep their conflicting entries instead of deleting them.
+//! - `ack-unapplied`: the leader acknowledges a write once it is in its own (durable) log, before
+//!   it commits: a leader deposed before replicating it loses an acknowledged write.
+//!
+//! Workloads: `append` (the default: list-append, where each lost write shows by itself) and
+//! `register` (`--workload register`).
 //!
 //! The default swarm schedule finds `no-truncate`, `leader-local-read`, `no-vote-log-check` and
 //! `ack-before-fsync` within a few seeds, `volatile-vote` within a hundred or so. Two need a fault
@@ -88,11 +93,13 @@ pub(crate) enum Bug {
     AckBeforeFsync,
     LeaderLocalRead,
     NoTruncate,
+    AckUnapplied,
 }
 
 /// The `raft` protocol for one run.
 pub struct Raft {
     bug: Bug,
+    workload: Workload,
     /// The client side (per run: the protocol is built per seed).
     client: LeaderClient,
 }
@@ -107,6 +114,7 @@ impl Raft {
             Some("ack-before-fsync") => Bug::AckBeforeFsync,
             Some("leader-local-read") => Bug::LeaderLocalRead,
             Some("no-truncate") => Bug::NoTruncate,
+            Some("ack-unapplied") => Bug::AckUnapplied,
             Some(other) => return Err(format!("unknown bug `{other}`")),
         };
         if cfg.nodes == 0 {
@@ -114,10 +122,14 @@ impl Raft {
         }
         Ok(Raft {
             bug,
+            workload: Workload::named(cfg.workload_or(DEFAULT_WORKLOAD))?,
             client: LeaderClient::new(),
         })
     }
 }
+
+/// The workload when `--workload` is not given: list-append sees every lost write.
+const DEFAULT_WORKLOAD: &str = "append";
 
 /// The registered model.
 pub fn model() -> Model {
@@ -148,6 +160,11 @@ pub fn model() -> Model {
             "no-truncate",
             "followers keep conflicting entries instead of deleting them",
         )
+        .bug(
+            "ack-unapplied",
+            "the leader acknowledges a write once it is in its own log, before it commits",
+        )
+        .workloads(&["append", "register"])
         .nodes(5)
         .clients(3)
         .ops(200)
@@ -166,6 +183,10 @@ impl Protocol for Raft {
 
     async fn call(&self, c: &ClientCtx<Msg>, id: u64, op: &Invocation) -> Outcome {
         client::call(self, c, id, op).await
+    }
+
+    fn workload(&self) -> Workload {
+        self.workload.clone()
     }
 
     fn guarantees(&self) -> Vec<&'static str> {

@@ -243,23 +243,9 @@ impl Server<'_> {
         }
     }
 
+    /// The key-value state machine: registers or lists, as the workload's operations say.
     fn execute(&mut self, cmd: &Command) -> Result<Value, String> {
-        match cmd.f.as_str() {
-            "write" => {
-                self.kv.insert(cmd.key.clone(), cmd.value.clone());
-                Ok(Value::Null)
-            }
-            "cas" => {
-                let cur = self.kv.get(&cmd.key).unwrap_or(&Value::Null);
-                if cmd.value.get(0) == Some(cur) {
-                    self.kv.insert(cmd.key.clone(), cmd.value[1].clone());
-                    Ok(Value::Null)
-                } else {
-                    Err("cas mismatch".into())
-                }
-            }
-            _ => Ok(self.kv.get(&cmd.key).cloned().unwrap_or(Value::Null)),
-        }
+        faultline_harness::workload::apply(&mut self.kv, &cmd.f, &cmd.key, &cmd.value)
     }
 
     async fn on_request(&mut self, from: usize, id: u64, op: Invocation) {
@@ -279,9 +265,15 @@ impl Server<'_> {
             self.ctx.send(from, Msg::Reply { id, result });
             return;
         }
-        self.waiting.insert(id, from);
         if !self.in_log.insert(id) {
-            return; // already logged (a retry or a duplicate): answered when applied
+            // Already logged (a retry or a duplicate): answered when applied.
+            self.waiting.insert(id, from);
+            return;
+        }
+        let early_ack =
+            self.bug == Bug::AckUnapplied && matches!(op.f.as_str(), "write" | "append");
+        if !early_ack {
+            self.waiting.insert(id, from);
         }
         let cmd = Command {
             op_id: id,
@@ -292,6 +284,12 @@ impl Server<'_> {
         self.log.push(Entry::new(self.meta.term, cmd));
         // The leader counts its own copy only once it is durable.
         self.persist(true).await;
+        if early_ack {
+            // `ack-unapplied`: "it is in my log, so it will commit" (it will not if this leader
+            // is deposed before a majority has it).
+            let result = Ok(Value::Null);
+            self.ctx.send(from, Msg::Reply { id, result });
+        }
         let len = self.log.len();
         if let Role::Leader { matched, .. } = &mut self.role {
             matched[self.ctx.id()] = len;

@@ -68,6 +68,12 @@ pub struct Replica<'a, M: Message, S> {
     next_beat: Instant,
 }
 
+/// `async-ack` answers writes and appends (which need no result from the state machine) as soon
+/// as they are logged.
+fn acked_early(f: &str) -> bool {
+    matches!(f, "write" | "append")
+}
+
 fn majority(n: usize) -> usize {
     n / 2 + 1
 }
@@ -223,7 +229,7 @@ impl<'a, M: Message + From<Msg>, S: StateMachine> Replica<'a, M, S> {
             self.applied += 1;
             let result = self.sm.apply(&e);
             if let Some((client, id)) = self.waiting.remove(&self.applied) {
-                if !(self.flaw == Flaw::AsyncAck && e.f == "write") {
+                if !(self.flaw == Flaw::AsyncAck && acked_early(&e.f)) {
                     self.send(client, Msg::Reply { id, result });
                 }
             }
@@ -357,7 +363,7 @@ impl<'a, M: Message + From<Msg>, S: StateMachine> Replica<'a, M, S> {
         });
         let index = self.d.log.len();
         self.waiting.insert(index, (from, id));
-        if self.flaw == Flaw::AsyncAck && op.f == "write" {
+        if self.flaw == Flaw::AsyncAck && acked_early(&op.f) {
             self.send(
                 from,
                 Msg::Reply {

@@ -13,6 +13,9 @@
 //! Nodes: the config group is nodes 0..3, then each shard group's members in turn (default 12
 //! nodes: 3 config + 3 groups of 3).
 //!
+//! Workloads: `append` (the default: list-append, where each lost write shows by itself) and
+//! `register` (`--workload register`), one key per shard.
+//!
 //! Bug variant:
 //! - `stale-shard-map`: a group that hands a shard over keeps serving it, so clients with an old
 //!   map keep reading and writing a copy nobody else sees.
@@ -84,7 +87,11 @@ pub struct ShardedKv {
     stale_map: bool,
     /// A client's cached shard map and primary guesses (unused by server nodes).
     client: client::ClientState,
+    workload: Workload,
 }
+
+/// The workload when `--workload` is not given: list-append sees every lost write.
+const DEFAULT_WORKLOAD: &str = "append";
 
 impl ShardedKv {
     pub fn new(cfg: &ModelConfig) -> Result<Self, String> {
@@ -97,6 +104,7 @@ impl ShardedKv {
             layout: Layout::new(cfg.nodes)?,
             stale_map,
             client: client::ClientState::default(),
+            workload: Workload::named(cfg.workload_or(DEFAULT_WORKLOAD))?.keys(SHARDS),
         })
     }
 
@@ -158,6 +166,7 @@ pub fn model() -> Model {
             "a group keeps serving a shard after handing it over: clients with an old map \
              read and write a copy nobody else sees",
         )
+        .workloads(&["append", "register"])
         .nodes(CONFIG_SIZE + GROUPS * 3)
 }
 
@@ -181,6 +190,6 @@ impl Protocol for ShardedKv {
     }
 
     fn workload(&self) -> Workload {
-        Workload::registers().keys(SHARDS)
+        self.workload.clone()
     }
 }

@@ -82,24 +82,8 @@ impl StateMachine for ShardState {
         if !self.owned.contains(&shard_of(&e.key)) {
             return Err(WRONG_GROUP.into());
         }
-        match e.f.as_str() {
-            "write" => {
-                self.kv.insert(e.key.clone(), e.value.clone());
-                Ok(Value::Null)
-            }
-            "cas" => {
-                let cur = self.kv.get(&e.key).cloned().unwrap_or(Value::Null);
-                if e.value.get(0) == Some(&cur) {
-                    self.kv.insert(e.key.clone(), e.value[1].clone());
-                    Ok(Value::Null)
-                } else {
-                    Err("cas mismatch".to_string())
-                }
-            }
-            _ => Ok(self.kv.get(&e.key).cloned().unwrap_or(Value::Null)),
-        }
+        faultline_harness::workload::apply(&mut self.kv, &e.f, &e.key, &e.value)
     }
-
     fn reset(&mut self) {
         self.owned = (0..self.layout.shards)
             .filter(|s| self.layout.initial_group(*s) == self.group)
