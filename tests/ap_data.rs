@@ -98,6 +98,12 @@ impl Protocol for Toy {
                     }
                     Value::Null
                 }
+                // The harness's final inspection: every key's value on this replica.
+                "inspect" => state
+                    .iter()
+                    .map(|(k, (v, _))| (k.clone(), v.clone()))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into(),
                 _ => match (state.get(&key), self.bug) {
                     (Some((v, _)), Bug::Invent) => json!(v.as_u64().unwrap_or(0) + 1_000_000),
                     (Some((v, _)), _) => v.clone(),
@@ -117,6 +123,22 @@ impl Protocol for Toy {
             }
         }
         Outcome::Unknown("timeout".into())
+    }
+
+    async fn inspect(&self, c: &ClientCtx<Msg>, node: usize, _keys: &[String]) -> Option<Value> {
+        let id = u64::MAX - node as u64;
+        let op = Invocation {
+            f: "inspect".into(),
+            key: None,
+            value: Value::Null,
+        };
+        c.send(node, Msg::Request(id, op));
+        while let Some((_, Msg::Reply(rid, v))) = c.recv_timeout(Duration::from_millis(300)).await {
+            if rid == id {
+                return Some(v);
+            }
+        }
+        None
     }
 }
 
