@@ -79,7 +79,7 @@ struct BenchArgs {
 
 #[derive(Args, Debug)]
 struct CiArgs {
-    /// The suite (YAML; see SPEC.md and ci/faultline.yaml).
+    /// The suite (YAML; see docs/reference.md and ci/faultline.yaml).
     suite: PathBuf,
     /// Write a JUnit XML report here.
     #[arg(long)]

@@ -1,4 +1,4 @@
-//! `faultline ci SUITE.yaml`: the CI gate. A suite is a YAML list of expectations (SPEC.md):
+//! `faultline ci SUITE.yaml`: the CI gate. A suite is a YAML list of expectations (docs/reference.md):
 //!
 //! ```yaml
 //! - {model: primary-backup, seeds: 200, expect: pass}
