@@ -133,6 +133,8 @@ fn a_failing_runs_history_rechecks_as_not_linearizable() {
         "follower-reads",
         "--seed",
         "0",
+        "--workload",
+        "register",
         "--out",
         dir.path().to_str().unwrap(),
         "--json",

@@ -53,7 +53,7 @@ fn verdicts(dir: &TempDir, history: &str, budget: u64, jobs: &str) -> Vec<(i32, 
             "check-history",
             history,
             "--spec",
-            "cas-register",
+            "append",
             "--check-budget",
             &b,
             "--json",
@@ -137,13 +137,7 @@ fn one_recording_one_verdict_under_any_load() {
     // How many steps deciding it takes, unlimited.
     let full = faultline_in(
         dir.path(),
-        &[
-            "check-history",
-            &history,
-            "--spec",
-            "cas-register",
-            "--json",
-        ],
+        &["check-history", &history, "--spec", "append", "--json"],
     );
     assert_eq!(full.code, 0, "{}", full.stdout);
     let steps = full.json()["steps"].as_u64().expect("steps");

@@ -152,7 +152,14 @@ impl Checker for Progress {
     }
     fn check(&self, rec: &Recording) -> Vec<Finding> {
         let active: Vec<(u64, u64)> = rec.windows().iter().map(|(s, e, _)| (*s, *e)).collect();
-        faultline_checkers::progress::check_progress(&rec.history, &active, rec.sim_ns)
+        let mut found =
+            faultline_checkers::progress::check_progress(&rec.history, &active, rec.sim_ns);
+        if rec.panic.is_some() {
+            // A run that panicked ended there: the panic is its violation, and "nothing ever
+            // succeeded" in the moments before it says nothing about the store's progress.
+            found.retain(|f| !faultline_checkers::progress::never_succeeded(f));
+        }
+        found
     }
 }
 
