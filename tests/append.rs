@@ -202,3 +202,43 @@ fn check_history_judges_list_append_files() {
     );
     assert_eq!(out.code, 2, "append ops under a register spec are refused");
 }
+
+/// `Check` takes the same configuration as the command line: the workload (and a bad one is
+/// refused loudly), the liveness bound, nodes and clients.
+#[test]
+fn check_takes_the_workload_and_the_liveness_bound() {
+    use faultline_harness::Check;
+    let raft = || {
+        faultline::models::all()
+            .into_iter()
+            .find(|m| m.name() == "raft")
+            .unwrap()
+    };
+    let r = Check::new(raft())
+        .seeds(0..3)
+        .workload("register")
+        .liveness_timeout(std::time::Duration::from_secs(5))
+        .nodes(3)
+        .clients(2)
+        .no_regressions()
+        .run();
+    r.assert_ok();
+    assert_eq!(r.seeds_run, 3);
+    let bad = std::panic::catch_unwind(|| {
+        Check::new(raft())
+            .seeds(0..1)
+            .workload("queue")
+            .no_regressions()
+            .run()
+    });
+    let msg = bad.err().and_then(|e| {
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+    });
+    assert!(
+        msg.as_deref()
+            .is_some_and(|m| m.contains("unknown workload `queue`")),
+        "{msg:?}"
+    );
+}

@@ -1,5 +1,5 @@
 //! `faultline bench` produces its figures from real runs: both sides of the network bench carry
-//! the same traffic, every figure SPEC.md names is there, and bad input is refused. Timings are
+//! the same traffic, every figure docs/reference.md names is there, and bad input is refused. Timings are
 //! never asserted (they belong to the machine, not the code).
 mod common;
 

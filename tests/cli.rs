@@ -1,4 +1,4 @@
-//! The command line as SPEC.md describes it: exit codes, error messages, the JSON objects, the
+//! The command line as docs/reference.md describes it: exit codes, error messages, the JSON objects, the
 //! artifacts of a failing run and `replay`.
 use faultline_harness::prelude::*;
 use serde_json::{json, Value};
@@ -40,7 +40,7 @@ fn assert_finding(f: &Value) {
     assert!(f["message"].as_str().is_some_and(|m| !m.is_empty()), "{f}");
 }
 
-/// SPEC.md's `run` / `replay` object.
+/// docs/reference.md's `run` / `replay` object.
 fn assert_run_json(j: &Value) {
     for k in [
         "model",

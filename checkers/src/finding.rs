@@ -1,5 +1,5 @@
 //! Findings: what a checker reports. Whether a finding fails the run is decided by the model's
-//! declared guarantees and `--fail-on` (SPEC.md), not by the checker.
+//! declared guarantees and `--fail-on` (docs/reference.md), not by the checker.
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

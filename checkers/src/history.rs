@@ -27,7 +27,7 @@ pub enum EventType {
     Info,
 }
 
-/// One line of a history (SPEC.md's JSONL form).
+/// One line of a history (docs/reference.md's JSONL form).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub process: u64,

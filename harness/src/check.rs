@@ -44,7 +44,12 @@ pub struct Check {
     artifacts: Option<PathBuf>,
     allow_undecided: bool,
     check_budget: Option<u64>,
+    /// Everything else of the run's configuration the builder sets (nodes, workload, ...).
+    tweaks: Vec<Tweak>,
 }
+
+/// One change the builder makes to the run's configuration.
+type Tweak = Box<dyn Fn(&mut crate::protocol::ModelConfig) + Send + Sync>;
 
 /// The outcome of a [`Check`]: the failing runs, lowest seed first.
 pub struct CheckResult {
@@ -77,7 +82,47 @@ impl Check {
             artifacts: None,
             allow_undecided: false,
             check_budget: None,
+            tweaks: vec![],
         }
+    }
+
+    fn tweak(
+        mut self,
+        f: impl Fn(&mut crate::protocol::ModelConfig) + Send + Sync + 'static,
+    ) -> Self {
+        self.tweaks.push(Box::new(f));
+        self
+    }
+
+    /// The client workload (`register` or `append`, as `--workload`; the model must support it).
+    pub fn workload(self, name: &str) -> Self {
+        let name = name.to_string();
+        self.tweak(move |c| c.workload = Some(name.clone()))
+    }
+
+    /// How long after the final heal every final read must have succeeded (simulated time; as
+    /// `--liveness-timeout`).
+    pub fn liveness_timeout(self, bound: std::time::Duration) -> Self {
+        let ms = bound.as_millis().max(1) as u64;
+        self.tweak(move |c| c.liveness_ms = Some(ms))
+    }
+
+    /// Server nodes (as `--nodes`).
+    pub fn nodes(self, n: usize) -> Self {
+        self.tweak(move |c| c.nodes = n)
+    }
+
+    /// Clients (as `--clients`).
+    pub fn clients(self, n: usize) -> Self {
+        self.tweak(move |c| c.clients = n)
+    }
+
+    /// A model parameter (as `--set KEY=VALUE`).
+    pub fn set(self, key: &str, value: &str) -> Self {
+        let (k, v) = (key.to_string(), value.to_string());
+        self.tweak(move |c| {
+            c.set.insert(k.clone(), v.clone());
+        })
     }
 
     /// Accept undecided seeds (a checker ran out of its work budget) as ok.
@@ -168,6 +213,9 @@ impl Check {
             config.ops = ops;
         }
         config.check_budget = self.check_budget;
+        for t in &self.tweaks {
+            t(&mut config);
+        }
         let regressions = self.use_regressions.then(|| {
             self.regressions.clone().unwrap_or_else(|| {
                 std::env::var_os("CARGO_MANIFEST_DIR")

@@ -108,6 +108,9 @@ struct MergeArgs {
     out: Option<PathBuf>,
     #[arg(long)]
     json: bool,
+    /// Exit 0 rather than 3 when seeds were undecided and none failed (as fuzz and ci).
+    #[arg(long)]
+    allow_undecided: bool,
 }
 
 #[derive(Args, Debug)]
@@ -400,7 +403,7 @@ fn init_trace(verbose: bool) {
 fn list(models: &[Model], json_out: bool) -> CliResult {
     let mut infos = Vec::new();
     for m in models {
-        infos.push(m.info(&m.config(None))?);
+        infos.push((m.info(&m.config(None))?, m.supported_workloads().to_vec()));
     }
     let schedules: Vec<Value> = builtin_names()
         .into_iter()
@@ -413,9 +416,10 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
     if json_out {
         let models: Vec<Value> = infos
             .iter()
-            .map(|i| {
+            .map(|(i, workloads)| {
                 json!({
                     "name": i.name, "cap": i.cap, "guarantees": i.guarantees,
+                    "workloads": workloads,
                     "bugs": i.bugs.iter().map(|b| &b.name).collect::<Vec<_>>(),
                     "bug_descriptions": i.bugs,
                     "params": i.params,
@@ -429,7 +433,7 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
         );
     } else {
         println!("Models:");
-        for i in &infos {
+        for (i, workloads) in &infos {
             let cap = match i.cap {
                 crate::protocol::Cap::None => "—".to_string(),
                 c => format!("{c:?}"),
@@ -437,6 +441,12 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
             println!("  {} ({cap}) — {}", i.name, i.description);
             println!("    guarantees: {}", i.guarantees.join(", "));
             println!("    checkers:   {}", i.checkers.join(", "));
+            if !workloads.is_empty() {
+                println!(
+                    "    workloads:  {} (--workload; the first is the default)",
+                    workloads.join(", ")
+                );
+            }
             for b in &i.bugs {
                 println!("    --bug {:<20} {}", b.name, b.description);
             }
@@ -685,7 +695,7 @@ fn merge_cmd(a: MergeArgs) -> CliResult {
     } else {
         report.print_human();
     }
-    Ok(report.exit_code(false))
+    Ok(report.exit_code(a.allow_undecided))
 }
 
 fn check_history_cmd(a: CheckHistoryArgs) -> CliResult {

@@ -227,8 +227,8 @@ impl Model {
         self
     }
 
-    /// Declares the workloads `--workload` may select (`register`, `append`); a model that
-    /// declares none runs only its own.
+    /// Declares the workloads `--workload` may select (`register`, `append`), the model's default
+    /// first (`list` says so); a model that declares none runs only its own.
     pub fn workloads(mut self, names: &[&str]) -> Self {
         self.workloads = names.iter().map(|s| s.to_string()).collect();
         self

@@ -173,7 +173,7 @@ pub trait Protocol: 'static {
 
     /// How many server nodes a run has when the user asks for `--nodes nodes`. Default: exactly
     /// that. A protocol with a node on top of the ones `--nodes` counts (2PC's coordinator next
-    /// to its participants, SPEC.md) adds it here; node ids are then `0..servers(nodes)` and
+    /// to its participants, docs/reference.md) adds it here; node ids are then `0..servers(nodes)` and
     /// schedules pick their victims among all of them.
     fn servers(&self, nodes: usize) -> usize {
         nodes

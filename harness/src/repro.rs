@@ -1,4 +1,4 @@
-//! Reproducer files (`repro.yaml`, SPEC.md): everything needed to re-run a seed bit for bit.
+//! Reproducer files (`repro.yaml`, docs/reference.md): everything needed to re-run a seed bit for bit.
 use crate::protocol::ModelConfig;
 use crate::run::RunReport;
 use crate::schedule::Step;

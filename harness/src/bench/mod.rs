@@ -1,4 +1,4 @@
-//! `faultline bench`: performance figures measured in one process, side by side (SPEC.md).
+//! `faultline bench`: performance figures measured in one process, side by side (docs/reference.md).
 //!
 //! - the network floor: raw madsim against the harness's network on the same traffic, and
 //!   their ratio `overhead`;
@@ -90,7 +90,7 @@ pub struct CheckerFigures {
     pub slowest_ms: f64,
 }
 
-/// SPEC.md's `bench` object, plus the figures around it.
+/// docs/reference.md's `bench` object, plus the figures around it.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
     pub raw_madsim_msgs_per_sec: f64,

@@ -4,7 +4,7 @@
 //! `atomicity` / `blocking` checkers as the harness runs them.
 //!
 //! Node 0 is the coordinator; participants are nodes `1..=n` (`--nodes n` counts participants,
-//! SPEC.md, so each protocol declares `servers(n) = n + 1`). Key `k{i}` lives at participant
+//! docs/reference.md, so each protocol declares `servers(n) = n + 1`). Key `k{i}` lives at participant
 //! `1 + i % n`; a transaction writes two or three keys on distinct participants.
 mod checks;
 pub mod coordinator;
