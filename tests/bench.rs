@@ -26,10 +26,9 @@ fn both_sides_of_the_network_bench_carry_the_same_traffic() {
     assert!(f.raw_msgs_per_sec > 0.0 && f.harness_msgs_per_sec > 0.0);
 }
 
-#[test]
-fn the_report_has_every_figure_the_spec_names() {
-    let tmp = TempDir::new("bench");
-    let o = BenchOptions {
+/// The smallest bench: zero budgets (each stage still runs its minimum), these models only.
+fn tiny(only: &[&str], tmp: &TempDir) -> BenchOptions {
+    BenchOptions {
         net_budget: Duration::ZERO,
         traffic: SMALL,
         model_budget: Duration::ZERO,
@@ -37,10 +36,16 @@ fn the_report_has_every_figure_the_spec_names() {
         scaling_budget: None,
         jobs: 1,
         memory: None,
-        only: vec!["raft".into(), "twopc".into()],
+        only: only.iter().map(|m| m.to_string()).collect(),
         porcupine: None,
         tmp: tmp.path().join("scratch"),
-    };
+    }
+}
+
+#[test]
+fn the_report_has_every_figure_the_spec_names() {
+    let tmp = TempDir::new("bench");
+    let o = tiny(&["raft", "twopc"], &tmp);
     let r = bench::run(&faultline::models::all(), &o).expect("the bench runs");
     let json = serde_json::to_value(&r).unwrap();
     for key in [
@@ -111,18 +116,7 @@ fn an_unknown_model_is_refused() {
 #[test]
 fn porcupine_is_timed_only_when_it_can_run_here() {
     let tmp = TempDir::new("bench-porcupine");
-    let o = BenchOptions {
-        net_budget: Duration::ZERO,
-        traffic: SMALL,
-        model_budget: Duration::ZERO,
-        checker_runs: 1,
-        scaling_budget: None,
-        jobs: 1,
-        memory: None,
-        only: vec!["twopc".into()],
-        porcupine: None,
-        tmp: tmp.path().join("scratch"),
-    };
+    let o = tiny(&["twopc"], &tmp);
     let r = bench::run(&faultline::models::all(), &o).expect("the bench runs");
     assert!(r.porcupine.is_none());
     let why = r.porcupine_skipped.as_deref().unwrap();
