@@ -295,6 +295,7 @@ fn undecided_only_campaigns_exit_three_unless_allowed() {
         (Some(false), Some(true))
     );
     assert_eq!(e["counts"]["undecided"], 2);
+    assert_eq!(e["seed"], 0, "the seed whose reproducer is written: {e}");
     let junit = std::fs::read_to_string(dir.join("j.xml")).unwrap();
     assert!(junit.contains("type=\"undecided\""), "{junit}");
     let ci = faultline_in(dir.path(), &["ci", "allowed.yaml", "--jobs", "1", "--json"]);

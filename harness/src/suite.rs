@@ -665,7 +665,13 @@ fn run_entry(
         undecided,
         seeds_run: seen.seeds_run,
         counts,
-        seed: seen.hit.as_ref().map(|r| r.seed),
+        // The seed the entry's verdict rests on: the one it failed on, else (unmet only for
+        // undecided seeds) the undecided seed whose reproducer is written.
+        seed: seen
+            .hit
+            .as_ref()
+            .or(undecided_report.filter(|_| undecided))
+            .map(|r| r.seed),
         violations: seen.hit.map(|r| r.violations).unwrap_or_default(),
         repro,
         message,
