@@ -50,3 +50,20 @@ fn partitions_break_atomicity() {
     );
     assert!(!failure.recording.partition_windows().is_empty());
 }
+
+/// Seed 981 under `crashes`: the coordinator crashes after the PreAcks, then the termination
+/// leader crashes inside its collection window; the survivor waits one more round and commits
+/// (1,371 ms in doubt) without waiting for anyone to recover. That is termination, not blocking:
+/// threepc is judged against its own termination bound, which covers a round per crashed leader.
+#[test]
+fn a_cascade_of_crashed_termination_leaders_is_not_blocking() {
+    let r = run_seed(&model(), None, "crashes", 981, &[]);
+    assert!(r.passed, "{:?}", r.violations);
+    let crashes = r
+        .recording
+        .windows()
+        .iter()
+        .filter(|(_, _, f)| f.kind == "crash")
+        .count();
+    assert!(crashes >= 2, "the coordinator and a participant crashed");
+}

@@ -31,6 +31,9 @@ pub fn wake_at<M: Message>(ctx: &NodeCtx<M>, deadlines: impl Iterator<Item = Ins
         .unwrap_or_else(|| ctx.instant() + Duration::from_secs(1))
 }
 
+/// The most participants one transaction touches.
+pub const MAX_PARTICIPANTS: usize = 3;
+
 /// How long a participant in doubt holding locks may wait for a dead coordinator before the
 /// `blocking` checker reports it.
 pub const BLOCKING_THRESHOLD_MS: u64 = 1000;
@@ -47,13 +50,14 @@ where
         .nodes(3)
 }
 
-/// The checkers both protocols run: `atomicity`, `client-outcome` and `blocking`.
-pub fn checkers() -> Vec<Box<dyn Checker>> {
+/// The checkers both protocols run: `atomicity`, `client-outcome` and `blocking` (a participant
+/// in doubt longer than `blocking_ms`).
+pub fn checkers(blocking_ms: u64) -> Vec<Box<dyn Checker>> {
     vec![
         Box::new(Atomicity),
         Box::new(ClientOutcome),
         Box::new(Blocking {
-            threshold_ms: BLOCKING_THRESHOLD_MS,
+            threshold_ms: blocking_ms,
         }),
     ]
 }

@@ -45,7 +45,7 @@ pub fn txn_workload(n: usize) -> Workload {
             let want = if n == 1 {
                 1
             } else {
-                rng.gen_range(2..=n.min(3))
+                rng.gen_range(2..=n.min(super::MAX_PARTICIPANTS))
             };
             let mut parts: Vec<usize> = Vec::new();
             while parts.len() < want {

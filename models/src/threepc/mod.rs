@@ -142,7 +142,7 @@ impl Protocol for ThreePc {
     }
 
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
-        commit::checkers()
+        commit::checkers(participant::TERMINATION_BOUND_MS)
     }
 
     async fn node(&self, ctx: NodeCtx<Msg>) {

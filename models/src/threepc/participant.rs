@@ -15,6 +15,15 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_millis(700);
 /// How long a termination leader collects answers (and precommit acknowledgements).
 const COLLECT: Duration = Duration::from_millis(100);
+/// The longest a participant may stay in doubt while the protocol works as designed: its own wait,
+/// then one termination round per leader that crashes mid-round before a survivor takes over (a
+/// transaction has at most `MAX_PARTICIPANTS`), then the last collection. `blocking` judges
+/// threepc against this, not against 2PC's threshold: waiting out a cascade of crashes is
+/// termination, not blocking; waiting for a recovery would be.
+pub(super) const TERMINATION_BOUND_MS: u64 = (WAIT.as_millis() as u64)
+    + (crate::commit::MAX_PARTICIPANTS as u64 - 1)
+        * (WAIT.as_millis() + COLLECT.as_millis()) as u64
+    + COLLECT.as_millis() as u64;
 /// How soon a restarted participant asks about what it was in doubt of.
 const ON_RESTART: Duration = Duration::from_millis(20);
 

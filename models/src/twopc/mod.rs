@@ -149,7 +149,7 @@ impl Protocol for TwoPc {
     }
 
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
-        commit::checkers()
+        commit::checkers(BLOCKING_THRESHOLD_MS)
     }
 
     async fn node(&self, ctx: NodeCtx<Msg>) {
