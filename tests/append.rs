@@ -76,12 +76,7 @@ fn loses_an_element(model: fn() -> Model, bug: &str, n: u64) -> u64 {
             !list.contains(elem),
             "seed {seed}: {elem} is missing from {list:?}"
         );
-        let message = &r
-            .violations
-            .iter()
-            .find(|v| v.checker == "lost-write")
-            .unwrap()
-            .message;
+        let message = &r.violation("lost-write").unwrap().message;
         assert!(message.contains(&format!("element {elem}")), "{message}");
         let fixed = run_with(&m, None, Some("append"), seed);
         assert!(

@@ -147,11 +147,7 @@ fn a_store_that_refuses_everything_fails_liveness_and_progress() {
             "seed {seed}: {:?}",
             r.violations
         );
-        let live = r
-            .violations
-            .iter()
-            .find(|v| v.checker == "liveness")
-            .unwrap();
+        let live = r.violation("liveness").unwrap();
         // Names every key, the bound and the last error.
         assert!(
             live.message
@@ -171,11 +167,7 @@ fn a_store_that_refuses_everything_fails_liveness_and_progress() {
             "{}",
             live.message
         );
-        let prog = r
-            .violations
-            .iter()
-            .find(|v| v.checker == "progress")
-            .unwrap();
+        let prog = r.violation("progress").unwrap();
         assert!(
             prog.message.starts_with("no operation ever succeeded"),
             "{}",
@@ -201,11 +193,7 @@ fn a_store_that_stops_serving_for_good_fails_liveness() {
         assert!(r.stats.ok > 0, "seed {seed}: it served at first");
         let v = r.violated_checkers();
         assert!(v.contains(&"liveness".to_string()), "seed {seed}: {v:?}");
-        let live = r
-            .violations
-            .iter()
-            .find(|v| v.checker == "liveness")
-            .unwrap();
+        let live = r.violation("liveness").unwrap();
         assert!(
             live.message.contains("last error: timeout"),
             "{}",
@@ -256,11 +244,7 @@ fn the_deaf_store_is_caught_by_progress_where_a_fault_ends_after_it_stopped() {
 fn the_liveness_bound_is_the_configured_one() {
     let m = model(Behaviour::RefuseAll);
     let r = run_seed(&m, 1, Some(2_000));
-    let live = r
-        .violations
-        .iter()
-        .find(|v| v.checker == "liveness")
-        .unwrap();
+    let live = r.violation("liveness").unwrap();
     assert!(
         live.message.contains("within 2000 ms of the final heal"),
         "{}",

@@ -93,11 +93,7 @@ fn a_raft_rs_panic_is_a_violation_carrying_its_message() {
         .map(|seed| run_seed(&model(), Some("volatile-hardstate"), "swarm", seed, &[]))
         .find(|r| r.violated_checkers().iter().any(|c| c == "panic"))
         .expect("a volatile-hardstate seed in 0..20 makes raft-rs panic");
-    let panic = report
-        .violations
-        .iter()
-        .find(|v| v.checker == "panic")
-        .unwrap();
+    let panic = report.violation("panic").unwrap();
     // raft-rs's `fatal!` names the node; the harness adds where it panicked.
     assert!(
         panic.message.contains("raft_id:") && panic.message.contains("raft-0.7"),

@@ -140,9 +140,7 @@ fn a_raft_that_reports_nothing_fails_every_raft_checker() {
     assert!(!r.passed, "a silent Raft must not pass");
     for checker in faultline_checkers::raft::ALL {
         let v = r
-            .violations
-            .iter()
-            .find(|v| v.checker == checker)
+            .violation(checker)
             .unwrap_or_else(|| panic!("{checker} did not speak: {:?}", r.violations));
         assert!(
             v.message
@@ -299,9 +297,7 @@ fn a_model_that_declares_convergence_without_an_inspection_fails() {
     let r = common::run_seed(&ap_model(), Some("no-inspection"), "none", 2, &[]);
     assert!(!r.passed);
     let v = r
-        .violations
-        .iter()
-        .find(|v| v.checker == "convergence")
+        .violation("convergence")
         .unwrap_or_else(|| panic!("{:?}", r.violations));
     assert!(
         v.message.contains("never reported `final-state`"),

@@ -137,6 +137,11 @@ impl RunReport {
         })
     }
 
+    /// The first violation reported by `checker`, if any.
+    pub fn violation(&self, checker: &str) -> Option<&Finding> {
+        self.violations.iter().find(|f| f.checker == checker)
+    }
+
     /// Names of the checkers that found violations, sorted and unique.
     pub fn violated_checkers(&self) -> Vec<String> {
         let mut v: Vec<String> = self.violations.iter().map(|f| f.checker.clone()).collect();
