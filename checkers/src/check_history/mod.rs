@@ -19,6 +19,8 @@
 //!     }
 //! }
 //! ```
+pub mod report;
+
 use crate::formats::{self, FormatError, FormatName, HistOp, OpF, ParsedHistory, Status};
 use crate::history::History;
 use crate::linearizability::{
@@ -278,7 +280,7 @@ pub fn run_check_history(
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or(name.clone());
-        let page = crate::html::render(&title, &check);
+        let page = report::render(&title, &check);
         write_atomically(path, page.as_bytes()).map_err(|source| CheckHistoryError::Html {
             path: path.display().to_string(),
             source,
