@@ -1,5 +1,5 @@
 //! Checkers as the harness runs them: pure functions over a [`Recording`].
-use crate::protocol::Cap;
+use crate::data::Cap;
 use crate::recording::Recording;
 use faultline_checkers::cap::{availability, cap_violations, Clients, Declared};
 use faultline_checkers::convergence::{
@@ -8,7 +8,7 @@ use faultline_checkers::convergence::{
 use faultline_checkers::linearizability::Verdict;
 use faultline_checkers::requirements::check_requirements;
 pub use faultline_checkers::requirements::{FieldType, Needed, Requirement};
-use faultline_checkers::Finding;
+use faultline_checkers::{Finding, FindingKind};
 use serde_json::json;
 
 /// Judges one recorded run. Must be a pure function of the recording.
@@ -128,9 +128,7 @@ impl Checker for Liveness {
         let Some(heal_ns) = rec.heal_ns else {
             return vec![];
         };
-        let bound_ms = rec
-            .liveness_ms
-            .unwrap_or(crate::protocol::DEFAULT_LIVENESS_MS);
+        let bound_ms = rec.liveness_ms.unwrap_or(crate::data::DEFAULT_LIVENESS_MS);
         faultline_checkers::liveness::check_liveness(
             &rec.history,
             faultline_checkers::liveness::FinalPhase {
@@ -387,7 +385,7 @@ pub fn raft_checkers() -> Vec<Box<dyn Checker>> {
 /// reports its replicas' state).
 pub fn standard_kv_checkers() -> Vec<Box<dyn Checker>> {
     vec![
-        Box::new(crate::linearizable::Linearizable),
+        Box::new(Linearizable),
         Box::new(LostWrite),
         Box::new(ApLostWrite),
         Box::new(InventedValue),
@@ -395,4 +393,54 @@ pub fn standard_kv_checkers() -> Vec<Box<dyn Checker>> {
         Box::new(Convergence),
         Box::new(LostUpdate),
     ]
+}
+
+/// `linearizability`: the client history (final reads included) against its spec, within the
+/// recording's work budget.
+pub struct Linearizable;
+
+impl Checker for Linearizable {
+    fn name(&self) -> &'static str {
+        "linearizability"
+    }
+
+    fn check(&self, rec: &Recording) -> Vec<Finding> {
+        let c = match rec.linearizability() {
+            Ok(c) => c,
+            Err(e) => {
+                return vec![Finding::new(
+                    "linearizability",
+                    FindingKind::Safety,
+                    format!("the recorded history is malformed: {e}"),
+                )]
+            }
+        };
+        match c.verdict {
+            Verdict::Linearizable => vec![],
+            Verdict::Undecided => vec![Finding::new(
+                "linearizability",
+                FindingKind::Undecided,
+                format!(
+                    "undecided: the linearizability search ran out of its budget ({} steps of {}; --check-budget raises it)",
+                    c.steps, rec.check_budget.0
+                ),
+            )
+            .value(c.steps as f64)],
+            Verdict::NotLinearizable => {
+                let v = c.violation.as_ref();
+                let at_ms = v
+                    .and_then(|v| c.ops.get(v.stuck))
+                    .map(|op| op.call / 1_000_000);
+                let mut f = Finding::new("linearizability", FindingKind::Safety, c.explain())
+                    .detail(json!({
+                        "key": v.and_then(|v| v.key.clone()),
+                        "counterexample": c.counterexample_json(),
+                    }));
+                if let Some(t) = at_ms {
+                    f = f.at_ms(t);
+                }
+                vec![f]
+            }
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! What one run recorded: plain data handed to the checkers and the reports.
-use crate::protocol::Cap;
+use crate::data::Cap;
 use faultline_checkers::cap::{Contact, FaultWindow, PartitionWindow};
 use faultline_checkers::check_history::{check_events, HistoryCheck};
 use faultline_checkers::formats::FormatError;
@@ -106,7 +106,7 @@ pub struct CheckBudget(pub u64);
 
 impl Default for CheckBudget {
     fn default() -> Self {
-        CheckBudget(crate::protocol::DEFAULT_CHECK_BUDGET)
+        CheckBudget(crate::data::DEFAULT_CHECK_BUDGET)
     }
 }
 

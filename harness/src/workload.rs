@@ -8,7 +8,7 @@
 //!
 //! [`apply`] is the single-copy semantics of both, for a store's state machine.
 use crate::ctx::SimRng;
-use crate::protocol::Invocation;
+use crate::data::Invocation;
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! The state of one simulation: nodes, mailboxes, the network's fault settings, disks and the
 //! recorder. It lives in a thread-local because a seed owns its thread and madsim runs every task
 //! of a simulation on it; node code reaches it through `NodeCtx` without `Send` bounds.
-use crate::disk::DiskState;
+use crate::disk_state::DiskState;
 use crate::fingerprint::Fingerprint;
 use crate::recording::{FaultEvent, Observation, Recording};
 use faultline_checkers::{Event, History};

@@ -1,0 +1,106 @@
+//! The plain data the harness, a protocol and the checkers exchange: one operation and what it
+//! came to, the CAP choice a store declares, and the configuration a run is built from. Kept apart
+//! from the `Protocol` trait so the recording and the checkers need nothing of the runtime.
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+/// Which side of CAP a model chooses during a partition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cap {
+    /// Consistent: every answer is linearizable; refusing during a partition is allowed.
+    CP,
+    /// Available: every request that reaches a live replica is answered; replicas converge.
+    AP,
+    /// Not a read/write store (transactions, sagas): CAP classification does not apply.
+    #[default]
+    None,
+}
+
+/// One client operation, as the workload generates it and the history records it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Invocation {
+    /// `read`, `write`, `cas`, ... (the history's `f`).
+    pub f: String,
+    pub key: Option<String>,
+    /// The input: the value to write, `[from, to]` for cas, null for a read.
+    pub value: Value,
+}
+
+/// What a client call came to (Jepsen's ok / fail / info).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// It took effect; the result (e.g. the value read; null for a write).
+    Ok(Value),
+    /// It certainly did not take effect (e.g. a refused request, a failed cas).
+    Fail(String),
+    /// Unknown: it may have taken effect or may yet (timeout, lost reply).
+    Unknown(String),
+}
+
+/// The configuration a run builds its protocol from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub nodes: usize,
+    pub clients: usize,
+    pub ops: usize,
+    /// The bug variant, `None` for the correct protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bug: Option<String>,
+    /// Model parameters from `--set KEY=VALUE`.
+    #[serde(default)]
+    pub set: std::collections::BTreeMap<String, String>,
+    /// The workload asked for with `--workload` (`register`, `append`); `None` is the
+    /// protocol's default ([`Protocol::workload`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    /// How long (simulated ms) after the final heal every final read must have succeeded
+    /// (`--liveness-timeout`); `None` is [`DEFAULT_LIVENESS_MS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_ms: Option<u64>,
+    /// The checkers' work budget (`--check-budget`, in search steps); `None` is
+    /// [`DEFAULT_CHECK_BUDGET`]. Counted in work, never in time, so one recording gets one verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_budget: Option<u64>,
+}
+
+/// The default liveness bound: every final read succeeds within 10 s (simulated) of the heal.
+pub const DEFAULT_LIVENESS_MS: u64 = 10_000;
+
+/// The default work budget of the checkers (linearizability search steps per history).
+pub const DEFAULT_CHECK_BUDGET: u64 = 20_000_000;
+
+/// ` --bug NAME` for a bug variant, nothing for the correct protocol: how titles and commands
+/// name a variant.
+pub fn bug_flag(bug: Option<&str>) -> String {
+    bug.map(|b| format!(" --bug {b}")).unwrap_or_default()
+}
+
+impl ModelConfig {
+    pub fn bug_is(&self, name: &str) -> bool {
+        self.bug.as_deref() == Some(name)
+    }
+
+    /// The workload asked for, or `default` when `--workload` was not given.
+    pub fn workload_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.workload.as_deref().unwrap_or(default)
+    }
+
+    /// The liveness bound in simulated milliseconds.
+    pub fn liveness_ms(&self) -> u64 {
+        self.liveness_ms.unwrap_or(DEFAULT_LIVENESS_MS)
+    }
+
+    /// The checkers' work budget in search steps.
+    pub fn check_budget(&self) -> u64 {
+        self.check_budget.unwrap_or(DEFAULT_CHECK_BUDGET)
+    }
+
+    /// A `--set` parameter parsed as `T`, or `default` when absent.
+    pub fn param<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, String> {
+        match self.set.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("--set {key}={v}: not a valid value")),
+        }
+    }
+}
