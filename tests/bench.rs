@@ -93,7 +93,8 @@ fn the_memory_figure_reads_peak_rss_after_each_stage() {
     assert_eq!((m.seeds_first, m.seeds_total), (20, 40));
     assert!(m.peak_rss_mb_first > 1.0, "{m:?}");
     // VmHWM is a high-water mark, but Linux folds the current RSS into it lazily (at unmaps),
-    // so a later reading can come out a little lower than an earlier one; it is still a peak.
+    // so a later reading can come out a little lower than an earlier one; it is still a peak,
+    // and never below the resident set measured with it.
     assert!(m.peak_rss_mb_total > 1.0, "{m:?}");
     assert!(m.peak_rss_mb_total >= m.rss_mb_total, "{m:?}");
 }

@@ -134,8 +134,13 @@ pub fn memory(
         o.jobs = jobs;
         fuzz(m, &o).map_err(|e| e.to_string())?;
         let _ = std::fs::remove_dir_all(&out);
+        // Linux folds the current RSS into VmHWM lazily (at unmaps), so VmHWM read right after a
+        // stage can trail VmRSS by a page or two; the current resident set is a lower bound of the
+        // true peak, so the peak reported is the larger of the two.
+        let rss = rss_mb();
         peak_rss_mb()
-            .zip(rss_mb())
+            .zip(rss)
+            .map(|(peak, rss)| (peak.max(rss), rss))
             .ok_or_else(|| "cannot read VmHWM and VmRSS from /proc/self/status".to_string())
     };
     let at_first = stage(0, first)?;
