@@ -2,7 +2,8 @@
 //!
 //! Effects come from observations of one kind (e.g. `charged`) carrying a numeric `request`
 //! field, reported by the service when the effect is durable. Requests come from the history:
-//! operations whose value carries the same `request` field.
+//! operations whose invocation value carries the same `request` field (an `ok` completion
+//! carries the call's result, not its input).
 use crate::finding::{Finding, FindingKind};
 use crate::history::{EventType, History};
 use crate::observation::Observation;
@@ -47,11 +48,12 @@ pub fn check_exactly_once(obs: &[Observation], effect: &str, history: &History) 
             );
         }
     }
-    for e in &history.events {
-        if e.kind != EventType::Ok {
+    // The request id is the invocation's: an `ok` completion carries what the call returned.
+    for o in crate::ops::pair(history) {
+        if o.outcome != EventType::Ok {
             continue;
         }
-        let Some(r) = e.value.get("request").and_then(Value::as_u64) else {
+        let Some(r) = o.input.get("request").and_then(Value::as_u64) else {
             continue;
         };
         if !effects.contains_key(&r) {
@@ -61,7 +63,7 @@ pub fn check_exactly_once(obs: &[Observation], effect: &str, history: &History) 
                     FindingKind::Safety,
                     format!("request {r} was acknowledged but never took effect"),
                 )
-                .at_ms(e.time_ns / 1_000_000)
+                .at_ms(o.end_ns() / 1_000_000)
                 .detail(json!({"request": r, "effects": 0})),
             );
         }
@@ -82,7 +84,7 @@ mod tests {
             EventType::Ok,
             "pay",
             None,
-            json!({"request": r}),
+            serde_json::Value::Null,
             9,
         ));
         h

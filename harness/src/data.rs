@@ -104,3 +104,70 @@ impl ModelConfig {
         }
     }
 }
+
+/// The roles a protocol's nodes may hold ([`Protocol::roles`](crate::Protocol::roles)): which role-aimed fault steps
+/// mean something for it. A leader is announced by an observation `leader-elected` (or
+/// `leader`), a coordinator by `coordinator`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Roles {
+    /// Some node leads (Raft's leader, a primary): `crash-leader`, `isolate-leader`,
+    /// `pause-leader`, `leader-churn`, and `power-loss` after an election.
+    pub leader: bool,
+    /// Some node coordinates (2PC/3PC's coordinator, a saga's orchestrator): `node:
+    /// coordinator` in a schedule. No generated step aims at it today.
+    pub coordinator: bool,
+}
+
+impl Roles {
+    /// No role: a leaderless protocol.
+    pub const NONE: Roles = Roles {
+        leader: false,
+        coordinator: false,
+    };
+    /// A leader (observed as `leader-elected`).
+    pub const LEADER: Roles = Roles {
+        leader: true,
+        coordinator: false,
+    };
+    /// A coordinator (observed as `coordinator`).
+    pub const COORDINATOR: Roles = Roles {
+        leader: false,
+        coordinator: true,
+    };
+
+    /// Both sets of roles.
+    pub const fn with(self, other: Roles) -> Roles {
+        Roles {
+            leader: self.leader || other.leader,
+            coordinator: self.coordinator || other.coordinator,
+        }
+    }
+
+    /// Whether `role` (`leader` or `coordinator`) is one of them.
+    pub fn has(self, role: &str) -> bool {
+        match role {
+            "leader" => self.leader,
+            "coordinator" => self.coordinator,
+            _ => false,
+        }
+    }
+
+    /// The role names, as `faultline list --json` shows them.
+    pub fn names(self) -> Vec<&'static str> {
+        let mut v = vec![];
+        if self.leader {
+            v.push("leader");
+        }
+        if self.coordinator {
+            v.push("coordinator");
+        }
+        v
+    }
+}
+
+/// Written as the list of role names (`["leader"]`).
+impl serde::Serialize for Roles {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.names().serialize(s)
+    }
+}

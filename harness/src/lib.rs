@@ -68,7 +68,7 @@ pub use disk::Disk;
 /// Simulated time instants (what `NodeCtx::instant` returns).
 pub use madsim::time::Instant;
 pub use model::Model;
-pub use protocol::{Cap, ClientCtx, Invocation, ModelConfig, Outcome, Protocol};
+pub use protocol::{Cap, ClientCtx, Invocation, ModelConfig, Outcome, Protocol, Roles};
 pub use workload::Workload;
 
 /// Everything a protocol author needs in one import.
@@ -76,7 +76,7 @@ pub mod prelude {
     pub use crate::checker::Checker;
     pub use crate::{
         Cap, Check, ClientCtx, Disk, Instant, Invocation, Model, ModelConfig, NodeCtx, Outcome,
-        Protocol, Workload,
+        Protocol, Roles, Workload,
     };
     pub use faultline_checkers::{Finding, FindingKind};
     pub use rand::Rng;

@@ -38,6 +38,9 @@ pub struct ModelInfo {
     /// Server nodes in a run of this configuration ([`Protocol::servers`]).
     #[serde(skip)]
     pub servers: usize,
+    /// The roles its nodes take ([`Protocol::roles`]): generated schedules draw role-aimed
+    /// steps only for these.
+    pub roles: crate::protocol::Roles,
 }
 
 /// A protocol under a name, with its bug variants and default sizes.
@@ -105,13 +108,14 @@ where
             guarantees: p.guarantees().iter().map(|s| s.to_string()).collect(),
             bugs: m.bugs.clone(),
             params: m.params.clone(),
-            checkers: crate::checker::with_harness_checkers(p.checkers())
+            checkers: crate::checker::with_harness_checkers(crate::protocol::checkers_of(p))
                 .iter()
                 .flat_map(|c| c.reports())
                 .map(str::to_string)
                 .collect(),
             expected_ms: p.workload().expected_ms(cfg.ops, cfg.clients),
             servers: p.servers(cfg.nodes),
+            roles: p.roles(),
         }
     }
 }
@@ -159,10 +163,13 @@ where
                 // Every checker counts its work against the configured budget, never time.
                 sim.recording.check_budget = crate::recording::CheckBudget(sim_cfg.check_budget());
                 let guarantees = p.guarantees();
-                let findings: Vec<Finding> = crate::checker::with_harness_checkers(p.checkers())
-                    .iter()
-                    .flat_map(|c| crate::checker::judge(c.as_ref(), &sim.recording, &guarantees))
-                    .collect();
+                let findings: Vec<Finding> =
+                    crate::checker::with_harness_checkers(crate::protocol::checkers_of(&p))
+                        .iter()
+                        .flat_map(|c| {
+                            crate::checker::judge(c.as_ref(), &sim.recording, &guarantees)
+                        })
+                        .collect();
                 Ok::<_, String>((sim, findings))
             })
             .map_err(|e| format!("cannot start a seed thread: {e}"))?

@@ -7,7 +7,8 @@ use serde_json::Value;
 use std::future::Future;
 
 pub use crate::data::{
-    bug_flag, Cap, Invocation, ModelConfig, Outcome, DEFAULT_CHECK_BUDGET, DEFAULT_LIVENESS_MS,
+    bug_flag, Cap, Invocation, ModelConfig, Outcome, Roles, DEFAULT_CHECK_BUDGET,
+    DEFAULT_LIVENESS_MS,
 };
 
 /// A distributed protocol under test: node code, the client side of one operation, and what it
@@ -92,9 +93,75 @@ pub trait Protocol: 'static {
         standard_guarantees(self.cap())
     }
 
-    /// The checkers that judge a run of this protocol.
+    /// The standard checkers that judge a run of this protocol. Default:
+    /// [`standard_kv_checkers`](crate::checker::standard_kv_checkers) (linearizability,
+    /// lost-write, cap, convergence, ...; each judges only what the history holds).
+    ///
+    /// **To add a checker, override [`Protocol::extra_checkers`], not this**: a run is judged by
+    /// `checkers()` followed by `extra_checkers()`, so adding there keeps the standard set.
+    /// Override `checkers` only to *replace* the standard set (e.g. `vec![]` for a protocol
+    /// whose history no standard checker understands); what you return is then all that runs,
+    /// besides your extra checkers and the harness's own (`progress`, `liveness`).
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
         crate::checker::standard_kv_checkers()
+    }
+
+    /// Checkers run on top of [`Protocol::checkers`] (default: none). Override this to add
+    /// your own checker to the standard ones; name it in [`Protocol::guarantees`] for its
+    /// findings to fail the run.
+    ///
+    /// ```
+    /// use faultline_harness::prelude::*;
+    /// use faultline_harness::recording::Recording;
+    ///
+    /// /// Fails when no operation of the run succeeded on key `k0`.
+    /// struct TouchesK0;
+    /// impl Checker for TouchesK0 {
+    ///     fn name(&self) -> &'static str { "touches-k0" }
+    ///     fn check(&self, rec: &Recording) -> Vec<Finding> {
+    ///         let hit = rec.history.events.iter().any(|e| e.key.as_deref() == Some("k0"));
+    ///         if hit { vec![] } else {
+    ///             vec![Finding::new("touches-k0", FindingKind::Safety, "k0 never touched")]
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// struct MyKv;
+    /// impl Protocol for MyKv {
+    ///     type Msg = ();
+    ///     fn cap(&self) -> Cap { Cap::CP }
+    ///     fn guarantees(&self) -> Vec<&'static str> {
+    ///         let mut g = faultline_harness::protocol::standard_guarantees(Cap::CP);
+    ///         g.push("touches-k0");
+    ///         g
+    ///     }
+    ///     fn extra_checkers(&self) -> Vec<Box<dyn Checker>> { vec![Box::new(TouchesK0)] }
+    ///     async fn node(&self, _: NodeCtx<()>) {}
+    ///     async fn call(&self, _: &ClientCtx<()>, _: u64, _: &Invocation) -> Outcome {
+    ///         Outcome::Fail("unimplemented".into())
+    ///     }
+    /// }
+    /// assert_eq!(MyKv.extra_checkers().len(), 1);
+    /// ```
+    fn extra_checkers(&self) -> Vec<Box<dyn Checker>> {
+        vec![]
+    }
+
+    /// The roles this protocol's nodes take, which role-aimed fault steps target (`node:
+    /// leader`, swarm's `crash-leader`, `isolate-leader`, `pause-leader`, `leader-churn`, and
+    /// `power-loss` timed after an election). Default: [`Roles::NONE`], and then `swarm` and
+    /// the other generated schedules draw no role step at all (they would only be skipped).
+    /// A node holds a role from its latest observation of kind `ROLE` or `ROLE-elected`
+    /// (e.g. `ctx.observe("leader-elected", ...)`).
+    ///
+    /// ```
+    /// use faultline_harness::protocol::Roles;
+    /// assert!(Roles::LEADER.has("leader"));
+    /// assert!(!Roles::NONE.has("leader"));
+    /// assert_eq!(Roles::LEADER.with(Roles::COORDINATOR).names(), ["leader", "coordinator"]);
+    /// ```
+    fn roles(&self) -> Roles {
+        Roles::NONE
     }
 
     /// Server `node`'s state, asked from a client once every fault has healed and the system
@@ -165,6 +232,14 @@ pub fn standard_guarantees(cap: Cap) -> Vec<&'static str> {
         ],
         Cap::None => vec![],
     }
+}
+
+/// Every checker that judges a run of `p`: its [`Protocol::checkers`] then its
+/// [`Protocol::extra_checkers`] (the harness adds its own after them).
+pub(crate) fn checkers_of<P: Protocol>(p: &P) -> Vec<Box<dyn Checker>> {
+    let mut all = p.checkers();
+    all.extend(p.extra_checkers());
+    all
 }
 
 /// Client code uses the same context type as nodes; client ids come after the servers.

@@ -178,7 +178,7 @@ pub fn resolve_steps(
     debug_assert!(info.servers >= cfg.nodes, "a protocol only adds servers");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     schedule
-        .resolve(&mut rng, info.servers, info.expected_ms)
+        .resolve(&mut rng, info.servers, info.expected_ms, info.roles)
         .map_err(RunError::Schedule)
 }
 
@@ -330,7 +330,9 @@ pub fn run(model: &Model, req: &RunRequest) -> Result<RunReport, RunError> {
         fail: count(EventType::Fail),
         info: count(EventType::Info),
         messages: rec.messages,
-        faults: judged.sim.ran.len(),
+        // Steps that started: a step skipped (its role had no holder) or never reached (its
+        // trigger never fired, or the workload ended first) is in `steps` but did nothing.
+        faults: rec.faults.iter().filter(|f| f.phase == "start").count(),
         sim_ms: rec.sim_ns / 1_000_000,
         wall_ms: (judged.wall_ms * 10.0).round() / 10.0,
     };

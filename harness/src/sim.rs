@@ -176,15 +176,17 @@ async fn perform<P: Protocol>(
         .await
         .unwrap_or_else(|| Outcome::Unknown("timeout".into()));
     let now = world.core.borrow().now_ns();
-    let (kind, value, error) = match &outcome {
-        Outcome::Ok(v) if inv.f == "read" => (EventType::Ok, v.clone(), None),
-        Outcome::Ok(_) => (EventType::Ok, inv.value.clone(), None),
+    // An `ok` completion records what the call returned, whatever the op (a `pop`'s element, an
+    // `add`'s new total, `null` for a write that returns nothing); `fail`/`info` carry the input.
+    // Checkers take what an op wrote from its invocation (docs/reference.md, "History").
+    let (kind, value, error) = match outcome {
+        Outcome::Ok(v) => (EventType::Ok, v, None),
         Outcome::Fail(e) => (EventType::Fail, inv.value.clone(), Some(e)),
         Outcome::Unknown(e) => (EventType::Info, inv.value.clone(), Some(e)),
     };
     let mut done = Event::complete(process, kind, &inv.f, key, value, now);
     // Kept for the reports (the liveness checker names the last error); not fingerprinted.
-    done.error = error.cloned();
+    done.error = error;
     record(world, done);
     (kind != EventType::Info, kind == EventType::Ok)
 }

@@ -104,6 +104,11 @@ impl Protocol for PrimaryBackup {
         Cap::CP
     }
 
+    // Elected leaders (`leader-elected`): swarm aims crashes, pauses and isolations at them.
+    fn roles(&self) -> Roles {
+        Roles::LEADER
+    }
+
     async fn node(&self, ctx: NodeCtx<Msg>) {
         let members = (0..ctx.servers()).collect();
         let mut r = Replica::new(&ctx, members, self.flaw, Kv::default());

@@ -122,6 +122,11 @@ impl Protocol for RaftRs {
         Cap::CP
     }
 
+    // Elected leaders (`leader-elected`): swarm aims crashes, pauses and isolations at them.
+    fn roles(&self) -> Roles {
+        Roles::LEADER
+    }
+
     async fn node(&self, ctx: NodeCtx<Msg>) {
         node::run(&ctx, self.bug).await
     }
@@ -140,9 +145,8 @@ impl Protocol for RaftRs {
         g
     }
 
-    fn checkers(&self) -> Vec<Box<dyn Checker>> {
-        let mut all = faultline::checker::standard_kv_checkers();
-        all.extend(faultline::checker::raft_checkers());
-        all
+    // Raft's own safety properties on top of the standard read/write checkers.
+    fn extra_checkers(&self) -> Vec<Box<dyn Checker>> {
+        faultline::checker::raft_checkers()
     }
 }

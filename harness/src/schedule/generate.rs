@@ -1,6 +1,7 @@
 //! Generators: which fault kinds a seed may draw, how many steps, how intense, and swarm testing
 //! (each seed enabling its own random subset of the kinds).
 use super::step::{After, Count, Fault, NodeRef, Select, Shape, Step};
+use crate::data::Roles;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -156,8 +157,17 @@ impl Generator {
         Ok(())
     }
 
-    /// The explicit steps seed `rng` draws for a cluster of `nodes` servers.
-    pub(crate) fn generate(&self, rng: &mut ChaCha8Rng, nodes: usize, horizon: u64) -> Vec<Step> {
+    /// The explicit steps seed `rng` draws for a cluster of `nodes` servers whose protocol
+    /// declares `roles`: a kind aimed at a role nobody holds is never drawn (it could only be
+    /// skipped), and `power-loss` without a leader strikes at its drawn time instead of after
+    /// an election.
+    pub(crate) fn generate(
+        &self,
+        rng: &mut ChaCha8Rng,
+        nodes: usize,
+        horizon: u64,
+        roles: Roles,
+    ) -> Vec<Step> {
         let horizon = self.horizon_ms.unwrap_or(horizon).max(1);
         let needs_two = |k: &str| matches!(k, "partition" | "isolate-leader" | "leader-churn");
         let mut kinds: Vec<&str> = self
@@ -165,6 +175,7 @@ impl Generator {
             .iter()
             .map(String::as_str)
             .filter(|k| nodes >= 2 || !needs_two(k))
+            .filter(|k| role_of(k).is_none_or(|r| roles.has(r)))
             .collect();
         if self.swarm && !kinds.is_empty() {
             let mut enabled: Vec<&str> = kinds
@@ -188,7 +199,7 @@ impl Generator {
             let kind = kinds[rng.gen_range(0..kinds.len())];
             match kind {
                 "leader-churn" => steps.extend(self.churn(rng, at_ms)),
-                "power-loss" => steps.push(self.power_loss(rng, at_ms)),
+                "power-loss" => steps.push(self.power_loss(rng, at_ms, roles.leader)),
                 _ => {
                     let mut step = self.draw(kind, rng, nodes, at_ms);
                     step.for_ms = Some(for_ms);
@@ -232,12 +243,13 @@ impl Generator {
     }
 
     /// Every node loses power just after the first leader election past `at_ms`: whatever the
-    /// new leader and its voters promised must already be on disk.
-    fn power_loss(&self, rng: &mut ChaCha8Rng, at_ms: u64) -> Step {
+    /// new leader and its voters promised must already be on disk. Without a leader (`leader`
+    /// false), at `at_ms` itself (the same draws, so the rest of the seed's steps are alike).
+    fn power_loss(&self, rng: &mut ChaCha8Rng, at_ms: u64, leader: bool) -> Step {
         let delay_ms = rng.gen_range(1..=50);
         let window = rng.gen_range(200..=600);
         Step {
-            after: Some(After {
+            after: leader.then(|| After {
                 kind: "leader-elected".into(),
                 delay_ms,
                 nth: 1,
@@ -326,6 +338,14 @@ impl Generator {
             }
         };
         Step::at(at_ms, fault)
+    }
+}
+
+/// The role a generated fault kind aims at, if any (see [`Roles`]).
+pub(crate) fn role_of(kind: &str) -> Option<&'static str> {
+    match kind {
+        "crash-leader" | "isolate-leader" | "pause-leader" | "leader-churn" => Some("leader"),
+        _ => None,
     }
 }
 
@@ -425,7 +445,7 @@ mod tests {
             faults: vec!["crash-leader".into(), "isolate-leader".into()],
             ..serde_yaml::from_str("faults: []").unwrap()
         };
-        let steps = g.generate(&mut ChaCha8Rng::seed_from_u64(1), 5, 5000);
+        let steps = g.generate(&mut ChaCha8Rng::seed_from_u64(1), 5, 5000, Roles::LEADER);
         assert!(!steps.is_empty());
         assert!(steps.iter().all(|s| s.select.is_some()), "{steps:?}");
     }

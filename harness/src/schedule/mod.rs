@@ -191,15 +191,19 @@ impl Schedule {
 
     /// The explicit steps this seed runs. `rng` must be seeded from the run's seed alone, so the
     /// faults a seed draws do not depend on the workload.
+    ///
+    /// A generated schedule draws role-aimed steps only for the `roles` the model declares
+    /// ([`Protocol::roles`](crate::Protocol::roles)); explicit steps are kept as written.
     pub fn resolve(
         &self,
         rng: &mut ChaCha8Rng,
         nodes: usize,
         horizon_ms: u64,
+        roles: crate::data::Roles,
     ) -> Result<Vec<Step>, String> {
         let steps = match self {
             Schedule::Steps(steps) => steps.clone(),
-            Schedule::Generate(g) => g.generate(rng, nodes, horizon_ms),
+            Schedule::Generate(g) => g.generate(rng, nodes, horizon_ms, roles),
         };
         for (i, s) in steps.iter().enumerate() {
             let mut named = if s.select.is_some() {
@@ -313,7 +317,9 @@ mod tests {
     fn steps_round_trip_through_yaml() {
         let s = Schedule::load("swarm").unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let steps = s.resolve(&mut rng, 5, 5000).unwrap();
+        let steps = s
+            .resolve(&mut rng, 5, 5000, crate::data::Roles::LEADER)
+            .unwrap();
         let text = serde_yaml::to_string(&steps).unwrap();
         let back: Vec<Step> = serde_yaml::from_str(&text).unwrap();
         assert_eq!(steps, back);
@@ -323,13 +329,28 @@ mod tests {
     fn generation_depends_on_seed_only() {
         let s = Schedule::load("uniform").unwrap();
         let a = s
-            .resolve(&mut ChaCha8Rng::seed_from_u64(9), 5, 5000)
+            .resolve(
+                &mut ChaCha8Rng::seed_from_u64(9),
+                5,
+                5000,
+                crate::data::Roles::LEADER,
+            )
             .unwrap();
         let b = s
-            .resolve(&mut ChaCha8Rng::seed_from_u64(9), 5, 5000)
+            .resolve(
+                &mut ChaCha8Rng::seed_from_u64(9),
+                5,
+                5000,
+                crate::data::Roles::LEADER,
+            )
             .unwrap();
         let c = s
-            .resolve(&mut ChaCha8Rng::seed_from_u64(10), 5, 5000)
+            .resolve(
+                &mut ChaCha8Rng::seed_from_u64(10),
+                5,
+                5000,
+                crate::data::Roles::LEADER,
+            )
             .unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
@@ -339,7 +360,12 @@ mod tests {
     fn resolve_rejects_missing_nodes() {
         let s = Schedule::parse("x", "steps:\n  - {at_ms: 1, fault: crash, node: 7}\n").unwrap();
         let e = s
-            .resolve(&mut ChaCha8Rng::seed_from_u64(0), 3, 100)
+            .resolve(
+                &mut ChaCha8Rng::seed_from_u64(0),
+                3,
+                100,
+                crate::data::Roles::LEADER,
+            )
             .unwrap_err();
         assert!(e.contains("node 7 does not exist"), "{e}");
     }

@@ -150,6 +150,8 @@ impl Protocol for Dynamo {
 
     /// Stale reads are the AP trade-off, not a failure: no linearizability check (it would only
     /// restate the `staleness` report, at a search's cost).
+    // Replaces the standard set: the standard ones but linearizability, which an AP store
+    // does not promise (and which would cost the most).
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
         vec![
             Box::new(LostWrite),

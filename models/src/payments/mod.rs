@@ -120,6 +120,7 @@ impl Protocol for Payments {
         vec!["exactly-once", "liveness", "progress"]
     }
 
+    // Replaces the standard set: a payment history is requests, not reads and writes.
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
         vec![Box::new(ExactlyOnce)]
     }

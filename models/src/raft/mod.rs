@@ -177,6 +177,11 @@ impl Protocol for Raft {
         Cap::CP
     }
 
+    // Elected leaders (`leader-elected`): swarm aims crashes, pauses and isolations at them.
+    fn roles(&self) -> Roles {
+        Roles::LEADER
+    }
+
     async fn node(&self, ctx: NodeCtx<Msg>) {
         node::run(&ctx, self.bug).await
     }
@@ -197,9 +202,8 @@ impl Protocol for Raft {
         g
     }
 
-    fn checkers(&self) -> Vec<Box<dyn Checker>> {
-        let mut all = faultline_harness::checker::standard_kv_checkers();
-        all.extend(faultline_harness::checker::raft_checkers());
-        all
+    // Raft's own safety properties on top of the standard read/write checkers.
+    fn extra_checkers(&self) -> Vec<Box<dyn Checker>> {
+        faultline_harness::checker::raft_checkers()
     }
 }

@@ -171,6 +171,11 @@ impl Protocol for Saga {
         Cap::None
     }
 
+    // One coordinator node (`coordinator`), no elected leader: swarm draws no leader step.
+    fn roles(&self) -> Roles {
+        Roles::COORDINATOR
+    }
+
     fn workload(&self) -> Workload {
         Workload::registers()
             .custom(Generator::new(|rng, saga| {
@@ -194,6 +199,7 @@ impl Protocol for Saga {
         vec!["saga-outcome", "conservation", "liveness", "progress"]
     }
 
+    // Replaces the standard set: a saga's history is orders, not reads and writes.
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
         vec![Box::new(SagaOutcome), Box::new(Conservation)]
     }

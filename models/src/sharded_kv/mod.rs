@@ -177,6 +177,11 @@ impl Protocol for ShardedKv {
         Cap::CP
     }
 
+    // Elected leaders (`leader-elected`): swarm aims crashes, pauses and isolations at them.
+    fn roles(&self) -> Roles {
+        Roles::LEADER
+    }
+
     async fn node(&self, ctx: NodeCtx<Msg>) {
         if ctx.id() < CONFIG_SIZE {
             self.config_node(&ctx).await

@@ -128,6 +128,11 @@ impl Protocol for ThreePc {
         Cap::None
     }
 
+    // One coordinator node (`coordinator`), no elected leader: swarm draws no leader step.
+    fn roles(&self) -> Roles {
+        Roles::COORDINATOR
+    }
+
     /// The participants plus the coordinator.
     fn servers(&self, nodes: usize) -> usize {
         nodes + 1
@@ -141,6 +146,7 @@ impl Protocol for ThreePc {
         vec!["atomicity", "blocking", "liveness", "progress"]
     }
 
+    // Replaces the standard set: a commit protocol's history is transactions, not reads and writes.
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
         commit::checkers(participant::TERMINATION_BOUND_MS)
     }

@@ -133,6 +133,11 @@ impl Protocol for TwoPc {
         Cap::None
     }
 
+    // One coordinator node (`coordinator`), no elected leader: swarm draws no leader step.
+    fn roles(&self) -> Roles {
+        Roles::COORDINATOR
+    }
+
     /// The participants plus the coordinator.
     fn servers(&self, nodes: usize) -> usize {
         nodes + 1
@@ -148,6 +153,7 @@ impl Protocol for TwoPc {
         vec!["atomicity", "client-outcome", "liveness", "progress"]
     }
 
+    // Replaces the standard set: a commit protocol's history is transactions, not reads and writes.
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
         commit::checkers(BLOCKING_THRESHOLD_MS)
     }
