@@ -99,7 +99,9 @@ fn found(bug: &str, n: u64, kind: FindingKind) -> u64 {
 
 #[test]
 fn no_anti_entropy_never_converges() {
-    let seed = found("no-anti-entropy", 100, FindingKind::Convergence);
+    // Rare under swarm (11 of seeds 0..1000 since swarm stopped drawing leader steps for this
+    // leaderless store; first: seed 188).
+    let seed = found("no-anti-entropy", 400, FindingKind::Convergence);
     let r = run_seed(Some("no-anti-entropy"), seed, "swarm");
     assert!(r.violated_checkers().contains(&"convergence".to_string()));
 }

@@ -1,7 +1,9 @@
 //! Running many seeds from a user's own `cargo test`.
 //!
 //! [`Check`] runs a range of seeds; [`CheckResult::assert_ok`] panics with the lowest failing
-//! seed, its violations and the `faultline replay` command for the reproducer it writes. A seed
+//! seed, its violations, the reproducer it writes and how to run that seed again: the replay
+//! command of the binary named with [`Check::binary`], or else the same `Check` narrowed to the
+//! seed. A seed
 //! whose checker ran out of its work budget (`undecided`) is not ok either, unless the check
 //! was told [`Check::allow_undecided`].
 //!
@@ -44,6 +46,7 @@ pub struct Check {
     artifacts: Option<PathBuf>,
     allow_undecided: bool,
     check_budget: Option<u64>,
+    binary: Option<String>,
     /// Everything else of the run's configuration the builder sets (nodes, workload, ...).
     tweaks: Vec<Tweak>,
 }
@@ -64,6 +67,8 @@ pub struct CheckResult {
     fail_on: Vec<String>,
     regressions: Option<PathBuf>,
     artifacts: PathBuf,
+    binary: Option<String>,
+    seeds: Range<u64>,
 }
 
 impl Check {
@@ -82,6 +87,7 @@ impl Check {
             artifacts: None,
             allow_undecided: false,
             check_budget: None,
+            binary: None,
             tweaks: vec![],
         }
     }
@@ -197,6 +203,21 @@ impl Check {
         self
     }
 
+    /// The binary that runs this model from the command line (one whose `main` calls
+    /// `faultline::cli::main` with it): `assert_ok` then prints `BINARY replay REPRODUCER`.
+    /// Without it, `assert_ok` prints how to re-run the failing seed from this test instead,
+    /// since the stock `faultline` binary does not know a user's model.
+    ///
+    /// ```no_run
+    /// # use faultline_harness::prelude::*;
+    /// # fn model() -> Model { unimplemented!() }
+    /// Check::new(model()).binary("my-kv-fuzz").seeds(0..20).run().assert_ok();
+    /// ```
+    pub fn binary(mut self, name: &str) -> Self {
+        self.binary = Some(name.to_string());
+        self
+    }
+
     fn name(&self) -> String {
         match &self.bug {
             Some(b) => format!("{}-{b}", self.model.name()),
@@ -291,6 +312,8 @@ impl Check {
             fail_on: self.fail_on,
             regressions,
             artifacts: self.artifacts.unwrap_or_else(default_artifacts),
+            binary: self.binary,
+            seeds: self.seeds,
         }
     }
 }
@@ -321,7 +344,8 @@ fn read_regressions(path: &Path) -> Vec<u64> {
 
 impl CheckResult {
     /// Panics when any seed failed, with the lowest failing seed, its violations, the path of
-    /// the reproducer it writes and the `faultline replay` command; the failing seeds are added
+    /// the reproducer it writes and how to run it again (`BINARY replay FILE` with
+    /// [`Check::binary`], else the `Check` narrowed to the seed); the failing seeds are added
     /// to the regressions file first. Undecided seeds panic too (naming the checker that ran
     /// out of budget), unless [`Check::allow_undecided`].
     pub fn assert_ok(&self) {
@@ -363,11 +387,10 @@ impl CheckResult {
             None => format!("{}-{}", f.model, f.seed),
         };
         match write_run_artifacts(&self.artifacts.join(name), f, &self.fail_on) {
-            Ok(a) => msg.push_str(&format!(
-                "  reproducer: {}\n  replay:     faultline replay {}\n",
-                a.repro.display(),
-                a.repro.display()
-            )),
+            Ok(a) => {
+                msg.push_str(&format!("  reproducer: {}\n", a.repro.display()));
+                msg.push_str(&self.rerun_hint(f.seed, &a.repro));
+            }
             Err(e) => msg.push_str(&format!("  (no reproducer: {e})\n")),
         }
         if let Some(path) = &self.regressions {
@@ -380,6 +403,36 @@ impl CheckResult {
             }
         }
         panic!("{msg}");
+    }
+
+    /// How to run the failing `seed` again: the binary's replay command when the check named
+    /// one ([`Check::binary`]), else the same `Check` narrowed to that seed (the stock
+    /// `faultline` binary does not know a user's model, so its command would not work).
+    fn rerun_hint(&self, seed: u64, repro: &Path) -> String {
+        match &self.binary {
+            Some(bin) => format!(
+                "  replay:     {}\n",
+                crate::command::command_with(bin, &["replay", &repro.display().to_string()])
+            ),
+            None => {
+                let narrowed = if self.seeds.contains(&seed) {
+                    format!(
+                        "replace `.seeds({}..{})` with `.seeds({seed}..{})`",
+                        self.seeds.start,
+                        self.seeds.end,
+                        seed + 1
+                    )
+                } else {
+                    // A regression seed: it runs first on every run of this Check anyway.
+                    format!("add `.seeds({seed}..{})`", seed + 1)
+                };
+                format!(
+                    "  rerun:      this Check alone on the seed: {narrowed} (same model, bug, \
+                     schedule and settings); or name your binary with `.binary(\"NAME\")` to \
+                     print its replay command\n"
+                )
+            }
+        }
     }
 
     fn record_regressions(&self, path: &Path) -> Result<(), crate::artifacts::WriteError> {

@@ -275,7 +275,20 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    // Printed commands (`... replay FILE`) and usage name the binary as it was invoked: a
+    // user's own binary knows models the stock `faultline` does not.
+    if let Some(argv0) = args.first() {
+        crate::command::set_binary(argv0);
+    }
+    let parsed = {
+        use clap::{CommandFactory, FromArgMatches};
+        Cli::command()
+            .bin_name(crate::command::binary())
+            .try_get_matches_from(args)
+            .and_then(|m| Cli::from_arg_matches(&m))
+    };
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -569,7 +582,10 @@ fn finish_run(
             }
         }
         if let Some(p) = artifacts.get("repro").and_then(Value::as_str) {
-            println!("  reproducer: {p}  (replay: faultline replay {p})");
+            println!(
+                "  reproducer: {p}  (replay: {})",
+                crate::command::replay(Path::new(p))
+            );
         }
     }
     Ok(report.verdict().exit_code())

@@ -37,6 +37,7 @@ pub mod campaign;
 pub mod check;
 pub mod checker;
 pub mod cli;
+pub mod command;
 mod ctx;
 pub mod data;
 mod disk;

@@ -121,7 +121,8 @@ impl Repro {
     pub fn to_yaml(&self) -> String {
         let body = serde_yaml::to_string(self).expect("reproducers serialize");
         format!(
-            "# Faultline reproducer: `faultline replay {{this file}}` re-runs it bit for bit.\n{body}"
+            "# Faultline reproducer: `{} {{this file}}` re-runs it bit for bit.\n{body}",
+            crate::command::command(&["replay"])
         )
     }
 

@@ -780,7 +780,10 @@ pub fn command(models: &[Model], a: ShrinkArgs) -> Result<i32, String> {
                 Some(e) => format!("stopped by the {} (--time): smaller may exist", e.as_str()),
             }
         );
-        println!("  wrote {out_s}  (replay: faultline replay {out_s})");
+        println!(
+            "  wrote {out_s}  (replay: {})",
+            crate::command::replay(std::path::Path::new(&out_s))
+        );
         println!("Failure story:");
         for l in story.to_text() {
             println!("  {l}");

@@ -653,9 +653,9 @@ fn run_entry(
     let mut message = if met { notes } else { problems }.join("; ");
     if let Some(p) = &repro {
         message.push_str(&format!(
-            "; reproducer: {} (faultline replay {})",
+            "; reproducer: {} ({})",
             p.display(),
-            p.display()
+            crate::command::replay(p)
         ));
     }
     Ok(EntryResult {

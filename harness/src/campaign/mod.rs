@@ -691,9 +691,9 @@ impl CampaignReport {
             if let Some(d) = &s.dir {
                 let p = self.dir.join(d).join("repro.yaml");
                 println!(
-                    "    reproducer: {}  (faultline replay {})",
+                    "    reproducer: {}  ({})",
                     p.display(),
-                    p.display()
+                    crate::command::replay(&p)
                 );
             }
         }
