@@ -53,13 +53,19 @@ fn loses_an_element(model: fn() -> Model, bug: &str, n: u64) -> u64 {
         };
         assert!(!r.passed, "a lost-write violation fails the run");
         let h = &r.recording.history.events;
-        assert!(
-            h.iter().any(|e| e.f == "append"
-                && e.kind == EventType::Ok
+        // Acknowledged: an append of it whose process's next event is `ok` (the element is
+        // the invocation's value; the completion carries what the call returned).
+        let acked = h.iter().enumerate().any(|(i, e)| {
+            e.f == "append"
+                && e.kind == EventType::Invoke
                 && e.key.as_deref() == Some(key)
-                && &e.value == elem),
-            "seed {seed}: element {elem} was acknowledged on {key}"
-        );
+                && &e.value == elem
+                && h[i + 1..]
+                    .iter()
+                    .find(|c| c.process == e.process)
+                    .is_some_and(|c| c.kind == EventType::Ok)
+        });
+        assert!(acked, "seed {seed}: element {elem} was acknowledged on {key}");
         let base = r.recording.final_process_base;
         let final_read = h
             .iter()

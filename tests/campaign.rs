@@ -270,7 +270,9 @@ fn check_reports_the_seed_and_replay_command_and_remembers_regressions() {
     let dir = TempDir::new("check");
     let regressions = dir.join("regressions/pb.txt");
     let artifacts = dir.join("artifacts");
+    // A built-in model: the stock binary knows it, so its replay command works.
     let result = Check::new(faultline_models::primary_backup::model())
+        .binary("faultline")
         .bug("async-ack")
         .ops(60)
         .seeds(0..30)

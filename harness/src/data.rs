@@ -28,7 +28,10 @@ pub struct Invocation {
 /// What a client call came to (Jepsen's ok / fail / info).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    /// It took effect; the result (e.g. the value read; null for a write).
+    /// It took effect, with its result: recorded as the `ok` event's value whatever the
+    /// operation (the value read, the element a `pop` removed, an `add`'s new total; null for a
+    /// write with nothing to return: checkers take what an operation wrote from its
+    /// invocation).
     Ok(Value),
     /// It certainly did not take effect (e.g. a refused request, a failed cas).
     Fail(String),

@@ -67,6 +67,14 @@ pub trait Protocol: 'static {
     /// all of the client's operations: keep a leader guess or a cached map in it, with `Cell` or
     /// `RefCell`). `id` is unique across the run, so replies to earlier, abandoned requests can
     /// be told apart.
+    ///
+    /// The network duplicates messages (the `duplicate` fault), requests included, and a
+    /// retrying client resends them: a server must apply each request id at most once — keep
+    /// the ids it applied (on disk, fsynced with the effect, so a crash does not forget them)
+    /// and answer a repeated one with its recorded answer.
+    ///
+    /// What it returns in [`Outcome::Ok`] is the operation's recorded result, whatever the
+    /// operation (docs/reference.md, "History").
     fn call(
         &self,
         client: &ClientCtx<Self::Msg>,
