@@ -65,7 +65,10 @@ fn loses_an_element(model: fn() -> Model, bug: &str, n: u64) -> u64 {
                     .find(|c| c.process == e.process)
                     .is_some_and(|c| c.kind == EventType::Ok)
         });
-        assert!(acked, "seed {seed}: element {elem} was acknowledged on {key}");
+        assert!(
+            acked,
+            "seed {seed}: element {elem} was acknowledged on {key}"
+        );
         let base = r.recording.final_process_base;
         let final_read = h
             .iter()

@@ -587,3 +587,24 @@ fn printed_commands_name_the_binary_as_invoked() {
     assert_eq!(code, 2);
     assert!(stderr.contains("my-kv-fuzz"), "{stderr}");
 }
+
+#[test]
+fn list_shows_the_roles_each_built_in_model_declares() {
+    let dir = common::TempDir::new("roles");
+    let o = common::faultline_in(dir.path(), &["list", "--json"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let j = o.json();
+    let roles = |name: &str| {
+        j["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("{name} listed"))["roles"]
+            .clone()
+    };
+    assert_eq!(roles("raft"), json!(["leader"]));
+    assert_eq!(roles("primary-backup"), json!(["leader"]));
+    assert_eq!(roles("twopc"), json!(["coordinator"]));
+    assert_eq!(roles("dynamo"), json!([]));
+}

@@ -437,6 +437,7 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
                     "bug_descriptions": i.bugs,
                     "params": i.params,
                     "checkers": i.checkers, "description": i.description,
+                    "roles": i.roles,
                 })
             })
             .collect();
@@ -454,6 +455,9 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
             println!("  {} ({cap}) — {}", i.name, i.description);
             println!("    guarantees: {}", i.guarantees.join(", "));
             println!("    checkers:   {}", i.checkers.join(", "));
+            if !i.roles.names().is_empty() {
+                println!("    roles:      {}", i.roles.names().join(", "));
+            }
             if !workloads.is_empty() {
                 println!(
                     "    workloads:  {} (--workload; the first is the default)",

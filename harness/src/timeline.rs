@@ -156,6 +156,15 @@ fn bars(rec: &Recording) -> Vec<Bar> {
         match (f, output) {
             ("read" | "get", Some(o)) => format!("r {k} {}", show(o)),
             ("read" | "get", None) => format!("r {k}"),
+            // A custom op's result (a `pop`'s element), as the history records it.
+            (f, Some(o)) if !o.is_null() && !matches!(f, "write" | "put" | "append" | "cas") => {
+                format!(
+                    "{} {k} {} → {}",
+                    f.chars().next().unwrap_or('?'),
+                    show(input),
+                    show(o)
+                )
+            }
             (f, _) => format!("{} {k} {}", f.chars().next().unwrap_or('?'), show(input)),
         }
     };
