@@ -157,7 +157,8 @@ proptest! {
             Err(e) => prop_assert!(e.to_string().starts_with("fuzz.yaml"), "{e}"),
             Ok(s) => {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                if let Ok(steps) = s.resolve(&mut rng, nodes, 5000) {
+                let roles = if seed % 2 == 0 { faultline_harness::Roles::LEADER } else { faultline_harness::Roles::NONE };
+                if let Ok(steps) = s.resolve(&mut rng, nodes, 5000, roles) {
                     let text = serde_yaml::to_string(&steps).unwrap();
                     let back: Vec<Step> = serde_yaml::from_str(&text).unwrap();
                     prop_assert_eq!(steps, back);

@@ -449,4 +449,31 @@ mod tests {
         assert!(!steps.is_empty());
         assert!(steps.iter().all(|s| s.select.is_some()), "{steps:?}");
     }
+
+    #[test]
+    fn without_a_leader_no_step_aims_at_one_and_power_loss_is_timed() {
+        let g: Generator = serde_yaml::from_str(
+            "faults: [crash, crash-leader, isolate-leader, pause-leader, leader-churn, power-loss]\nswarm: true\nsteps: [4, 8]",
+        )
+        .unwrap();
+        let mut power = 0;
+        for seed in 0..50 {
+            let rng = &mut ChaCha8Rng::seed_from_u64(seed);
+            for s in g.generate(rng, 5, 5000, Roles::NONE) {
+                assert!(
+                    s.select.is_none() || matches!(s.select, Some(Select::Count(Count::All))),
+                    "{s:?}"
+                );
+                assert!(s.after.is_none(), "{s:?}");
+                power += matches!(s.select, Some(Select::Count(Count::All))) as usize;
+            }
+        }
+        assert!(power > 0, "power-loss was never drawn");
+        let aimed = (0..50).any(|seed| {
+            g.generate(&mut ChaCha8Rng::seed_from_u64(seed), 5, 5000, Roles::LEADER)
+                .iter()
+                .any(|s| matches!(s.select, Some(Select::Role(_) | Select::Shape(_, Some(_)))))
+        });
+        assert!(aimed);
+    }
 }
