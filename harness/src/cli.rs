@@ -1,5 +1,5 @@
 //! The `faultline` command line as a library function, so a user's own binary can register their
-//! own protocols: `std::process::exit(faultline_harness::cli::main(models))`.
+//! own protocols: `std::process::exit(faultline::cli::main(models))`.
 //!
 //! Exit codes: 0 success, 1 violation found, 2 usage or input error, 3 undecided (a checker
 //! ran out of its work budget, nothing failed) or, for `shrink`, nothing to shrink.

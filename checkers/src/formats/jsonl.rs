@@ -88,3 +88,23 @@ pub(super) fn parse(text: &str) -> Result<Vec<HistOp>, (usize, String)> {
     }
     events_to_history(events.iter().map(|(l, e)| (*l, e)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Faultline records an `ok` with the call's result: null for a write that returns nothing.
+    /// The written value still comes from the invocation, and a read's result from its `ok`.
+    #[test]
+    fn an_ok_write_with_a_null_result_keeps_its_invoked_value() {
+        let text = r#"{"process":0,"type":"invoke","f":"write","key":"k","value":7,"time_ns":1}
+{"process":0,"type":"ok","f":"write","key":"k","value":null,"time_ns":2}
+{"process":1,"type":"invoke","f":"read","key":"k","value":null,"time_ns":3}
+{"process":1,"type":"ok","f":"read","key":"k","value":7,"time_ns":4}
+"#;
+        let ops = parse(text).unwrap();
+        assert_eq!(ops[0].arg.as_deref(), Some("7"));
+        assert_eq!(ops[0].status, Status::Ok);
+        assert_eq!(ops[1].result.as_deref(), Some("7"));
+    }
+}
