@@ -1,126 +1,45 @@
-//! What a running campaign shows on stderr, and how Ctrl-C stops it.
-//!
-//! On a terminal: an indicatif bar (seeds done, seeds/s, failures, undecided seeds, elapsed, ETA). Otherwise (CI
-//! logs): one plain line every 10 s (`FAULTLINE_LOG_SECS` changes the period).
-use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+//! The campaign progress bar on a terminal (indicatif): seeds done, seeds/s, failures, undecided
+//! seeds, elapsed, ETA. The campaign itself (`faultline::campaign`) knows only the
+//! [`ProgressBar`] hook and prints plain lines when no bar is given (CI logs).
+use faultline::campaign::ProgressBar;
 
-pub(crate) struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    enabled: bool,
-    total: Option<u64>,
-    start: Instant,
-    initial: u64,
-    last_line: Instant,
-    period: Duration,
-    told_interrupt: bool,
+struct Bar(indicatif::ProgressBar);
+
+/// The bar `faultline fuzz` shows: a [`ProgressBarFactory`](faultline::campaign::ProgressBarFactory)
+/// for [`FuzzOptions::progress_bar`](faultline::campaign::FuzzOptions).
+pub fn bar(total: Option<u64>, initial: u64) -> Box<dyn ProgressBar> {
+    let b = match total {
+        Some(t) => indicatif::ProgressBar::new(t),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    let template = if total.is_some() {
+        "{elapsed_precise} [{bar:30}] {pos}/{len} seeds {per_sec} eta {eta} {msg}"
+    } else {
+        "{elapsed_precise} {spinner} {pos} seeds {per_sec} {msg}"
+    };
+    b.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    b.set_position(initial);
+    b.reset_eta();
+    Box::new(Bar(b))
 }
 
-impl Progress {
-    /// `total` seeds (`None`: unbounded), `initial` of them finished before (a resumed
-    /// campaign). Shows nothing unless `enabled`.
-    pub fn new(total: Option<u64>, initial: u64, enabled: bool) -> Progress {
-        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
-            let b = match total {
-                Some(t) => indicatif::ProgressBar::new(t),
-                None => indicatif::ProgressBar::new_spinner(),
-            };
-            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            let template = if total.is_some() {
-                "{elapsed_precise} [{bar:30}] {pos}/{len} seeds {per_sec} eta {eta} {msg}"
-            } else {
-                "{elapsed_precise} {spinner} {pos} seeds {per_sec} {msg}"
-            };
-            b.set_style(
-                indicatif::ProgressStyle::with_template(template)
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            b.set_position(initial);
-            b.reset_eta();
-            b
-        });
-        let period = std::env::var("FAULTLINE_LOG_SECS")
-            .ok()
-            .and_then(|s| s.parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map_or(Duration::from_secs(10), Duration::from_secs_f64);
-        Progress {
-            bar,
-            enabled,
-            total,
-            start: Instant::now(),
-            initial,
-            last_line: Instant::now(),
-            period,
-            told_interrupt: false,
-        }
+impl ProgressBar for Bar {
+    fn update(&self, done: u64, failures: usize, undecided: usize) {
+        self.0.set_position(done);
+        self.0
+            .set_message(format!("{failures} failing, {undecided} undecided"));
     }
 
-    /// Called a few times a second with the campaign's totals.
-    pub fn tick(&mut self, done: u64, failures: usize, undecided: usize, interrupted: bool) {
-        if !self.enabled {
-            return;
-        }
-        if interrupted && !self.told_interrupt {
-            self.told_interrupt = true;
-            let text = "interrupted: finishing the seeds in flight, then the summary (interrupt again to quit at once; --resume continues)";
-            match &self.bar {
-                Some(b) => b.println(format!("faultline: {text}")),
-                None => eprintln!("faultline: {text}"),
-            }
-        }
-        if let Some(b) = &self.bar {
-            b.set_position(done);
-            b.set_message(format!("{failures} failing, {undecided} undecided"));
-            return;
-        }
-        if self.last_line.elapsed() >= self.period {
-            self.last_line = Instant::now();
-            let secs = self.start.elapsed().as_secs_f64();
-            let rate = (done - self.initial.min(done)) as f64 / secs.max(1e-9);
-            let of = self.total.map(|t| format!("/{t}")).unwrap_or_default();
-            let eta = match self.total {
-                Some(t) if rate > 0.0 => {
-                    format!(", eta {:.0}s", t.saturating_sub(done) as f64 / rate)
-                }
-                _ => String::new(),
-            };
-            eprintln!(
-                "faultline: {done}{of} seeds, {rate:.0} seeds/s, {failures} failing, {undecided} undecided, {secs:.0}s elapsed{eta}"
-            );
-        }
+    fn println(&self, line: &str) {
+        self.0.println(line);
     }
 
-    pub fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
+    fn finish(&self) {
+        self.0.finish_and_clear();
     }
-}
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    // Only async-signal-safe work here: an atomic swap, and _exit on a second signal.
-    if STOP.swap(true, Ordering::SeqCst) {
-        unsafe { libc::_exit(130) };
-    }
-}
-
-/// Makes SIGINT (Ctrl-C) and SIGTERM (what Kubernetes and CI runners send before killing) set a
-/// flag that campaigns poll: they finish the seeds in flight, write the checkpoint and the
-/// summary, and return. A second signal exits at once (every file is atomic, so the checkpoint
-/// stays usable).
-pub(crate) fn catch_interrupts() -> &'static AtomicBool {
-    // A fresh campaign in the same process starts uninterrupted.
-    STOP.store(false, Ordering::SeqCst);
-    let handler = on_signal as extern "C" fn(libc::c_int);
-    // SAFETY: the handler only touches an atomic and calls _exit, both async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
-    }
-    &STOP
 }

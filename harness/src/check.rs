@@ -25,7 +25,7 @@ use std::sync::Mutex;
 /// A batch of seeds against one model, for tests.
 ///
 /// ```no_run
-/// # use faultline_harness::prelude::*;
+/// # use faultline::prelude::*;
 /// # fn model() -> Model { unimplemented!() }
 /// let result = Check::new(model()).seeds(0..100).schedule("partitions").jobs(2).run();
 /// result.assert_ok();

@@ -14,7 +14,7 @@ use serde_json::json;
 /// Judges one recorded run. Must be a pure function of the recording.
 ///
 /// ```
-/// use faultline_harness::{checker::Checker, recording::Recording};
+/// use faultline::{checker::Checker, recording::Recording};
 /// use faultline_checkers::{Finding, FindingKind};
 /// struct NoPanics;
 /// impl Checker for NoPanics {
@@ -46,8 +46,8 @@ pub trait Checker: Send + Sync {
 /// `guarantees`) the violations of its [`Checker::requires`].
 ///
 /// ```
-/// use faultline_harness::checker::{judge, raft_checkers};
-/// use faultline_harness::recording::Recording;
+/// use faultline::checker::{judge, raft_checkers};
+/// use faultline::recording::Recording;
 /// // An empty run gave no chance to report anything: nothing is missing.
 /// let c = &raft_checkers()[0];
 /// assert!(judge(c.as_ref(), &Recording::default(), &[c.name()]).is_empty());
@@ -356,7 +356,7 @@ impl Checker for RaftCheck {
 /// reports none fails them.
 ///
 /// ```
-/// let names: Vec<_> = faultline_harness::checker::raft_checkers().iter().map(|c| c.name()).collect();
+/// let names: Vec<_> = faultline::checker::raft_checkers().iter().map(|c| c.name()).collect();
 /// assert_eq!(names, faultline_checkers::raft::ALL);
 /// ```
 pub fn raft_checkers() -> Vec<Box<dyn Checker>> {

@@ -43,7 +43,7 @@ pub struct ModelInfo {
 /// A protocol under a name, with its bug variants and default sizes.
 ///
 /// ```no_run
-/// # use faultline_harness::prelude::*;
+/// # use faultline::prelude::*;
 /// # struct MyKv; impl MyKv { fn new(_: &ModelConfig) -> Self { MyKv } }
 /// # impl Protocol for MyKv { type Msg = (); fn cap(&self) -> Cap { Cap::CP }
 /// #   async fn node(&self, _: NodeCtx<()>) {}
@@ -208,6 +208,12 @@ impl Model {
     pub fn version(mut self, v: &str) -> Self {
         self.version = v.to_string();
         self
+    }
+
+    /// The version set with [`Model::version`]: what reproducers record as `version.model`,
+    /// compared on replay.
+    pub fn model_version(&self) -> &str {
+        &self.version
     }
 
     pub fn bug(mut self, name: &str, description: &str) -> Self {

@@ -20,7 +20,7 @@ pub use crate::data::{
 /// `RefCell` are fine in it (no `Send`/`Sync` bound).
 ///
 /// ```no_run
-/// use faultline_harness::prelude::*;
+/// use faultline::prelude::*;
 /// use serde_json::json;
 /// use std::time::Duration;
 ///
@@ -140,7 +140,7 @@ pub use faultline_checkers::convergence::FINAL_STATE;
 /// still fails a run in which no operation ever succeeded).
 ///
 /// ```
-/// use faultline_harness::protocol::{standard_guarantees, Cap};
+/// use faultline::protocol::{standard_guarantees, Cap};
 /// let mut mine = standard_guarantees(Cap::CP);
 /// mine.push("my-checker");
 /// assert!(mine.contains(&"liveness") && mine.contains(&"progress"));

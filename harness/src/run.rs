@@ -272,9 +272,9 @@ pub fn validate(model: &Model, cfg: &ModelConfig) -> Result<ModelInfo, RunError>
 /// Runs one seed and judges it.
 ///
 /// ```no_run
-/// # fn f(model: &faultline_harness::Model) {
-/// use faultline_harness::run::{run, Faults, RunRequest};
-/// use faultline_harness::schedule::Schedule;
+/// # fn f(model: &faultline::Model) {
+/// use faultline::run::{run, Faults, RunRequest};
+/// use faultline::schedule::Schedule;
 /// let report = run(model, &RunRequest {
 ///     seed: 7,
 ///     config: model.config(None),

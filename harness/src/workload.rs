@@ -56,8 +56,8 @@ pub struct Workload {
 /// run (an id for the transaction, order or request), the next operation.
 ///
 /// ```
-/// use faultline_harness::{Invocation, Workload};
-/// use faultline_harness::workload::Generator;
+/// use faultline::{Invocation, Workload};
+/// use faultline::workload::Generator;
 /// let w = Workload::registers().custom(Generator::new(|_rng, n| Invocation {
 ///     f: "pay".into(), key: None, value: serde_json::json!({"request": n}),
 /// }));
@@ -108,11 +108,11 @@ impl Workload {
     /// key's whole list (`value`: a JSON array); the final phase reads every key's list.
     ///
     /// ```
-    /// use faultline_harness::workload::{SpecKind, Workload};
+    /// use faultline::workload::{SpecKind, Workload};
     /// use rand::SeedableRng;
     /// let w = Workload::append();
     /// assert_eq!(w.spec(), SpecKind::Append);
-    /// let mut rng = faultline_harness::SimRng::seed_from_u64(7);
+    /// let mut rng = faultline::SimRng::seed_from_u64(7);
     /// let mut unique = 0;
     /// let ops: Vec<_> = (0..20).map(|_| w.next(&mut rng, &mut unique)).collect();
     /// assert!(ops.iter().all(|o| o.f == "append" || o.f == "read"));
@@ -128,7 +128,7 @@ impl Workload {
     /// The built-in workload called `name` (`register` or `append`, see [`WORKLOADS`]).
     ///
     /// ```
-    /// use faultline_harness::Workload;
+    /// use faultline::Workload;
     /// assert_eq!(Workload::named("append").unwrap(), Workload::append());
     /// assert!(Workload::named("bank").is_err());
     /// ```
@@ -258,7 +258,7 @@ impl Workload {
 /// an operation it does not know.
 ///
 /// ```
-/// use faultline_harness::workload::apply;
+/// use faultline::workload::apply;
 /// use serde_json::{json, Value};
 /// let mut data = std::collections::BTreeMap::new();
 /// apply(&mut data, "append", "k", &json!(1)).unwrap();

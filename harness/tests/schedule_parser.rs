@@ -1,7 +1,7 @@
 //! The schedule parser on arbitrary documents: it answers every input with a schedule or an
 //! error naming the file — it never panics — and whatever it accepts resolves for any cluster
 //! size to steps that survive a YAML round trip.
-use faultline_harness::schedule::{Schedule, Step};
+use faultline::schedule::{Schedule, Step};
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -10,8 +10,8 @@
 //! Figures are measured, never asserted: tests only check that they are produced and sane.
 //!
 //! ```no_run
-//! use faultline_harness::bench::{run, BenchOptions};
-//! # fn my_models() -> Vec<faultline_harness::Model> { vec![] }
+//! use faultline::bench::{run, BenchOptions};
+//! # fn my_models() -> Vec<faultline::Model> { vec![] }
 //! let report = run(&my_models(), &BenchOptions::quick()).unwrap();
 //! println!("overhead {:.2}", report.overhead);
 //! ```
@@ -19,7 +19,7 @@ pub mod models;
 pub mod net;
 pub mod porcupine;
 
-use crate::model::Model;
+use faultline::model::Model;
 use faultline_checkers::shared_data;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -10,8 +10,8 @@
 //! checkpoint (see [`checkpoint`]).
 //!
 //! ```no_run
-//! # fn f(model: &faultline_harness::Model) {
-//! use faultline_harness::campaign::{fuzz, FuzzOptions};
+//! # fn f(model: &faultline::Model) {
+//! use faultline::campaign::{fuzz, FuzzOptions};
 //! let mut o = FuzzOptions::new(model.config(Some("async-ack")), "target/fuzz-pb".into());
 //! o.seeds = Some(500);
 //! o.jobs = 2;
@@ -20,16 +20,17 @@
 //! # }
 //! ```
 pub mod checkpoint;
-mod progress;
 mod recheck;
 mod seeds;
+mod status;
 
 pub use checkpoint::{
     CampaignHeader, CampaignState, CheckpointError, FailureRecord, UndecidedRecord,
 };
 pub use recheck::{Recheck, Share};
-pub(crate) use seeds::SeedSpace;
+pub use seeds::SeedSpace;
 pub use seeds::{RangeSet, Shard};
+pub use status::{ProgressBar, ProgressBarFactory};
 
 use crate::artifacts::{write_file, write_run_artifacts, WriteError};
 use crate::model::Model;
@@ -38,8 +39,8 @@ use crate::repro::ReproConfig;
 use crate::run::{run, Faults, RunError, RunReport, RunRequest, Verdict};
 use crate::schedule::{Schedule, ScheduleError};
 use checkpoint::Journal;
-use progress::Progress;
 use serde_json::{json, Value};
+use status::Progress;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -83,6 +84,8 @@ pub struct FuzzOptions {
     pub resume: bool,
     /// Progress bar or log lines on stderr.
     pub progress: bool,
+    /// The bar to show on a terminal when `progress` is set (plain lines without one).
+    pub progress_bar: Option<ProgressBarFactory>,
     /// Let SIGINT/SIGTERM stop the campaign cleanly (the CLI sets this).
     pub catch_interrupts: bool,
     /// The share of passing seeds run twice to check determinism (failing and undecided seeds
@@ -106,6 +109,7 @@ impl FuzzOptions {
             out,
             resume: false,
             progress: false,
+            progress_bar: None,
             catch_interrupts: false,
             check_determinism: Share::NONE,
         }
@@ -167,10 +171,10 @@ pub fn fuzz(model: &Model, o: &FuzzOptions) -> Result<CampaignReport, CampaignEr
     let deadline = o
         .duration
         .map(|d| Instant::now() + d.saturating_sub(Duration::from_secs_f64(before.wall_ms / 1e3)));
-    let stop = o.catch_interrupts.then(progress::catch_interrupts);
+    let stop = o.catch_interrupts.then(status::catch_interrupts);
     let journal = Mutex::new(journal);
     let summary_error: Mutex<Option<WriteError>> = Mutex::new(None);
-    let mut progress = Progress::new(space.count(), before.done.len(), o.progress);
+    let mut progress = Progress::new(space.count(), before.done.len(), o.progress, o.progress_bar);
     let on_seed = |k: u64, r: RunReport| -> Result<(), CampaignError> {
         if r.verdict() == Verdict::Undecided {
             let name = format!("seed-{}", r.seed);
@@ -278,16 +282,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Many seeds of one model on `jobs` threads.
-pub(crate) struct Seeds<'a> {
+/// Many seeds of one model on `jobs` threads: what [`run_seeds`] runs. The seed runner behind
+/// [`fuzz`], [`Check`](crate::Check) and `faultline ci`.
+pub struct Seeds<'a> {
+    /// The model every seed runs.
     pub model: &'a Model,
     /// The request of every seed, but for its `seed`.
     pub request: RunRequest,
+    /// The seeds, by index.
     pub space: SeedSpace,
     /// Indices already finished (a resumed campaign).
     pub skip: RangeSet,
+    /// Worker threads.
     pub jobs: usize,
+    /// No new seed starts after this instant (the ones running finish).
     pub deadline: Option<Instant>,
+    /// No new seed starts once this flag is set (Ctrl-C).
     pub stop: Option<&'a AtomicBool>,
     /// Stop once the lowest index that is a hit is certain (every lower index finished).
     pub stop_at_hit: bool,
@@ -298,14 +308,14 @@ pub(crate) struct Seeds<'a> {
 }
 
 /// How a [`run_seeds`] ended.
-pub(crate) struct SeedsOutcome {
+pub struct SeedsOutcome {
     /// The lowest index found to be a hit.
     pub lowest_hit: Option<u64>,
 }
 
 /// Runs `s`'s seeds; `on_seed(index, report)` runs on the worker that ran the seed, `monitor`
 /// a few times a second on the calling thread. The first error stops every worker.
-pub(crate) fn run_seeds(
+pub fn run_seeds(
     s: &Seeds,
     hit: &(dyn Fn(&RunReport) -> bool + Sync),
     on_seed: &(dyn Fn(u64, RunReport) -> Result<(), CampaignError> + Sync),
@@ -453,7 +463,9 @@ pub struct CampaignReport {
 }
 
 impl CampaignReport {
-    pub(crate) fn from_state(dir: &Path, s: &CampaignState, interrupted: bool) -> CampaignReport {
+    /// The report of the campaign folder `dir` whose checkpoint holds `s` (what `faultline
+    /// merge` combines shards from).
+    pub fn from_state(dir: &Path, s: &CampaignState, interrupted: bool) -> CampaignReport {
         let mut failures: Vec<FailureRecord> = s.failures.values().cloned().collect();
         let space = s.header.space();
         let complete = if s.header.stop_on_first && !failures.is_empty() {

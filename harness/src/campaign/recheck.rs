@@ -12,7 +12,7 @@ use std::str::FromStr;
 /// A share of seeds, in hundredths of a percent (`10%` is 1000).
 ///
 /// ```
-/// use faultline_harness::campaign::Share;
+/// use faultline::campaign::Share;
 /// let s: Share = "12.5%".parse().unwrap();
 /// assert_eq!((s.0, s.to_string()), (1250, "12.5%".to_string()));
 /// assert_eq!("100".parse::<Share>().unwrap(), Share::ALL);

@@ -13,7 +13,7 @@ use std::str::FromStr;
 /// `--shard I/N`: the seeds `s` (absolute value) with `s % N == I`.
 ///
 /// ```
-/// use faultline_harness::campaign::Shard;
+/// use faultline::campaign::Shard;
 /// let s: Shard = "1/4".parse().unwrap();
 /// assert_eq!((s.index, s.count), (1, 4));
 /// assert!("4/4".parse::<Shard>().is_err());
@@ -59,11 +59,14 @@ impl<'de> Deserialize<'de> for Shard {
 
 /// The seeds of a run, by index.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum SeedSpace {
+pub enum SeedSpace {
     /// `first + k * step` for `k < count` (`None`: until the seed numbers run out).
     Progression {
+        /// The seed of index 0.
         first: u64,
+        /// The distance between consecutive seeds (a shard `I/N` has step `N`).
         step: u64,
+        /// How many seeds (`None`: until the seed numbers run out).
         count: Option<u64>,
     },
     /// An explicit list (regression seeds first, then a range).
@@ -132,7 +135,7 @@ impl SeedSpace {
 /// A set of `u64` as disjoint, non-adjacent half-open ranges.
 ///
 /// ```
-/// # use faultline_harness::campaign::RangeSet;
+/// # use faultline::campaign::RangeSet;
 /// let mut s = RangeSet::default();
 /// for k in [0, 1, 2, 5, 3] { s.insert(k); }
 /// assert_eq!(s.ranges().collect::<Vec<_>>(), vec![(0, 4), (5, 6)]);

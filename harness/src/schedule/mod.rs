@@ -2,7 +2,7 @@
 //! explicit steps. A reproducer always records the resolved steps, so it can be edited and shrunk.
 //!
 //! ```
-//! use faultline_harness::schedule::Schedule;
+//! use faultline::schedule::Schedule;
 //! let s = Schedule::parse("inline", "steps:\n  - {at_ms: 100, fault: crash, node: 1, for_ms: 500}\n").unwrap();
 //! assert_eq!(s.steps().unwrap().len(), 1);
 //! ```
@@ -225,7 +225,7 @@ impl Schedule {
 }
 
 /// Where serde_yaml found a problem, as (line, column), 1-based; (1, 1) when it does not say.
-pub(crate) fn yaml_location(e: &serde_yaml::Error) -> (usize, usize) {
+pub fn yaml_location(e: &serde_yaml::Error) -> (usize, usize) {
     e.location().map_or((1, 1), |l| (l.line(), l.column()))
 }
 

@@ -218,7 +218,7 @@ pub struct After {
 /// One fault with its window, as written in schedules and reproducers.
 ///
 /// ```
-/// use faultline_harness::schedule::{Fault, Step};
+/// use faultline::schedule::{Fault, Step};
 /// let s = Step::at(1000, Fault::Loss { rate: 0.5 }).lasting(200);
 /// assert_eq!(s.end_ms(), Some(1200));
 /// ```
