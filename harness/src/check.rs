@@ -53,7 +53,9 @@ type Tweak = Box<dyn Fn(&mut crate::protocol::ModelConfig) + Send + Sync>;
 
 /// The outcome of a [`Check`]: the failing runs, lowest seed first.
 pub struct CheckResult {
+    /// Seeds run (the regression seeds included).
     pub seeds_run: u64,
+    /// The failing runs, lowest seed first.
     pub failures: Vec<RunReport>,
     /// Undecided runs (nothing failed, a checker ran out of its budget), lowest seed first.
     pub undecided: Vec<RunReport>,
@@ -67,6 +69,7 @@ pub struct CheckResult {
 }
 
 impl Check {
+    /// Seeds 0..100 of `model` under `swarm`, one thread, with the regressions file of the model.
     pub fn new(model: Model) -> Check {
         Check {
             model,
@@ -138,6 +141,7 @@ impl Check {
         self
     }
 
+    /// The seeds to run (after the regression seeds).
     pub fn seeds(mut self, seeds: Range<u64>) -> Self {
         self.seeds = seeds;
         self
@@ -149,16 +153,19 @@ impl Check {
         self
     }
 
+    /// Runs the bug variant `b` (`--bug`).
     pub fn bug(mut self, b: &str) -> Self {
         self.bug = Some(b.into());
         self
     }
 
+    /// Also fails a seed on findings of `checker` (`--fail-on`; repeatable).
     pub fn fail_on(mut self, checker: &str) -> Self {
         self.fail_on.push(checker.into());
         self
     }
 
+    /// Client operations per run (`--ops`).
     pub fn ops(mut self, n: usize) -> Self {
         self.ops = Some(n);
         self

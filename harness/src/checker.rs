@@ -26,7 +26,9 @@ use serde_json::json;
 /// assert!(NoPanics.check(&Recording::default()).is_empty());
 /// ```
 pub trait Checker: Send + Sync {
+    /// The checker's name: what its findings carry, `--fail-on` and `guarantees()` name.
     fn name(&self) -> &'static str;
+    /// Judges one run: every finding (an empty list when all is well).
     fn check(&self, rec: &Recording) -> Vec<Finding>;
     /// The checker names its findings carry (what `list` shows and `--fail-on` accepts), when
     /// it reports more than its own name.

@@ -55,6 +55,7 @@ impl<M: 'static> Disk<M> {
         })
     }
 
+    /// Removes `file` (durable only after the next [`fsync`](Disk::fsync)).
     pub fn remove(&self, file: &str) {
         self.with(|d| {
             d.current.remove(file);

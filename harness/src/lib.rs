@@ -122,6 +122,7 @@
 //!   [`schedule`]: the fault schedules.
 //! - [`campaign`], [`shrink`], [`repro`], [`story`], [`timeline`]: what the command line is
 //!   built from.
+#![warn(missing_docs)]
 
 #[cfg(not(madsim))]
 compile_error!(

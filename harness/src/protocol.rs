@@ -53,6 +53,7 @@ pub use crate::data::{
 /// }
 /// ```
 pub trait Protocol: 'static {
+    /// The messages nodes and clients exchange (any `Clone + Debug` type).
     type Msg: Message;
 
     /// The CAP choice this protocol declares.

@@ -80,6 +80,7 @@ impl Default for ShrinkOptions {
 /// Why a shrink could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ShrinkError {
+    /// The run could not start (the model or its configuration was refused).
     #[error(transparent)]
     Run(#[from] RunError),
     /// The starting point passes: there is no failure to preserve.
@@ -89,18 +90,27 @@ pub enum ShrinkError {
     /// there is no failure to preserve either.
     #[error("the run is undecided (no violation; {0}): nothing to shrink")]
     Undecided(String),
+    /// The checker asked for (`--checker`) is not among the run's violations.
     #[error("the run has no `{checker}` violation (its violations: {found})")]
-    NoSuchViolation { checker: String, found: String },
+    NoSuchViolation {
+        /// The checker asked for.
+        checker: String,
+        /// The checkers the run violates.
+        found: String,
+    },
 }
 
 /// Why the search stopped before it was done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exhausted {
+    /// The wall-time budget ([`ShrinkOptions::time`]).
     Time,
+    /// The simulation budget ([`ShrinkOptions::max_candidates`]).
     Candidates,
 }
 
 impl Exhausted {
+    /// `time budget` or `candidate budget`, as reports say it.
     pub fn as_str(self) -> &'static str {
         match self {
             Exhausted::Time => "time budget",
@@ -125,10 +135,12 @@ pub struct Shrunk {
     pub candidates: usize,
     /// Candidates kept (each one smaller than the last).
     pub accepted: usize,
+    /// Wall time spent.
     pub elapsed: Duration,
     /// `true` when a whole round of moves found nothing smaller (1-minimal for these moves);
     /// `false` when a budget cut the search short.
     pub minimal: bool,
+    /// The budget that cut the search short (`None`: it finished).
     pub stopped_by: Option<Exhausted>,
 }
 

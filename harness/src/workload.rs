@@ -33,6 +33,7 @@ pub const WORKLOADS: [&str; 2] = ["register", "append"];
 /// it saw and histories stay cheap to check.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Workload {
+    /// How many keys (`k0`, `k1`, ...).
     pub keys: usize,
     /// Fraction of reads; the rest are writes (and cas).
     pub read_ratio: f64,
@@ -70,6 +71,7 @@ pub struct Generator(Arc<GenFn>);
 type GenFn = dyn Fn(&mut SimRng, u64) -> Invocation + Send + Sync;
 
 impl Generator {
+    /// A generator from `f(workload rng, unique number) -> operation`.
     pub fn new(f: impl Fn(&mut SimRng, u64) -> Invocation + Send + Sync + 'static) -> Self {
         Generator(Arc::new(f))
     }
@@ -151,6 +153,7 @@ impl Workload {
         }
     }
 
+    /// Spreads operations over `keys` keys (at least 1).
     pub fn keys(mut self, keys: usize) -> Self {
         self.keys = keys.max(1);
         self
@@ -168,16 +171,19 @@ impl Workload {
         self
     }
 
+    /// How long a client waits between operations (simulated ms).
     pub fn think_ms(mut self, ms: u64) -> Self {
         self.think_ms = ms;
         self
     }
 
+    /// The backstop timeout of one call (simulated ms): past it the harness records the operation as unknown.
     pub fn timeout_ms(mut self, ms: u64) -> Self {
         self.timeout_ms = ms;
         self
     }
 
+    /// The sequential specification the linearizability checker judges this workload's histories against.
     pub fn spec(&self) -> SpecKind {
         if self.append {
             SpecKind::Append
@@ -188,6 +194,7 @@ impl Workload {
         }
     }
 
+    /// The name of key `i`: `k{i}`.
     pub fn key_name(i: usize) -> String {
         format!("k{i}")
     }

@@ -52,14 +52,19 @@ pub const SUMMARY: &str = "campaign.json";
 /// Why a campaign could not run (exit 2 in the CLI).
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
+    /// The model or its configuration was refused.
     #[error(transparent)]
     Run(#[from] RunError),
+    /// The schedule could not be loaded.
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
+    /// The checkpoint could not be read, or belongs to another campaign.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// A file of the campaign folder could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// The options contradict each other (e.g. neither `--seeds` nor `--duration`).
     #[error("{0}")]
     Invalid(String),
 }
@@ -67,16 +72,23 @@ pub enum CampaignError {
 /// What `faultline fuzz` runs. [`FuzzOptions::new`] gives the CLI's defaults.
 #[derive(Clone, Debug)]
 pub struct FuzzOptions {
+    /// The configuration every seed runs (the bug variant included).
     pub config: ModelConfig,
     /// A built-in schedule name or a schedule file.
     pub schedule: String,
+    /// Checkers whose findings fail a seed on top of the model's guarantees (`--fail-on`).
     pub fail_on: Vec<String>,
+    /// The first seed.
     pub start_seed: u64,
     /// How many seeds from `start_seed`; `None` runs until `duration` is over.
     pub seeds: Option<u64>,
+    /// Run until this much wall time has passed (over every session of a resumed campaign).
     pub duration: Option<Duration>,
+    /// Run only this shard's seeds (`--shard I/N`).
     pub shard: Option<Shard>,
+    /// Worker threads (`--jobs`).
     pub jobs: usize,
+    /// Stop once the lowest failing seed is certain (`--stop-on-first`).
     pub stop_on_first: bool,
     /// The campaign folder.
     pub out: PathBuf,
@@ -400,8 +412,11 @@ pub fn run_seeds(
 /// Failures that share a model, a bug variant and a set of violated checkers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Signature {
+    /// The model's name.
     pub model: String,
+    /// The bug variant (`None`: the correct protocol).
     pub bug: Option<String>,
+    /// The violated checkers, sorted.
     pub checkers: Vec<String>,
     /// The failing seeds, lowest first.
     pub seeds: Vec<u64>,
@@ -426,10 +441,15 @@ impl Signature {
 /// One shard of a merged campaign.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ShardReport {
+    /// The shard's campaign folder.
     pub dir: PathBuf,
+    /// Which shard it ran (`None`: the whole seed range).
     pub shard: Option<Shard>,
+    /// Seeds it finished.
     pub seeds_run: u64,
+    /// Its wall time (ms).
     pub wall_ms: f64,
+    /// Whether it finished every seed it was given.
     pub complete: bool,
 }
 
@@ -438,7 +458,9 @@ pub struct ShardReport {
 pub struct CampaignReport {
     /// The campaign folder.
     pub dir: PathBuf,
+    /// What the campaign ran.
     pub header: CampaignHeader,
+    /// Seeds finished.
     pub seeds_run: u64,
     /// Wall time of the whole campaign (every session; the longest shard for a merge).
     pub wall_ms: f64,
@@ -526,6 +548,7 @@ impl CampaignReport {
         self.failures.first().map(|f| f.seed)
     }
 
+    /// Seeds finished per second of wall time.
     pub fn seeds_per_sec(&self) -> f64 {
         self.seeds_run as f64 / (self.wall_ms / 1e3).max(1e-9)
     }

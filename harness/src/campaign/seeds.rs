@@ -20,7 +20,9 @@ use std::str::FromStr;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
+    /// Which shard, from 0.
     pub index: u64,
+    /// How many shards in all.
     pub count: u64,
 }
 
@@ -148,6 +150,7 @@ pub struct RangeSet {
 }
 
 impl RangeSet {
+    /// Inserts `k`.
     pub fn insert(&mut self, k: u64) {
         self.insert_range(k, k.saturating_add(1));
     }
@@ -173,6 +176,7 @@ impl RangeSet {
         self.map.insert(a, b);
     }
 
+    /// Whether `k` is in the set.
     pub fn contains(&self, k: u64) -> bool {
         self.map
             .range(..=k)
@@ -193,6 +197,7 @@ impl RangeSet {
         self.map.iter().map(|(s, e)| e - s).sum()
     }
 
+    /// Whether the set holds no value.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
