@@ -53,7 +53,7 @@ pub struct ModelConfig {
     #[serde(default)]
     pub set: std::collections::BTreeMap<String, String>,
     /// The workload asked for with `--workload` (`register`, `append`); `None` is the
-    /// protocol's default ([`Protocol::workload`]).
+    /// protocol's default ([`Protocol::workload`](crate::Protocol::workload)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<String>,
     /// How long (simulated ms) after the final heal every final read must have succeeded

@@ -10,9 +10,9 @@ use std::path::Path;
 /// The reproducer format this Faultline writes and reads (`faultline:` in the file).
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The versions that recorded a reproducer: a replay that diverges says which changed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-/// The versions that recorded a reproducer: a replay that diverges says which changed.
 pub struct Versions {
     /// Faultline's version.
     pub faultline: String,
@@ -20,9 +20,9 @@ pub struct Versions {
     pub model: String,
 }
 
+/// The run configuration a reproducer records (the bug variant is recorded beside it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-/// The run configuration a reproducer records (the bug variant is recorded beside it).
 pub struct ReproConfig {
     /// Server nodes.
     pub nodes: usize,

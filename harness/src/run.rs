@@ -33,8 +33,8 @@ pub struct RunRequest {
     pub trace: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
 /// What a run did, in numbers (the `stats` of its JSON).
+#[derive(Clone, Debug, Serialize)]
 pub struct Stats {
     /// Client operations invoked.
     pub ops: usize,

@@ -86,7 +86,7 @@ pub struct CampaignHeader {
 
 impl CampaignHeader {
     /// The campaign's seeds, by index.
-    pub(crate) fn space(&self) -> SeedSpace {
+    pub fn space(&self) -> SeedSpace {
         SeedSpace::new(self.start_seed, self.seeds, self.shard)
     }
 

@@ -1,7 +1,7 @@
 //! Campaigns: many seeds on all cores, with a checkpoint, shards and a summary (`faultline
 //! fuzz`). The same seed runner serves `faultline ci` and [`Check`](crate::Check).
 //!
-//! Each seed runs on a fresh thread (see [`run`](crate::run::run)); `--jobs` workers take seeds
+//! Each seed runs on a fresh thread (see [`run`]); `--jobs` workers take seeds
 //! in increasing order from one cursor, so with `--stop-on-first` the lowest failing seed is
 //! certain as soon as every lower seed has finished, whatever `--jobs`.
 //!
