@@ -15,9 +15,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+/// A layer table: (layer name, its modules), lowest layer first.
+type Layers = &'static [(&'static str, &'static [&'static str])];
+
 /// The layers of the `faultline` crate, lowest first: a module may import modules of its own
 /// layer and of lower layers only. Mirrored in docs/architecture.md (checked below).
-const FAULTLINE_LAYERS: &[(&str, &[&str])] = &[
+const FAULTLINE_LAYERS: Layers = &[
     (
         "foundation",
         &["data", "disk_state", "fingerprint", "panics", "schedule"],
@@ -37,14 +40,14 @@ const FAULTLINE_LAYERS: &[(&str, &[&str])] = &[
 ];
 
 /// The layers of the CLI crate (`faultline_cli`), lowest first.
-const CLI_LAYERS: &[(&str, &[&str])] = &[
+const CLI_LAYERS: Layers = &[
     ("pieces", &["junit", "progress"]),
     ("tools", &["bench", "merge", "shrink", "suite"]),
     ("command line", &["cli"]),
 ];
 
 /// The crates of the workspace: (name, src folder relative to the workspace root, layers).
-const CRATES: &[(&str, &str, Option<&[(&str, &[&str])]>)] = &[
+const CRATES: &[(&str, &str, Option<Layers>)] = &[
     ("faultline-checkers", "checkers/src", None),
     ("faultline", "harness/src", Some(FAULTLINE_LAYERS)),
     ("faultline-models", "models/src", None),
