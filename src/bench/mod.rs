@@ -125,7 +125,7 @@ fn shared_histories() -> Result<PathBuf, String> {
     shared_data::locate("../shared/data".as_ref())
         .or_else(|_| {
             shared_data::locate(
-                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
             )
         })
         .map_err(|looked| {
