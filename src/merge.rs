@@ -10,7 +10,7 @@
 //! ```no_run
 //! use std::path::PathBuf;
 //! let dirs = [PathBuf::from("shard-0"), PathBuf::from("shard-1")];
-//! let report = faultline::merge::merge(&dirs, Some("merged".as_ref())).unwrap();
+//! let report = faultline_cli::merge::merge(&dirs, Some("merged".as_ref())).unwrap();
 //! assert!(report.failures.windows(2).all(|w| w[0].seed < w[1].seed));
 //! ```
 use faultline::artifacts::write_file;

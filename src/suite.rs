@@ -27,7 +27,7 @@
 //!
 //! ```no_run
 //! # fn f(models: &[faultline::Model]) {
-//! use faultline::suite::{run_suite, CiOptions};
+//! use faultline_cli::suite::{run_suite, CiOptions};
 //! let report = run_suite(models, &CiOptions::new("ci/faultline.yaml")).unwrap();
 //! assert!(report.passed());
 //! # }
@@ -211,7 +211,7 @@ impl Suite {
     /// Reads and parses a suite (no model checks yet: see [`run_suite`]).
     ///
     /// ```
-    /// use faultline::suite::Suite;
+    /// use faultline_cli::suite::Suite;
     /// let s = Suite::parse("s.yaml", "- {model: m, seeds: \"5..9\", expect: pass}\n").unwrap();
     /// assert_eq!((s.entries[0].seeds.start, s.entries[0].seeds.end), (5, 9));
     /// let e = Suite::parse("s.yaml", "- {model: m, seeds: 5, expect: maybe}\n").unwrap_err();

@@ -10,7 +10,7 @@
 //! Figures are measured, never asserted: tests only check that they are produced and sane.
 //!
 //! ```no_run
-//! use faultline::bench::{run, BenchOptions};
+//! use faultline_cli::bench::{run, BenchOptions};
 //! # fn my_models() -> Vec<faultline::Model> { vec![] }
 //! let report = run(&my_models(), &BenchOptions::quick()).unwrap();
 //! println!("overhead {:.2}", report.overhead);

@@ -8,7 +8,7 @@
 //! checker the same way, file by file.
 //!
 //! ```no_run
-//! use faultline::bench::porcupine;
+//! use faultline_cli::bench::porcupine;
 //! let f = porcupine::measure("../shared/data/linearizability".as_ref(),
 //!                            "/src/porcupine".as_ref(), 3).unwrap();
 //! println!("{:.1}x on {} histories ({})", f.speedup, f.files, f.machine);
