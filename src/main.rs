@@ -4,5 +4,5 @@
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    std::process::exit(faultline::cli::main(faultline::models::all()));
+    std::process::exit(faultline_cli::main(faultline_models::all()));
 }

@@ -3,9 +3,9 @@
 //! (`ap-lost-write`). A toy AP store written against the public API, with two bug variants: one
 //! acknowledges every write and discards it, one invents the values it reads. Each is caught, and
 //! the correct toy passes the same seeds; correct dynamo passes with the new guarantees on.
-use faultline_harness::prelude::*;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
-use faultline_harness::schedule::Schedule;
+use faultline::prelude::*;
+use faultline::run::{run, Faults, RunReport, RunRequest};
+use faultline::schedule::Schedule;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -4,10 +4,10 @@
 //! under `append`, every acknowledged element missing from its key's final read is a `lost-write`
 //! violation naming the element. Each bug that loses acknowledged writes is caught that way
 //! within a bounded number of swarm seeds, and the correct variant passes the same seed.
+use faultline::prelude::*;
+use faultline::run::{run, Faults, RunError, RunReport, RunRequest};
+use faultline::schedule::Schedule;
 use faultline_checkers::EventType;
-use faultline_harness::prelude::*;
-use faultline_harness::run::{run, Faults, RunError, RunReport, RunRequest};
-use faultline_harness::schedule::Schedule;
 use faultline_models::{primary_backup, raft, sharded_kv};
 use serde_json::Value;
 
@@ -211,9 +211,9 @@ fn check_history_judges_list_append_files() {
 /// refused loudly), the liveness bound, nodes and clients.
 #[test]
 fn check_takes_the_workload_and_the_liveness_bound() {
-    use faultline_harness::Check;
+    use faultline::Check;
     let raft = || {
-        faultline::models::all()
+        faultline_models::all()
             .into_iter()
             .find(|m| m.name() == "raft")
             .unwrap()

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{faultline_in, TempDir};
-use faultline_harness::bench::{self, models, net, BenchOptions};
+use faultline_cli::bench::{self, models, net, BenchOptions};
 use std::time::Duration;
 
 const SMALL: net::Traffic = net::Traffic {
@@ -46,7 +46,7 @@ fn tiny(only: &[&str], tmp: &TempDir) -> BenchOptions {
 fn the_report_has_every_figure_the_spec_names() {
     let tmp = TempDir::new("bench");
     let o = tiny(&["raft", "twopc"], &tmp);
-    let r = bench::run(&faultline::models::all(), &o).expect("the bench runs");
+    let r = bench::run(&faultline_models::all(), &o).expect("the bench runs");
     let json = serde_json::to_value(&r).unwrap();
     for key in [
         "raw_madsim_msgs_per_sec",
@@ -87,7 +87,7 @@ fn the_report_has_every_figure_the_spec_names() {
 #[test]
 fn the_memory_figure_reads_peak_rss_after_each_stage() {
     let tmp = TempDir::new("bench-memory");
-    let all = faultline::models::all();
+    let all = faultline_models::all();
     let raft = all.iter().find(|m| m.name() == "raft").unwrap();
     let m = models::memory(raft, 5, 20, 40, 1, tmp.path()).expect("memory bench");
     assert_eq!((m.seeds_first, m.seeds_total), (20, 40));
@@ -118,7 +118,7 @@ fn an_unknown_model_is_refused() {
 fn porcupine_is_timed_only_when_it_can_run_here() {
     let tmp = TempDir::new("bench-porcupine");
     let o = tiny(&["twopc"], &tmp);
-    let r = bench::run(&faultline::models::all(), &o).expect("the bench runs");
+    let r = bench::run(&faultline_models::all(), &o).expect("the bench runs");
     assert!(r.porcupine.is_none());
     let why = r.porcupine_skipped.as_deref().unwrap();
     assert!(why.contains("--porcupine"), "{why}");

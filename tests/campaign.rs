@@ -1,7 +1,7 @@
 //! Campaigns end to end: shards split the seeds exactly and `merge` reports their union; a
 //! campaign killed with SIGKILL (or stopped with Ctrl-C) and resumed reports what an
 //! uninterrupted one does; `Check` remembers failing seeds.
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -4,9 +4,9 @@
 mod common;
 
 use common::TempDir;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
-use faultline_harness::schedule::Schedule;
-use faultline_harness::Model;
+use faultline::run::{run, Faults, RunReport, RunRequest};
+use faultline::schedule::Schedule;
+use faultline::Model;
 use serde_json::Value;
 use std::process::Command;
 

@@ -1,6 +1,6 @@
 //! The command line as docs/reference.md describes it: exit codes, error messages, the JSON objects, the
 //! artifacts of a failing run and `replay`.
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -502,7 +502,7 @@ fn the_timeline_escapes_markup_from_the_run() {
         .clients(1)
         .ops(20);
     // The CLI as a library, on a user's own model.
-    let code = faultline_harness::cli::run_cli(
+    let code = faultline_cli::cli::run_cli(
         [
             "faultline",
             "run",

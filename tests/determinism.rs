@@ -1,8 +1,8 @@
 //! Determinism: a seed is a complete description of a run. The same seed gives the same trace
 //! fingerprint on any thread and in any process; a different seed or a different workload gives a
 //! different one.
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
-use faultline_harness::schedule::Schedule;
+use faultline::run::{run, Faults, RunReport, RunRequest};
+use faultline::schedule::Schedule;
 use faultline_models::primary_backup::model;
 use serde_json::Value;
 use std::process::Command;

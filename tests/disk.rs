@@ -1,10 +1,10 @@
 //! The disk's crash semantics, shown with a tiny protocol written against the public API the way a
 //! user would: writes are volatile until fsync, a crash loses every unsynced write, and a restarted
 //! node sees only durable state. Reads before the crash see everything written.
-use faultline_harness::prelude::*;
-use faultline_harness::recording::Observation;
-use faultline_harness::run::{Faults, RunReport};
-use faultline_harness::schedule::{Fault, Schedule, Step};
+use faultline::prelude::*;
+use faultline::recording::Observation;
+use faultline::run::{Faults, RunReport};
+use faultline::schedule::{Fault, Schedule, Step};
 use serde_json::{json, Value};
 use std::time::Duration;
 

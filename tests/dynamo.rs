@@ -1,8 +1,8 @@
 //! `dynamo`: the AP store stays available under partitions, converges after the heal, reports
 //! (without failing) the stale reads and the updates last-writer-wins loses to skewed clocks,
 //! and each bug variant breaks its AP promise within a bounded number of seeds.
-use faultline_harness::prelude::*;
-use faultline_harness::run::RunReport;
+use faultline::prelude::*;
+use faultline::run::RunReport;
 use faultline_models::dynamo::model;
 
 mod common;

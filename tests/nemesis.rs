@@ -4,9 +4,9 @@
 //! The protocol is a beacon: node k announces `leader-elected` at (k + 1) * 100 ms (so "the
 //! leader" changes on a known timetable), and every node broadcasts a beat every 10 ms carrying
 //! its local clock; receivers report each beat.
-use faultline_harness::prelude::*;
-use faultline_harness::run::{Faults, RunReport};
-use faultline_harness::schedule::{Schedule, Step};
+use faultline::prelude::*;
+use faultline::run::{Faults, RunReport};
+use faultline::schedule::{Schedule, Step};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -231,7 +231,7 @@ fn a_skewed_clock_jumps_drifts_and_comes_back() {
 
 #[test]
 fn every_named_schedule_runs() {
-    let names = faultline_harness::schedule::builtin_names();
+    let names = faultline::schedule::builtin_names();
     assert!(names.len() >= 8, "{names:?}");
     for name in names {
         let r = run_with(0, Faults::Schedule(Schedule::load(name).unwrap()));

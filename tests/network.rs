@@ -1,9 +1,9 @@
 //! The simulated network under explicit fault steps, shown with a tiny protocol: node 0 sends a
 //! numbered ping to every other node every 10 ms; receivers report each receipt and answer with a
 //! pong, which node 0 reports in turn.
-use faultline_harness::prelude::*;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
-use faultline_harness::schedule::{Fault, Schedule, Step};
+use faultline::prelude::*;
+use faultline::run::{run, Faults, RunReport, RunRequest};
+use faultline::schedule::{Fault, Schedule, Step};
 use serde_json::{json, Value};
 use std::time::Duration;
 

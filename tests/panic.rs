@@ -1,8 +1,8 @@
 //! A panic in model code is a `panic` violation in the report, never a crash of the process
 //! running the harness.
-use faultline_harness::prelude::*;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
-use faultline_harness::schedule::Schedule;
+use faultline::prelude::*;
+use faultline::run::{run, Faults, RunReport, RunRequest};
+use faultline::schedule::Schedule;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -166,7 +166,7 @@ fn a_run_that_panics_before_its_final_phase_has_no_final_reads() {
     let events = &r.recording.history.events;
     assert!(events.iter().any(|e| e.f == "write"));
     assert!(events.iter().any(|e| e.f == "read"));
-    let lost = faultline_harness::checker::LostWrite.check(&r.recording);
+    let lost = faultline::checker::LostWrite.check(&r.recording);
     assert!(
         lost.is_empty(),
         "workload reads taken for final reads: {lost:?}"

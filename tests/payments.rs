@@ -3,7 +3,7 @@
 mod common;
 
 use common::found_by;
-use faultline_harness::Check;
+use faultline::Check;
 use faultline_models::payments::model;
 
 #[test]

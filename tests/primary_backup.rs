@@ -1,7 +1,7 @@
 //! `primary-backup`: each bug variant is found within a bounded number of swarm seeds, by the
 //! checker the bug should trip (and by `cap`: a CP model returning non-linearizable results
 //! breaks its CAP promise), and the correct protocol passes the very seed that caught it.
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use faultline_models::primary_backup::model;
 
 mod common;

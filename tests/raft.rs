@@ -6,8 +6,8 @@
 //! them: `volatile-vote` a power loss right after an election (`power-loss`), and
 //! `commit-old-term` the chain of leader isolations that replays the Raft paper's Figure 8
 //! (`leader-churn`).
-use faultline_harness::prelude::*;
-use faultline_harness::run::RunReport;
+use faultline::prelude::*;
+use faultline::run::RunReport;
 use faultline_models::raft::model;
 
 mod common;

@@ -130,7 +130,7 @@ fn check_determinism(bug: Option<&str>) -> (i32, Vec<String>) {
         args.extend(["--bug", b]);
     }
     args.extend(["--out", out.to_str().unwrap()]);
-    let code = faultline_harness::cli::run_cli(args, vec![model()]);
+    let code = faultline_cli::cli::run_cli(args, vec![model()]);
     let repro = std::fs::read_to_string(out.join("repro.yaml")).unwrap_or_default();
     let doc: serde_yaml::Value = serde_yaml::from_str(&repro).unwrap_or_default();
     let checkers = doc["violations"]

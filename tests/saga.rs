@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_passes, found_by, run_seed};
-use faultline_harness::Check;
+use faultline::Check;
 use faultline_models::saga::model;
 
 #[test]

@@ -1,7 +1,7 @@
 //! `sharded-kv`: shards move between replicated groups during the run and every key stays
 //! linearizable; a group that keeps serving a shard it handed over is caught.
-use faultline_harness::prelude::*;
-use faultline_harness::run::RunReport;
+use faultline::prelude::*;
+use faultline::run::RunReport;
 use faultline_models::sharded_kv::model;
 use std::collections::BTreeSet;
 

@@ -2,9 +2,9 @@
 //! value of their own from the model's factory, so what a node keeps in `self` dies in a crash
 //! (only its disk survives), and no built-in model shares state through `thread_local!` or a
 //! mutable `static`.
-use faultline_harness::prelude::*;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
-use faultline_harness::schedule::{Fault, Schedule, Step};
+use faultline::prelude::*;
+use faultline::run::{run, Faults, RunReport, RunRequest};
+use faultline::schedule::{Fault, Schedule, Step};
 use serde_json::{json, Value};
 use std::cell::Cell;
 use std::collections::BTreeMap;

@@ -1,10 +1,10 @@
 //! `faultline shrink` end to end: a failing primary-backup reproducer shrinks to no more steps and
 //! ops, `replay` of the result still fails the same way without diverging, the result is the same
 //! on a second run, and bad or passing input gets its documented exit code.
-use faultline_harness::prelude::*;
-use faultline_harness::repro::Repro;
-use faultline_harness::run::{run, Faults, RunReport, RunRequest};
-use faultline_harness::schedule::Schedule;
+use faultline::prelude::*;
+use faultline::repro::Repro;
+use faultline::run::{run, Faults, RunReport, RunRequest};
+use faultline::schedule::Schedule;
 use faultline_models::primary_backup::model;
 use std::path::Path;
 

@@ -4,9 +4,9 @@
 //!
 //! The store here is a single node holding registers and answering every request: trivially
 //! correct, so any violation comes from what it reports, not from what it does.
-use faultline_harness::checker::raft_checkers;
-use faultline_harness::prelude::*;
-use faultline_harness::run::RunReport;
+use faultline::checker::raft_checkers;
+use faultline::prelude::*;
+use faultline::run::RunReport;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{assert_passes, run_seed};
-use faultline_harness::Check;
+use faultline::Check;
 use faultline_models::threepc::model;
 
 #[test]

@@ -44,7 +44,7 @@ fn the_coordinator_counts_on_top_of_nodes() {
 #[test]
 fn correct_twopc_is_atomic_under_swarm_and_crashes() {
     for schedule in ["swarm", "crashes", "crash-coordinator"] {
-        let result = faultline_harness::Check::new(model())
+        let result = faultline::Check::new(model())
             .schedule(schedule)
             .seeds(0..25)
             .run();

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{faultline_in, TempDir};
-use faultline_harness::campaign::{fuzz, FuzzOptions, Share};
-use faultline_harness::prelude::*;
+use faultline::campaign::{fuzz, FuzzOptions, Share};
+use faultline::prelude::*;
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -323,7 +323,7 @@ impl Checker for AlwaysFails {
     fn name(&self) -> &'static str {
         "always"
     }
-    fn check(&self, _: &faultline_harness::recording::Recording) -> Vec<Finding> {
+    fn check(&self, _: &faultline::recording::Recording) -> Vec<Finding> {
         vec![Finding::new(
             "always",
             FindingKind::Safety,
@@ -373,11 +373,7 @@ fn echo(flaky: bool) -> Model {
     .ops(20)
 }
 
-fn campaign(
-    model: &Model,
-    dir: &TempDir,
-    name: &str,
-) -> faultline_harness::campaign::CampaignReport {
+fn campaign(model: &Model, dir: &TempDir, name: &str) -> faultline::campaign::CampaignReport {
     let mut o = FuzzOptions::new(model.config(None), dir.join(name));
     o.seeds = Some(3);
     o.jobs = 1;

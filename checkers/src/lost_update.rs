@@ -5,7 +5,7 @@
 //! supersede `a`. A last-writer-wins store orders them by the versions it stamped (from node
 //! clocks): if `b`'s version is lower, `b` is silently discarded by every replica holding `a`.
 //! Versions come from the `version` field (an array compared element by element, e.g.
-//! `[clock_ms, node]`) of [`REPLICA_STATE`](crate::convergence::REPLICA_STATE) observations and
+//! `[clock_ms, node]`) of [`REPLICA_STATE`] observations and
 //! of [`WRITE_STAMPED`] ones, which a coordinator makes when it stamps a write — a write that
 //! every replica discards as older is never stored, so only its stamp tells its version.
 use crate::convergence::REPLICA_STATE;

@@ -13,5 +13,5 @@
 mod model;
 
 fn main() {
-    std::process::exit(faultline::cli::main(vec![model::model()]));
+    std::process::exit(faultline_cli::main(vec![model::model()]));
 }

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: cannot write: {source}")]
 pub struct WriteError {
+    /// The file.
     pub path: String,
     #[source]
+    /// What the operating system said.
     pub source: std::io::Error,
 }
 
@@ -24,8 +26,11 @@ pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
 /// Where a failing run's files went.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Artifacts {
+    /// `repro.yaml`: replays the run bit for bit (`faultline replay`).
     pub repro: PathBuf,
+    /// `history.jsonl`: the operations, one JSON object per line (Jepsen's fields).
     pub history: PathBuf,
+    /// `timeline.html`: the run on a time axis, with its failure story.
     pub timeline: PathBuf,
 }
 

@@ -27,7 +27,7 @@ use std::sync::Mutex;
 /// A batch of seeds against one model, for tests.
 ///
 /// ```no_run
-/// # use faultline_harness::prelude::*;
+/// # use faultline::prelude::*;
 /// # fn model() -> Model { unimplemented!() }
 /// let result = Check::new(model()).seeds(0..100).schedule("partitions").jobs(2).run();
 /// result.assert_ok();
@@ -56,7 +56,9 @@ type Tweak = Box<dyn Fn(&mut crate::protocol::ModelConfig) + Send + Sync>;
 
 /// The outcome of a [`Check`]: the failing runs, lowest seed first.
 pub struct CheckResult {
+    /// Seeds run (the regression seeds included).
     pub seeds_run: u64,
+    /// The failing runs, lowest seed first.
     pub failures: Vec<RunReport>,
     /// Undecided runs (nothing failed, a checker ran out of its budget), lowest seed first.
     pub undecided: Vec<RunReport>,
@@ -72,6 +74,7 @@ pub struct CheckResult {
 }
 
 impl Check {
+    /// Seeds 0..100 of `model` under `swarm`, one thread, with the regressions file of the model.
     pub fn new(model: Model) -> Check {
         Check {
             model,
@@ -144,6 +147,7 @@ impl Check {
         self
     }
 
+    /// The seeds to run (after the regression seeds).
     pub fn seeds(mut self, seeds: Range<u64>) -> Self {
         self.seeds = seeds;
         self
@@ -155,16 +159,19 @@ impl Check {
         self
     }
 
+    /// Runs the bug variant `b` (`--bug`).
     pub fn bug(mut self, b: &str) -> Self {
         self.bug = Some(b.into());
         self
     }
 
+    /// Also fails a seed on findings of `checker` (`--fail-on`; repeatable).
     pub fn fail_on(mut self, checker: &str) -> Self {
         self.fail_on.push(checker.into());
         self
     }
 
+    /// Client operations per run (`--ops`).
     pub fn ops(mut self, n: usize) -> Self {
         self.ops = Some(n);
         self
@@ -204,12 +211,12 @@ impl Check {
     }
 
     /// The binary that runs this model from the command line (one whose `main` calls
-    /// `faultline::cli::main` with it): `assert_ok` then prints `BINARY replay REPRODUCER`.
+    /// `faultline_cli::main` with it): `assert_ok` then prints `BINARY replay REPRODUCER`.
     /// Without it, `assert_ok` prints how to re-run the failing seed from this test instead,
     /// since the stock `faultline` binary does not know a user's model.
     ///
     /// ```no_run
-    /// # use faultline_harness::prelude::*;
+    /// # use faultline::prelude::*;
     /// # fn model() -> Model { unimplemented!() }
     /// Check::new(model()).binary("my-kv-fuzz").seeds(0..20).run().assert_ok();
     /// ```

@@ -14,7 +14,7 @@ use serde_json::json;
 /// Judges one recorded run. Must be a pure function of the recording.
 ///
 /// ```
-/// use faultline_harness::{checker::Checker, recording::Recording};
+/// use faultline::{checker::Checker, recording::Recording};
 /// use faultline_checkers::{Finding, FindingKind};
 /// struct NoPanics;
 /// impl Checker for NoPanics {
@@ -26,7 +26,9 @@ use serde_json::json;
 /// assert!(NoPanics.check(&Recording::default()).is_empty());
 /// ```
 pub trait Checker: Send + Sync {
+    /// The checker's name: what its findings carry, `--fail-on` and `guarantees()` name.
     fn name(&self) -> &'static str;
+    /// Judges one run: every finding (an empty list when all is well).
     fn check(&self, rec: &Recording) -> Vec<Finding>;
     /// The checker names its findings carry (what `list` shows and `--fail-on` accepts), when
     /// it reports more than its own name.
@@ -46,8 +48,8 @@ pub trait Checker: Send + Sync {
 /// `guarantees`) the violations of its [`Checker::requires`].
 ///
 /// ```
-/// use faultline_harness::checker::{judge, raft_checkers};
-/// use faultline_harness::recording::Recording;
+/// use faultline::checker::{judge, raft_checkers};
+/// use faultline::recording::Recording;
 /// // An empty run gave no chance to report anything: nothing is missing.
 /// let c = &raft_checkers()[0];
 /// assert!(judge(c.as_ref(), &Recording::default(), &[c.name()]).is_empty());
@@ -356,7 +358,7 @@ impl Checker for RaftCheck {
 /// reports none fails them.
 ///
 /// ```
-/// let names: Vec<_> = faultline_harness::checker::raft_checkers().iter().map(|c| c.name()).collect();
+/// let names: Vec<_> = faultline::checker::raft_checkers().iter().map(|c| c.name()).collect();
 /// assert_eq!(names, faultline_checkers::raft::ALL);
 /// ```
 pub fn raft_checkers() -> Vec<Box<dyn Checker>> {

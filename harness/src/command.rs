@@ -14,7 +14,7 @@ pub const DEFAULT_BINARY: &str = "faultline";
 /// `my-bin`). The CLI calls it with its argv[0]; an empty name is ignored.
 ///
 /// ```
-/// use faultline_harness::command::{binary_name_of, set_binary, binary};
+/// use faultline::command::{binary_name_of, set_binary, binary};
 /// assert_eq!(binary_name_of("/usr/local/bin/my-kv-fuzz"), Some("my-kv-fuzz".to_string()));
 /// set_binary("./target/release/my-kv-fuzz");
 /// assert_eq!(binary(), "my-kv-fuzz");
@@ -46,7 +46,7 @@ pub fn binary() -> String {
 /// expand are single-quoted.
 ///
 /// ```
-/// use faultline_harness::command::command_with;
+/// use faultline::command::command_with;
 /// assert_eq!(command_with("my-bin", &["replay", "out/seed 3/repro.yaml"]),
 ///            "my-bin replay 'out/seed 3/repro.yaml'");
 /// ```

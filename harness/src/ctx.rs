@@ -24,7 +24,7 @@ impl<T: Clone + Debug + 'static> Message for T {}
 /// A node's handle on the simulated world. Everything it does is recorded and fingerprinted.
 ///
 /// ```no_run
-/// use faultline_harness::NodeCtx;
+/// use faultline::NodeCtx;
 /// use std::time::Duration;
 /// async fn echo(ctx: NodeCtx<String>) {
 ///     loop {

@@ -20,6 +20,7 @@ pub enum Cap {
 pub struct Invocation {
     /// `read`, `write`, `cas`, ... (the history's `f`).
     pub f: String,
+    /// The key it addresses (`None` for an operation without one, e.g. a transfer).
     pub key: Option<String>,
     /// The input: the value to write, `[from, to]` for cas, null for a read.
     pub value: Value,
@@ -42,8 +43,11 @@ pub enum Outcome {
 /// The configuration a run builds its protocol from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
+    /// Server nodes (`--nodes`).
     pub nodes: usize,
+    /// Concurrent clients (`--clients`).
     pub clients: usize,
+    /// Client operations in the workload phase (`--ops`).
     pub ops: usize,
     /// The bug variant, `None` for the correct protocol.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,7 +56,7 @@ pub struct ModelConfig {
     #[serde(default)]
     pub set: std::collections::BTreeMap<String, String>,
     /// The workload asked for with `--workload` (`register`, `append`); `None` is the
-    /// protocol's default ([`Protocol::workload`]).
+    /// protocol's default ([`Protocol::workload`](crate::Protocol::workload)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<String>,
     /// How long (simulated ms) after the final heal every final read must have succeeded
@@ -78,6 +82,7 @@ pub fn bug_flag(bug: Option<&str>) -> String {
 }
 
 impl ModelConfig {
+    /// Whether the run is the bug variant `name`.
     pub fn bug_is(&self, name: &str) -> bool {
         self.bug.as_deref() == Some(name)
     }

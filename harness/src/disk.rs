@@ -15,7 +15,7 @@ const FSYNC_LATENCY: Duration = Duration::from_micros(500);
 /// A node's disk: named files, written in memory and made durable by [`Disk::fsync`].
 ///
 /// ```no_run
-/// # async fn f(ctx: faultline_harness::NodeCtx<()>) {
+/// # async fn f(ctx: faultline::NodeCtx<()>) {
 /// let disk = ctx.disk();
 /// disk.put("term", &7u64);
 /// disk.fsync().await;            // only now does `term` survive a crash
@@ -55,6 +55,7 @@ impl<M: 'static> Disk<M> {
         })
     }
 
+    /// Removes `file` (durable only after the next [`fsync`](Disk::fsync)).
     pub fn remove(&self, file: &str) {
         self.with(|d| {
             d.current.remove(file);

@@ -21,11 +21,13 @@ fn mix(mut z: u64) -> u64 {
 
 impl Fingerprint {
     #[inline]
+    /// Folds one word in.
     pub fn add(&mut self, word: u64) {
         self.0 = mix(self.0.rotate_left(5) ^ word.wrapping_add(0x9e37_79b9_7f4a_7c15));
     }
 
     #[inline]
+    /// Folds in one simulation event: its kind, its time and two operands.
     pub fn event(&mut self, tag: u8, time_ns: u64, a: u64, b: u64) {
         self.add(tag as u64);
         self.add(time_ns);
@@ -33,6 +35,7 @@ impl Fingerprint {
         self.add(b);
     }
 
+    /// Folds in a byte string (its length first, so concatenations differ).
     pub fn add_bytes(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {
             let mut w = [0u8; 8];
@@ -81,6 +84,7 @@ impl Fingerprint {
         }
     }
 
+    /// The fingerprint so far.
     pub fn value(&self) -> u64 {
         self.0
     }

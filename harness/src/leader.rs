@@ -23,8 +23,8 @@ pub enum Reply {
 /// since an unanswered attempt may still take effect.
 ///
 /// ```no_run
-/// use faultline_harness::leader::{LeaderClient, Reply};
-/// use faultline_harness::prelude::*;
+/// use faultline::leader::{LeaderClient, Reply};
+/// use faultline::prelude::*;
 /// #[derive(Clone, Debug)]
 /// enum Msg { Request(u64, Invocation), Done(u64, serde_json::Value), NotLeader(u64, Option<usize>) }
 /// async fn call(leader: &LeaderClient, c: &ClientCtx<Msg>, id: u64, op: &Invocation) -> Outcome {

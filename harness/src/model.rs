@@ -11,29 +11,42 @@ use std::time::Instant;
 /// A named bug variant (`--bug NAME`).
 #[derive(Clone, Debug, Serialize)]
 pub struct Bug {
+    /// Its name (`--bug NAME`, `--set NAME=...`).
     pub name: String,
+    /// What it does, in a sentence.
     pub description: String,
 }
 
 /// A model parameter (`--set NAME=VALUE`).
 #[derive(Clone, Debug, Serialize)]
 pub struct Param {
+    /// Its name (`--bug NAME`, `--set NAME=...`).
     pub name: String,
+    /// What it does, in a sentence.
     pub description: String,
 }
 
 /// What `list` shows about a model and what the verdict needs.
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelInfo {
+    /// The model's name.
     pub name: String,
+    /// The model's version (recorded in reproducers).
     pub version: String,
+    /// What the model is, in a sentence.
     pub description: String,
+    /// The CAP choice it declares.
     pub cap: Cap,
+    /// The checkers whose findings fail a run.
     pub guarantees: Vec<String>,
+    /// Its bug variants.
     pub bugs: Vec<Bug>,
+    /// Its `--set` parameters.
     pub params: Vec<Param>,
+    /// Every checker name its runs report (the harness's own included).
     pub checkers: Vec<String>,
     #[serde(skip)]
+    /// How long the workload phase is expected to last (simulated ms): where generated schedules place their steps.
     pub expected_ms: u64,
     /// Server nodes in a run of this configuration ([`Protocol::servers`]).
     #[serde(skip)]
@@ -46,7 +59,7 @@ pub struct ModelInfo {
 /// A protocol under a name, with its bug variants and default sizes.
 ///
 /// ```no_run
-/// # use faultline_harness::prelude::*;
+/// # use faultline::prelude::*;
 /// # struct MyKv; impl MyKv { fn new(_: &ModelConfig) -> Self { MyKv } }
 /// # impl Protocol for MyKv { type Msg = (); fn cap(&self) -> Cap { Cap::CP }
 /// #   async fn node(&self, _: NodeCtx<()>) {}
@@ -205,6 +218,7 @@ impl Model {
         }
     }
 
+    /// What the model is, in a sentence (`faultline list`).
     pub fn describe(mut self, text: &str) -> Self {
         self.description = text.to_string();
         self
@@ -217,6 +231,13 @@ impl Model {
         self
     }
 
+    /// The version set with [`Model::version`]: what reproducers record as `version.model`,
+    /// compared on replay.
+    pub fn model_version(&self) -> &str {
+        &self.version
+    }
+
+    /// Declares a bug variant `--bug NAME`: the factory reads it from `cfg.bug` (see [`ModelConfig::bug_is`](crate::ModelConfig::bug_is)).
     pub fn bug(mut self, name: &str, description: &str) -> Self {
         self.bugs.push(Bug {
             name: name.to_string(),
@@ -251,25 +272,30 @@ impl Model {
         &self.params
     }
 
+    /// The default number of server nodes (`--nodes` overrides it).
     pub fn nodes(mut self, n: usize) -> Self {
         self.nodes = n;
         self
     }
 
+    /// The default number of clients (`--clients` overrides it).
     pub fn clients(mut self, n: usize) -> Self {
         self.clients = n;
         self
     }
 
+    /// The default number of client operations (`--ops` overrides it).
     pub fn ops(mut self, n: usize) -> Self {
         self.ops = n;
         self
     }
 
+    /// The model's name, as commands and reproducers name it.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The declared bug variants.
     pub fn bugs(&self) -> &[Bug] {
         &self.bugs
     }
@@ -288,6 +314,7 @@ impl Model {
         }
     }
 
+    /// What `faultline list` shows of the model under `cfg`: builds one protocol value to ask it (`Err`: the factory refused `cfg`).
     pub fn info(&self, cfg: &ModelConfig) -> Result<ModelInfo, String> {
         self.imp.info(self, cfg)
     }

@@ -21,7 +21,7 @@ pub use crate::data::{
 /// `RefCell` are fine in it (no `Send`/`Sync` bound).
 ///
 /// ```no_run
-/// use faultline_harness::prelude::*;
+/// use faultline::prelude::*;
 /// use serde_json::json;
 /// use std::time::Duration;
 ///
@@ -54,6 +54,7 @@ pub use crate::data::{
 /// }
 /// ```
 pub trait Protocol: 'static {
+    /// The messages nodes and clients exchange (any `Clone + Debug` type).
     type Msg: Message;
 
     /// The CAP choice this protocol declares.
@@ -119,8 +120,8 @@ pub trait Protocol: 'static {
     /// findings to fail the run.
     ///
     /// ```
-    /// use faultline_harness::prelude::*;
-    /// use faultline_harness::recording::Recording;
+    /// use faultline::prelude::*;
+    /// use faultline::recording::Recording;
     ///
     /// /// Fails when no operation of the run succeeded on key `k0`.
     /// struct TouchesK0;
@@ -139,7 +140,7 @@ pub trait Protocol: 'static {
     ///     type Msg = ();
     ///     fn cap(&self) -> Cap { Cap::CP }
     ///     fn guarantees(&self) -> Vec<&'static str> {
-    ///         let mut g = faultline_harness::protocol::standard_guarantees(Cap::CP);
+    ///         let mut g = faultline::protocol::standard_guarantees(Cap::CP);
     ///         g.push("touches-k0");
     ///         g
     ///     }
@@ -163,7 +164,7 @@ pub trait Protocol: 'static {
     /// (e.g. `ctx.observe("leader-elected", ...)`).
     ///
     /// ```
-    /// use faultline_harness::protocol::Roles;
+    /// use faultline::protocol::Roles;
     /// assert!(Roles::LEADER.has("leader"));
     /// assert!(!Roles::NONE.has("leader"));
     /// assert_eq!(Roles::LEADER.with(Roles::COORDINATOR).names(), ["leader", "coordinator"]);
@@ -215,7 +216,7 @@ pub use faultline_checkers::convergence::FINAL_STATE;
 /// still fails a run in which no operation ever succeeded).
 ///
 /// ```
-/// use faultline_harness::protocol::{standard_guarantees, Cap};
+/// use faultline::protocol::{standard_guarantees, Cap};
 /// let mut mine = standard_guarantees(Cap::CP);
 /// mine.push("my-checker");
 /// assert!(mine.contains(&"liveness") && mine.contains(&"progress"));

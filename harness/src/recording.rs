@@ -15,6 +15,7 @@ pub use faultline_checkers::Observation;
 /// One fault as it was applied (start), undone (end) or skipped (its role had no holder).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultEvent {
+    /// When (simulated ns since the start).
     pub at_ns: u64,
     /// `start`, `end` or `skip`.
     pub phase: String,
@@ -55,8 +56,11 @@ impl FaultEvent {
 /// Everything the checkers may read about a run.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Recording {
+    /// Every client operation: invocations and completions.
     pub history: History,
+    /// What nodes reported with [`NodeCtx::observe`](crate::NodeCtx::observe).
     pub observations: Vec<Observation>,
+    /// Every fault started, ended or skipped.
     pub faults: Vec<FaultEvent>,
     /// Number of server nodes (node ids `0..nodes`).
     pub nodes: usize,
@@ -72,7 +76,9 @@ pub struct Recording {
     /// [`crate::protocol::DEFAULT_LIVENESS_MS`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_ms: Option<u64>,
+    /// Messages sent.
     pub messages: u64,
+    /// Simulated time the run took (ns).
     pub sim_ns: u64,
     /// A panic raised by model code, with its message.
     pub panic: Option<String>,

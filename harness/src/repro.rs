@@ -7,28 +7,40 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// The reproducer format this Faultline writes and reads (`faultline:` in the file).
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The versions that recorded a reproducer: a replay that diverges says which changed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Versions {
+    /// Faultline's version.
     pub faultline: String,
+    /// The model's version ([`Model::version`](crate::Model::version)).
     pub model: String,
 }
 
+/// The run configuration a reproducer records (the bug variant is recorded beside it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReproConfig {
+    /// Server nodes.
     pub nodes: usize,
+    /// Clients.
     pub clients: usize,
+    /// Client operations.
     pub ops: usize,
     #[serde(default)]
+    /// `--set` parameters.
     pub set: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `--workload` (`None`: the model's default).
     pub workload: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `--liveness-timeout` in ms (`None`: the default).
     pub liveness_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `--check-budget` (`None`: the default).
     pub check_budget: Option<u64>,
 }
 
@@ -65,41 +77,66 @@ impl ReproConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Repro {
+    /// The file format ([`FORMAT_VERSION`]).
     pub faultline: u32,
+    /// The versions that recorded it.
     pub version: Versions,
+    /// The model's name.
     pub model: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The bug variant (`None`: the correct protocol).
     pub bug: Option<String>,
+    /// The seed.
     pub seed: u64,
+    /// The run configuration.
     pub config: ReproConfig,
+    /// The resolved fault steps the run ran (explicit nodes, no roles left to resolve).
     pub schedule: Vec<Step>,
+    /// The run's fingerprint: a replay must reproduce it.
     pub fingerprint: String,
     #[serde(default)]
+    /// What the run violated when it was recorded.
     pub violations: Vec<Finding>,
     /// Checkers named with `--fail-on` when the failure was found.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fail_on: Vec<String>,
 }
 
+/// A reproducer file that cannot be used: which file, where, what was wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ReproError {
+    /// The file could not be read.
     #[error("{file}: cannot read: {source}")]
     Io {
+        /// The file.
         file: String,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// The file is not a valid reproducer.
     #[error("{file}:{line}:{column}: {message}")]
     Parse {
+        /// The file.
         file: String,
+        /// The line (1-based).
         line: usize,
+        /// The column (1-based).
         column: usize,
+        /// What is wrong there.
         message: String,
     },
+    /// The file was written in a format this Faultline does not read.
     #[error("{file}: reproducer format {found} is not supported (this Faultline reads format {FORMAT_VERSION})")]
-    Format { file: String, found: u32 },
+    Format {
+        /// The file.
+        file: String,
+        /// The format it declares.
+        found: u32,
+    },
 }
 
 impl Repro {
+    /// The reproducer of a run (`fail_on`: the `--fail-on` checkers it was judged with).
     pub fn from_report(r: &RunReport, fail_on: &[String]) -> Repro {
         Repro {
             faultline: FORMAT_VERSION,
@@ -118,6 +155,7 @@ impl Repro {
         }
     }
 
+    /// The file's text: YAML behind a comment saying how to replay it.
     pub fn to_yaml(&self) -> String {
         let body = serde_yaml::to_string(self).expect("reproducers serialize");
         format!(
@@ -126,6 +164,7 @@ impl Repro {
         )
     }
 
+    /// Reads and checks a reproducer file.
     pub fn load(path: &Path) -> Result<Repro, ReproError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ReproError::Io {

@@ -21,8 +21,11 @@ pub enum Faults {
 /// Everything that determines a run.
 #[derive(Clone, Debug)]
 pub struct RunRequest {
+    /// The seed: every random choice of the run derives from it.
     pub seed: u64,
+    /// The configuration the protocol is built from.
     pub config: ModelConfig,
+    /// The faults: a schedule to draw steps from, or explicit steps.
     pub faults: Faults,
     /// Checkers whose findings fail the run on top of the declared guarantees.
     pub fail_on: Vec<String>,
@@ -30,15 +33,24 @@ pub struct RunRequest {
     pub trace: bool,
 }
 
+/// What a run did, in numbers (the `stats` of its JSON).
 #[derive(Clone, Debug, Serialize)]
 pub struct Stats {
+    /// Client operations invoked.
     pub ops: usize,
+    /// Of which ok (took effect).
     pub ok: usize,
+    /// Of which failed (certainly did not take effect).
     pub fail: usize,
+    /// Of which unknown (Jepsen's `info`: may or may not have taken effect).
     pub info: usize,
+    /// Messages sent.
     pub messages: u64,
+    /// Fault steps the run carried out.
     pub faults: usize,
+    /// Simulated time (ms).
     pub sim_ms: u64,
+    /// Wall time (ms; the only figure that is not deterministic).
     pub wall_ms: f64,
 }
 
@@ -47,12 +59,16 @@ pub struct Stats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// No violation, nothing undecided.
     Pass,
+    /// A declared guarantee (or a `--fail-on` checker) was violated.
     Fail,
+    /// Nothing failed, but a checker that counts ran out of its work budget.
     Undecided,
 }
 
 impl Verdict {
+    /// `pass`, `fail` or `undecided`, as JSON writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
@@ -74,22 +90,32 @@ impl Verdict {
 /// A judged run.
 #[derive(Clone, Debug)]
 pub struct RunReport {
+    /// The model's name.
     pub model: String,
+    /// The model's version.
     pub model_version: String,
+    /// The seed.
     pub seed: u64,
+    /// The configuration it ran.
     pub config: ModelConfig,
     /// `verdict() == Verdict::Pass`: no violation and nothing undecided.
     pub passed: bool,
+    /// Findings that fail the run: of declared guarantees and `--fail-on` checkers.
     pub violations: Vec<Finding>,
     /// Findings of kind `undecided` from checkers whose verdict counts (declared guarantees,
     /// `--fail-on`): what could not be decided within the budget.
     pub undecided: Vec<Finding>,
+    /// Every other finding (reported, not failing: e.g. an AP store's stale reads).
     pub findings: Vec<Finding>,
+    /// The hash of every simulation event: the same seed gives the same fingerprint.
     pub fingerprint: String,
+    /// What the run did, in numbers.
     pub stats: Stats,
     /// The resolved steps that ran (what a reproducer records).
     pub steps: Vec<Step>,
+    /// Everything the checkers read: history, observations, faults.
     pub recording: Recording,
+    /// The model as `list` shows it, under this configuration.
     pub info: ModelInfo,
 }
 
@@ -154,14 +180,20 @@ impl RunReport {
 /// Errors that are the caller's fault (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// `--bug` names no variant of the model.
     #[error("model {model}: unknown bug variant `{bug}` (known: {known})")]
     UnknownBug {
+        /// The model.
         model: String,
+        /// The variant asked for.
         bug: String,
+        /// The model's variants.
         known: String,
     },
+    /// The model's factory refused the configuration: (model, why).
     #[error("model {0}: {1}")]
     Config(String, String),
+    /// The schedule does not fit the run (e.g. a step names a node the run does not have).
     #[error("schedule: {0}")]
     Schedule(String),
 }
@@ -272,9 +304,9 @@ pub fn validate(model: &Model, cfg: &ModelConfig) -> Result<ModelInfo, RunError>
 /// Runs one seed and judges it.
 ///
 /// ```no_run
-/// # fn f(model: &faultline_harness::Model) {
-/// use faultline_harness::run::{run, Faults, RunRequest};
-/// use faultline_harness::schedule::Schedule;
+/// # fn f(model: &faultline::Model) {
+/// use faultline::run::{run, Faults, RunRequest};
+/// use faultline::schedule::Schedule;
 /// let report = run(model, &RunRequest {
 ///     seed: 7,
 ///     config: model.config(None),

@@ -26,17 +26,24 @@ const NOTABLE_AT_MOST: usize = 8;
 /// What a line is about (the HTML timeline colours them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Beat {
+    /// A fault started or ended.
     Fault,
+    /// A node reported something notable (an election, a commit).
     Observation,
+    /// A client operation the violation involves.
     Op,
+    /// The violation itself.
     Violation,
 }
 
 /// One sentence at a simulated time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Line {
+    /// When (simulated ms).
     pub at_ms: u64,
+    /// What it is about.
     pub beat: Beat,
+    /// The sentence.
     pub text: String,
 }
 
@@ -44,7 +51,9 @@ pub struct Line {
 /// sequential).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct OpRef {
+    /// The client process.
     pub process: u64,
+    /// When it invoked the operation (simulated ns).
     pub invoke_ns: u64,
 }
 
@@ -53,6 +62,7 @@ pub struct OpRef {
 pub struct Story {
     /// The checker whose violation the story tells (`None` for a passing run).
     pub checker: Option<String>,
+    /// The sentences, in time order.
     pub lines: Vec<Line>,
     /// Every operation the violation involves (the timeline highlights them); the lines mention
     /// only the few that explain it.

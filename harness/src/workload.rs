@@ -33,6 +33,7 @@ pub const WORKLOADS: [&str; 2] = ["register", "append"];
 /// it saw and histories stay cheap to check.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Workload {
+    /// How many keys (`k0`, `k1`, ...).
     pub keys: usize,
     /// Fraction of reads; the rest are writes (and cas).
     pub read_ratio: f64,
@@ -56,8 +57,8 @@ pub struct Workload {
 /// run (an id for the transaction, order or request), the next operation.
 ///
 /// ```
-/// use faultline_harness::{Invocation, Workload};
-/// use faultline_harness::workload::Generator;
+/// use faultline::{Invocation, Workload};
+/// use faultline::workload::Generator;
 /// let w = Workload::registers().custom(Generator::new(|_rng, n| Invocation {
 ///     f: "pay".into(), key: None, value: serde_json::json!({"request": n}),
 /// }));
@@ -70,6 +71,7 @@ pub struct Generator(Arc<GenFn>);
 type GenFn = dyn Fn(&mut SimRng, u64) -> Invocation + Send + Sync;
 
 impl Generator {
+    /// A generator from `f(workload rng, unique number) -> operation`.
     pub fn new(f: impl Fn(&mut SimRng, u64) -> Invocation + Send + Sync + 'static) -> Self {
         Generator(Arc::new(f))
     }
@@ -108,11 +110,11 @@ impl Workload {
     /// key's whole list (`value`: a JSON array); the final phase reads every key's list.
     ///
     /// ```
-    /// use faultline_harness::workload::{SpecKind, Workload};
+    /// use faultline::workload::{SpecKind, Workload};
     /// use rand::SeedableRng;
     /// let w = Workload::append();
     /// assert_eq!(w.spec(), SpecKind::Append);
-    /// let mut rng = faultline_harness::SimRng::seed_from_u64(7);
+    /// let mut rng = faultline::SimRng::seed_from_u64(7);
     /// let mut unique = 0;
     /// let ops: Vec<_> = (0..20).map(|_| w.next(&mut rng, &mut unique)).collect();
     /// assert!(ops.iter().all(|o| o.f == "append" || o.f == "read"));
@@ -128,7 +130,7 @@ impl Workload {
     /// The built-in workload called `name` (`register` or `append`, see [`WORKLOADS`]).
     ///
     /// ```
-    /// use faultline_harness::Workload;
+    /// use faultline::Workload;
     /// assert_eq!(Workload::named("append").unwrap(), Workload::append());
     /// assert!(Workload::named("bank").is_err());
     /// ```
@@ -151,6 +153,7 @@ impl Workload {
         }
     }
 
+    /// Spreads operations over `keys` keys (at least 1).
     pub fn keys(mut self, keys: usize) -> Self {
         self.keys = keys.max(1);
         self
@@ -168,16 +171,19 @@ impl Workload {
         self
     }
 
+    /// How long a client waits between operations (simulated ms).
     pub fn think_ms(mut self, ms: u64) -> Self {
         self.think_ms = ms;
         self
     }
 
+    /// The backstop timeout of one call (simulated ms): past it the harness records the operation as unknown.
     pub fn timeout_ms(mut self, ms: u64) -> Self {
         self.timeout_ms = ms;
         self
     }
 
+    /// The sequential specification the linearizability checker judges this workload's histories against.
     pub fn spec(&self) -> SpecKind {
         if self.append {
             SpecKind::Append
@@ -188,6 +194,7 @@ impl Workload {
         }
     }
 
+    /// The name of key `i`: `k{i}`.
     pub fn key_name(i: usize) -> String {
         format!("k{i}")
     }
@@ -258,7 +265,7 @@ impl Workload {
 /// an operation it does not know.
 ///
 /// ```
-/// use faultline_harness::workload::apply;
+/// use faultline::workload::apply;
 /// use serde_json::{json, Value};
 /// let mut data = std::collections::BTreeMap::new();
 /// apply(&mut data, "append", "k", &json!(1)).unwrap();

@@ -1,7 +1,7 @@
 //! The schedule parser on arbitrary documents: it answers every input with a schedule or an
 //! error naming the file — it never panics — and whatever it accepts resolves for any cluster
 //! size to steps that survive a YAML round trip.
-use faultline_harness::schedule::{Schedule, Step};
+use faultline::schedule::{Schedule, Step};
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -157,7 +157,7 @@ proptest! {
             Err(e) => prop_assert!(e.to_string().starts_with("fuzz.yaml"), "{e}"),
             Ok(s) => {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                let roles = if seed % 2 == 0 { faultline_harness::Roles::LEADER } else { faultline_harness::Roles::NONE };
+                let roles = if seed % 2 == 0 { faultline::Roles::LEADER } else { faultline::Roles::NONE };
                 if let Ok(steps) = s.resolve(&mut rng, nodes, 5000, roles) {
                     let text = serde_yaml::to_string(&steps).unwrap();
                     let back: Vec<Step> = serde_yaml::from_str(&text).unwrap();

@@ -1,6 +1,6 @@
 //! Faultline's built-in protocol models. Each is written only against the harness's public API,
 //! exactly as a user's own protocol would be.
-use faultline_harness::Model;
+use faultline::Model;
 
 mod commit;
 pub mod dynamo;

@@ -20,7 +20,7 @@
 //! Workloads: `append` (the default: list-append, where each lost write shows by itself) and
 //! `register` (`--workload register`).
 use crate::replication::{Flaw, Replica, StateMachine};
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde_json::Value;
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -85,7 +85,7 @@ struct Kv(BTreeMap<String, Value>);
 
 impl StateMachine for Kv {
     fn apply(&mut self, e: &Entry) -> Result<Value, String> {
-        faultline_harness::workload::apply(&mut self.0, &e.f, &e.key, &e.value)
+        faultline::workload::apply(&mut self.0, &e.f, &e.key, &e.value)
     }
 
     fn reset(&mut self) {

@@ -3,7 +3,7 @@
 //! -- --test mut_oracle` counts a mutant of the Raft code as caught when this test fails on it,
 //! so a mutant that turns Raft into a store that never commits, never elects or never answers
 //! must fail here (the `liveness` and `progress` guarantees), not only one that breaks safety.
-use faultline_harness::Check;
+use faultline::Check;
 use faultline_models::raft;
 
 #[test]

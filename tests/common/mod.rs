@@ -2,9 +2,9 @@
 //! one seed of a model, and hunting for the seed that catches a bug variant. Each test crate
 //! uses only some of them.
 #![allow(dead_code)]
-use faultline_harness::prelude::*;
-use faultline_harness::run::{run, Faults, RunError, RunReport, RunRequest};
-use faultline_harness::schedule::Schedule;
+use faultline::prelude::*;
+use faultline::run::{run, Faults, RunError, RunReport, RunRequest};
+use faultline::schedule::Schedule;
 use serde_json::Value;
 use std::ops::Range;
 use std::path::{Path, PathBuf};

@@ -50,9 +50,13 @@ const WALL_EVERY: Duration = Duration::from_secs(1);
 pub struct CampaignHeader {
     /// The Faultline version that started the campaign.
     pub faultline: String,
+    /// The model's name.
     pub model: String,
+    /// The model's version ([`Model::model_version`](crate::Model::model_version)).
     pub model_version: String,
+    /// The bug variant (`None`: the correct protocol).
     pub bug: Option<String>,
+    /// The run configuration every seed uses.
     pub config: ReproConfig,
     /// `--schedule` as given: a built-in name or a file path.
     pub schedule: String,
@@ -60,15 +64,19 @@ pub struct CampaignHeader {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_fingerprint: Option<String>,
     #[serde(default)]
+    /// `--fail-on` checkers.
     pub fail_on: Vec<String>,
+    /// `--start-seed`: the first seed.
     pub start_seed: u64,
     /// `--seeds` (absent for a `--duration` campaign).
     pub seeds: Option<u64>,
     /// `--duration`, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// `--shard I/N`: every N-th seed from the I-th.
     pub shard: Option<Shard>,
     #[serde(default)]
+    /// `--stop-on-first`: stop once the lowest failing seed is certain.
     pub stop_on_first: bool,
     /// `--check-determinism`: the share of passing seeds run twice (failing and undecided
     /// seeds always are).
@@ -78,7 +86,7 @@ pub struct CampaignHeader {
 
 impl CampaignHeader {
     /// The campaign's seeds, by index.
-    pub(crate) fn space(&self) -> SeedSpace {
+    pub fn space(&self) -> SeedSpace {
         SeedSpace::new(self.start_seed, self.seeds, self.shard)
     }
 
@@ -111,11 +119,13 @@ impl CampaignHeader {
 /// One failing seed of a campaign.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FailureRecord {
+    /// The seed.
     pub seed: u64,
     /// Its folder (repro.yaml, history.jsonl, timeline.html), relative to the campaign folder;
     /// absent when none was written (a seed above the first failure with `--stop-on-first`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
+    /// What it violated.
     pub violations: Vec<Finding>,
 }
 
@@ -134,6 +144,7 @@ impl FailureRecord {
 /// out of its work budget.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UndecidedRecord {
+    /// The seed.
     pub seed: u64,
     /// Its folder (repro.yaml, history.jsonl, timeline.html), relative to the campaign folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,36 +156,54 @@ pub struct UndecidedRecord {
 /// A campaign as its checkpoint records it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CampaignState {
+    /// What the campaign runs.
     pub header: CampaignHeader,
     /// Finished seeds, as indices of [`CampaignHeader::space`].
     pub done: RangeSet,
+    /// Failing seeds, by seed.
     pub failures: BTreeMap<u64, FailureRecord>,
     /// Undecided seeds (neither failing nor passing).
     pub undecided: BTreeMap<u64, UndecidedRecord>,
+    /// Wall time spent so far, over every session (ms).
     pub wall_ms: f64,
 }
 
 /// A checkpoint that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// A checkpoint file could not be read.
     #[error("{path}: cannot read: {source}")]
     Read {
+        /// The file.
         path: String,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
+    /// A checkpoint file could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A checkpoint file is not what Faultline writes (edited, or from another version).
     #[error("{path}:{line}: {message}")]
     Corrupt {
+        /// The file.
         path: String,
+        /// The line (1-based).
         line: usize,
+        /// What is wrong there.
         message: String,
     },
+    /// The folder holds no campaign (merging or resuming a wrong path).
     #[error("{0}: no campaign there (no {SNAPSHOT})")]
     Missing(String),
+    /// `--resume` of a folder whose campaign has other options than the command's.
     #[error("--resume: {dir} holds a different campaign: {differences}. Run the command that started it again, with --resume (or choose another --out)")]
-    Mismatch { dir: String, differences: String },
+    Mismatch {
+        /// The campaign folder.
+        dir: String,
+        /// The options that differ, as `name (this vs other)`.
+        differences: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]

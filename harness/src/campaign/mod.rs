@@ -1,7 +1,7 @@
 //! Campaigns: many seeds on all cores, with a checkpoint, shards and a summary (`faultline
 //! fuzz`). The same seed runner serves `faultline ci` and [`Check`](crate::Check).
 //!
-//! Each seed runs on a fresh thread (see [`run`](crate::run::run)); `--jobs` workers take seeds
+//! Each seed runs on a fresh thread (see [`run`]); `--jobs` workers take seeds
 //! in increasing order from one cursor, so with `--stop-on-first` the lowest failing seed is
 //! certain as soon as every lower seed has finished, whatever `--jobs`.
 //!
@@ -10,8 +10,8 @@
 //! checkpoint (see [`checkpoint`]).
 //!
 //! ```no_run
-//! # fn f(model: &faultline_harness::Model) {
-//! use faultline_harness::campaign::{fuzz, FuzzOptions};
+//! # fn f(model: &faultline::Model) {
+//! use faultline::campaign::{fuzz, FuzzOptions};
 //! let mut o = FuzzOptions::new(model.config(Some("async-ack")), "target/fuzz-pb".into());
 //! o.seeds = Some(500);
 //! o.jobs = 2;
@@ -20,16 +20,17 @@
 //! # }
 //! ```
 pub mod checkpoint;
-mod progress;
 mod recheck;
 mod seeds;
+mod status;
 
 pub use checkpoint::{
     CampaignHeader, CampaignState, CheckpointError, FailureRecord, UndecidedRecord,
 };
 pub use recheck::{Recheck, Share};
-pub(crate) use seeds::SeedSpace;
+pub use seeds::SeedSpace;
 pub use seeds::{RangeSet, Shard};
+pub use status::{ProgressBar, ProgressBarFactory};
 
 use crate::artifacts::{write_file, write_run_artifacts, WriteError};
 use crate::model::Model;
@@ -38,8 +39,8 @@ use crate::repro::ReproConfig;
 use crate::run::{run, Faults, RunError, RunReport, RunRequest, Verdict};
 use crate::schedule::{Schedule, ScheduleError};
 use checkpoint::Journal;
-use progress::Progress;
 use serde_json::{json, Value};
+use status::Progress;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -51,14 +52,19 @@ pub const SUMMARY: &str = "campaign.json";
 /// Why a campaign could not run (exit 2 in the CLI).
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
+    /// The model or its configuration was refused.
     #[error(transparent)]
     Run(#[from] RunError),
+    /// The schedule could not be loaded.
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
+    /// The checkpoint could not be read, or belongs to another campaign.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// A file of the campaign folder could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// The options contradict each other (e.g. neither `--seeds` nor `--duration`).
     #[error("{0}")]
     Invalid(String),
 }
@@ -66,16 +72,23 @@ pub enum CampaignError {
 /// What `faultline fuzz` runs. [`FuzzOptions::new`] gives the CLI's defaults.
 #[derive(Clone, Debug)]
 pub struct FuzzOptions {
+    /// The configuration every seed runs (the bug variant included).
     pub config: ModelConfig,
     /// A built-in schedule name or a schedule file.
     pub schedule: String,
+    /// Checkers whose findings fail a seed on top of the model's guarantees (`--fail-on`).
     pub fail_on: Vec<String>,
+    /// The first seed.
     pub start_seed: u64,
     /// How many seeds from `start_seed`; `None` runs until `duration` is over.
     pub seeds: Option<u64>,
+    /// Run until this much wall time has passed (over every session of a resumed campaign).
     pub duration: Option<Duration>,
+    /// Run only this shard's seeds (`--shard I/N`).
     pub shard: Option<Shard>,
+    /// Worker threads (`--jobs`).
     pub jobs: usize,
+    /// Stop once the lowest failing seed is certain (`--stop-on-first`).
     pub stop_on_first: bool,
     /// The campaign folder.
     pub out: PathBuf,
@@ -83,6 +96,8 @@ pub struct FuzzOptions {
     pub resume: bool,
     /// Progress bar or log lines on stderr.
     pub progress: bool,
+    /// The bar to show on a terminal when `progress` is set (plain lines without one).
+    pub progress_bar: Option<ProgressBarFactory>,
     /// Let SIGINT/SIGTERM stop the campaign cleanly (the CLI sets this).
     pub catch_interrupts: bool,
     /// The share of passing seeds run twice to check determinism (failing and undecided seeds
@@ -106,6 +121,7 @@ impl FuzzOptions {
             out,
             resume: false,
             progress: false,
+            progress_bar: None,
             catch_interrupts: false,
             check_determinism: Share::NONE,
         }
@@ -167,10 +183,10 @@ pub fn fuzz(model: &Model, o: &FuzzOptions) -> Result<CampaignReport, CampaignEr
     let deadline = o
         .duration
         .map(|d| Instant::now() + d.saturating_sub(Duration::from_secs_f64(before.wall_ms / 1e3)));
-    let stop = o.catch_interrupts.then(progress::catch_interrupts);
+    let stop = o.catch_interrupts.then(status::catch_interrupts);
     let journal = Mutex::new(journal);
     let summary_error: Mutex<Option<WriteError>> = Mutex::new(None);
-    let mut progress = Progress::new(space.count(), before.done.len(), o.progress);
+    let mut progress = Progress::new(space.count(), before.done.len(), o.progress, o.progress_bar);
     let on_seed = |k: u64, r: RunReport| -> Result<(), CampaignError> {
         if r.verdict() == Verdict::Undecided {
             let name = format!("seed-{}", r.seed);
@@ -278,16 +294,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Many seeds of one model on `jobs` threads.
-pub(crate) struct Seeds<'a> {
+/// Many seeds of one model on `jobs` threads: what [`run_seeds`] runs. The seed runner behind
+/// [`fuzz`], [`Check`](crate::Check) and `faultline ci`.
+pub struct Seeds<'a> {
+    /// The model every seed runs.
     pub model: &'a Model,
     /// The request of every seed, but for its `seed`.
     pub request: RunRequest,
+    /// The seeds, by index.
     pub space: SeedSpace,
     /// Indices already finished (a resumed campaign).
     pub skip: RangeSet,
+    /// Worker threads.
     pub jobs: usize,
+    /// No new seed starts after this instant (the ones running finish).
     pub deadline: Option<Instant>,
+    /// No new seed starts once this flag is set (Ctrl-C).
     pub stop: Option<&'a AtomicBool>,
     /// Stop once the lowest index that is a hit is certain (every lower index finished).
     pub stop_at_hit: bool,
@@ -298,14 +320,14 @@ pub(crate) struct Seeds<'a> {
 }
 
 /// How a [`run_seeds`] ended.
-pub(crate) struct SeedsOutcome {
+pub struct SeedsOutcome {
     /// The lowest index found to be a hit.
     pub lowest_hit: Option<u64>,
 }
 
 /// Runs `s`'s seeds; `on_seed(index, report)` runs on the worker that ran the seed, `monitor`
 /// a few times a second on the calling thread. The first error stops every worker.
-pub(crate) fn run_seeds(
+pub fn run_seeds(
     s: &Seeds,
     hit: &(dyn Fn(&RunReport) -> bool + Sync),
     on_seed: &(dyn Fn(u64, RunReport) -> Result<(), CampaignError> + Sync),
@@ -390,8 +412,11 @@ pub(crate) fn run_seeds(
 /// Failures that share a model, a bug variant and a set of violated checkers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Signature {
+    /// The model's name.
     pub model: String,
+    /// The bug variant (`None`: the correct protocol).
     pub bug: Option<String>,
+    /// The violated checkers, sorted.
     pub checkers: Vec<String>,
     /// The failing seeds, lowest first.
     pub seeds: Vec<u64>,
@@ -416,10 +441,15 @@ impl Signature {
 /// One shard of a merged campaign.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ShardReport {
+    /// The shard's campaign folder.
     pub dir: PathBuf,
+    /// Which shard it ran (`None`: the whole seed range).
     pub shard: Option<Shard>,
+    /// Seeds it finished.
     pub seeds_run: u64,
+    /// Its wall time (ms).
     pub wall_ms: f64,
+    /// Whether it finished every seed it was given.
     pub complete: bool,
 }
 
@@ -428,7 +458,9 @@ pub struct ShardReport {
 pub struct CampaignReport {
     /// The campaign folder.
     pub dir: PathBuf,
+    /// What the campaign ran.
     pub header: CampaignHeader,
+    /// Seeds finished.
     pub seeds_run: u64,
     /// Wall time of the whole campaign (every session; the longest shard for a merge).
     pub wall_ms: f64,
@@ -453,7 +485,9 @@ pub struct CampaignReport {
 }
 
 impl CampaignReport {
-    pub(crate) fn from_state(dir: &Path, s: &CampaignState, interrupted: bool) -> CampaignReport {
+    /// The report of the campaign folder `dir` whose checkpoint holds `s` (what `faultline
+    /// merge` combines shards from).
+    pub fn from_state(dir: &Path, s: &CampaignState, interrupted: bool) -> CampaignReport {
         let mut failures: Vec<FailureRecord> = s.failures.values().cloned().collect();
         let space = s.header.space();
         let complete = if s.header.stop_on_first && !failures.is_empty() {
@@ -514,6 +548,7 @@ impl CampaignReport {
         self.failures.first().map(|f| f.seed)
     }
 
+    /// Seeds finished per second of wall time.
     pub fn seeds_per_sec(&self) -> f64 {
         self.seeds_run as f64 / (self.wall_ms / 1e3).max(1e-9)
     }

@@ -12,7 +12,7 @@ use std::str::FromStr;
 /// A share of seeds, in hundredths of a percent (`10%` is 1000).
 ///
 /// ```
-/// use faultline_harness::campaign::Share;
+/// use faultline::campaign::Share;
 /// let s: Share = "12.5%".parse().unwrap();
 /// assert_eq!((s.0, s.to_string()), (1250, "12.5%".to_string()));
 /// assert_eq!("100".parse::<Share>().unwrap(), Share::ALL);
@@ -25,7 +25,9 @@ use std::str::FromStr;
 pub struct Share(pub u32);
 
 impl Share {
+    /// No seed.
     pub const NONE: Share = Share(0);
+    /// Every seed (100%).
     pub const ALL: Share = Share(10_000);
 
     /// Whether `seed` is in the share: a fixed hash of the seed (splitmix64), never a clock or
@@ -38,6 +40,7 @@ impl Share {
         z % 10_000 < u64::from(self.0)
     }
 
+    /// Whether the share selects no seed.
     pub fn is_none(&self) -> bool {
         self.0 == 0
     }

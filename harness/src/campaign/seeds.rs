@@ -13,14 +13,16 @@ use std::str::FromStr;
 /// `--shard I/N`: the seeds `s` (absolute value) with `s % N == I`.
 ///
 /// ```
-/// use faultline_harness::campaign::Shard;
+/// use faultline::campaign::Shard;
 /// let s: Shard = "1/4".parse().unwrap();
 /// assert_eq!((s.index, s.count), (1, 4));
 /// assert!("4/4".parse::<Shard>().is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
+    /// Which shard, from 0.
     pub index: u64,
+    /// How many shards in all.
     pub count: u64,
 }
 
@@ -59,11 +61,14 @@ impl<'de> Deserialize<'de> for Shard {
 
 /// The seeds of a run, by index.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum SeedSpace {
+pub enum SeedSpace {
     /// `first + k * step` for `k < count` (`None`: until the seed numbers run out).
     Progression {
+        /// The seed of index 0.
         first: u64,
+        /// The distance between consecutive seeds (a shard `I/N` has step `N`).
         step: u64,
+        /// How many seeds (`None`: until the seed numbers run out).
         count: Option<u64>,
     },
     /// An explicit list (regression seeds first, then a range).
@@ -132,7 +137,7 @@ impl SeedSpace {
 /// A set of `u64` as disjoint, non-adjacent half-open ranges.
 ///
 /// ```
-/// # use faultline_harness::campaign::RangeSet;
+/// # use faultline::campaign::RangeSet;
 /// let mut s = RangeSet::default();
 /// for k in [0, 1, 2, 5, 3] { s.insert(k); }
 /// assert_eq!(s.ranges().collect::<Vec<_>>(), vec![(0, 4), (5, 6)]);
@@ -145,6 +150,7 @@ pub struct RangeSet {
 }
 
 impl RangeSet {
+    /// Inserts `k`.
     pub fn insert(&mut self, k: u64) {
         self.insert_range(k, k.saturating_add(1));
     }
@@ -170,6 +176,7 @@ impl RangeSet {
         self.map.insert(a, b);
     }
 
+    /// Whether `k` is in the set.
     pub fn contains(&self, k: u64) -> bool {
         self.map
             .range(..=k)
@@ -190,6 +197,7 @@ impl RangeSet {
         self.map.iter().map(|(s, e)| e - s).sum()
     }
 
+    /// Whether the set holds no value.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

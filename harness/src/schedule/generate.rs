@@ -28,7 +28,9 @@ pub const FAULT_KINDS: &[&str] = &[
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "(f64, f64)", into = "(f64, f64)")]
 pub struct Span {
+    /// The lower end.
     pub min: f64,
+    /// The upper end.
     pub max: f64,
 }
 
@@ -103,10 +105,13 @@ pub struct Generator {
     #[serde(default)]
     pub horizon_ms: Option<u64>,
     #[serde(default = "default_rate")]
+    /// The loss probability a `loss` step draws from.
     pub loss_rate: Span,
     #[serde(default = "default_rate")]
+    /// The duplication probability a `duplicate` step draws from.
     pub duplicate_rate: Span,
     #[serde(default = "default_delay")]
+    /// The mean extra delay (ms) a `delay` step draws from.
     pub delay_mean_ms: Span,
     /// How far a skewed clock jumps (ms, either direction).
     #[serde(default = "default_skew")]

@@ -2,7 +2,7 @@
 //! explicit steps. A reproducer always records the resolved steps, so it can be edited and shrunk.
 //!
 //! ```
-//! use faultline_harness::schedule::Schedule;
+//! use faultline::schedule::Schedule;
 //! let s = Schedule::parse("inline", "steps:\n  - {at_ms: 100, fault: crash, node: 1, for_ms: 500}\n").unwrap();
 //! assert_eq!(s.steps().unwrap().len(), 1);
 //! ```
@@ -21,20 +21,35 @@ pub use step::{After, Count, Fault, NodeRef, Select, Shape, Source, Step, FAULT_
 /// A bad schedule file: which file, which line, what was wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
+    /// The file is not valid schedule YAML.
     #[error("{file}:{line}:{column}: {message}")]
     Parse {
+        /// The file.
         file: String,
+        /// The line (1-based).
         line: usize,
+        /// The column (1-based).
         column: usize,
+        /// What is wrong there.
         message: String,
     },
+    /// The file parses but says something impossible (e.g. a negative window).
     #[error("{file}: {message}")]
-    Invalid { file: String, message: String },
+    Invalid {
+        /// The file.
+        file: String,
+        /// What is wrong, with its line when known.
+        message: String,
+    },
+    /// The file could not be read.
     #[error("{file}: cannot read: {source}")]
     Io {
+        /// The file.
         file: String,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// Neither a file nor a built-in schedule: (the name, the built-in names).
     #[error("unknown schedule `{0}`: not a file, and not a built-in schedule ({1})")]
     Unknown(String, String),
 }
@@ -51,7 +66,9 @@ struct ScheduleFile {
 /// A parsed schedule: explicit steps or a generator.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Schedule {
+    /// Explicit steps, run as written.
     Steps(Vec<Step>),
+    /// A generator: each seed draws its own steps.
     Generate(Generator),
 }
 
@@ -182,6 +199,7 @@ impl Schedule {
         }
     }
 
+    /// The explicit steps (`None` for a generator).
     pub fn steps(&self) -> Option<&[Step]> {
         match self {
             Schedule::Steps(s) => Some(s),
@@ -229,7 +247,7 @@ impl Schedule {
 }
 
 /// Where serde_yaml found a problem, as (line, column), 1-based; (1, 1) when it does not say.
-pub(crate) fn yaml_location(e: &serde_yaml::Error) -> (usize, usize) {
+pub fn yaml_location(e: &serde_yaml::Error) -> (usize, usize) {
     e.location().map_or((1, 1), |l| (l.line(), l.column()))
 }
 
@@ -269,6 +287,7 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// The names of the built-in schedules (`none`, `partitions`, `swarm`, ...).
 pub fn builtin_names() -> Vec<&'static str> {
     BUILTIN.iter().map(|(n, _)| *n).collect()
 }

@@ -10,28 +10,52 @@ pub enum Fault {
     /// two groups; a ring is a list of neighbour pairs). Nodes in no group are unaffected. With
     /// `oneway`, only messages leaving the first group are cut.
     Partition {
+        /// The groups of nodes that can talk among themselves.
         groups: Vec<Vec<usize>>,
+        /// Cut only the messages leaving the first group.
         oneway: bool,
     },
     /// The nodes stop; their queued messages and unsynced disk writes are lost (with `torn`, a
     /// random prefix of the last unsynced append survives instead). They restart from their
     /// durable disk when the window ends. All nodes at once is a power loss.
-    Crash { nodes: Vec<usize>, torn: bool },
+    Crash {
+        /// The crashed nodes.
+        nodes: Vec<usize>,
+        /// Keep a random prefix of each node's last unsynced append (a torn write).
+        torn: bool,
+    },
     /// The nodes stop running (a GC pause, a stalled VM) but keep their state; messages queue
     /// for them and are processed when the window ends.
-    Pause { nodes: Vec<usize> },
+    Pause {
+        /// The paused nodes.
+        nodes: Vec<usize>,
+    },
     /// Every message is dropped with this probability.
-    Loss { rate: f64 },
+    Loss {
+        /// The probability, in `[0, 1]`.
+        rate: f64,
+    },
     /// Every message is sent twice with this probability.
-    Duplicate { rate: f64 },
+    Duplicate {
+        /// The probability, in `[0, 1]`.
+        rate: f64,
+    },
     /// Extra per-message delay with this mean: exponential (the default; reorders messages) or
     /// uniform over `[0, 2 * mean]`.
-    Delay { mean_ms: f64, uniform: bool },
+    Delay {
+        /// The mean extra delay (ms).
+        mean_ms: f64,
+        /// Uniform over `[0, 2 * mean]` instead of exponential.
+        uniform: bool,
+    },
     /// The node's local clock jumps `offset_ms` away from true time when the step starts, then
     /// drifts by `drift` ms per second of true time; it jumps back when the window ends.
     ClockSkew {
+        /// The node whose clock is skewed.
         node: usize,
+        /// The jump (ms, either direction).
         offset_ms: i64,
+        /// The drift (ms per second of true time).
         drift: f64,
     },
 }
@@ -129,6 +153,7 @@ impl fmt::Display for Fault {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum NodeRef {
+    /// A node id.
     Id(usize),
     /// `leader` (the node of the latest `leader-elected` observation), `follower` (a random live
     /// node that is not the leader), `any` (a random live node), or any other name R: the node
@@ -148,8 +173,11 @@ impl fmt::Display for NodeRef {
 /// How many nodes a crash or pause hits when it names no ids: `nodes: minority|majority|all`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Count {
+    /// The largest minority (1 of 3, 2 of 5).
     Minority,
+    /// The smallest majority (2 of 3, 3 of 5).
     Majority,
+    /// Every node (a power loss, for a crash).
     All,
 }
 
@@ -210,15 +238,18 @@ impl fmt::Display for Select {
 /// the step's `at_ms`, plus `delay_ms`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct After {
+    /// The observation kind (e.g. `leader-elected`).
     pub kind: String,
+    /// How long after that observation the step starts (ms).
     pub delay_ms: u64,
+    /// Which occurrence, from 1.
     pub nth: u32,
 }
 
 /// One fault with its window, as written in schedules and reproducers.
 ///
 /// ```
-/// use faultline_harness::schedule::{Fault, Step};
+/// use faultline::schedule::{Fault, Step};
 /// let s = Step::at(1000, Fault::Loss { rate: 0.5 }).lasting(200);
 /// assert_eq!(s.end_ms(), Some(1200));
 /// ```

@@ -1,11 +1,11 @@
 //! The harness-side wrappers of `faultline_checkers::txn`.
+use faultline::checker::Requirement;
+use faultline::prelude::*;
+use faultline::recording::Recording;
 use faultline_checkers::txn::{
     atomicity_requirements, blocking_requirements, check_atomicity, check_blocking,
     check_client_outcome,
 };
-use faultline_harness::checker::Requirement;
-use faultline_harness::prelude::*;
-use faultline_harness::recording::Recording;
 
 /// `atomicity`: no transaction commits at one participant and aborts at another, and none
 /// commits without every yes-vote.

@@ -2,7 +2,7 @@
 //! transaction's keys to their participants, and telling the decision until every participant
 //! acknowledged it.
 use super::{owner, CommitMsg};
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;

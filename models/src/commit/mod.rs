@@ -17,8 +17,8 @@ pub(crate) use msg::commit_msg;
 pub use msg::{CommitMsg, Data};
 pub use workload::{call, owner, txn_workload};
 
-use faultline_harness::prelude::*;
-use faultline_harness::Message;
+use faultline::prelude::*;
+use faultline::Message;
 use std::time::Duration;
 
 /// The coordinator's node id.

@@ -1,5 +1,5 @@
 //! The messages both atomic-commitment protocols exchange, whatever each calls them.
-use faultline_harness::Message;
+use faultline::Message;
 
 /// Builds (and recognizes) the messages `twopc` and `threepc` have in common, so the shared
 /// client, coordinator and participant helpers can send them.

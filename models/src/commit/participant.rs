@@ -1,7 +1,7 @@
 //! What the `twopc` and `threepc` participants share: key locks, the durable state, and votes.
 use super::coordinator::{append_record, load_log};
 use super::{CommitMsg, COORDINATOR};
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;

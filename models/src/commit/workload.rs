@@ -4,8 +4,8 @@
 //! (`{"f": "read", "key": "n<p>"}`, answered with `{key: [txn ids]}`), which `client-outcome`
 //! compares with what the clients were told.
 use super::{CommitMsg, COORDINATOR};
-use faultline_harness::prelude::*;
-use faultline_harness::workload::Generator;
+use faultline::prelude::*;
+use faultline::workload::Generator;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -33,10 +33,10 @@ mod node;
 pub mod ring;
 mod store;
 
-use faultline_harness::checker::{
+use faultline::checker::{
     ApLostWrite, CapClassification, Checker, Convergence, InventedValue, LostUpdate, LostWrite,
 };
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use msg::Msg;
 use std::time::Duration;
 

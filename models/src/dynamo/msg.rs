@@ -1,6 +1,6 @@
 //! The wire protocol: client requests, replica reads and writes, hinted handoff, anti-entropy.
 use super::store::{Version, Versioned};
-use faultline_harness::Invocation;
+use faultline::Invocation;
 use serde_json::Value;
 
 #[derive(Clone, Debug)]

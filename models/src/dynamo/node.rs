@@ -5,7 +5,7 @@ use super::msg::Msg;
 use super::ring::Ring;
 use super::store::{Hints, Store, Versioned};
 use super::{Bug, Params};
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

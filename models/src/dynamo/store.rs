@@ -1,7 +1,7 @@
 //! One node's durable, versioned key-value store with last-writer-wins merging, and the hints
 //! it holds for other nodes.
-use faultline_harness::prelude::*;
-use faultline_harness::Message;
+use faultline::prelude::*;
+use faultline::Message;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -16,10 +16,10 @@
 //!   charged before it is charged again.
 mod server;
 
+use faultline::prelude::*;
+use faultline::recording::Recording;
+use faultline::workload::Generator;
 use faultline_checkers::exactly_once::check_exactly_once;
-use faultline_harness::prelude::*;
-use faultline_harness::recording::Recording;
-use faultline_harness::workload::Generator;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! A payment server: a durable ledger and a dedup table (idempotency key → response).
 use super::{Bug, Msg};
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! The client side of one operation: the harness's leader-following client.
 use super::{Msg, Raft};
-use faultline_harness::leader::Reply;
-use faultline_harness::prelude::*;
+use faultline::leader::Reply;
+use faultline::prelude::*;
 
 /// Sends `op` to the node this client believes leads, following `NotLeader` hints. Every attempt
 /// carries the same op id, which the state machine applies at most once, so retrying never

@@ -4,7 +4,7 @@
 //! strings and JSON values. Each entry carries a digest (its identity) and the log keeps a prefix
 //! hash per index, which the observations report so the checkers can compare logs without
 //! shipping them.
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;

@@ -38,8 +38,8 @@ mod client;
 mod log;
 mod node;
 
-use faultline_harness::leader::LeaderClient;
-use faultline_harness::prelude::*;
+use faultline::leader::LeaderClient;
+use faultline::prelude::*;
 use log::Entry;
 use serde_json::Value;
 
@@ -197,13 +197,13 @@ impl Protocol for Raft {
     fn guarantees(&self) -> Vec<&'static str> {
         // A CP store's: linearizability, lost-write, cap (a CP store answering
         // non-linearizably breaks its CAP choice too), liveness and progress.
-        let mut g = faultline_harness::protocol::standard_guarantees(Cap::CP);
+        let mut g = faultline::protocol::standard_guarantees(Cap::CP);
         g.extend(faultline_checkers::raft::ALL);
         g
     }
 
     // Raft's own safety properties on top of the standard read/write checkers.
     fn extra_checkers(&self) -> Vec<Box<dyn Checker>> {
-        faultline_harness::checker::raft_checkers()
+        faultline::checker::raft_checkers()
     }
 }

@@ -1,7 +1,7 @@
 //! One Raft server: its roles, the two RPCs, commitment and the key-value state machine.
 use super::log::{Command, Entry, Log, Meta};
 use super::{Bug, Msg};
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -245,7 +245,7 @@ impl Server<'_> {
 
     /// The key-value state machine: registers or lists, as the workload's operations say.
     fn execute(&mut self, cmd: &Command) -> Result<Value, String> {
-        faultline_harness::workload::apply(&mut self.kv, &cmd.f, &cmd.key, &cmd.value)
+        faultline::workload::apply(&mut self.kv, &cmd.f, &cmd.key, &cmd.value)
     }
 
     async fn on_request(&mut self, from: usize, id: u64, op: Invocation) {

@@ -17,7 +17,7 @@ mod replica;
 
 pub use replica::{Flaw, Replica};
 
-use faultline_harness::Invocation;
+use faultline::Invocation;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -1,8 +1,8 @@
 //! One member of a replication group: its durable log and epochs, its role, and the handlers
 //! for the replication messages and timeouts.
 use super::{Entry, Msg, StateMachine};
-use faultline_harness::prelude::*;
-use faultline_harness::Message;
+use faultline::prelude::*;
+use faultline::Message;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

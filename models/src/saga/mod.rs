@@ -22,10 +22,10 @@
 mod orchestrator;
 mod services;
 
+use faultline::prelude::*;
+use faultline::recording::Recording;
+use faultline::workload::Generator;
 use faultline_checkers::saga::{check_conservation, check_saga_outcome};
-use faultline_harness::prelude::*;
-use faultline_harness::recording::Recording;
-use faultline_harness::workload::Generator;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -140,7 +140,7 @@ impl Checker for SagaOutcome {
     fn check(&self, rec: &Recording) -> Vec<Finding> {
         check_saga_outcome(&rec.observations)
     }
-    fn requires(&self) -> Vec<faultline_harness::checker::Requirement> {
+    fn requires(&self) -> Vec<faultline::checker::Requirement> {
         faultline_checkers::saga::saga_outcome_requirements()
     }
 }
@@ -155,7 +155,7 @@ impl Checker for Conservation {
     fn check(&self, rec: &Recording) -> Vec<Finding> {
         check_conservation(&rec.observations)
     }
-    fn requires(&self) -> Vec<faultline_harness::checker::Requirement> {
+    fn requires(&self) -> Vec<faultline::checker::Requirement> {
         faultline_checkers::saga::conservation_requirements()
     }
 }

@@ -1,7 +1,7 @@
 //! The saga orchestrator: a durable saga log written before every action, steps retried, and
 //! compensations in reverse order retried until acknowledged.
 use super::{Bug, Msg, Order, Step};
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! request gets the same answer without a second effect; a compensation that arrives before its
 //! step leaves a tombstone that refuses the late step. Effects are observed once durable.
 use super::{Bug, Msg, Order, Step, INITIAL_STOCK, ITEMS};
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -3,7 +3,7 @@
 use super::shard::WRONG_GROUP;
 use super::{shard_of, Layout};
 use crate::replication::Msg;
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;

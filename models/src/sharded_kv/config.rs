@@ -9,7 +9,7 @@
 use super::shard::move_value;
 use super::Layout;
 use crate::replication::{Entry, Msg, Replica, StateMachine};
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -25,7 +25,7 @@ mod shard;
 
 use crate::replication::{Flaw, Msg, Replica};
 use config::{ConfigState, Mover};
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use shard::ShardState;
 
 /// Shards (one per workload key).

@@ -82,7 +82,7 @@ impl StateMachine for ShardState {
         if !self.owned.contains(&shard_of(&e.key)) {
             return Err(WRONG_GROUP.into());
         }
-        faultline_harness::workload::apply(&mut self.kv, &e.f, &e.key, &e.value)
+        faultline::workload::apply(&mut self.kv, &e.f, &e.key, &e.value)
     }
     fn reset(&mut self) {
         self.owned = (0..self.layout.shards)

@@ -4,7 +4,7 @@
 use super::{Msg, State};
 use crate::commit::coordinator::{append_log, load_log, send_prepares, Informing};
 use crate::commit::wake_at;
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};

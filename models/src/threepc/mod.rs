@@ -32,7 +32,7 @@ mod coordinator;
 mod participant;
 
 use crate::commit::{self, commit_msg, COORDINATOR};
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// A participant's knowledge of a transaction, as the termination protocol exchanges it.

@@ -27,7 +27,7 @@ mod coordinator;
 mod participant;
 
 use crate::commit::{self, commit_msg, COORDINATOR};
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 
 pub use crate::commit::BLOCKING_THRESHOLD_MS;
 

@@ -3,7 +3,7 @@
 use super::{Bug, Msg};
 use crate::commit::participant::{record, replay, send_peers, vote_no_conflict, vote_yes, Locks};
 use crate::commit::{wake_at, CommitMsg, Data, COORDINATOR};
-use faultline_harness::prelude::*;
+use faultline::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -1,13 +1,46 @@
 //! What a running campaign shows on stderr, and how Ctrl-C stops it.
 //!
-//! On a terminal: an indicatif bar (seeds done, seeds/s, failures, undecided seeds, elapsed, ETA). Otherwise (CI
-//! logs): one plain line every 10 s (`FAULTLINE_LOG_SECS` changes the period).
+//! On a terminal, with a [`ProgressBarFactory`] in [`FuzzOptions::progress_bar`](super::FuzzOptions)
+//! (the CLI passes its indicatif bar): that bar. Otherwise (CI logs, a library caller): one plain
+//! line every 10 s (`FAULTLINE_LOG_SECS` changes the period). The bar is a hook so that this
+//! crate, the one a user's `cargo test` depends on, does not pull a terminal-UI dependency.
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// A live view of a running campaign on a terminal. The `faultline` binary's indicatif bar
+/// implements it; a campaign calls it from one thread only.
+///
+/// ```
+/// use faultline::campaign::ProgressBar;
+/// struct Quiet;
+/// impl ProgressBar for Quiet {
+///     fn update(&self, _done: u64, _failures: usize, _undecided: usize) {}
+///     fn println(&self, line: &str) { eprintln!("{line}") }
+///     fn finish(&self) {}
+/// }
+/// fn quiet(_total: Option<u64>, _initial: u64) -> Box<dyn ProgressBar> { Box::new(Quiet) }
+/// # fn f(model: &faultline::Model) {
+/// let mut o = faultline::campaign::FuzzOptions::new(model.config(None), "out".into());
+/// o.progress = true;
+/// o.progress_bar = Some(quiet);
+/// # }
+/// ```
+pub trait ProgressBar {
+    /// The campaign's totals, a few times a second: seeds done, failing and undecided seeds.
+    fn update(&self, done: u64, failures: usize, undecided: usize);
+    /// A message printed above the bar.
+    fn println(&self, line: &str);
+    /// The campaign is over: take the bar off the screen.
+    fn finish(&self);
+}
+
+/// Makes the bar of a campaign of `total` seeds (`None`: until a deadline), `initial` of them
+/// finished before (a resumed campaign).
+pub type ProgressBarFactory = fn(total: Option<u64>, initial: u64) -> Box<dyn ProgressBar>;
+
 pub(crate) struct Progress {
-    bar: Option<indicatif::ProgressBar>,
+    bar: Option<Box<dyn ProgressBar>>,
     enabled: bool,
     total: Option<u64>,
     start: Instant,
@@ -19,28 +52,16 @@ pub(crate) struct Progress {
 
 impl Progress {
     /// `total` seeds (`None`: unbounded), `initial` of them finished before (a resumed
-    /// campaign). Shows nothing unless `enabled`.
-    pub fn new(total: Option<u64>, initial: u64, enabled: bool) -> Progress {
-        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
-            let b = match total {
-                Some(t) => indicatif::ProgressBar::new(t),
-                None => indicatif::ProgressBar::new_spinner(),
-            };
-            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            let template = if total.is_some() {
-                "{elapsed_precise} [{bar:30}] {pos}/{len} seeds {per_sec} eta {eta} {msg}"
-            } else {
-                "{elapsed_precise} {spinner} {pos} seeds {per_sec} {msg}"
-            };
-            b.set_style(
-                indicatif::ProgressStyle::with_template(template)
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            b.set_position(initial);
-            b.reset_eta();
-            b
-        });
+    /// campaign). Shows nothing unless `enabled`; the bar only on a terminal.
+    pub fn new(
+        total: Option<u64>,
+        initial: u64,
+        enabled: bool,
+        bar: Option<ProgressBarFactory>,
+    ) -> Progress {
+        let bar = bar
+            .filter(|_| enabled && std::io::stderr().is_terminal())
+            .map(|make| make(total, initial));
         let period = std::env::var("FAULTLINE_LOG_SECS")
             .ok()
             .and_then(|s| s.parse::<f64>().ok())
@@ -67,13 +88,12 @@ impl Progress {
             self.told_interrupt = true;
             let text = "interrupted: finishing the seeds in flight, then the summary (interrupt again to quit at once; --resume continues)";
             match &self.bar {
-                Some(b) => b.println(format!("faultline: {text}")),
+                Some(b) => b.println(&format!("faultline: {text}")),
                 None => eprintln!("faultline: {text}"),
             }
         }
         if let Some(b) = &self.bar {
-            b.set_position(done);
-            b.set_message(format!("{failures} failing, {undecided} undecided"));
+            b.update(done, failures, undecided);
             return;
         }
         if self.last_line.elapsed() >= self.period {
@@ -95,7 +115,7 @@ impl Progress {
 
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
-            b.finish_and_clear();
+            b.finish();
         }
     }
 }

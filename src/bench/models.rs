@@ -1,9 +1,9 @@
 //! Seeds per second of each model in its default configuration, checking included, on one
 //! thread; the `--jobs 2` speed-up of a real campaign; peak memory over a long campaign.
-use crate::campaign::{fuzz, FuzzOptions};
-use crate::model::Model;
-use crate::run::{run, Faults, RunRequest};
-use crate::schedule::Schedule;
+use faultline::campaign::{fuzz, FuzzOptions};
+use faultline::model::Model;
+use faultline::run::{run, Faults, RunRequest};
+use faultline::schedule::Schedule;
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};

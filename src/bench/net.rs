@@ -6,11 +6,11 @@
 //! and answers every ping with a pong; it is done once it has received `rounds` pings and
 //! `rounds` pongs. A seed therefore carries exactly `NODES * rounds * 2` messages of `PAYLOAD`
 //! bytes on both sides, with the same latency range (1–5 ms).
-use crate::model::Model;
-use crate::protocol::{Cap, ClientCtx, Invocation, ModelConfig, Outcome, Protocol};
-use crate::run::{run, Faults, RunRequest};
-use crate::schedule::Schedule;
-use crate::{NodeCtx, Workload};
+use faultline::model::Model;
+use faultline::protocol::{Cap, ClientCtx, Invocation, ModelConfig, Outcome, Protocol};
+use faultline::run::{run, Faults, RunRequest};
+use faultline::schedule::Schedule;
+use faultline::{NodeCtx, Workload};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -204,7 +204,7 @@ impl Protocol for PingPong {
         Workload::registers().final_ops(vec![])
     }
 
-    fn checkers(&self) -> Vec<Box<dyn crate::checker::Checker>> {
+    fn checkers(&self) -> Vec<Box<dyn faultline::checker::Checker>> {
         vec![]
     }
 }

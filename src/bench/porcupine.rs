@@ -8,7 +8,7 @@
 //! checker the same way, file by file.
 //!
 //! ```no_run
-//! use faultline_harness::bench::porcupine;
+//! use faultline_cli::bench::porcupine;
 //! let f = porcupine::measure("../shared/data/linearizability".as_ref(),
 //!                            "/src/porcupine".as_ref(), 3).unwrap();
 //! println!("{:.1}x on {} histories ({})", f.speedup, f.files, f.machine);
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::Command;
 
-const DRIVER: &str = include_str!("../../../benches/porcupine/main.go");
+const DRIVER: &str = include_str!("../../benches/porcupine/main.go");
 
 /// Both checkers over the same files, best of `runs` each.
 #[derive(Clone, Debug, Serialize)]

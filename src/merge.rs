@@ -10,11 +10,11 @@
 //! ```no_run
 //! use std::path::PathBuf;
 //! let dirs = [PathBuf::from("shard-0"), PathBuf::from("shard-1")];
-//! let report = faultline_harness::merge::merge(&dirs, Some("merged".as_ref())).unwrap();
+//! let report = faultline_cli::merge::merge(&dirs, Some("merged".as_ref())).unwrap();
 //! assert!(report.failures.windows(2).all(|w| w[0].seed < w[1].seed));
 //! ```
-use crate::artifacts::write_file;
-use crate::campaign::{
+use faultline::artifacts::write_file;
+use faultline::campaign::{
     CampaignError, CampaignReport, CampaignState, FailureRecord, ShardReport, UndecidedRecord,
 };
 use std::collections::BTreeMap;
@@ -45,7 +45,7 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<CampaignReport, Cam
         }
         let (a, b) = (s.header.shard, header.shard);
         if a.map(|x| x.count) != b.map(|x| x.count) {
-            let show = |s: Option<crate::campaign::Shard>| {
+            let show = |s: Option<faultline::campaign::Shard>| {
                 s.map_or("no --shard".to_string(), |s| format!("--shard {s}"))
             };
             return Err(invalid(format!(

@@ -1,7 +1,7 @@
 //! JUnit XML, the test report format CI systems read (GitHub, GitLab, Jenkins, Buildkite).
 //!
 //! ```
-//! use faultline_harness::junit::{render, TestCase};
+//! use faultline_cli::junit::{render, TestCase};
 //! let cases = [TestCase {
 //!     classname: "faultline.raft".into(),
 //!     name: "raft seeds 0..10: expect pass".into(),

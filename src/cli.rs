@@ -1,13 +1,13 @@
 //! The `faultline` command line as a library function, so a user's own binary can register their
-//! own protocols: `std::process::exit(faultline::cli::main(models))`.
+//! own protocols: `std::process::exit(faultline_cli::main(models))`.
 //!
 //! Exit codes: 0 success, 1 violation found, 2 usage or input error, 3 undecided (a checker
 //! ran out of its work budget, nothing failed) or, for `shrink`, nothing to shrink.
-use crate::model::Model;
-use crate::repro::Repro;
-use crate::run::{run, Faults, RunReport, RunRequest};
-use crate::schedule::{builtin_description, builtin_names, Schedule};
 use clap::{Args, Parser, Subcommand};
+use faultline::model::Model;
+use faultline::repro::Repro;
+use faultline::run::{run, Faults, RunReport, RunRequest};
+use faultline::schedule::{builtin_description, builtin_names, Schedule};
 use serde_json::{json, Value};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -279,12 +279,12 @@ where
     // Printed commands (`... replay FILE`) and usage name the binary as it was invoked: a
     // user's own binary knows models the stock `faultline` does not.
     if let Some(argv0) = args.first() {
-        crate::command::set_binary(argv0);
+        faultline::command::set_binary(argv0);
     }
     let parsed = {
         use clap::{CommandFactory, FromArgMatches};
         Cli::command()
-            .bin_name(crate::command::binary())
+            .bin_name(faultline::command::binary())
             .try_get_matches_from(args)
             .and_then(|m| Cli::from_arg_matches(&m))
     };
@@ -328,7 +328,7 @@ fn bench_cmd(models: &[Model], a: BenchArgs) -> CliResult {
         .or_else(|| std::env::var_os("FAULTLINE_PORCUPINE_DIR").map(PathBuf::from));
     o.jobs = a
         .jobs
-        .unwrap_or_else(|| crate::campaign::default_jobs().max(2));
+        .unwrap_or_else(|| faultline::campaign::default_jobs().max(2));
     if let Some(total) = a.memory {
         if total < 10 {
             return Err(UsageError(format!(
@@ -361,7 +361,7 @@ fn find<'a>(models: &'a [Model], name: &str) -> Result<&'a Model, UsageError> {
     })
 }
 
-fn config(model: &Model, a: &ModelArgs) -> Result<crate::ModelConfig, UsageError> {
+fn config(model: &Model, a: &ModelArgs) -> Result<faultline::ModelConfig, UsageError> {
     let mut cfg = model.config(a.bug.as_deref());
     if let Some(n) = a.nodes {
         cfg.nodes = n;
@@ -381,12 +381,12 @@ fn config(model: &Model, a: &ModelArgs) -> Result<crate::ModelConfig, UsageError
     cfg.workload = a.workload.clone();
     if let Some(t) = &a.liveness_timeout {
         cfg.liveness_ms = Some(
-            crate::run::parse_sim_duration_ms(t)
+            faultline::run::parse_sim_duration_ms(t)
                 .map_err(|e| UsageError(format!("--liveness-timeout {t}: {e}")))?,
         );
     }
     cfg.check_budget = a.check_budget;
-    let info = crate::run::validate(model, &cfg)?;
+    let info = faultline::run::validate(model, &cfg)?;
     for c in &a.fail_on {
         if !info.checkers.iter().any(|k| k == c) && c != "panic" {
             return Err(UsageError(format!(
@@ -449,7 +449,7 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
         println!("Models:");
         for (i, workloads) in &infos {
             let cap = match i.cap {
-                crate::protocol::Cap::None => "—".to_string(),
+                faultline::protocol::Cap::None => "—".to_string(),
                 c => format!("{c:?}"),
             };
             println!("  {} ({cap}) — {}", i.name, i.description);
@@ -495,7 +495,7 @@ fn default_dir(model: &str, bug: Option<&str>, seed: u64) -> PathBuf {
 
 /// Writes repro.yaml, history.jsonl and timeline.html; returns their paths.
 fn write_artifacts(dir: &Path, r: &RunReport, fail_on: &[String]) -> Result<Value, UsageError> {
-    let a = crate::artifacts::write_run_artifacts(dir, r, fail_on)?;
+    let a = faultline::artifacts::write_run_artifacts(dir, r, fail_on)?;
     Ok(json!({
         "repro": a.repro.display().to_string(),
         "history": a.history.display().to_string(),
@@ -544,7 +544,7 @@ fn run_cmd(models: &[Model], a: RunArgs) -> CliResult {
     let mut report = run(model, &req)?;
     if a.check_determinism {
         let again = run(model, &req)?;
-        if let Some(v) = crate::run::compare_runs(&report, &again) {
+        if let Some(v) = faultline::run::compare_runs(&report, &again) {
             report.add_violation(v);
         }
     }
@@ -588,7 +588,7 @@ fn finish_run(
         if let Some(p) = artifacts.get("repro").and_then(Value::as_str) {
             println!(
                 "  reproducer: {p}  (replay: {})",
-                crate::command::replay(Path::new(p))
+                faultline::command::replay(Path::new(p))
             );
         }
     }
@@ -600,10 +600,11 @@ fn replay_cmd(models: &[Model], a: ReplayArgs) -> CliResult {
     let repro = Repro::load(&a.repro)?;
     let model = find(models, &repro.model)?;
     let cfg = repro.config.apply(model.config(repro.bug.as_deref()));
-    if repro.version.model != model.version {
+    if repro.version.model != model.model_version() {
         eprintln!(
             "note: the reproducer was recorded with model version {}, this binary has {}",
-            repro.version.model, model.version
+            repro.version.model,
+            model.model_version()
         );
     }
     let req = RunRequest {
@@ -649,7 +650,7 @@ fn parse_duration(s: &str) -> Result<Duration, UsageError> {
 }
 
 fn fuzz_cmd(models: &[Model], a: FuzzArgs) -> CliResult {
-    use crate::campaign::{default_jobs, fuzz, FuzzOptions};
+    use faultline::campaign::{default_jobs, fuzz, FuzzOptions};
     let model = find(models, &a.m.model)?;
     let cfg = config(model, &a.m)?;
     let out = a.out.clone().unwrap_or_else(|| {
@@ -675,6 +676,7 @@ fn fuzz_cmd(models: &[Model], a: FuzzArgs) -> CliResult {
     o.stop_on_first = a.stop_on_first;
     o.resume = a.resume;
     o.progress = true;
+    o.progress_bar = Some(crate::progress::bar);
     o.catch_interrupts = true;
     if let Some(share) = &a.check_determinism {
         o.check_determinism = share
@@ -692,7 +694,10 @@ fn fuzz_cmd(models: &[Model], a: FuzzArgs) -> CliResult {
 
 fn ci_cmd(models: &[Model], a: CiArgs) -> CliResult {
     let mut o = crate::suite::CiOptions::new(&a.suite);
-    o.jobs = a.jobs.unwrap_or_else(crate::campaign::default_jobs).max(1);
+    o.jobs = a
+        .jobs
+        .unwrap_or_else(faultline::campaign::default_jobs)
+        .max(1);
     if let Some(out) = a.out {
         o.out = out;
     }
@@ -742,7 +747,7 @@ fn check_history_cmd(a: CheckHistoryArgs) -> CliResult {
     }
     opts.check_budget = Some(
         a.check_budget
-            .unwrap_or(crate::protocol::DEFAULT_CHECK_BUDGET),
+            .unwrap_or(faultline::protocol::DEFAULT_CHECK_BUDGET),
     );
     opts.timeout = a
         .timeout

@@ -26,21 +26,21 @@
 //! under `--out` (default `faultline-out/ci/`), one folder per entry.
 //!
 //! ```no_run
-//! # fn f(models: &[faultline_harness::Model]) {
-//! use faultline_harness::suite::{run_suite, CiOptions};
+//! # fn f(models: &[faultline::Model]) {
+//! use faultline_cli::suite::{run_suite, CiOptions};
 //! let report = run_suite(models, &CiOptions::new("ci/faultline.yaml")).unwrap();
 //! assert!(report.passed());
 //! # }
 //! ```
-use crate::artifacts::{write_file, write_run_artifacts, WriteError};
-use crate::campaign::{
+use crate::junit::TestCase;
+use faultline::artifacts::{write_file, write_run_artifacts, WriteError};
+use faultline::campaign::{
     default_jobs, run_seeds, CampaignError, RangeSet, Recheck, SeedSpace, Seeds, Share,
 };
-use crate::junit::TestCase;
-use crate::model::Model;
-use crate::protocol::ModelConfig;
-use crate::run::{Faults, RunReport, RunRequest, Verdict};
-use crate::schedule::Schedule;
+use faultline::model::Model;
+use faultline::protocol::ModelConfig;
+use faultline::run::{Faults, RunReport, RunRequest, Verdict};
+use faultline::schedule::Schedule;
 use faultline_checkers::Finding;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
@@ -176,7 +176,7 @@ pub struct Entry {
 impl Entry {
     /// `model --bug B [--workload W] --schedule S seeds a..b: expect fail (checker)`.
     pub fn name(&self) -> String {
-        let mut n = self.model.clone() + &crate::protocol::bug_flag(self.bug.as_deref());
+        let mut n = self.model.clone() + &faultline::protocol::bug_flag(self.bug.as_deref());
         if let Some(w) = &self.workload {
             n.push_str(&format!(" --workload {w}"));
         }
@@ -211,7 +211,7 @@ impl Suite {
     /// Reads and parses a suite (no model checks yet: see [`run_suite`]).
     ///
     /// ```
-    /// use faultline_harness::suite::Suite;
+    /// use faultline_cli::suite::Suite;
     /// let s = Suite::parse("s.yaml", "- {model: m, seeds: \"5..9\", expect: pass}\n").unwrap();
     /// assert_eq!((s.entries[0].seeds.start, s.entries[0].seeds.end), (5, 9));
     /// let e = Suite::parse("s.yaml", "- {model: m, seeds: 5, expect: maybe}\n").unwrap_err();
@@ -219,7 +219,7 @@ impl Suite {
     /// ```
     pub fn parse(file: &str, text: &str) -> Result<Suite, SuiteError> {
         let entries: Vec<Entry> = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = crate::schedule::yaml_location(&e);
+            let (line, column) = faultline::schedule::yaml_location(&e);
             SuiteError::Parse {
                 file: file.to_string(),
                 line,
@@ -390,12 +390,12 @@ fn prepare(models: &[Model], suite: &Suite, i: usize) -> Result<Prepared, SuiteE
     config.workload = e.workload.clone();
     if let Some(t) = &e.liveness_timeout {
         config.liveness_ms = Some(
-            crate::run::parse_sim_duration_ms(t)
+            faultline::run::parse_sim_duration_ms(t)
                 .map_err(|err| invalid(format!("liveness_timeout {t}: {err}")))?,
         );
     }
     config.check_budget = e.check_budget;
-    let info = crate::run::validate(&model, &config).map_err(|e| invalid(e.to_string()))?;
+    let info = faultline::run::validate(&model, &config).map_err(|e| invalid(e.to_string()))?;
     let known = |c: &str| c == "panic" || info.checkers.iter().any(|k| k == c);
     let named = e
         .checker
@@ -655,7 +655,7 @@ fn run_entry(
         message.push_str(&format!(
             "; reproducer: {} ({})",
             p.display(),
-            crate::command::replay(p)
+            faultline::command::replay(p)
         ));
     }
     Ok(EntryResult {

@@ -10,8 +10,8 @@
 //! Figures are measured, never asserted: tests only check that they are produced and sane.
 //!
 //! ```no_run
-//! use faultline_harness::bench::{run, BenchOptions};
-//! # fn my_models() -> Vec<faultline_harness::Model> { vec![] }
+//! use faultline_cli::bench::{run, BenchOptions};
+//! # fn my_models() -> Vec<faultline::Model> { vec![] }
 //! let report = run(&my_models(), &BenchOptions::quick()).unwrap();
 //! println!("overhead {:.2}", report.overhead);
 //! ```
@@ -19,7 +19,7 @@ pub mod models;
 pub mod net;
 pub mod porcupine;
 
-use crate::model::Model;
+use faultline::model::Model;
 use faultline_checkers::shared_data;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -125,7 +125,7 @@ fn shared_histories() -> Result<PathBuf, String> {
     shared_data::locate("../shared/data".as_ref())
         .or_else(|_| {
             shared_data::locate(
-                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
             )
         })
         .map_err(|looked| {
