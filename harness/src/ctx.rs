@@ -1,17 +1,25 @@
 //! What node code and client code get: typed messaging, timers, a local clock, a disk, a
-//! deterministic rng and `observe(...)`.
+//! deterministic rng and `observe(...)`, and tasks.
+//!
+//! A [`NodeCtx`] is a cheap handle (clone it into every task of the node). A node may run
+//! several tasks ([`NodeCtx::spawn`]); they all die together when the node crashes, and a
+//! restart runs the node's `Protocol::node` afresh with a new context. Each task receives on its
+//! own: the node's main mailbox ([`NodeCtx::recv`]) for one task, a [`Mailbox`] per registered
+//! handler ([`NodeCtx::subscribe`]) and node-local channels ([`NodeCtx::channel`]) for the
+//! others. See the guide's "Nodes with several tasks".
+use crate::channel::{self, Receiver, Sender};
 use crate::disk::Disk;
+use crate::mailbox::{Mailbox, Recv, SubKey};
+use crate::task::Task;
 use crate::world::{self, tag, World};
-use madsim::time::{Instant, Sleep};
+use madsim::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::cell::{RefCell, RefMut};
 use std::fmt::Debug;
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// The deterministic random number generator handed to node and client code.
@@ -22,6 +30,9 @@ pub trait Message: Clone + Debug + 'static {}
 impl<T: Clone + Debug + 'static> Message for T {}
 
 /// A node's handle on the simulated world. Everything it does is recorded and fingerprinted.
+///
+/// Cloning is cheap (one reference count) and every clone is the same node: same id, rng, disk,
+/// main mailbox. Hand a clone to each task the node spawns.
 ///
 /// ```no_run
 /// use faultline_harness::NodeCtx;
@@ -36,13 +47,31 @@ impl<T: Clone + Debug + 'static> Message for T {}
 /// }
 /// ```
 pub struct NodeCtx<M: 'static> {
-    world: Rc<World<M>>,
-    id: usize,
+    pub(crate) inner: Rc<Inner<M>>,
+}
+
+/// What every clone of one node's context shares.
+pub(crate) struct Inner<M: 'static> {
+    pub(crate) world: Rc<World<M>>,
+    pub(crate) id: usize,
     servers: usize,
+    /// The node's incarnation this context belongs to (0 at the start, +1 per restart).
+    pub(crate) incarnation: u64,
+    /// madsim's node the context was made on: tasks are spawned there and channels used there.
+    pub(crate) node: madsim::task::NodeId,
     rng: RefCell<SimRng>,
 }
 
+impl<M: 'static> Clone for NodeCtx<M> {
+    fn clone(&self) -> Self {
+        NodeCtx {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
 impl<M: Message> NodeCtx<M> {
+    /// Called from the node's first task, so `madsim::plugin::node()` is the node itself.
     pub(crate) fn new(id: usize, seed: u64) -> Self {
         let world = world::current::<M>();
         let (servers, incarnation) = {
@@ -53,44 +82,58 @@ impl<M: Message> NodeCtx<M> {
             ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
             ^ incarnation.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
         NodeCtx {
-            world,
-            id,
-            servers,
-            rng: RefCell::new(SimRng::seed_from_u64(rng_seed)),
+            inner: Rc::new(Inner {
+                world,
+                id,
+                servers,
+                incarnation,
+                node: madsim::plugin::node(),
+                rng: RefCell::new(SimRng::seed_from_u64(rng_seed)),
+            }),
         }
     }
 
     /// This node's id (servers are `0..servers()`, clients come after).
     pub fn id(&self) -> usize {
-        self.id
+        self.inner.id
     }
 
     /// Number of server nodes.
     pub fn servers(&self) -> usize {
-        self.servers
+        self.inner.servers
     }
 
     /// Ids of the other server nodes.
     pub fn peers(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.servers).filter(move |&p| p != self.id)
+        let me = self.inner.id;
+        (0..self.inner.servers).filter(move |&p| p != me)
+    }
+
+    /// This node's incarnation: 0 when the run starts, one more after every restart. Tagging
+    /// observations with it tells a crashed incarnation's facts from the restarted one's.
+    pub fn incarnation(&self) -> u64 {
+        self.inner.incarnation
     }
 
     /// Sends a message; it may be dropped, delayed, reordered or duplicated by the nemesis.
+    ///
+    /// On arrival it goes to the first live [subscription](Self::subscribe) of `to` (in the
+    /// order they were made) whose filter accepts it, else to `to`'s main mailbox
+    /// ([`recv`](Self::recv)). That choice is made here, when the message is sent.
     pub fn send(&self, to: usize, msg: M) {
-        self.world.send(self.id, to, msg);
+        let i = &*self.inner;
+        i.world.send(i.id, i.incarnation, to, msg);
     }
 
-    /// Waits for the next message.
+    /// Waits for the next message of the node's main mailbox: every message no
+    /// [subscription](Self::subscribe) took.
+    ///
+    /// One task at a time may wait here: a second task waiting on the same mailbox at once
+    /// panics (naming the node), since each message would reach only one of them. Give the
+    /// other tasks their own [`Mailbox`] or [channel](Self::channel).
     pub async fn recv(&self) -> (usize, M) {
         loop {
-            if let Some(m) = (Recv {
-                ctx: self,
-                deadline: None,
-                sleep: None,
-                armed: None,
-            })
-            .await
-            {
+            if let Some(m) = Recv::new(&self.inner, SubKey::MAIN, None).await {
                 return m;
             }
         }
@@ -104,164 +147,184 @@ impl<M: Message> NodeCtx<M> {
 
     /// Waits for the next message, or `None` at `deadline` (simulated time).
     pub async fn recv_until(&self, deadline: Instant) -> Option<(usize, M)> {
-        let start = self.world.core.borrow().start;
-        Recv {
-            ctx: self,
-            deadline: Some(deadline.saturating_duration_since(start).as_nanos() as u64),
-            sleep: None,
-            armed: None,
-        }
-        .await
+        let deadline = self.inner.deadline_ns(deadline);
+        Recv::new(&self.inner, SubKey::MAIN, Some(deadline)).await
+    }
+
+    /// Registers a handler's own mailbox: from now on, every message sent to this node that
+    /// `filter(from, &msg)` accepts, and that no earlier live subscription accepted, goes to the
+    /// returned [`Mailbox`] instead of the main one.
+    ///
+    /// Messages are routed when they are sent, so subscribe *before* sending the requests whose
+    /// replies you want; a reply already sent when you subscribe stays where it was routed.
+    /// Dropping the mailbox returns its undelivered messages (due or still in flight) to the
+    /// main mailbox; a crash ends every subscription with the incarnation. The filter is a pure
+    /// predicate: it runs inside the sender's `send` and must not use any context.
+    ///
+    /// ```no_run
+    /// # use faultline_harness::NodeCtx;
+    /// # use std::time::Duration;
+    /// #[derive(Clone, Debug)]
+    /// enum Msg { Prepare(u64), PrepareOk(u64) }
+    ///
+    /// async fn prepare(ctx: NodeCtx<Msg>, ballot: u64) -> usize {
+    ///     let replies = ctx.subscribe(move |_from, m| matches!(m, Msg::PrepareOk(b) if *b == ballot));
+    ///     for p in ctx.peers() {
+    ///         ctx.send(p, Msg::Prepare(ballot));
+    ///     }
+    ///     let mut oks = 0;
+    ///     while let Some((_from, _ok)) = replies.recv_timeout(Duration::from_millis(50)).await {
+    ///         oks += 1;
+    ///     }
+    ///     oks
+    /// }
+    /// ```
+    pub fn subscribe(&self, filter: impl Fn(usize, &M) -> bool + 'static) -> Mailbox<M> {
+        let (id, epoch) = self.inner.world.subscribe(self.inner.id, Box::new(filter));
+        Mailbox::new(self.clone(), SubKey { id, epoch })
+    }
+
+    /// Spawns a task on this node. It runs beside the node's other tasks until it finishes, is
+    /// [aborted](Task::abort), or the node crashes: a crash drops every task of the node, and
+    /// none runs in the next incarnation (a restart calls `Protocol::node` afresh).
+    ///
+    /// Dropping the returned [`Task`] detaches it (it keeps running); await it for its output.
+    /// Must be called from one of this node's own tasks: calling it with a context from another
+    /// node panics.
+    ///
+    /// ```no_run
+    /// # use faultline_harness::NodeCtx;
+    /// # use std::time::Duration;
+    /// async fn node(ctx: NodeCtx<String>) {
+    ///     let hb = ctx.clone();
+    ///     ctx.spawn(async move {
+    ///         loop {
+    ///             hb.sleep(Duration::from_millis(100)).await;
+    ///             hb.observe("heartbeat", &hb.incarnation());
+    ///         }
+    ///     });
+    ///     loop {
+    ///         let (from, msg) = ctx.recv().await;
+    ///         ctx.send(from, msg);
+    ///     }
+    /// }
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.inner.check_here("spawn a task");
+        Task::spawn_here(future)
+    }
+
+    /// A node-local unbounded channel for this node's tasks to talk to each other: FIFO,
+    /// deterministic, the [`Sender`] cloneable. Both ends may be used only by this node's tasks
+    /// (using them from another node panics: that would be a network the nemesis cannot touch),
+    /// and they die with the node.
+    ///
+    /// ```no_run
+    /// # use faultline_harness::NodeCtx;
+    /// async fn node(ctx: NodeCtx<String>) {
+    ///     let (tx, mut rx) = ctx.channel::<u64>();
+    ///     ctx.spawn(async move { tx.send(7).ok(); });
+    ///     assert_eq!(rx.recv().await, Some(7));
+    /// }
+    /// ```
+    pub fn channel<T: 'static>(&self) -> (Sender<T>, Receiver<T>) {
+        self.inner.check_here("make a channel");
+        channel::new(
+            self.inner.node,
+            self.inner.world.core.borrow().nodes[self.inner.id]
+                .name
+                .clone(),
+        )
     }
 
     /// Sleeps in simulated time.
     pub async fn sleep(&self, d: Duration) {
         madsim::time::sleep(d).await;
-        let mut core = self.world.core.borrow_mut();
+        let mut core = self.inner.world.core.borrow_mut();
         let now = core.now_ns();
         core.fp
-            .event(tag::TIMER, now, self.id as u64, d.as_nanos() as u64);
+            .event(tag::TIMER, now, self.inner.id as u64, d.as_nanos() as u64);
     }
 
     /// Simulated time since the run started, exact (not skewed).
     pub fn instant(&self) -> Instant {
-        self.world.core.borrow().time.now_instant()
+        self.inner.world.core.borrow().time.now_instant()
     }
 
     /// This node's local wall clock in milliseconds since the run started. The nemesis can skew
     /// it, so protocols that trust it (leases, last-write-wins) can be caught out.
     pub fn clock_ms(&self) -> i64 {
-        let core = self.world.core.borrow();
-        core.nodes[self.id]
+        let core = self.inner.world.core.borrow();
+        core.nodes[self.inner.id]
             .clock_ns(core.now_ns())
             .div_euclid(1_000_000)
     }
 
     /// This node's disk. Only servers have one.
     pub fn disk(&self) -> Disk<M> {
-        assert!(self.id < self.servers, "only server nodes have a disk");
-        Disk::new(self.world.clone(), self.id)
+        assert!(
+            self.inner.id < self.inner.servers,
+            "only server nodes have a disk"
+        );
+        Disk::new(self.inner.world.clone(), self.inner.id)
     }
 
     /// The node's deterministic rng (seeded from the run's seed, the node and its incarnation).
     pub fn rng(&self) -> RefMut<'_, SimRng> {
-        self.rng.borrow_mut()
+        self.inner.rng.borrow_mut()
     }
 
     /// Reports a fact for the checkers: `ctx.observe("leader-elected", &json!({"term": 4}))`.
     pub fn observe<T: Serialize + ?Sized>(&self, kind: &str, data: &T) {
         let data = serde_json::to_value(data).expect("observations serialize");
-        let mut core = self.world.core.borrow_mut();
+        let mut core = self.inner.world.core.borrow_mut();
+        core.check_alive(self.inner.id, self.inner.incarnation, "observed a fact");
         let now = core.now_ns();
-        core.fp.event(tag::OBSERVE, now, self.id as u64, 0);
+        core.fp.event(tag::OBSERVE, now, self.inner.id as u64, 0);
         core.fp.add_bytes(kind.as_bytes());
         if core.trace {
-            tracing::info!(target: "faultline::observe", t_ms = now as f64 / 1e6, "{} {kind} {data}", core.nodes[self.id].name);
+            tracing::info!(target: "faultline::observe", t_ms = now as f64 / 1e6, "{} {kind} {data}", core.nodes[self.inner.id].name);
         }
         core.observations.push(crate::recording::Observation {
             at_ns: now,
-            node: self.id,
+            node: self.inner.id,
             kind: kind.to_string(),
             data,
         });
         if !core.watches.is_empty() {
-            core.match_watches(kind, self.id, now);
+            core.match_watches(kind, self.inner.id, now);
         }
     }
 
     /// Simulated nanoseconds since the run started.
     pub fn now_ns(&self) -> u64 {
-        self.world.core.borrow().now_ns()
+        self.inner.world.core.borrow().now_ns()
     }
 }
 
-/// Receives the earliest message whose delivery time has come, or times out at the deadline.
-/// One future per wait, no task per message: the mailbox is a heap ordered by delivery time. The
-/// receiver keeps one madsim timer, for the earlier of its next message and its deadline, and
-/// registers it once per target: madsim adds a timer on every poll of a pending `Sleep`, and
-/// never removes one, so re-polling would pile up timers that each wake the task again. A sender
-/// wakes the receiver only when its message is due before that timer.
-struct Recv<'a, M: 'static> {
-    ctx: &'a NodeCtx<M>,
-    /// When to give up (ns since the start).
-    deadline: Option<u64>,
-    sleep: Option<Sleep>,
-    /// The target (ns since the start) this future's timer is registered for.
-    armed: Option<u64>,
-}
+impl<M: 'static> Inner<M> {
+    /// `deadline` as ns since the run's start.
+    pub(crate) fn deadline_ns(&self, deadline: Instant) -> u64 {
+        let start = self.world.core.borrow().start;
+        deadline.saturating_duration_since(start).as_nanos() as u64
+    }
 
-impl<M: Message> Future for Recv<'_, M> {
-    type Output = Option<(usize, M)>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let ctx = self.ctx;
-        let me = ctx.id;
-        loop {
-            let (target, start) = {
-                let mut core = ctx.world.core.borrow_mut();
-                let now = core.now_ns();
-                let mut mail = ctx.world.mail.borrow_mut();
-                let mb = &mut mail[me];
-                while mb.queue.peek().is_some_and(|e| e.at_ns <= now) {
-                    let env = mb.queue.pop().expect("peeked");
-                    if core.link_cut(env.from, me) {
-                        // A partition that began while the message was in flight cuts it too.
-                        core.fp.event(tag::DROP, now, env.from as u64, me as u64);
-                        if core.trace {
-                            tracing::debug!(target: "faultline::net", t_ms = now as f64 / 1e6, "drop (partitioned in flight) {} -> {}: {:?}", core.nodes[env.from].name, core.nodes[me].name, env.msg);
-                        }
-                        continue;
-                    }
-                    core.fp.event(tag::DELIVER, now, env.from as u64, me as u64);
-                    if env.from >= core.servers && me < core.servers {
-                        core.contacts.push(faultline_checkers::cap::Contact {
-                            at_ns: now,
-                            client: env.from,
-                            server: me,
-                        });
-                    }
-                    if core.trace {
-                        tracing::debug!(target: "faultline::net", t_ms = now as f64 / 1e6, "deliver {} -> {}: {:?}", core.nodes[env.from].name, core.nodes[me].name, env.msg);
-                    }
-                    return Poll::Ready(Some((env.from, env.msg)));
-                }
-                let deadline_ns = self.deadline;
-                if deadline_ns.is_some_and(|d| d <= now) {
-                    core.fp.event(tag::TIMER, now, me as u64, 1);
-                    if core.trace {
-                        tracing::trace!(target: "faultline::timer", t_ms = now as f64 / 1e6, "{} timer", core.nodes[me].name);
-                    }
-                    return Poll::Ready(None);
-                }
-                if !mb.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    mb.waker = Some(cx.waker().clone());
-                }
-                let target = match (mb.queue.peek().map(|e| e.at_ns), deadline_ns) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                mb.armed_ns = target;
-                (target, core.start)
-            };
-            let Some(target) = target else {
-                return Poll::Pending;
-            };
-            if self.armed == Some(target) {
-                return Poll::Pending;
-            }
-            let at = start + Duration::from_nanos(target);
-            match &mut self.sleep {
-                Some(s) => Pin::new(s).reset(at),
-                None => self.sleep = Some(madsim::time::sleep_until(at)),
-            }
-            let sleep = self.sleep.as_mut().expect("armed");
-            match Pin::new(sleep).poll(cx) {
-                Poll::Ready(()) => continue,
-                Poll::Pending => {
-                    self.armed = Some(target);
-                    return Poll::Pending;
-                }
-            }
+    /// Panics unless called from a task of this context's node and incarnation.
+    #[track_caller]
+    pub(crate) fn check_here(&self, what: &str) {
+        let core = self.world.core.borrow();
+        core.check_alive(self.id, self.incarnation, &format!("tried to {what}"));
+        if madsim::plugin::node() != self.node {
+            let name = &core.nodes[self.id].name;
+            panic!(
+                "tried to {what} for node {name} from another node's task: a NodeCtx belongs to \
+                 its node's own tasks (pass each node its own context)"
+            );
         }
     }
 }

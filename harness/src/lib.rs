@@ -34,6 +34,7 @@ compile_error!(
 pub mod artifacts;
 pub mod bench;
 pub mod campaign;
+pub mod channel;
 pub mod check;
 pub mod checker;
 pub mod cli;
@@ -45,6 +46,7 @@ pub mod fingerprint;
 pub mod junit;
 pub mod leader;
 pub mod linearizable;
+mod mailbox;
 pub mod merge;
 pub mod model;
 mod nemesis;
@@ -58,25 +60,29 @@ pub mod shrink;
 mod sim;
 pub mod story;
 pub mod suite;
+pub mod task;
 pub mod timeline;
 pub mod workload;
 mod world;
 
+pub use channel::{Receiver, Sender};
 pub use check::Check;
 pub use ctx::{Message, NodeCtx, SimRng};
 pub use disk::Disk;
 /// Simulated time instants (what `NodeCtx::instant` returns).
 pub use madsim::time::Instant;
+pub use mailbox::Mailbox;
 pub use model::Model;
 pub use protocol::{Cap, ClientCtx, Invocation, ModelConfig, Outcome, Protocol};
+pub use task::{Aborted, Task};
 pub use workload::Workload;
 
 /// Everything a protocol author needs in one import.
 pub mod prelude {
     pub use crate::checker::Checker;
     pub use crate::{
-        Cap, Check, ClientCtx, Disk, Instant, Invocation, Model, ModelConfig, NodeCtx, Outcome,
-        Protocol, Workload,
+        Aborted, Cap, Check, ClientCtx, Disk, Instant, Invocation, Mailbox, Model, ModelConfig,
+        NodeCtx, Outcome, Protocol, Receiver, Sender, Task, Workload,
     };
     pub use faultline_checkers::{Finding, FindingKind};
     pub use rand::Rng;
