@@ -9,7 +9,7 @@
 //! others. See the guide's "Nodes with several tasks".
 use crate::channel::{self, Receiver, Sender};
 use crate::disk::Disk;
-use crate::mailbox::{Mailbox, Recv, SubKey};
+use crate::mailbox::{Mailbox, Recv, MAIN};
 use crate::task::Task;
 use crate::world::{self, tag, World};
 use madsim::time::Instant;
@@ -57,6 +57,9 @@ pub(crate) struct Inner<M: 'static> {
     servers: usize,
     /// The node's incarnation this context belongs to (0 at the start, +1 per restart).
     pub(crate) incarnation: u64,
+    /// The node's mailbox epoch when the context was made: a crash bumps it, so a receive with
+    /// an older one is code of a crashed incarnation.
+    pub(crate) epoch: u64,
     /// madsim's node the context was made on: tasks are spawned there and channels used there.
     pub(crate) node: madsim::task::NodeId,
     rng: RefCell<SimRng>,
@@ -78,6 +81,7 @@ impl<M: Message> NodeCtx<M> {
             let core = world.core.borrow();
             (core.servers, core.nodes[id].incarnation)
         };
+        let epoch = world.mail.borrow()[id].epoch;
         let rng_seed = seed
             ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
             ^ incarnation.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
@@ -87,6 +91,7 @@ impl<M: Message> NodeCtx<M> {
                 id,
                 servers,
                 incarnation,
+                epoch,
                 node: madsim::plugin::node(),
                 rng: RefCell::new(SimRng::seed_from_u64(rng_seed)),
             }),
@@ -133,7 +138,7 @@ impl<M: Message> NodeCtx<M> {
     /// other tasks their own [`Mailbox`] or [channel](Self::channel).
     pub async fn recv(&self) -> (usize, M) {
         loop {
-            if let Some(m) = Recv::new(&self.inner, SubKey::MAIN, None).await {
+            if let Some(m) = Recv::new(&self.inner, MAIN, None).await {
                 return m;
             }
         }
@@ -148,7 +153,7 @@ impl<M: Message> NodeCtx<M> {
     /// Waits for the next message, or `None` at `deadline` (simulated time).
     pub async fn recv_until(&self, deadline: Instant) -> Option<(usize, M)> {
         let deadline = self.inner.deadline_ns(deadline);
-        Recv::new(&self.inner, SubKey::MAIN, Some(deadline)).await
+        Recv::new(&self.inner, MAIN, Some(deadline)).await
     }
 
     /// Registers a handler's own mailbox: from now on, every message sent to this node that
@@ -180,8 +185,15 @@ impl<M: Message> NodeCtx<M> {
     /// }
     /// ```
     pub fn subscribe(&self, filter: impl Fn(usize, &M) -> bool + 'static) -> Mailbox<M> {
-        let (id, epoch) = self.inner.world.subscribe(self.inner.id, Box::new(filter));
-        Mailbox::new(self.clone(), SubKey { id, epoch })
+        let i = &*self.inner;
+        let Some(id) = i.world.subscribe(i.id, i.epoch, Box::new(filter)) else {
+            i.world
+                .core
+                .borrow()
+                .check_alive(i.id, i.incarnation, "subscribed");
+            unreachable!("only a crash changes the mailbox's epoch");
+        };
+        Mailbox::new(self.clone(), id)
     }
 
     /// Spawns a task on this node. It runs beside the node's other tasks until it finishes, is

@@ -13,18 +13,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// Which queue of a node a receive reads: the main mailbox (`id` 0) or subscription `id`, made
-/// in the mailbox's `epoch`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SubKey {
-    pub id: u64,
-    pub epoch: u64,
-}
+/// Which queue of a node a receive reads: the main mailbox ([`MAIN`]) or a subscription's id.
+pub(crate) type SubId = u64;
 
-impl SubKey {
-    /// The node's main mailbox (subscription ids start at 1).
-    pub const MAIN: SubKey = SubKey { id: 0, epoch: 0 };
-}
+/// The node's main mailbox (subscription ids start at 1).
+pub(crate) const MAIN: SubId = 0;
 
 /// A registered handler's own mailbox, from [`NodeCtx::subscribe`]: it receives the messages
 /// its filter accepts (routed when they are sent), so the task holding it never steals the main
@@ -46,11 +39,11 @@ impl SubKey {
 /// ```
 pub struct Mailbox<M: 'static> {
     ctx: NodeCtx<M>,
-    key: SubKey,
+    key: SubId,
 }
 
 impl<M: Message> Mailbox<M> {
-    pub(crate) fn new(ctx: NodeCtx<M>, key: SubKey) -> Self {
+    pub(crate) fn new(ctx: NodeCtx<M>, key: SubId) -> Self {
         Mailbox { ctx, key }
     }
 
@@ -79,9 +72,7 @@ impl<M: Message> Mailbox<M> {
 impl<M: 'static> Drop for Mailbox<M> {
     fn drop(&mut self) {
         let inner = &self.ctx.inner;
-        inner
-            .world
-            .unsubscribe(inner.id, self.key.id, self.key.epoch);
+        inner.world.unsubscribe(inner.id, self.key, inner.epoch);
     }
 }
 
@@ -89,27 +80,29 @@ impl<M: 'static> std::fmt::Debug for Mailbox<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mailbox")
             .field("node", &self.ctx.inner.id)
-            .field("subscription", &self.key.id)
+            .field("subscription", &self.key)
             .finish()
     }
 }
 
 /// The queue `key` names in `mb`, split from `next_id` so a receive can take a token while it
-/// holds the queue. `None`: a crash has ended that subscription.
-fn slot<M>(mb: &mut NodeMail<M>, key: SubKey) -> Option<(&mut Slot<M>, &mut u64)> {
+/// holds the queue. `None` when a crash has emptied the mailbox since `epoch` (the receiving
+/// context's): the receiver is code of a crashed incarnation.
+#[inline]
+fn slot<M>(mb: &mut NodeMail<M>, key: SubId, epoch: u64) -> Option<(&mut Slot<M>, &mut u64)> {
     let NodeMail {
         main,
         subs,
-        epoch,
+        epoch: now,
         next_id,
     } = mb;
-    if key.id == 0 {
-        return Some((main, next_id));
-    }
-    if key.epoch != *epoch {
+    if epoch != *now {
         return None;
     }
-    let i = subs.binary_search_by_key(&key.id, |s| s.id).ok()?;
+    if key == MAIN {
+        return Some((main, next_id));
+    }
+    let i = subs.binary_search_by_key(&key, |s| s.id).ok()?;
     Some((&mut subs[i].slot, next_id))
 }
 
@@ -123,7 +116,7 @@ fn slot<M>(mb: &mut NodeMail<M>, key: SubKey) -> Option<(&mut Slot<M>, &mut u64)
 /// one waiting at once is caught.
 pub(crate) struct Recv<'a, M: 'static> {
     inner: &'a Inner<M>,
-    key: SubKey,
+    key: SubId,
     /// When to give up (ns since the start).
     deadline: Option<u64>,
     sleep: Option<Sleep>,
@@ -134,7 +127,7 @@ pub(crate) struct Recv<'a, M: 'static> {
 }
 
 impl<'a, M: 'static> Recv<'a, M> {
-    pub(crate) fn new(inner: &'a Inner<M>, key: SubKey, deadline: Option<u64>) -> Self {
+    pub(crate) fn new(inner: &'a Inner<M>, key: SubId, deadline: Option<u64>) -> Self {
         Recv {
             inner,
             key,
@@ -148,11 +141,11 @@ impl<'a, M: 'static> Recv<'a, M> {
 
 #[cold]
 #[inline(never)]
-fn two_waiters(node: &str, key: SubKey) -> ! {
-    let which = if key.id == 0 {
+fn two_waiters(node: &str, key: SubId) -> ! {
+    let which = if key == MAIN {
         "its main mailbox (ctx.recv)".to_string()
     } else {
-        format!("the same subscription's Mailbox (#{})", key.id)
+        format!("the same subscription's Mailbox (#{key})")
     };
     panic!(
         "node {node}: two receives wait on {which} at once; each message would reach only one \
@@ -171,10 +164,10 @@ impl<M: Message> Future for Recv<'_, M> {
         loop {
             let (target, start) = {
                 let mut core = inner.world.core.borrow_mut();
-                core.check_alive(me, inner.incarnation, "received a message");
                 let now = core.now_ns();
                 let mut mail = inner.world.mail.borrow_mut();
-                let Some((mb, next_id)) = slot(&mut mail[me], key) else {
+                let Some((mb, next_id)) = slot(&mut mail[me], key, inner.epoch) else {
+                    core.check_alive(me, inner.incarnation, "waited for a message");
                     unreachable!("a live incarnation's subscription is registered until dropped")
                 };
                 while mb.queue.peek().is_some_and(|e| e.at_ns <= now) {
@@ -261,14 +254,22 @@ impl<M: 'static> Drop for Recv<'_, M> {
     /// A receive dropped while waiting (a timeout or `select` around it) frees its queue for
     /// the next one. Its waker stays: clearing it would change which tasks a later send wakes,
     /// and so every fingerprint.
+    #[inline]
     fn drop(&mut self) {
-        if self.token == 0 {
-            return;
+        if self.token != 0 {
+            self.abandon();
         }
+    }
+}
+
+impl<M: 'static> Recv<'_, M> {
+    #[cold]
+    #[inline(never)]
+    fn abandon(&mut self) {
         let Ok(mut mail) = self.inner.world.mail.try_borrow_mut() else {
             return;
         };
-        if let Some((mb, _)) = slot(&mut mail[self.inner.id], self.key) {
+        if let Some((mb, _)) = slot(&mut mail[self.inner.id], self.key, self.inner.epoch) {
             if mb.waiter == self.token {
                 mb.waiter = 0;
             }

@@ -569,17 +569,21 @@ impl<M: 'static> World<M> {
         drop(subs);
     }
 
-    /// Registers a subscription on `node`'s mailbox; returns its id and epoch.
-    pub fn subscribe(&self, node: NodeId, filter: Filter<M>) -> (u64, u64) {
+    /// Registers a subscription on `node`'s mailbox for a context made in `epoch`; returns its
+    /// id, or `None` when a crash has since ended that context's incarnation.
+    pub fn subscribe(&self, node: NodeId, epoch: u64, filter: Filter<M>) -> Option<u64> {
         let mut mail = self.mail.borrow_mut();
         let mb = &mut mail[node];
+        if mb.epoch != epoch {
+            return None;
+        }
         let id = mb.next_token();
         mb.subs.push(Sub {
             id,
             filter,
             slot: Slot::new(),
         });
-        (id, mb.epoch)
+        Some(id)
     }
 
     /// Ends a subscription: its undelivered messages (due or still in flight) go to the main
