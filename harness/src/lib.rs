@@ -2,8 +2,9 @@
 //! engine that runs it under faults.
 //!
 //! A protocol implements [`Protocol`]: a server loop over a [`NodeCtx`] (typed messages, timers,
-//! a local clock, a disk that loses unsynced writes on a crash, a seeded rng, `observe(...)`), the
-//! client side of one operation, and its CAP choice. Register it as a [`Model`] and every
+//! a local clock, a disk that loses unsynced writes on a crash, a seeded rng, `observe(...)`,
+//! and tasks: [`NodeCtx::spawn`], [`NodeCtx::subscribe`], [`NodeCtx::channel`]), the client side
+//! of one operation, and its CAP choice. Register it as a [`Model`] and every
 //! `faultline` command works on it:
 //!
 //! ```no_run
