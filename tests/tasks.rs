@@ -364,6 +364,11 @@ fn three_tasks_per_node_pass_crashes_and_a_crash_kills_them_all() {
         total.fresh_heartbeats += s.fresh_heartbeats;
         total.handled_after_restart += s.handled_after_restart;
     }
+    // Deterministic, tasks and all: the same seed takes the same path.
+    assert_eq!(
+        run_seed(&m, 1, "crashes").fingerprint,
+        run_seed(&m, 1, "crashes").fingerprint
+    );
     // The seeds exercised what the assertions are about.
     assert!(total.crashes > 0, "{total:?}");
     assert!(total.fresh_heartbeats > 0, "{total:?}");
@@ -626,4 +631,44 @@ fn tasks_talk_over_a_channel_each_on_its_own_timer() {
         "received in time order: {got:?}"
     );
     assert_eq!(find("aborted"), json!(true));
+}
+
+thread_local! {
+    /// Node 0's context, kept where a client task can reach it (the mistake).
+    static KEPT: RefCell<Option<NodeCtx<()>>> = const { RefCell::new(None) };
+}
+
+/// Node 0 leaves its context where a client finds it; the client spawns a task with it.
+struct Smuggler;
+
+impl Protocol for Smuggler {
+    type Msg = ();
+
+    fn cap(&self) -> Cap {
+        Cap::CP
+    }
+
+    async fn node(&self, ctx: NodeCtx<()>) {
+        if ctx.id() == 0 {
+            KEPT.with(|k| *k.borrow_mut() = Some(ctx.clone()));
+        }
+    }
+
+    async fn call(&self, _: &ClientCtx<()>, _: u64, _: &Invocation) -> Outcome {
+        if let Some(n0) = KEPT.with(|k| k.borrow_mut().take()) {
+            n0.spawn(async {});
+        }
+        Outcome::Fail("no operations".into())
+    }
+}
+
+#[test]
+fn spawning_with_another_nodes_context_panics() {
+    let m = Model::new("smuggler", |_| Ok(Smuggler)).nodes(1).ops(1);
+    let r = run_seed(&m, 0, "none");
+    let panic = r.recording.panic.as_deref().expect("the run panicked");
+    assert!(
+        panic.contains("tried to spawn a task for node n0 from another node's task"),
+        "{panic}"
+    );
 }
