@@ -24,12 +24,14 @@ const FAULTLINE_LAYERS: Layers = &[
     (
         "foundation",
         &[
+            "channel",
             "command",
             "data",
             "disk_state",
             "fingerprint",
             "panics",
             "schedule",
+            "task",
         ],
     ),
     ("recording", &["recording"]),

@@ -9,6 +9,9 @@
 //! `faultline-checkers`, re-exported here as [`checkers`]. The map of the house:
 //! `docs/architecture.md`.
 //!
+//! A node may run several tasks ([`NodeCtx::spawn`]), each with its own registered mailbox
+//! ([`NodeCtx::subscribe`]) and node-local channels ([`NodeCtx::channel`]); a crash kills them all.
+//!
 //! # Write a protocol
 //!
 //! A protocol implements [`Protocol`]: the server loop of a node over a [`NodeCtx`] (typed
@@ -132,6 +135,7 @@ compile_error!(
 
 pub mod artifacts;
 pub mod campaign;
+pub mod channel;
 pub mod check;
 pub mod checker;
 pub mod command;
@@ -153,12 +157,14 @@ pub mod schedule;
 pub mod shrink;
 mod sim;
 pub mod story;
+pub mod task;
 pub mod timeline;
 pub mod workload;
 mod world;
 
+pub use channel::{Receiver, Sender};
 pub use check::Check;
-pub use ctx::{Message, NodeCtx, SimRng};
+pub use ctx::{Mailbox, Message, NodeCtx, SimRng};
 pub use disk::Disk;
 /// The history checkers (the `faultline-checkers` crate): linearizability and the invariants.
 pub use faultline_checkers as checkers;
@@ -166,14 +172,15 @@ pub use faultline_checkers as checkers;
 pub use madsim::time::Instant;
 pub use model::Model;
 pub use protocol::{Cap, ClientCtx, Invocation, ModelConfig, Outcome, Protocol, Roles};
+pub use task::{Aborted, Task};
 pub use workload::Workload;
 
 /// Everything a protocol author needs in one import.
 pub mod prelude {
     pub use crate::checker::Checker;
     pub use crate::{
-        Cap, Check, ClientCtx, Disk, Instant, Invocation, Model, ModelConfig, NodeCtx, Outcome,
-        Protocol, Roles, Workload,
+        Aborted, Cap, Check, ClientCtx, Disk, Instant, Invocation, Mailbox, Model, ModelConfig,
+        NodeCtx, Outcome, Protocol, Receiver, Roles, Sender, Task, Workload,
     };
     pub use faultline_checkers::{Finding, FindingKind};
     pub use rand::Rng;

@@ -421,6 +421,9 @@ async fn supervise<P: Protocol>(
                     async move {
                         let ctx = NodeCtx::new(i, seed);
                         p.node(ctx).await;
+                        // The node's spawned tasks live on until it crashes: madsim would end
+                        // them all (kill the node) as soon as its first task returned.
+                        std::future::pending::<()>().await;
                     }
                 })
                 .build()

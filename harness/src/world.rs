@@ -52,13 +52,79 @@ impl<M> Ord for Envelope<M> {
     }
 }
 
-pub(crate) struct Mailbox<M> {
+/// One receiving queue: a node's main mailbox or one of its subscriptions.
+pub(crate) struct Slot<M> {
     pub queue: BinaryHeap<Envelope<M>>,
     pub waker: Option<Waker>,
     /// When the waiting receiver's timer fires (ns), `None` when it waits without one. A
     /// message due no earlier needs no wake-up: the timer brings the receiver round anyway, so
     /// a send costs one poll of the receiver instead of two.
     pub armed_ns: Option<u64>,
+    /// The token of the receive waiting on this queue, 0 when none does. A second receive that
+    /// finds another one waiting is a protocol bug (each message would reach only one of them),
+    /// caught in `mailbox::Recv`.
+    pub waiter: u64,
+}
+
+impl<M> Slot<M> {
+    fn new() -> Slot<M> {
+        Slot {
+            queue: BinaryHeap::new(),
+            waker: None,
+            armed_ns: None,
+            waiter: 0,
+        }
+    }
+
+    /// Wakes the waiting receiver when a message due at `at` comes before its timer.
+    #[inline]
+    fn wake_for(&mut self, at: u64) {
+        if self.armed_ns.is_none_or(|armed| at < armed) {
+            if let Some(w) = self.waker.take() {
+                self.armed_ns = None;
+                w.wake();
+            }
+        }
+    }
+}
+
+/// A predicate choosing the messages a subscription receives: `(from, &msg)`.
+pub(crate) type Filter<M> = Box<dyn Fn(NodeId, &M) -> bool>;
+
+/// A registered handler's mailbox (`NodeCtx::subscribe`).
+pub(crate) struct Sub<M> {
+    pub id: u64,
+    pub filter: Filter<M>,
+    pub slot: Slot<M>,
+}
+
+/// A node's receiving side: the main mailbox and its live subscriptions.
+pub(crate) struct Mailbox<M> {
+    pub main: Slot<M>,
+    /// Live subscriptions in registration order (so by increasing id). Empty for a node that
+    /// never subscribes: its sends cost one length check more than before.
+    pub subs: Vec<Sub<M>>,
+    /// Bumped by every crash: a subscription made before it is gone, and its handle's drop (its
+    /// task is dropped after the kill) must not touch the new incarnation's mailbox.
+    pub epoch: u64,
+    /// Subscription ids and receive tokens; never reset, so an old token never matches a new one.
+    pub next_id: u64,
+}
+
+impl<M> Mailbox<M> {
+    /// The queue a message from `from` goes to: the first subscription whose filter accepts it,
+    /// else the main mailbox.
+    fn route(&mut self, from: NodeId, msg: &M) -> &mut Slot<M> {
+        match self.subs.iter().position(|s| (s.filter)(from, msg)) {
+            Some(i) => &mut self.subs[i].slot,
+            None => &mut self.main,
+        }
+    }
+
+    pub fn next_token(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
 }
 
 /// Per-node network and lifecycle state.
@@ -184,6 +250,21 @@ pub(crate) fn current<M: 'static>() -> Rc<World<M>> {
     })
 }
 
+#[cold]
+#[inline(never)]
+fn zombie(name: &str, was: u64, now: u64, up: bool, what: &str) -> ! {
+    let state = if up {
+        format!("restarted as incarnation {now}")
+    } else {
+        "crashed".to_string()
+    };
+    panic!(
+        "node {name}: code of its incarnation {was} {what} after the node {state}. Every task of \
+         a node must die with it: spawn tasks with ctx.spawn (not madsim's spawn on another node), \
+         and do not keep a NodeCtx outside the node's own tasks"
+    )
+}
+
 impl Core {
     pub fn new(
         seed: u64,
@@ -249,6 +330,17 @@ impl Core {
             .now_instant()
             .duration_since(self.start)
             .as_nanos() as u64
+    }
+
+    /// Panics when code of a crashed incarnation of `node` still acts: a task that escaped the
+    /// node (spawned elsewhere than with `ctx.spawn`, or a context smuggled out) would otherwise
+    /// live on as a zombie the crash never killed.
+    #[inline]
+    pub fn check_alive(&self, node: NodeId, incarnation: u64, what: &str) {
+        let st = &self.nodes[node];
+        if st.incarnation != incarnation || !st.up {
+            zombie(&st.name, incarnation, st.incarnation, st.up, what);
+        }
     }
 
     pub fn total_nodes(&self) -> usize {
@@ -401,17 +493,19 @@ impl<M: 'static> World<M> {
             mail: RefCell::new(
                 (0..n)
                     .map(|_| Mailbox {
-                        queue: BinaryHeap::new(),
-                        waker: None,
-                        armed_ns: None,
+                        main: Slot::new(),
+                        subs: Vec::new(),
+                        epoch: 0,
+                        next_id: 0,
                     })
                     .collect(),
             ),
         }
     }
 
-    /// Puts a message on the wire (subject to partitions, loss, duplication and delay).
-    pub fn send(&self, from: NodeId, to: NodeId, msg: M)
+    /// Puts a message on the wire (subject to partitions, loss, duplication and delay), sent by
+    /// `from`'s incarnation `incarnation`.
+    pub fn send(&self, from: NodeId, incarnation: u64, to: NodeId, msg: M)
     where
         M: Clone + std::fmt::Debug,
     {
@@ -419,6 +513,7 @@ impl<M: 'static> World<M> {
         if to >= core.total_nodes() {
             panic!("send to node {to}, which does not exist");
         }
+        core.check_alive(from, incarnation, "sent a message");
         let fate = core.route(from, to);
         if core.trace {
             let now = core.now_ns();
@@ -428,6 +523,12 @@ impl<M: 'static> World<M> {
         let Some([first, second]) = fate else { return };
         let mut mail = self.mail.borrow_mut();
         let mb = &mut mail[to];
+        // Routed when sent: a node that never subscribes pays one length check.
+        let mb = if mb.subs.is_empty() {
+            &mut mb.main
+        } else {
+            mb.route(from, &msg)
+        };
         let earliest = first.into_iter().chain(second).min();
         if let Some(at) = second {
             let seq = core.next_seq();
@@ -447,19 +548,72 @@ impl<M: 'static> World<M> {
                 msg,
             });
         }
-        if earliest.is_some_and(|at| mb.armed_ns.is_none_or(|armed| at < armed)) {
-            if let Some(w) = mb.waker.take() {
-                mb.armed_ns = None;
-                w.wake();
-            }
+        if let Some(at) = earliest {
+            mb.wake_for(at);
         }
     }
 
-    /// A crash: the node's queued messages are gone.
+    /// A crash: the node's queued messages are gone, and with them every subscription.
     pub fn clear_mailbox(&self, node: NodeId) {
+        let subs = {
+            let mut mail = self.mail.borrow_mut();
+            let mb = &mut mail[node];
+            mb.main.queue.clear();
+            mb.main.waker = None;
+            mb.main.armed_ns = None;
+            mb.main.waiter = 0;
+            mb.epoch += 1;
+            std::mem::take(&mut mb.subs)
+        };
+        // Dropped outside the borrow: a filter may own anything, even another subscription.
+        drop(subs);
+    }
+
+    /// Registers a subscription on `node`'s mailbox for a context made in `epoch`; returns its
+    /// id, or `None` when a crash has since ended that context's incarnation.
+    pub fn subscribe(&self, node: NodeId, epoch: u64, filter: Filter<M>) -> Option<u64> {
         let mut mail = self.mail.borrow_mut();
-        mail[node].queue.clear();
-        mail[node].waker = None;
-        mail[node].armed_ns = None;
+        let mb = &mut mail[node];
+        if mb.epoch != epoch {
+            return None;
+        }
+        let id = mb.next_token();
+        mb.subs.push(Sub {
+            id,
+            filter,
+            slot: Slot::new(),
+        });
+        Some(id)
+    }
+
+    /// Ends a subscription: its undelivered messages (due or still in flight) go to the main
+    /// mailbox with their delivery times, so nothing is lost. A no-op after a crash cleared it.
+    pub fn unsubscribe(&self, node: NodeId, id: u64, epoch: u64) {
+        let removed = {
+            let Ok(mut mail) = self.mail.try_borrow_mut() else {
+                // Only while the harness itself holds the mailboxes (dropping a filter that owns
+                // a subscription): that subscription's node is being cleared anyway.
+                return;
+            };
+            let mb = &mut mail[node];
+            if mb.epoch != epoch {
+                return;
+            }
+            let Ok(i) = mb.subs.binary_search_by_key(&id, |s| s.id) else {
+                return;
+            };
+            let mut sub = mb.subs.remove(i);
+            let earliest = sub.slot.queue.peek().map(|e| e.at_ns);
+            if mb.main.queue.is_empty() {
+                std::mem::swap(&mut mb.main.queue, &mut sub.slot.queue);
+            } else {
+                mb.main.queue.append(&mut sub.slot.queue);
+            }
+            if let Some(at) = earliest {
+                mb.main.wake_for(at);
+            }
+            sub
+        };
+        drop(removed);
     }
 }
