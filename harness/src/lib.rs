@@ -48,6 +48,7 @@ pub mod linearizable;
 pub mod merge;
 pub mod model;
 mod nemesis;
+pub mod netsim;
 mod panics;
 pub mod protocol;
 pub mod recording;
