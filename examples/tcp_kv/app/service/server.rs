@@ -88,13 +88,15 @@ pub async fn run<S: Storage, E: Events + 'static>(cfg: Config, storage: S, event
         match TcpListener::bind(addr).await {
             Ok(l) => break l,
             Err(e) => {
-                node.events.event("bind-failed", json!({ "error": e.to_string() }));
+                node.events
+                    .event("bind-failed", json!({ "error": e.to_string() }));
                 sleep(MAX_BACKOFF).await;
             }
         }
     };
     if node.is_head() {
-        node.events.event("leader-elected", json!({ "role": "head" }));
+        node.events
+            .event("leader-elected", json!({ "role": "head" }));
     }
     loop {
         match listener.accept().await {
@@ -102,7 +104,8 @@ pub async fn run<S: Storage, E: Events + 'static>(cfg: Config, storage: S, event
                 spawn_local(serve(node.clone(), stream, peer));
             }
             Err(e) => {
-                node.events.event("accept-failed", json!({ "error": e.to_string() }));
+                node.events
+                    .event("accept-failed", json!({ "error": e.to_string() }));
                 sleep(MIN_BACKOFF).await;
             }
         }
@@ -150,8 +153,10 @@ impl<S: Storage, E: Events> Node<S, E> {
             st.committed = len;
         }
         drop(guard);
-        self.events
-            .event("recovered", json!({ "entries": len, "torn": valid < bytes.len() }));
+        self.events.event(
+            "recovered",
+            json!({ "entries": len, "torn": valid < bytes.len() }),
+        );
     }
 
     fn apply_upto(st: &mut State, upto: u64) {
@@ -263,8 +268,10 @@ impl<S: Storage, E: Events> Node<S, E> {
         self.make_durable(stored).await;
         let durable = self.st.borrow().durable;
         if durable > before {
-            self.events
-                .event("stored", json!({ "from": self.cfg.me - 1, "upto": durable }));
+            self.events.event(
+                "stored",
+                json!({ "from": self.cfg.me - 1, "upto": durable }),
+            );
         }
         if !self.is_tail() {
             // Hold the answer a little so the commit point travels back up without polling.
@@ -280,7 +287,11 @@ impl<S: Storage, E: Events> Node<S, E> {
 }
 
 /// One accepted connection: a client's or the previous server's, request by request.
-async fn serve<S: Storage, E: Events>(node: Rc<Node<S, E>>, mut stream: TcpStream, peer: SocketAddr) {
+async fn serve<S: Storage, E: Events>(
+    node: Rc<Node<S, E>>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) {
     // Requests seen on this connection (what `Dedup::Connection` trusts).
     let mut conn_sessions = BTreeMap::new();
     loop {
@@ -295,12 +306,16 @@ async fn serve<S: Storage, E: Events>(node: Rc<Node<S, E>>, mut stream: TcpStrea
             }
         };
         let reply = match frame {
-            Frame::Write { client, req, op } => node.write(&mut conn_sessions, client, req, op).await,
+            Frame::Write { client, req, op } => {
+                node.write(&mut conn_sessions, client, req, op).await
+            }
             Frame::Read { key } if node.is_tail() => {
                 let st = node.st.borrow();
                 Frame::Done(Ok(st.data.get(&key).cloned().unwrap_or(Value::Null)))
             }
-            Frame::Read { .. } => Frame::Rejected(format!("server {} is not the tail", node.cfg.me)),
+            Frame::Read { .. } => {
+                Frame::Rejected(format!("server {} is not the tail", node.cfg.me))
+            }
             Frame::Push { start, entries } => node.receive(start, entries).await,
             other => Frame::Rejected(format!("unexpected {other:?}")),
         };
