@@ -297,8 +297,12 @@ fn total_loss_drops_every_datagram_and_ends_with_its_window() {
     }
 }
 
+/// Two runs that differ only in datagrams nobody reports differ in fingerprint. Two mechanisms
+/// see to it: the count of messages madsim carried is folded into the fingerprint, and every
+/// socket call draws from madsim's rng, which also orders the tasks ready at one instant (with
+/// the fold removed this test still passes, through the second).
 #[test]
-fn socket_traffic_is_part_of_the_fingerprint() {
+fn socket_traffic_changes_the_fingerprint() {
     let m = pinger();
     let fp = |n: u64| {
         let cfg = ModelConfig {
