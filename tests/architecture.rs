@@ -35,7 +35,7 @@ const FAULTLINE_LAYERS: Layers = &[
         ],
     ),
     ("recording", &["recording"]),
-    ("world", &["disk", "world"]),
+    ("world", &["disk", "netsim", "world"]),
     ("node", &["ctx"]),
     (
         "api",

@@ -148,6 +148,7 @@ pub mod leader;
 pub mod linearizable;
 pub mod model;
 mod nemesis;
+pub mod netsim;
 mod panics;
 pub mod protocol;
 pub mod recording;

@@ -5,6 +5,7 @@
 //! torn write survives) comes from a ChaCha stream derived from the seed and the step's index, so
 //! a reproducer that names the resolved nodes replays the very same run.
 use crate::disk::crash_disk;
+use crate::netsim::SocketNet;
 use crate::recording::FaultEvent;
 use crate::schedule::{self, Count, Fault, NodeRef, Select, Shape, Step};
 use crate::world::{Watch, World};
@@ -35,6 +36,8 @@ pub(crate) struct Nemesis<M: 'static> {
     applied: Vec<Option<Fault>>,
     down: Vec<u32>,
     paused: Vec<u32>,
+    /// madsim's own network, which every network fault reaches too (socket traffic).
+    sockets: SocketNet,
 }
 
 fn order(a: Action) -> usize {
@@ -75,7 +78,9 @@ impl<M: 'static> Nemesis<M> {
             }
         }
         let n = servers.len();
+        let sockets = SocketNet::new(servers.iter().map(NodeHandle::id).collect());
         Nemesis {
+            sockets,
             world,
             handle,
             servers,
@@ -141,6 +146,8 @@ impl<M: 'static> Nemesis<M> {
         for i in 0..self.steps.len() {
             self.apply(Action::End(i), 0);
         }
+        // Every step's end undid its part already; this only makes the heal unconditional.
+        self.sockets.heal();
     }
 
     fn rng(&self, step: usize) -> ChaCha8Rng {
@@ -312,7 +319,12 @@ impl<M: 'static> Nemesis<M> {
                     for b in 0..n {
                         if Fault::cuts(groups, *oneway, a, b) {
                             let c = &mut core.net.cut[a * total + b];
+                            let was = *c;
                             *c = if on { *c + 1 } else { c.saturating_sub(1) };
+                            // Socket traffic: clogged on the first cut, unclogged with the last.
+                            if (was == 0) != (*c == 0) {
+                                self.sockets.set_link(a, b, on);
+                            }
                         }
                     }
                 }
@@ -404,5 +416,6 @@ impl<M: 'static> Nemesis<M> {
         } else {
             v.retain(|(s, _)| *s != step);
         }
+        self.sockets.apply(&core.net);
     }
 }

@@ -329,7 +329,7 @@ pub(crate) fn simulate<P: Protocol>(
     steps: Vec<Step>,
     trace: bool,
 ) -> SimOutput {
-    let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+    let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, crate::netsim::base_config());
     rt.set_time_limit(TIME_LIMIT);
     let cfg2 = cfg.clone();
     let all_steps = steps.clone();
@@ -414,6 +414,7 @@ async fn supervise<P: Protocol>(
             handle
                 .create_node()
                 .name(format!("n{i}"))
+                .ip(crate::netsim::ip_of(i))
                 // Called at every (re)start: a fresh value per incarnation, nothing but the
                 // disk survives a crash.
                 .init(move || {
@@ -436,6 +437,7 @@ async fn supervise<P: Protocol>(
             handle
                 .create_node()
                 .name(format!("c{c}"))
+                .ip(crate::netsim::ip_of(id))
                 .init(move || {
                     client_loop(fresh(&make, &format!("client c{c}")), id, c as u64, seed)
                 })
@@ -489,6 +491,7 @@ async fn supervise<P: Protocol>(
     let reader = handle
         .create_node()
         .name("final")
+        .ip(crate::netsim::ip_of(reader_id))
         .init(move || {
             final_reads(
                 fresh(&make, "the final reader"),
@@ -502,6 +505,14 @@ async fn supervise<P: Protocol>(
     {
         let mut core = world.core.borrow_mut();
         core.end_ns = core.now_ns();
+        // Socket traffic (madsim's own network) counts too, so two runs that differ only in it
+        // differ in fingerprint, and the run's message count includes them; a run without sockets adds
+        // nothing and keeps its fingerprint.
+        let socket_messages = crate::netsim::messages();
+        if socket_messages > 0 {
+            core.fp.add(socket_messages);
+            core.messages += socket_messages;
+        }
     }
 
     // Kill every node before block_on returns, or the seed leaks its tasks.

@@ -111,6 +111,26 @@ impl<M: Message> NodeCtx<M> {
         self.inner.servers
     }
 
+    /// The simulated IP address of node `node` (`10.0.0.1` for node 0, then one per node:
+    /// servers, clients, the final reader). Code that uses madsim's own sockets
+    /// (`madsim::net::{TcpStream, TcpListener, UdpSocket, Endpoint}`) binds and connects to these;
+    /// the nemesis's faults reach that traffic too (docs/reference.md, "Sockets").
+    ///
+    /// ```no_run
+    /// # async fn f(ctx: faultline::NodeCtx<()>) {
+    /// let listener = madsim::net::TcpListener::bind(ctx.addr(ctx.id(), 7000)).await.unwrap();
+    /// let to_next = madsim::net::TcpStream::connect(ctx.addr((ctx.id() + 1) % ctx.servers(), 7000));
+    /// # }
+    /// ```
+    pub fn ip(&self, node: usize) -> std::net::IpAddr {
+        crate::netsim::ip_of(node)
+    }
+
+    /// Node `node`'s socket address at `port` (its [`NodeCtx::ip`]).
+    pub fn addr(&self, node: usize, port: u16) -> std::net::SocketAddr {
+        crate::netsim::addr_of(node, port)
+    }
+
     /// Ids of the other server nodes.
     pub fn peers(&self) -> impl Iterator<Item = usize> + '_ {
         let me = self.inner.id;

@@ -1,0 +1,3 @@
+fn main() {
+    tonic_build::compile_protos("proto/kv.proto").expect("protoc compiles proto/kv.proto");
+}
