@@ -11,7 +11,7 @@ static BINARY: RwLock<Option<String>> = RwLock::new(None);
 pub const DEFAULT_BINARY: &str = "faultline";
 
 /// Names the running binary: the file name of `argv0` (`./target/release/my-bin` gives
-/// `my-bin`). The CLI calls it with its argv[0]; an empty name is ignored.
+/// `my-bin`). The CLI calls it with its `argv[0]`; an empty name is ignored.
 ///
 /// ```
 /// use faultline::command::{binary_name_of, set_binary, binary};
@@ -25,7 +25,7 @@ pub fn set_binary(argv0: impl AsRef<std::ffi::OsStr>) {
     }
 }
 
-/// The file name of an argv[0], if it has one.
+/// The file name of an `argv[0]`, if it has one.
 pub fn binary_name_of(argv0: impl AsRef<std::ffi::OsStr>) -> Option<String> {
     std::path::Path::new(argv0.as_ref())
         .file_name()
