@@ -159,15 +159,7 @@ fn receipts(r: &RunReport, kind: &str) -> Vec<Receipt> {
 }
 
 fn ping_run(seed: u64, steps: Vec<Step>) -> RunReport {
-    let m = pinger();
-    let req = RunRequest {
-        seed,
-        config: m.config(None),
-        faults: Faults::Steps(steps),
-        fail_on: vec![],
-        trace: false,
-    };
-    let r = run(&m, &req).expect("valid run");
+    let r = run_faults(&pinger(), None, seed, Faults::Steps(steps), &[]);
     assert!(r.passed, "{:?}", r.violations);
     assert!(
         r.recording.final_phase_ns > 3_000_000_000,
