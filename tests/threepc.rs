@@ -67,3 +67,26 @@ fn a_cascade_of_crashed_termination_leaders_is_not_blocking() {
         .count();
     assert!(crashes >= 2, "the coordinator and a participant crashed");
 }
+
+/// Seeds 247, 595 and 654 under `crashes`: a participant crashes uncertain, the coordinator
+/// commits past its silence (Skeen: a silent participant is presumed failed), and when the
+/// participant restarts the coordinator and every participant that committed are down. Deciding
+/// alone from "everyone I reached is uncertain" aborted it: an atomicity break under crashes
+/// alone. A recovered site now asks again until every participant has answered or someone knows
+/// the outcome, and `blocking` does not count a recovered site's wait (the non-blocking property is
+/// about operational sites; the liveness phase still requires the outcome after the heal).
+#[test]
+fn a_participant_that_recovers_in_doubt_never_aborts_alone() {
+    for seed in [247, 595, 654] {
+        let r = run_seed(&model(), None, "crashes", seed, &[]);
+        assert!(r.passed, "seed {seed}: {:?}", r.violations);
+        let starts_in_doubt = r.recording.observations.iter().any(|o| {
+            o.kind == "participant-start"
+                && o.data["in_doubt"].as_array().is_some_and(|l| !l.is_empty())
+        });
+        assert!(
+            starts_in_doubt,
+            "seed {seed}: a participant restarted in doubt"
+        );
+    }
+}

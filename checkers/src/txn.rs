@@ -179,6 +179,22 @@ pub fn check_blocking(
     threshold_ns: u64,
     end_ns: u64,
 ) -> Vec<Finding> {
+    check_blocking_with(obs, down, partitions, threshold_ns, end_ns, false)
+}
+
+/// [`check_blocking`], and with `recovered_may_wait` a participant's doubt stops counting when
+/// the participant itself crashes: Skeen's non-blocking property (3PC) is about operational
+/// sites; a site that recovers in doubt may not decide alone (the coordinator may have committed
+/// past its silence) and must wait to learn the outcome. The liveness phase still requires that
+/// outcome after the heal.
+pub fn check_blocking_with(
+    obs: &[Observation],
+    down: &BTreeMap<usize, Vec<(u64, u64)>>,
+    partitions: &[PartitionWindow],
+    threshold_ns: u64,
+    end_ns: u64,
+    recovered_may_wait: bool,
+) -> Vec<Finding> {
     let Some(coord) = obs.iter().find(|o| o.kind == "coordinator").map(|o| o.node) else {
         return vec![];
     };
@@ -228,7 +244,17 @@ pub fn check_blocking(
                     _ => false,
                 }
         });
-        let to = ends.map_or(end_ns, |e| e.at_ns);
+        let mut to = ends.map_or(end_ns, |e| e.at_ns);
+        let own_down = down.get(&o.node).unwrap_or(&none);
+        if recovered_may_wait {
+            let crash = own_down
+                .iter()
+                .map(|w| w.0)
+                .filter(|&c| c > o.at_ns && c < to);
+            if let Some(crash) = crash.min() {
+                to = crash;
+            }
+        }
         let peers = knows.get(&id).unwrap_or(&no_peers);
         // Cut off: a partition separates it from the coordinator, and every peer on its side
         // learned the outcome only later (or never).
@@ -257,7 +283,6 @@ pub fn check_blocking(
             .chain(&causes.undecided)
             .copied()
             .collect();
-        let own_down = down.get(&o.node).unwrap_or(&none);
         let ns = covered(o.at_ns, to, &inside, own_down);
         if ns <= threshold_ns {
             continue;
@@ -525,6 +550,30 @@ mod tests {
         assert!(f[0].message.contains(
             "n1,n2 in doubt holding locks on k1,k2 for 4000 ms while the coordinator was down"
         ));
+    }
+
+    #[test]
+    fn a_recovered_site_may_wait_when_the_rule_says_so() {
+        // n1 crashes in doubt at 10 ms and restarts in doubt at 50 ms; the coordinator is down
+        // for 4 s. By 2PC's rule both participants block; by 3PC's (recovered sites may wait)
+        // only n2, which stayed up, does.
+        let mut log: Vec<Observation> = clean_commit().into_iter().take(5).collect();
+        log.push(o(50, 1, "participant-start", json!({"in_doubt": [1]})));
+        let down = BTreeMap::from([
+            (0, vec![(3_000_000, 4_003_000_000)]),
+            (1, vec![(10_000_000, 50_000_000)]),
+        ]);
+        let strict = check_blocking(&log, &down, &[], 1_000_000_000, 9_000_000_000);
+        assert_eq!(
+            strict[0].detail.as_ref().unwrap()["participants"],
+            json!([1, 2])
+        );
+        let lenient = check_blocking_with(&log, &down, &[], 1_000_000_000, 9_000_000_000, true);
+        assert_eq!(lenient.len(), 1, "{lenient:?}");
+        assert_eq!(
+            lenient[0].detail.as_ref().unwrap()["participants"],
+            json!([2])
+        );
     }
 
     #[test]

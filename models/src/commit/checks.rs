@@ -3,7 +3,7 @@ use faultline::checker::Requirement;
 use faultline::prelude::*;
 use faultline::recording::Recording;
 use faultline_checkers::txn::{
-    atomicity_requirements, blocking_requirements, check_atomicity, check_blocking,
+    atomicity_requirements, blocking_requirements, check_atomicity, check_blocking_with,
     check_client_outcome,
 };
 
@@ -42,6 +42,9 @@ impl Checker for ClientOutcome {
 /// coordinator and every peer that knows, or the live coordinator has not decided.
 pub struct Blocking {
     pub threshold_ms: u64,
+    /// Whether a participant's doubt stops counting when it crashes (3PC: a recovered site may
+    /// not decide alone and waits to learn the outcome; 2PC: every wait counts).
+    pub recovered_may_wait: bool,
 }
 
 impl Checker for Blocking {
@@ -49,12 +52,13 @@ impl Checker for Blocking {
         "blocking"
     }
     fn check(&self, rec: &Recording) -> Vec<Finding> {
-        check_blocking(
+        check_blocking_with(
             &rec.observations,
             &rec.down_windows(),
             &rec.partitions(),
             self.threshold_ms * 1_000_000,
             rec.sim_ns,
+            self.recovered_may_wait,
         )
     }
     fn requires(&self) -> Vec<Requirement> {

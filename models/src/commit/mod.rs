@@ -51,13 +51,15 @@ where
 }
 
 /// The checkers both protocols run: `atomicity`, `client-outcome` and `blocking` (a participant
-/// in doubt longer than `blocking_ms`).
-pub fn checkers(blocking_ms: u64) -> Vec<Box<dyn Checker>> {
+/// in doubt longer than `blocking_ms`; with `recovered_may_wait`, not counting its doubt after
+/// its own crash).
+pub fn checkers(blocking_ms: u64, recovered_may_wait: bool) -> Vec<Box<dyn Checker>> {
     vec![
         Box::new(Atomicity),
         Box::new(ClientOutcome),
         Box::new(Blocking {
             threshold_ms: blocking_ms,
+            recovered_may_wait,
         }),
     ]
 }

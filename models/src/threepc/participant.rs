@@ -52,6 +52,11 @@ struct Participant<'a> {
     /// In-doubt transactions: when to start a termination round.
     timers: BTreeMap<u64, Instant>,
     rounds: BTreeMap<u64, (Round, Instant)>,
+    /// Transactions this incarnation restarted in doubt of. Skeen's recovery rule: a recovered
+    /// site never aborts alone — while it was down the coordinator may have presumed it failed
+    /// and committed — so "everyone I reached is uncertain" decides abort only when every
+    /// participant answered; otherwise it asks again later.
+    recovered: BTreeSet<u64>,
 }
 
 pub(super) async fn run(ctx: &NodeCtx<Msg>) {
@@ -63,11 +68,13 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
         locks: Locks::default(),
         timers: BTreeMap::new(),
         rounds: BTreeMap::new(),
+        recovered: BTreeSet::new(),
     };
     let mut in_doubt = Vec::new();
     for (&txn, r) in &p.txns {
         if matches!(r.state, State::Uncertain | State::PreCommitted) {
             in_doubt.push(txn);
+            p.recovered.insert(txn);
             p.locks.lock(&r.keys, txn);
             p.timers.insert(txn, ctx.instant() + ON_RESTART);
         }
@@ -368,7 +375,16 @@ impl Participant<'_> {
                     }
                 } else {
                     // Everyone reachable is uncertain: nobody can have committed (true when
-                    // silence means a crash, not when it means a partition).
+                    // silence means a crash, not when it means a partition) — unless this node
+                    // was the silent one: then only every participant's answer settles it.
+                    let everyone = self
+                        .txns
+                        .get(&txn)
+                        .is_some_and(|r| r.participants.iter().all(|q| states.contains_key(q)));
+                    if self.recovered.contains(&txn) && !everyone {
+                        self.timers.insert(txn, self.ctx.instant() + WAIT);
+                        return;
+                    }
                     false
                 }
             }

@@ -155,7 +155,7 @@ impl Protocol for TwoPc {
 
     // Replaces the standard set: a commit protocol's history is transactions, not reads and writes.
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
-        commit::checkers(BLOCKING_THRESHOLD_MS)
+        commit::checkers(BLOCKING_THRESHOLD_MS, false)
     }
 
     async fn node(&self, ctx: NodeCtx<Msg>) {
