@@ -142,6 +142,7 @@ pub mod command;
 mod ctx;
 pub mod data;
 mod disk;
+mod disk_error;
 mod disk_state;
 pub mod fingerprint;
 pub mod leader;
@@ -166,7 +167,8 @@ mod world;
 pub use channel::{Receiver, Sender};
 pub use check::Check;
 pub use ctx::{Mailbox, Message, NodeCtx, SimRng};
-pub use disk::Disk;
+pub use disk::{Disk, File};
+pub use disk_error::{DiskError, DiskOp};
 /// The history checkers (the `faultline-checkers` crate): linearizability and the invariants.
 pub use faultline_checkers as checkers;
 /// Simulated time instants (what `NodeCtx::instant` returns).
@@ -180,7 +182,7 @@ pub use workload::Workload;
 pub mod prelude {
     pub use crate::checker::Checker;
     pub use crate::{
-        Aborted, Cap, Check, ClientCtx, Disk, Instant, Invocation, Mailbox, Model, ModelConfig,
+        Aborted, Cap, Check, ClientCtx, Disk, DiskError, Instant, Invocation, Mailbox, Model, ModelConfig,
         NodeCtx, Outcome, Protocol, Receiver, Roles, Sender, Task, Workload,
     };
     pub use faultline_checkers::{Finding, FindingKind};

@@ -119,7 +119,10 @@ pub struct Generator {
     /// How fast a skewed clock drifts (ms per second, either direction).
     #[serde(default = "zero")]
     pub drift: Span,
-    /// Probability that a drawn crash tears the last unsynced append instead of dropping it.
+    /// Probability that a drawn crash is torn. A torn `crash`/`crash-leader` is a power loss of
+    /// that node (unsynced writes lost but for a random prefix of each file's), an untorn one a
+    /// process crash (unsynced writes survive); `crash-all` and `power-loss` always lose power,
+    /// torn or clean (every unsynced write lost).
     #[serde(default = "default_probability")]
     pub torn: f64,
     /// Probability that a drawn partition is one-way.
@@ -264,6 +267,7 @@ impl Generator {
                 at_ms,
                 Fault::Crash {
                     nodes: vec![],
+                    power: true,
                     torn: self.torn > 0.0 && rng.gen_bool(self.torn),
                 },
             )
@@ -286,12 +290,18 @@ impl Generator {
                     oneway: self.oneway > 0.0 && rng.gen_bool(self.oneway),
                 }
             }
-            "crash" => Fault::Crash {
-                nodes: vec![rng.gen_range(0..nodes)],
-                torn: self.torn > 0.0 && rng.gen_bool(self.torn),
-            },
+            "crash" => {
+                let nodes = vec![rng.gen_range(0..nodes)];
+                let torn = self.torn > 0.0 && rng.gen_bool(self.torn);
+                Fault::Crash {
+                    nodes,
+                    power: torn,
+                    torn,
+                }
+            }
             "crash-all" => Fault::Crash {
                 nodes: (0..nodes).collect(),
+                power: true,
                 torn: self.torn > 0.0 && rng.gen_bool(self.torn),
             },
             "pause" => Fault::Pause {
@@ -318,10 +328,12 @@ impl Generator {
                 }
             }
             "crash-leader" => {
+                let torn = self.torn > 0.0 && rng.gen_bool(self.torn);
                 return role(
                     Fault::Crash {
                         nodes: vec![],
-                        torn: self.torn > 0.0 && rng.gen_bool(self.torn),
+                        power: torn,
+                        torn,
                     },
                     Select::Role("leader".into()),
                 )
