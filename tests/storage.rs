@@ -44,7 +44,7 @@ fn files(disk: &Disk<()>) -> Value {
 }
 
 fn pattern(seed: u8) -> Vec<u8> {
-    (0..BIG).map(|i| b'a' + ((i / 7) as u8 + seed) % 26).collect()
+    (0..BIG).map(|i| b'a' + ((i / 7 + seed as usize) % 26) as u8).collect()
 }
 
 /// The result of a disk call as JSON: `"ok"` or the error's name.
