@@ -137,7 +137,7 @@ impl<M: 'static> Disk<M> {
     // ---- the convenience calls (infallible, no injected errors) ----
 
     /// Replaces a file's contents atomically, creating it if absent (durable after
-    /// [`Disk::fsync`]; a power loss before it keeps the old contents whole, or, torn, the new).
+    /// [`Disk::fsync`]; a power loss before it keeps the old contents).
     pub fn write(&self, file: &str, data: Vec<u8>) {
         self.with(|d| {
             let ino = d.open_or_create(file);
@@ -145,12 +145,13 @@ impl<M: 'static> Disk<M> {
         })
     }
 
-    /// Appends to a file, creating it if absent (durable after [`Disk::fsync`]).
+    /// Appends to a file, creating it if absent (durable after [`Disk::fsync`]; a torn power loss
+    /// before it keeps a strict prefix of the unsynced appends, never all of them).
     pub fn append(&self, file: &str, data: &[u8]) {
         self.with(|d| {
             let ino = d.open_or_create(file);
             let inode = d.inode(ino).expect("just opened");
-            inode.write_at(inode.current.len(), data);
+            inode.write_at(inode.current.len(), data, true);
         })
     }
 
@@ -225,7 +226,7 @@ impl<M: 'static> File<M> {
     /// `NoSpace` under a `disk-error` fault on `write`, writing nothing.
     pub fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize, DiskError> {
         self.with(Some((DiskOp::Write, DiskError::NoSpace)), |i| {
-            i.write_at(offset as usize, buf);
+            i.write_at(offset as usize, buf, false);
             buf.len()
         })
     }
@@ -233,7 +234,7 @@ impl<M: 'static> File<M> {
     /// Appends `buf` at the end of the file.
     pub fn append(&self, buf: &[u8]) -> Result<(), DiskError> {
         self.with(Some((DiskOp::Write, DiskError::NoSpace)), |i| {
-            i.write_at(i.current.len(), buf)
+            i.write_at(i.current.len(), buf, false)
         })
     }
 

@@ -22,8 +22,12 @@ pub(crate) type Ino = u64;
 #[derive(Clone, Debug)]
 pub(crate) enum Op {
     /// Bytes written at an offset (an append is a write at the end). A write past the end leaves
-    /// a hole of zeros.
-    Write { off: usize, data: Vec<u8> },
+    /// a hole of zeros. `legacy`: made by a convenience call (see [`Inode::lose_power`]).
+    Write {
+        off: usize,
+        data: Vec<u8>,
+        legacy: bool,
+    },
     /// The file truncated or extended with zeros.
     SetLen(usize),
     /// The whole contents replaced at once (the convenience `write`: never torn).
@@ -33,7 +37,7 @@ pub(crate) enum Op {
 impl Op {
     fn apply(&self, buf: &mut Vec<u8>) {
         match self {
-            Op::Write { off, data } => write_into(buf, *off, data),
+            Op::Write { off, data, .. } => write_into(buf, *off, data),
             Op::SetLen(n) => buf.resize(*n, 0),
             Op::Replace(data) => buf.clone_from(data),
         }
@@ -42,7 +46,7 @@ impl Op {
     /// Applies a prefix of this op cut at a random sector boundary (possibly none of it, never
     /// all of it: the full op is the next prefix length up).
     fn apply_torn(&self, buf: &mut Vec<u8>, rng: &mut ChaCha8Rng) {
-        let Op::Write { off, data } = self else {
+        let Op::Write { off, data, .. } = self else {
             return; // a truncate or an atomic replace either happened or did not
         };
         let end = off + data.len();
@@ -79,10 +83,16 @@ pub(crate) struct Inode {
 impl Inode {
     fn push(&mut self, op: Op) {
         // Consecutive appends coalesce into one write (as the page cache writes them back).
-        if let (Some(Op::Write { off, data }), Op::Write { off: o2, data: d2 }) =
-            (self.pending.last_mut(), &op)
+        if let (
+            Some(Op::Write { off, data, legacy }),
+            Op::Write {
+                off: o2,
+                data: d2,
+                legacy: l2,
+            },
+        ) = (self.pending.last_mut(), &op)
         {
-            if *off + data.len() == *o2 {
+            if *off + data.len() == *o2 && legacy == l2 {
                 data.extend_from_slice(d2);
                 return;
             }
@@ -90,12 +100,13 @@ impl Inode {
         self.pending.push(op);
     }
 
-    /// Writes `data` at `off` in the page cache.
-    pub(crate) fn write_at(&mut self, off: usize, data: &[u8]) {
+    /// Writes `data` at `off` in the page cache (`legacy`: from a convenience call).
+    pub(crate) fn write_at(&mut self, off: usize, data: &[u8], legacy: bool) {
         write_into(&mut self.current, off, data);
         self.push(Op::Write {
             off,
             data: data.to_vec(),
+            legacy,
         });
     }
 
@@ -127,14 +138,21 @@ impl Inode {
     }
 
     /// Power loss: the durable contents, plus (with `rng`) a random prefix of the pending writes.
+    ///
+    /// Writes made by the convenience calls keep the rule they had before the file API: without
+    /// an fsync none survives whole (an atomic replace is lost, an append keeps a strict prefix),
+    /// so code that treats "fsync returned" as "durable" and only then reports an effect sees no
+    /// effect that became durable unreported.
     fn lose_power(&mut self, rng: Option<&mut ChaCha8Rng>) {
         let pending = std::mem::take(&mut self.pending);
         if let Some(rng) = rng.filter(|_| !pending.is_empty()) {
             let k = rng.gen_range(0..=pending.len());
-            for op in &pending[..k] {
+            let legacy = |op: &Op| matches!(op, Op::Replace(_) | Op::Write { legacy: true, .. });
+            let stop = pending[..k].iter().position(legacy).unwrap_or(k);
+            for op in &pending[..stop] {
                 op.apply(&mut self.durable);
             }
-            if let Some(op) = pending.get(k) {
+            if let Some(op) = pending.get(stop) {
                 op.apply_torn(&mut self.durable, rng);
             }
         }
@@ -293,7 +311,7 @@ mod tests {
         let ino = d.open_or_create(f);
         let i = d.inode(ino).unwrap();
         let n = i.current.len();
-        i.write_at(n, v);
+        i.write_at(n, v, true);
     }
 
     fn replace(d: &mut DiskState, f: &str, v: &[u8]) {
@@ -382,12 +400,12 @@ mod tests {
     fn a_name_is_durable_only_after_the_directory_sync() {
         let mut d = DiskState::default();
         let ino = d.open_or_create("f");
-        d.inode(ino).unwrap().write_at(0, b"data");
+        d.inode(ino).unwrap().write_at(0, b"data", false);
         d.inode(ino).unwrap().sync();
         d.crash(POWER, None);
         assert_eq!(read(&d, "f"), None, "synced data, unsynced name");
         let ino = d.open_or_create("f");
-        d.inode(ino).unwrap().write_at(0, b"data");
+        d.inode(ino).unwrap().write_at(0, b"data", false);
         d.inode(ino).unwrap().sync();
         d.sync_dir();
         d.crash(POWER, None);
