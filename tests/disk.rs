@@ -201,7 +201,10 @@ fn the_same_crashes_from_a_yaml_schedule() {
         if after.is_null() {
             let boots = of(&r, "boot");
             assert_eq!(boots.len(), 2);
-            assert_eq!(boots[1].data["a"], "A", "synced data survives a torn power loss");
+            assert_eq!(
+                boots[1].data["a"], "A",
+                "synced data survives a torn power loss"
+            );
             continue;
         }
         assert_crash_semantics(&r, after);

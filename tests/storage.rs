@@ -44,7 +44,9 @@ fn files(disk: &Disk<()>) -> Value {
 }
 
 fn pattern(seed: u8) -> Vec<u8> {
-    (0..BIG).map(|i| b'a' + ((i / 7 + seed as usize) % 26) as u8).collect()
+    (0..BIG)
+        .map(|i| b'a' + ((i / 7 + seed as usize) % 26) as u8)
+        .collect()
 }
 
 /// The result of a disk call as JSON: `"ok"` or the error's name.
@@ -208,7 +210,11 @@ fn an_unsynced_write_survives_a_process_crash_and_not_a_power_loss() {
 #[test]
 fn a_file_synced_without_its_directory_loses_its_name_on_power_loss() {
     let r = run(Scenario::NoDirSync, 1, vec![crash(true, false)]);
-    assert_eq!(after_restart(&r), json!({}), "the data was synced, the name was not");
+    assert_eq!(
+        after_restart(&r),
+        json!({}),
+        "the data was synced, the name was not"
+    );
     // A process crash keeps the name (the page cache has the directory too).
     let r = run(Scenario::NoDirSync, 1, vec![crash(false, false)]);
     assert_eq!(after_restart(&r), json!({"f": "data"}));
@@ -222,9 +228,21 @@ fn a_failed_fsync_drops_the_data_and_a_retry_does_not_bring_it_back() {
         vec![errors(DiskOp::Fsync), crash(true, false)],
     );
     assert_eq!(seen(&r, "fsync"), [json!("Eio")]);
-    assert_eq!(seen(&r, "retry"), [json!("ok")], "the retried fsync succeeds");
-    assert_eq!(seen(&r, "read"), [json!("v1v2")], "the page cache still shows it");
-    assert_eq!(after_restart(&r), json!({"f": "v1"}), "but it never reached the disk");
+    assert_eq!(
+        seen(&r, "retry"),
+        [json!("ok")],
+        "the retried fsync succeeds"
+    );
+    assert_eq!(
+        seen(&r, "read"),
+        [json!("v1v2")],
+        "the page cache still shows it"
+    );
+    assert_eq!(
+        after_restart(&r),
+        json!({"f": "v1"}),
+        "but it never reached the disk"
+    );
     // Without the error window the same run keeps both writes.
     let r = run(Scenario::Fsyncgate, 1, vec![crash(true, false)]);
     assert_eq!(seen(&r, "fsync"), [json!("ok")]);
@@ -247,7 +265,8 @@ fn writes_fail_with_no_space_and_reads_with_eio_inside_their_windows_only() {
 
 #[test]
 fn the_disk_error_fault_from_a_yaml_schedule() {
-    let yaml = "steps:\n  - {at_ms: 1000, fault: disk-error, node: 0, op: write, rate: 1, for_ms: 200}\n";
+    let yaml =
+        "steps:\n  - {at_ms: 1000, fault: disk-error, node: 0, op: write, rate: 1, for_ms: 200}\n";
     let Schedule::Steps(steps) = Schedule::parse("e.yaml", yaml).expect("valid") else {
         panic!("explicit steps")
     };
@@ -256,14 +275,23 @@ fn the_disk_error_fault_from_a_yaml_schedule() {
     assert_eq!(seen(&r, "append"), [json!("NoSpace")]);
     for (bad, why) in [
         ("{at_ms: 1, fault: disk-error, node: 0, rate: 1}", "`op`"),
-        ("{at_ms: 1, fault: disk-error, node: 0, op: seek, rate: 1}", "seek"),
-        ("{at_ms: 1, fault: disk-error, node: 0, op: read, rate: 2}", "rate"),
+        (
+            "{at_ms: 1, fault: disk-error, node: 0, op: seek, rate: 1}",
+            "seek",
+        ),
+        (
+            "{at_ms: 1, fault: disk-error, node: 0, op: read, rate: 2}",
+            "rate",
+        ),
         ("{at_ms: 1, fault: disk-error, op: read, rate: 1}", "node"),
     ] {
         let err = Schedule::parse("bad.yaml", &format!("steps:\n  - {bad}\n"))
             .expect_err(bad)
             .to_string();
-        assert!(err.contains("bad.yaml") && err.contains(why), "{bad}: {err}");
+        assert!(
+            err.contains("bad.yaml") && err.contains(why),
+            "{bad}: {err}"
+        );
     }
 }
 
@@ -277,7 +305,7 @@ fn reorder(seed: u64) -> (usize, usize) {
         let want = pattern(fill);
         assert!(want.starts_with(got.as_bytes()), "seed {seed}: a prefix");
         assert!(
-            got.len() % 512 == 0 || got.len() == BIG,
+            got.len().is_multiple_of(512) || got.len() == BIG,
             "seed {seed}: cut at a sector boundary, got {}",
             got.len()
         );

@@ -177,7 +177,10 @@ impl<M: 'static> Disk<M> {
 
     /// Reads a value written by [`Disk::put`]; `None` if absent or unreadable.
     pub fn get<T: DeserializeOwned>(&self, file: &str) -> Option<T> {
-        self.with(|d| d.contents(file).and_then(|b| serde_json::from_slice(b).ok()))
+        self.with(|d| {
+            d.contents(file)
+                .and_then(|b| serde_json::from_slice(b).ok())
+        })
     }
 
     /// Makes every write so far durable, names included (syncfs). Takes simulated time; a power

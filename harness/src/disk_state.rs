@@ -58,7 +58,11 @@ impl Op {
             0
         };
         let k = rng.gen_range(0..=inner);
-        let cut = if k == 0 { *off } else { first + (k - 1) * SECTOR };
+        let cut = if k == 0 {
+            *off
+        } else {
+            first + (k - 1) * SECTOR
+        };
         if cut > *off {
             write_into(buf, *off, &data[..cut - off]);
         }
@@ -289,8 +293,9 @@ impl DiskState {
         }
         // No process holds a handle any more: unnamed inodes are gone.
         let (names, durable) = (&self.names, &self.durable_names);
-        self.inodes
-            .retain(|ino, _| names.values().any(|i| i == ino) || durable.values().any(|i| i == ino));
+        self.inodes.retain(|ino, _| {
+            names.values().any(|i| i == ino) || durable.values().any(|i| i == ino)
+        });
     }
 
     /// Whether an injected error hits this call of `op` now.
@@ -332,7 +337,11 @@ mod tests {
         append(&mut d, "log", b"ef");
         assert_eq!(read(&d, "log").unwrap(), b"abcdef");
         d.crash(CrashKind::Process, None);
-        assert_eq!(read(&d, "log").unwrap(), b"abcdef", "the page cache survives");
+        assert_eq!(
+            read(&d, "log").unwrap(),
+            b"abcdef",
+            "the page cache survives"
+        );
         d.crash(POWER, None);
         assert_eq!(read(&d, "log").unwrap(), b"ab");
         append(&mut d, "log", b"gh");
@@ -384,7 +393,7 @@ mod tests {
             assert!(full.starts_with(&cur), "a prefix survives");
             assert!(cur.len() >= old.len(), "synced bytes survive");
             assert!(
-                cur.len() == old.len() || cur.len() == full.len() || cur.len() % 512 == 0,
+                cur.len() == old.len() || cur.len() == full.len() || cur.len().is_multiple_of(512),
                 "cut at a sector boundary: {}",
                 cur.len()
             );
@@ -422,7 +431,11 @@ mod tests {
         d.inode(ino).unwrap().drop_pending();
         append(&mut d, "log", b"ef");
         d.sync();
-        assert_eq!(read(&d, "log").unwrap(), b"abcdef", "the page cache still has it");
+        assert_eq!(
+            read(&d, "log").unwrap(),
+            b"abcdef",
+            "the page cache still has it"
+        );
         d.crash(POWER, None);
         assert_eq!(read(&d, "log").unwrap(), b"ab\0\0ef");
     }

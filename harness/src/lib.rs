@@ -182,8 +182,8 @@ pub use workload::Workload;
 pub mod prelude {
     pub use crate::checker::Checker;
     pub use crate::{
-        Aborted, Cap, Check, ClientCtx, Disk, DiskError, Instant, Invocation, Mailbox, Model, ModelConfig,
-        NodeCtx, Outcome, Protocol, Receiver, Roles, Sender, Task, Workload,
+        Aborted, Cap, Check, ClientCtx, Disk, DiskError, Instant, Invocation, Mailbox, Model,
+        ModelConfig, NodeCtx, Outcome, Protocol, Receiver, Roles, Sender, Task, Workload,
     };
     pub use faultline_checkers::{Finding, FindingKind};
     pub use rand::Rng;

@@ -208,13 +208,17 @@ impl<M: 'static> Nemesis<M> {
         let mut fault = step.fault.clone();
         match (&mut fault, sel) {
             (
-                Fault::Crash { nodes, .. } | Fault::Pause { nodes } | Fault::DiskError { nodes, .. },
+                Fault::Crash { nodes, .. }
+                | Fault::Pause { nodes }
+                | Fault::DiskError { nodes, .. },
                 Select::Role(r),
             ) => {
                 *nodes = vec![self.role_holder(r, rng)?];
             }
             (
-                Fault::Crash { nodes, .. } | Fault::Pause { nodes } | Fault::DiskError { nodes, .. },
+                Fault::Crash { nodes, .. }
+                | Fault::Pause { nodes }
+                | Fault::DiskError { nodes, .. },
                 Select::Count(c),
             ) => {
                 let k = match c {

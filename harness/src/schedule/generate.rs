@@ -336,7 +336,7 @@ impl Generator {
                         torn,
                     },
                     Select::Role("leader".into()),
-                )
+                );
             }
             "pause-leader" => {
                 return role(
