@@ -15,7 +15,7 @@
 //! # Write a protocol
 //!
 //! A protocol implements [`Protocol`]: the server loop of a node over a [`NodeCtx`] (typed
-//! messages, timers, a local clock, a [`Disk`] that loses unsynced writes on a crash, a seeded
+//! messages, timers, a local clock, a [`Disk`] whose unsynced writes a power loss loses, a seeded
 //! rng), the client side of one operation, and its CAP choice. Here is a complete one: a
 //! register per key, held by node 0, which applies writes durably and copies them to the other
 //! nodes.
@@ -52,7 +52,7 @@
 //!     }
 //!
 //!     async fn node(&self, ctx: NodeCtx<Msg>) {
-//!         // A crash loses memory and unsynced writes: start from what the disk kept.
+//!         // A crash loses memory (a power loss, unsynced writes too): start from the disk.
 //!         let disk = ctx.disk();
 //!         let mut state: State = disk.get("state").unwrap_or_default();
 //!         loop {
