@@ -171,6 +171,13 @@ pub(crate) enum DirOp {
     Unlink(String),
 }
 
+fn apply_dir(names: &mut BTreeMap<String, Ino>, op: DirOp) {
+    match op {
+        DirOp::Link(n, ino) => names.insert(n, ino),
+        DirOp::Unlink(n) => names.remove(&n),
+    };
+}
+
 /// What a crash does to the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CrashKind {
@@ -248,13 +255,13 @@ impl DiskState {
         Ok(())
     }
 
-    /// Makes the directory's entries durable.
+    /// Makes the directory's pending changes durable. They are replayed onto the durable
+    /// directory rather than copied from the page cache's, because changes dropped by a failed
+    /// directory sync are still in the page cache but must never reach the disk.
     pub(crate) fn sync_dir(&mut self) {
-        if self.dir_pending.is_empty() {
-            return;
+        for op in std::mem::take(&mut self.dir_pending) {
+            apply_dir(&mut self.durable_names, op);
         }
-        self.dir_pending.clear();
-        self.durable_names.clone_from(&self.names);
     }
 
     /// syncfs: every file and the directory.
@@ -278,11 +285,8 @@ impl DiskState {
             if let Some(rng) = rng.as_deref_mut().filter(|_| !pending.is_empty()) {
                 // Directory changes are journalled in order: a prefix of them survives.
                 let k = rng.gen_range(0..=pending.len());
-                for op in &pending[..k] {
-                    match op {
-                        DirOp::Link(n, ino) => names.insert(n.clone(), *ino),
-                        DirOp::Unlink(n) => names.remove(n),
-                    };
+                for op in pending.into_iter().take(k) {
+                    apply_dir(&mut names, op);
                 }
             }
             self.names = names;
@@ -419,6 +423,18 @@ mod tests {
         d.sync_dir();
         d.crash(POWER, None);
         assert_eq!(read(&d, "f").unwrap(), b"data");
+    }
+
+    #[test]
+    fn a_name_dropped_by_a_failed_directory_sync_never_reaches_the_disk() {
+        let mut d = DiskState::default();
+        d.open_or_create("lost");
+        d.dir_pending.clear(); // what a failed sync_dir does
+        d.open_or_create("kept");
+        d.sync_dir();
+        assert!(d.names.contains_key("lost"), "the page cache still has it");
+        d.crash(POWER, None);
+        assert_eq!(d.names.keys().collect::<Vec<_>>(), ["kept"]);
     }
 
     #[test]
