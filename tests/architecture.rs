@@ -27,6 +27,7 @@ const FAULTLINE_LAYERS: Layers = &[
             "channel",
             "command",
             "data",
+            "disk_error",
             "disk_state",
             "fingerprint",
             "panics",

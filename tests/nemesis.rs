@@ -189,9 +189,9 @@ fn a_paused_node_keeps_its_messages_and_catches_up() {
 fn a_power_loss_stops_every_node_and_restarts_them() {
     let r = yaml(
         2,
-        "  - {at_ms: 1000, fault: crash, nodes: all, for_ms: 200}\n",
+        "  - {at_ms: 1000, fault: power-loss, nodes: all, for_ms: 200}\n",
     );
-    assert_eq!(faults(&r)[0].2, "crash n0,n1,n2,n3,n4");
+    assert_eq!(faults(&r)[0].2, "power-loss n0,n1,n2,n3,n4");
     for n in 0..5 {
         let to = (n + 1) % 5;
         assert!(beats(&r, n, to, 1001.0, 1199.0).is_empty(), "n{n}");

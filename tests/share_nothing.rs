@@ -93,6 +93,7 @@ fn a_restarted_node_keeps_its_disk_and_nothing_else() {
             at,
             Fault::Crash {
                 nodes: vec![1],
+                power: false,
                 torn: false,
             },
         )

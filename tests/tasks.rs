@@ -200,7 +200,11 @@ fn down_intervals(rec: &Recording) -> BTreeMap<usize, Vec<(u64, u64)>> {
     let mut depth: BTreeMap<usize, u32> = BTreeMap::new();
     let mut since: BTreeMap<usize, u64> = BTreeMap::new();
     let mut out: BTreeMap<usize, Vec<(u64, u64)>> = BTreeMap::new();
-    for f in rec.faults.iter().filter(|f| f.kind == "crash") {
+    for f in rec
+        .faults
+        .iter()
+        .filter(|f| matches!(f.kind.as_str(), "crash" | "power-loss"))
+    {
         for &n in &f.nodes {
             let d = depth.entry(n).or_default();
             match f.phase.as_str() {

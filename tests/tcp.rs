@@ -416,6 +416,7 @@ fn a_crash_resets_the_connections_of_the_crashed_node() {
                 1000,
                 Fault::Crash {
                     nodes: vec![1],
+                    power: false,
                     torn: false,
                 },
             )],

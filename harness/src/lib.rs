@@ -15,7 +15,7 @@
 //! # Write a protocol
 //!
 //! A protocol implements [`Protocol`]: the server loop of a node over a [`NodeCtx`] (typed
-//! messages, timers, a local clock, a [`Disk`] that loses unsynced writes on a crash, a seeded
+//! messages, timers, a local clock, a [`Disk`] whose unsynced writes a power loss loses, a seeded
 //! rng), the client side of one operation, and its CAP choice. Here is a complete one: a
 //! register per key, held by node 0, which applies writes durably and copies them to the other
 //! nodes.
@@ -52,7 +52,7 @@
 //!     }
 //!
 //!     async fn node(&self, ctx: NodeCtx<Msg>) {
-//!         // A crash loses memory and unsynced writes: start from what the disk kept.
+//!         // A crash loses memory (a power loss, unsynced writes too): start from the disk.
 //!         let disk = ctx.disk();
 //!         let mut state: State = disk.get("state").unwrap_or_default();
 //!         loop {
@@ -142,6 +142,7 @@ pub mod command;
 mod ctx;
 pub mod data;
 mod disk;
+mod disk_error;
 mod disk_state;
 pub mod fingerprint;
 pub mod leader;
@@ -166,7 +167,8 @@ mod world;
 pub use channel::{Receiver, Sender};
 pub use check::Check;
 pub use ctx::{Mailbox, Message, NodeCtx, SimRng};
-pub use disk::Disk;
+pub use disk::{Disk, File};
+pub use disk_error::{DiskError, DiskOp};
 /// The history checkers (the `faultline-checkers` crate): linearizability and the invariants.
 pub use faultline_checkers as checkers;
 /// Simulated time instants (what `NodeCtx::instant` returns).
@@ -180,8 +182,8 @@ pub use workload::Workload;
 pub mod prelude {
     pub use crate::checker::Checker;
     pub use crate::{
-        Aborted, Cap, Check, ClientCtx, Disk, Instant, Invocation, Mailbox, Model, ModelConfig,
-        NodeCtx, Outcome, Protocol, Receiver, Roles, Sender, Task, Workload,
+        Aborted, Cap, Check, ClientCtx, Disk, DiskError, Instant, Invocation, Mailbox, Model,
+        ModelConfig, NodeCtx, Outcome, Protocol, Receiver, Roles, Sender, Task, Workload,
     };
     pub use faultline_checkers::{Finding, FindingKind};
     pub use rand::Rng;

@@ -4,14 +4,14 @@
 //! Determinism: every choice the nemesis makes (which follower, which partition, how much of a
 //! torn write survives) comes from a ChaCha stream derived from the seed and the step's index, so
 //! a reproducer that names the resolved nodes replays the very same run.
-use crate::disk::crash_disk;
+use crate::disk::{crash_disk, set_disk_errors};
 use crate::netsim::SocketNet;
 use crate::recording::FaultEvent;
 use crate::schedule::{self, Count, Fault, NodeRef, Select, Shape, Step};
 use crate::world::{Watch, World};
 use madsim::runtime::{Handle, NodeHandle};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeSet;
 use std::rc::Rc;
@@ -207,10 +207,20 @@ impl<M: 'static> Nemesis<M> {
         };
         let mut fault = step.fault.clone();
         match (&mut fault, sel) {
-            (Fault::Crash { nodes, .. } | Fault::Pause { nodes }, Select::Role(r)) => {
+            (
+                Fault::Crash { nodes, .. }
+                | Fault::Pause { nodes }
+                | Fault::DiskError { nodes, .. },
+                Select::Role(r),
+            ) => {
                 *nodes = vec![self.role_holder(r, rng)?];
             }
-            (Fault::Crash { nodes, .. } | Fault::Pause { nodes }, Select::Count(c)) => {
+            (
+                Fault::Crash { nodes, .. }
+                | Fault::Pause { nodes }
+                | Fault::DiskError { nodes, .. },
+                Select::Count(c),
+            ) => {
                 let k = match c {
                     Count::Minority => n.saturating_sub(1) / 2,
                     Count::Majority => n / 2 + 1,
@@ -329,7 +339,7 @@ impl<M: 'static> Nemesis<M> {
                     }
                 }
             }
-            Fault::Crash { nodes, torn } => {
+            Fault::Crash { nodes, power, torn } => {
                 for &node in nodes {
                     if on {
                         self.down[node] += 1;
@@ -337,7 +347,7 @@ impl<M: 'static> Nemesis<M> {
                             self.handle.kill(self.servers[node].id());
                             self.world.core.borrow_mut().nodes[node].up = false;
                             self.world.clear_mailbox(node);
-                            crash_disk(&self.world, node, torn.then_some(&mut *rng));
+                            crash_disk(&self.world, node, *power, torn.then_some(&mut *rng));
                         }
                     } else {
                         self.down[node] -= 1;
@@ -354,6 +364,13 @@ impl<M: 'static> Nemesis<M> {
                             }
                         }
                     }
+                }
+            }
+            Fault::DiskError { nodes, op, rate } => {
+                for &node in nodes {
+                    // Each disk draws its failures from its own stream, split off the step's.
+                    let window = on.then(|| (*op, *rate, ChaCha8Rng::seed_from_u64(rng.gen())));
+                    set_disk_errors(&self.world, node, i, window);
                 }
             }
             Fault::Pause { nodes } => {

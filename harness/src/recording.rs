@@ -226,7 +226,7 @@ impl Recording {
     pub fn down_windows(&self) -> BTreeMap<usize, Vec<(u64, u64)>> {
         let mut out: BTreeMap<usize, Vec<(u64, u64)>> = BTreeMap::new();
         for (start, end, f) in self.windows() {
-            if f.kind == "crash" || f.kind == "pause" {
+            if matches!(f.kind.as_str(), "crash" | "power-loss" | "pause") {
                 for &n in &f.nodes {
                     out.entry(n).or_default().push((start, end));
                 }
@@ -292,6 +292,7 @@ mod tests {
     fn down_windows_follow_crashes_and_pauses_per_node() {
         let crash = Fault::Crash {
             nodes: vec![0, 2],
+            power: true,
             torn: true,
         };
         let cut = Fault::Partition {

@@ -104,7 +104,8 @@ fn clients_of(rec: &Recording, clients: usize) -> BTreeMap<u64, Option<usize>> {
 fn look(f: &FaultEvent) -> (&'static str, Vec<usize>, &'static str) {
     match f.kind.as_str() {
         "partition" => ("partition", vec![], "partition"),
-        "crash" => ("other", f.nodes.clone(), "crash"),
+        "crash" | "power-loss" => ("other", f.nodes.clone(), "crash"),
+        "disk-error" => ("other", f.nodes.clone(), "other"),
         "pause" => ("other", f.nodes.clone(), "pause"),
         "clock-skew" => ("other", f.nodes.clone(), "skew"),
         "loss" | "duplicate" | "delay" => ("network", vec![], "network"),

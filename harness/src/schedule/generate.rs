@@ -2,6 +2,7 @@
 //! (each seed enabling its own random subset of the kinds).
 use super::step::{After, Count, Fault, NodeRef, Select, Shape, Step};
 use crate::data::Roles;
+use crate::DiskOp;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -22,6 +23,7 @@ pub const FAULT_KINDS: &[&str] = &[
     "pause-leader",
     "leader-churn",
     "power-loss",
+    "disk-error",
 ];
 
 /// A closed range written `[min, max]` in YAML.
@@ -110,6 +112,9 @@ pub struct Generator {
     #[serde(default = "default_rate")]
     /// The duplication probability a `duplicate` step draws from.
     pub duplicate_rate: Span,
+    #[serde(default = "default_rate")]
+    /// The per-call failure probability a `disk-error` step draws from.
+    pub disk_error_rate: Span,
     #[serde(default = "default_delay")]
     /// The mean extra delay (ms) a `delay` step draws from.
     pub delay_mean_ms: Span,
@@ -119,7 +124,10 @@ pub struct Generator {
     /// How fast a skewed clock drifts (ms per second, either direction).
     #[serde(default = "zero")]
     pub drift: Span,
-    /// Probability that a drawn crash tears the last unsynced append instead of dropping it.
+    /// Probability that a drawn crash is torn. A torn `crash`/`crash-leader` is a power loss of
+    /// that node (unsynced writes lost but for a random prefix of each file's), an untorn one a
+    /// process crash (unsynced writes survive); `crash-all` and `power-loss` always lose power,
+    /// torn or clean (every unsynced write lost).
     #[serde(default = "default_probability")]
     pub torn: f64,
     /// Probability that a drawn partition is one-way.
@@ -139,6 +147,9 @@ impl Generator {
         }
         if self.loss_rate.max > 1.0 || self.duplicate_rate.max > 1.0 {
             return Err("generate.loss_rate: rates must be within 0..=1".into());
+        }
+        if self.disk_error_rate.max > 1.0 {
+            return Err("generate.disk_error_rate: rates must be within 0..=1".into());
         }
         for (name, p) in [("torn", self.torn), ("oneway", self.oneway)] {
             if !(0.0..=1.0).contains(&p) {
@@ -264,6 +275,7 @@ impl Generator {
                 at_ms,
                 Fault::Crash {
                     nodes: vec![],
+                    power: true,
                     torn: self.torn > 0.0 && rng.gen_bool(self.torn),
                 },
             )
@@ -286,17 +298,31 @@ impl Generator {
                     oneway: self.oneway > 0.0 && rng.gen_bool(self.oneway),
                 }
             }
-            "crash" => Fault::Crash {
-                nodes: vec![rng.gen_range(0..nodes)],
-                torn: self.torn > 0.0 && rng.gen_bool(self.torn),
-            },
+            "crash" => {
+                let nodes = vec![rng.gen_range(0..nodes)];
+                let torn = self.torn > 0.0 && rng.gen_bool(self.torn);
+                Fault::Crash {
+                    nodes,
+                    power: torn,
+                    torn,
+                }
+            }
             "crash-all" => Fault::Crash {
                 nodes: (0..nodes).collect(),
+                power: true,
                 torn: self.torn > 0.0 && rng.gen_bool(self.torn),
             },
             "pause" => Fault::Pause {
                 nodes: vec![rng.gen_range(0..nodes)],
             },
+            "disk-error" => {
+                const OPS: [DiskOp; 3] = [DiskOp::Fsync, DiskOp::Write, DiskOp::Read];
+                Fault::DiskError {
+                    nodes: vec![rng.gen_range(0..nodes)],
+                    op: OPS[rng.gen_range(0..OPS.len())],
+                    rate: round3(self.disk_error_rate.draw(rng)),
+                }
+            }
             "loss" => Fault::Loss {
                 rate: round3(self.loss_rate.draw(rng)),
             },
@@ -318,13 +344,15 @@ impl Generator {
                 }
             }
             "crash-leader" => {
+                let torn = self.torn > 0.0 && rng.gen_bool(self.torn);
                 return role(
                     Fault::Crash {
                         nodes: vec![],
-                        torn: self.torn > 0.0 && rng.gen_bool(self.torn),
+                        power: torn,
+                        torn,
                     },
                     Select::Role("leader".into()),
-                )
+                );
             }
             "pause-leader" => {
                 return role(
@@ -442,6 +470,30 @@ mod tests {
             let maj = partition(rng, &ids, Shape::Majority, None);
             assert_eq!(maj.iter().map(Vec::len).min(), Some(2), "{maj:?}");
         }
+    }
+
+    #[test]
+    fn disk_error_draws_every_op_on_one_node_within_its_rate_span() {
+        let g: Generator = serde_yaml::from_str(
+            "faults: [disk-error]\nsteps: [3, 3]\ndisk_error_rate: [0.1, 0.2]",
+        )
+        .unwrap();
+        let mut ops = std::collections::BTreeSet::new();
+        for seed in 0..20 {
+            let rng = &mut ChaCha8Rng::seed_from_u64(seed);
+            for s in g.generate(rng, 5, 5000, Roles::NONE) {
+                let Fault::DiskError { nodes, op, rate } = s.fault else {
+                    panic!("{s:?}")
+                };
+                assert!(nodes.len() == 1 && nodes[0] < 5, "{nodes:?}");
+                assert!((0.1..=0.2).contains(&rate), "{rate}");
+                ops.insert(op.name());
+            }
+        }
+        assert_eq!(ops.len(), 3, "{ops:?}");
+        let bad: Result<Generator, _> =
+            serde_yaml::from_str("faults: [disk-error]\ndisk_error_rate: [0.1, 2]");
+        assert!(bad.unwrap().validate().is_err());
     }
 
     #[test]

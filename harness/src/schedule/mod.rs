@@ -104,6 +104,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../schedules/power-loss.yaml"),
     ),
     (
+        "disk-errors",
+        include_str!("../../../schedules/disk-errors.yaml"),
+    ),
+    (
         "flaky-network",
         include_str!("../../../schedules/flaky-network.yaml"),
     ),

@@ -15,14 +15,29 @@ pub enum Fault {
         /// Cut only the messages leaving the first group.
         oneway: bool,
     },
-    /// The nodes stop; their queued messages and unsynced disk writes are lost (with `torn`, a
-    /// random prefix of the last unsynced append survives instead). They restart from their
-    /// durable disk when the window ends. All nodes at once is a power loss.
+    /// The nodes stop and lose their memory and queued messages; they restart when the window
+    /// ends. A process crash (`fault: crash`) keeps the page cache: every write, synced or not, is
+    /// still there. A power loss (`fault: power-loss`, `power`) keeps only what was synced; with
+    /// `torn`, also a random prefix of each file's unsynced writes (cut at a sector boundary,
+    /// drawn per file, so writes are reordered across files) and of the directory's changes.
     Crash {
         /// The crashed nodes.
         nodes: Vec<usize>,
-        /// Keep a random prefix of each node's last unsynced append (a torn write).
+        /// A power loss: unsynced writes are lost (else a process crash: they survive).
+        power: bool,
+        /// With `power`: a random prefix of each file's unsynced writes survives.
         torn: bool,
+    },
+    /// The nodes' file API calls of `op` fail with probability `rate` while the window lasts:
+    /// fsync with EIO (dropping the file's unsynced writes, fsyncgate), writes with ENOSPC,
+    /// reads with EIO.
+    DiskError {
+        /// The nodes whose disks fail.
+        nodes: Vec<usize>,
+        /// Which calls fail.
+        op: crate::DiskOp,
+        /// The probability that one call fails, in `[0, 1]`.
+        rate: f64,
     },
     /// The nodes stop running (a GC pause, a stalled VM) but keep their state; messages queue
     /// for them and are processed when the window ends.
@@ -65,7 +80,9 @@ impl Fault {
     pub fn kind(&self) -> &'static str {
         match self {
             Fault::Partition { .. } => "partition",
-            Fault::Crash { .. } => "crash",
+            Fault::Crash { power: false, .. } => "crash",
+            Fault::Crash { power: true, .. } => "power-loss",
+            Fault::DiskError { .. } => "disk-error",
             Fault::Pause { .. } => "pause",
             Fault::Loss { .. } => "loss",
             Fault::Duplicate { .. } => "duplicate",
@@ -83,7 +100,9 @@ impl Fault {
                 all.dedup();
                 all
             }
-            Fault::Crash { nodes, .. } | Fault::Pause { nodes } => nodes.clone(),
+            Fault::Crash { nodes, .. }
+            | Fault::Pause { nodes }
+            | Fault::DiskError { nodes, .. } => nodes.clone(),
             Fault::ClockSkew { node, .. } => vec![*node],
             _ => vec![],
         }
@@ -118,13 +137,17 @@ impl fmt::Display for Fault {
                     if *oneway { " one-way" } else { "" }
                 )
             }
-            Fault::Crash { nodes, torn } => {
+            Fault::Crash { nodes, power, torn } => {
                 write!(
                     f,
-                    "crash {}{}",
+                    "{} {}{}",
+                    if *power { "power-loss" } else { "crash" },
                     list(nodes),
-                    if *torn { " torn" } else { "" }
+                    if *power && !*torn { " clean" } else { "" }
                 )
+            }
+            Fault::DiskError { nodes, op, rate } => {
+                write!(f, "disk-error {} {op} rate {rate}", list(nodes))
             }
             Fault::Pause { nodes } => write!(f, "pause {}", list(nodes)),
             Fault::Loss { rate } => write!(f, "loss {rate}"),
@@ -347,6 +370,8 @@ pub(crate) struct StepSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     torn: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    op: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     rate: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     mean_ms: Option<f64>,
@@ -402,7 +427,8 @@ fn lookup<T: Copy>(table: &[(&str, T)], what: &str, v: &str) -> Result<T, String
 fn allowed_fields(fault: &str) -> &'static [&'static str] {
     match fault {
         "partition" => &["groups", "shape", "oneway", "node"],
-        "crash" => &["node", "nodes", "torn"],
+        "crash" | "power-loss" => &["node", "nodes", "torn"],
+        "disk-error" => &["node", "nodes", "op", "rate"],
         "pause" => &["node", "nodes"],
         "loss" | "duplicate" => &["rate"],
         "delay" => &["mean_ms", "dist"],
@@ -425,6 +451,7 @@ impl StepSpec {
         add(self.node.is_some(), "node");
         add(self.nodes.is_some(), "nodes");
         add(self.torn.is_some(), "torn");
+        add(self.op.is_some(), "op");
         add(self.rate.is_some(), "rate");
         add(self.mean_ms.is_some(), "mean_ms");
         add(self.dist.is_some(), "dist");
@@ -509,12 +536,26 @@ impl TryFrom<StepSpec> for Step {
                     return Err("fault `partition` needs `groups: [[..], [..]]` or `shape: halves|majority|isolate|bridge|ring`".into())
                 }
             },
-            "crash" => {
+            // `crash` with `torn: true` is the spelling of a torn power loss from before the two
+            // kinds existed (a process crash tears nothing): it stays valid and means that.
+            "crash" | "power-loss" => {
                 let (nodes, sel) = s.node_set(f)?;
                 select = sel;
+                let power = f == "power-loss" || s.torn == Some(true);
                 Fault::Crash {
                     nodes,
-                    torn: s.torn.unwrap_or(false),
+                    power,
+                    torn: power && s.torn.unwrap_or(true),
+                }
+            }
+            "disk-error" => {
+                let (nodes, sel) = s.node_set(f)?;
+                select = sel;
+                let op = need(s.op.as_deref(), f, "op")?;
+                Fault::DiskError {
+                    nodes,
+                    op: lookup(DISK_OPS, "disk op", op)?,
+                    rate: rate(s.rate, f)?,
                 }
             }
             "pause" => {
@@ -648,7 +689,7 @@ impl From<Step> for StepSpec {
                 }
                 spec.oneway = oneway.then_some(true);
             }
-            (Fault::Crash { nodes, torn }, sel) => {
+            (Fault::Crash { nodes, power, torn }, sel) => {
                 match sel {
                     Some(Select::Role(r)) => spec.node = Some(NodeRef::Role(r)),
                     Some(Select::Count(c)) => {
@@ -656,7 +697,18 @@ impl From<Step> for StepSpec {
                     }
                     _ => one_or_many(&mut spec, nodes),
                 }
-                spec.torn = torn.then_some(true);
+                spec.torn = (power && !torn).then_some(false);
+            }
+            (Fault::DiskError { nodes, op, rate }, sel) => {
+                match sel {
+                    Some(Select::Role(r)) => spec.node = Some(NodeRef::Role(r)),
+                    Some(Select::Count(c)) => {
+                        spec.nodes = Some(NodesSpec::Count(name_of(COUNTS, c).to_string()))
+                    }
+                    _ => one_or_many(&mut spec, nodes),
+                }
+                spec.op = Some(op.name().to_string());
+                spec.rate = Some(rate);
             }
             (Fault::Pause { nodes }, sel) => match sel {
                 Some(Select::Role(r)) => spec.node = Some(NodeRef::Role(r)),
@@ -693,10 +745,19 @@ impl From<Step> for StepSpec {
 /// The longest time a schedule may name, so that times in nanoseconds never overflow.
 pub const MAX_MS: u64 = 1_000_000_000;
 
+/// The disk operations a `disk-error` step can name.
+const DISK_OPS: &[(&str, crate::DiskOp)] = &[
+    ("fsync", crate::DiskOp::Fsync),
+    ("write", crate::DiskOp::Write),
+    ("read", crate::DiskOp::Read),
+];
+
 /// The fault names a step can use.
 pub const FAULT_NAMES: &[&str] = &[
     "partition",
     "crash",
+    "power-loss",
+    "disk-error",
     "pause",
     "loss",
     "duplicate",
