@@ -31,6 +31,7 @@ const FAULTLINE_LAYERS: Layers = &[
             "disk_state",
             "fingerprint",
             "panics",
+            "records",
             "schedule",
             "task",
         ],

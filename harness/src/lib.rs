@@ -153,6 +153,7 @@ pub mod netsim;
 mod panics;
 pub mod protocol;
 pub mod recording;
+pub mod records;
 pub mod repro;
 pub mod run;
 pub mod schedule;
