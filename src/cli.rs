@@ -505,7 +505,7 @@ fn write_artifacts(dir: &Path, r: &RunReport, fail_on: &[String]) -> Result<Valu
 
 fn print_human(r: &RunReport) {
     println!(
-        "{}: {} (fingerprint {}, {} ops: {} ok / {} fail / {} info, {} messages, {} faults, {} ms simulated, {:.1} ms wall)",
+        "{}: {} (fingerprint {}, {} ops: {} ok / {} fail / {} info, {} messages, {} faults{}, {} ms simulated, {:.1} ms wall)",
         r.label(),
         r.verdict().as_str().to_uppercase(),
         r.fingerprint,
@@ -515,9 +515,16 @@ fn print_human(r: &RunReport) {
         r.stats.info,
         r.stats.messages,
         r.stats.faults,
+        match r.stats.skipped {
+            0 => String::new(),
+            n => format!(" ({n} skipped)"),
+        },
         r.stats.sim_ms,
         r.stats.wall_ms
     );
+    for f in r.recording.faults.iter().filter(|f| f.phase == "skip") {
+        println!("  skipped   {}", f.description);
+    }
     for v in &r.violations {
         println!("  violation [{}] {}", v.checker, v.message);
     }
