@@ -396,3 +396,48 @@ fn bad_corruption_steps_are_refused_naming_the_file_and_line() {
     assert_eq!(s, back);
     assert_eq!(s[1].fault, Fault::Misdirect { nodes: vec![0, 2] });
 }
+
+#[test]
+fn the_timeline_marks_storage_faults_on_the_struck_nodes_lane() {
+    let yaml = "steps:
+  - {at_ms: 500, fault: disk-error, node: 2, op: read, rate: 0.5, for_ms: 200}
+  - {at_ms: 1000, fault: corrupt, node: 1}
+  - {at_ms: 1200, fault: misdirect, node: 0}
+  - {at_ms: 2000, fault: power-loss, node: 2, torn: false, for_ms: 300}
+";
+    let r = run(1, 4, steps(yaml));
+    let html = faultline::timeline::render(&r);
+    // The lane of node n1 holds the strike's mark; n0's holds the skipped one.
+    let lane = |n: usize| {
+        let start = html
+            .find(&format!("node n{n}</div>"))
+            .expect("a lane per node");
+        let end = html[start..]
+            .find("<div class=\"row")
+            .map_or(html.len(), |e| start + e);
+        html[start..end].to_string()
+    };
+    assert!(
+        lane(1).contains("class=\"mark\"") && lane(1).contains("corrupt n1: "),
+        "{}",
+        lane(1)
+    );
+    assert!(
+        lane(0).contains("mark skipped") && lane(0).contains("misdirect n0 skipped"),
+        "{}",
+        lane(0)
+    );
+    assert!(
+        lane(2).contains("win disk") && lane(2).contains("win power"),
+        "{}",
+        lane(2)
+    );
+    assert!(
+        !lane(0).contains("class=\"mark\""),
+        "no strike landed on n0"
+    );
+    assert!(
+        html.contains("strikes once"),
+        "the schedule table says how a strike ran"
+    );
+}
