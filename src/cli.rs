@@ -438,6 +438,7 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
                     "params": i.params,
                     "checkers": i.checkers, "description": i.description,
                     "roles": i.roles,
+                    "corruption_budget": i.corruption_budget,
                 })
             })
             .collect();
@@ -457,6 +458,13 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
             println!("    checkers:   {}", i.checkers.join(", "));
             if !i.roles.names().is_empty() {
                 println!("    roles:      {}", i.roles.names().join(", "));
+            }
+            if i.corruption_budget > 0 {
+                println!(
+                    "    corruption: up to {} node{} (corrupt/misdirect strikes; Protocol::corruption_budget)",
+                    i.corruption_budget,
+                    if i.corruption_budget == 1 { "" } else { "s" }
+                );
             }
             if !workloads.is_empty() {
                 println!(

@@ -239,6 +239,10 @@ fn list_json_shows_primary_backup() {
     bugs.sort_unstable();
     assert_eq!(bugs, ["async-ack", "follower-reads", "no-fencing"]);
     assert_eq!(pb["cap"], "CP");
+    assert_eq!(
+        pb["corruption_budget"], 0,
+        "one primary's disk holds the only copy of acknowledged data"
+    );
     for c in ["linearizability", "lost-write"] {
         assert!(
             pb["guarantees"].as_array().unwrap().contains(&json!(c)),

@@ -214,7 +214,13 @@ pub fn resolve_steps(
     debug_assert!(info.servers >= cfg.nodes, "a protocol only adds servers");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     schedule
-        .resolve(&mut rng, info.servers, info.expected_ms, info.roles)
+        .resolve_for(
+            &mut rng,
+            info.servers,
+            info.expected_ms,
+            info.roles,
+            info.corruption_budget,
+        )
         .map_err(RunError::Schedule)
 }
 
