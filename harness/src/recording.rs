@@ -12,12 +12,14 @@ use std::sync::OnceLock;
 
 pub use faultline_checkers::Observation;
 
-/// One fault as it was applied (start), undone (end) or skipped (its role had no holder).
+/// One fault as it was applied (start), undone (end) or skipped (its role had no holder, or the
+/// corruption budget forbade a strike); a `corrupt`/`misdirect` strike that landed (strike: no
+/// window, no end), or a misdirected write landing at the wrong place (hit).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultEvent {
     /// When (simulated ns since the start).
     pub at_ns: u64,
-    /// `start`, `end` or `skip`.
+    /// `start`, `end`, `skip`, `strike` or `hit`.
     pub phase: String,
     /// The step's index in the resolved schedule.
     pub step: usize,
