@@ -67,6 +67,12 @@ fn read_copy(disk: &Disk<Msg>, name: &str, bug: Bug) -> Copy {
     let Ok(bytes) = f.read() else {
         return Copy::Damaged; // a latent sector error: as if corrupt
     };
+    if bytes.is_empty() {
+        // Never written durably: a correct node syncs a copy before its name (`write_new`), so
+        // only a variant that skips fsyncs leaves an empty copy, and corruption never shortens
+        // a file.
+        return Copy::Missing;
+    }
     if bug == Bug::NoChecksum {
         // Trusts whatever the bytes say.
         return match bytes.get(records::HEADER..).and_then(decode) {
