@@ -405,6 +405,7 @@ impl Log {
                 self.offsets.push(end);
             }
             file.append(&buf)?;
+            landed(file, end)?;
             self.on_disk = self.entries.len();
         }
         Ok(())
@@ -585,6 +586,18 @@ fn unchecked_payloads(bytes: &[u8]) -> Vec<&[u8]> {
     out
 }
 
+/// Checks that a write extending a file to `end` landed there: a misdirected write (one that went
+/// to another offset or file) leaves the file another length. Caught here, it is a failed write
+/// (rewritten whole, never acknowledged), not an acknowledged entry silently missing from the
+/// log, which no checksum could see. Where the stray bytes landed, checksums see them on read.
+fn landed(f: &File<super::Msg>, end: u64) -> Result<(), DiskError> {
+    if f.len()? == end {
+        Ok(())
+    } else {
+        Err(DiskError::Eio)
+    }
+}
+
 /// Creates `name` with `data` durably: written under a temporary name, synced, renamed over
 /// `name`, and the directory synced (without `sync`, bug variants: no syncs at all). Returns
 /// the open file.
@@ -598,6 +611,7 @@ pub async fn write_new(
     let f = disk.create(&tmp)?;
     if !data.is_empty() {
         f.write_at(0, data)?;
+        landed(&f, data.len() as u64)?;
     }
     if sync {
         f.sync_data().await?;

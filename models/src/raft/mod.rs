@@ -123,6 +123,8 @@ pub(crate) enum Bug {
 /// The `raft` protocol for one run.
 pub struct Raft {
     bug: Bug,
+    /// Servers in the cluster.
+    nodes: usize,
     workload: Workload,
     /// The client side (per run: the protocol is built per seed).
     client: LeaderClient,
@@ -150,6 +152,7 @@ impl Raft {
         }
         Ok(Raft {
             bug,
+            nodes: cfg.nodes,
             workload: Workload::named(cfg.workload_or(DEFAULT_WORKLOAD))?,
             client: LeaderClient::new(),
         })
@@ -219,6 +222,12 @@ impl Protocol for Raft {
 
     fn cap(&self) -> Cap {
         Cap::CP
+    }
+
+    // A committed entry is durable on a majority, and a node whose storage is damaged neither
+    // votes nor stands until repaired (protocol-aware recovery): a minority may be struck.
+    fn corruption_budget(&self) -> usize {
+        (self.nodes - 1) / 2
     }
 
     // Elected leaders (`leader-elected`): swarm aims crashes, pauses and isolations at them.
