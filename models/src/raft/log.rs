@@ -502,10 +502,16 @@ impl Log {
     /// bad record. The file itself is left as it is: the caller makes the recovered log durable
     /// with [`Log::save`] after recording a lost tail in the metadata.
     pub fn load(disk: &Disk<super::Msg>, bug: Bug) -> Loaded {
+        let read = disk.open(LOG_FILE).ok().map(|f| f.read());
+        Log::recover(read, bug)
+    }
+
+    /// [`Log::load`] from what reading the file gave: `None` if there is no file.
+    fn recover(read: Option<Result<Vec<u8>, DiskError>>, bug: Bug) -> Loaded {
         let mut log = Log::empty();
-        let bytes = match disk.open(LOG_FILE) {
-            Err(_) => return Loaded { log, lost_tail: false },
-            Ok(f) => match f.read() {
+        let bytes = match read {
+            None => return Loaded { log, lost_tail: false },
+            Some(r) => match r {
                 Ok(b) => b,
                 // A latent sector error: as if the whole file were corrupt.
                 Err(_) => {
@@ -621,4 +627,135 @@ pub async fn write_new(
         disk.sync_dir().await?;
     }
     Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(term: u64, op_id: u64, value: i64) -> Entry {
+        Entry::new(
+            term,
+            Command {
+                op_id,
+                f: "append".into(),
+                key: "k1".into(),
+                value: Value::from(value),
+            },
+        )
+    }
+
+    /// A log file of `n` entries (term 1, op i, value 100 + i) and each record's offset.
+    fn file(n: u64) -> (Vec<u8>, Vec<usize>) {
+        let (mut bytes, mut offsets) = (Vec::new(), Vec::new());
+        for i in 1..=n {
+            offsets.push(bytes.len());
+            bytes.extend_from_slice(&entry(1, i, 100 + i as i64).body.record);
+        }
+        (bytes, offsets)
+    }
+
+    fn load(bytes: &[u8], bug: Bug) -> Loaded {
+        Log::recover(Some(Ok(bytes.to_vec())), bug)
+    }
+
+    /// Offset of the last byte of a record's value (an 8-byte integer ending the payload).
+    fn value_byte(bytes: &[u8], offsets: &[usize], i: usize) -> usize {
+        offsets.get(i).copied().unwrap_or(bytes.len()) - 1
+    }
+
+    #[test]
+    fn payloads_round_trip_and_a_flip_in_a_value_still_decodes_to_another_value() {
+        let e = entry(3, 7, 42);
+        let p = &e.body.record[HEADER..];
+        let (term, cmd) = decode_payload(p).unwrap();
+        assert_eq!((term, &cmd), (3, e.cmd()));
+        let mut bad = p.to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 0x40;
+        let (_, flipped) = decode_payload(&bad).expect("a flipped integer still decodes");
+        assert_ne!(flipped.value, cmd.value);
+        let json = Entry::new(1, Command { value: serde_json::json!([1, "x"]), ..cmd });
+        assert_eq!(
+            decode_payload(&json.body.record[HEADER..]).unwrap().1.value,
+            serde_json::json!([1, "x"])
+        );
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_and_nothing_else_is_lost() {
+        let (bytes, offsets) = file(5);
+        let l = load(&bytes[..offsets[4] + 7], Bug::None);
+        assert_eq!(l.log.len(), 4);
+        assert!(!l.log.has_faulty() && !l.lost_tail);
+    }
+
+    #[test]
+    fn a_corrupt_record_stays_as_a_faulty_index_and_is_repaired_in_place() {
+        let (mut bytes, offsets) = file(5);
+        let at = value_byte(&bytes, &offsets, 2); // entry 2's value
+        bytes[at] ^= 0x01;
+        let Loaded { mut log, lost_tail } = load(&bytes, Bug::None);
+        assert!(!lost_tail);
+        assert_eq!(log.len(), 5, "never truncated at the corruption");
+        assert_eq!(log.first_faulty(), Some(2));
+        assert_eq!(log.term_at(2), None, "a faulty entry matches nothing");
+        assert_eq!(log.term_at(3), Some(1));
+        let chain5 = {
+            let (clean, _) = file(5);
+            load(&clean, Bug::None).log.chains[4]
+        };
+        log.repair(2, entry(1, 2, 102));
+        assert!(!log.has_faulty());
+        assert_eq!(log.len(), 5, "the same entry: the entries after it stay");
+        assert_eq!(log.chains[4], chain5, "prefix hashes are recomputed");
+        // The repair is rewritten in place and the rest of the file is untouched.
+        assert_eq!(log.whole(), file(5).0);
+    }
+
+    #[test]
+    fn a_repair_with_another_entry_cuts_the_conflicting_suffix() {
+        let (mut bytes, offsets) = file(5);
+        let at = value_byte(&bytes, &offsets, 2); // entry 2's value
+        bytes[at] ^= 0x01;
+        let mut log = load(&bytes, Bug::None).log;
+        let other = Entry::new(
+            2,
+            Command {
+                op_id: 99,
+                f: "write".into(),
+                key: "another-key".into(),
+                value: Value::from(1),
+            },
+        );
+        log.repair(2, other.clone());
+        assert_eq!(log.len(), 2);
+        assert_eq!(log.get(2), &other);
+    }
+
+    #[test]
+    fn a_damaged_header_loses_the_tail_durably_and_a_read_error_loses_everything() {
+        let (mut bytes, offsets) = file(5);
+        bytes[offsets[3]] ^= 0x01; // entry 4's length
+        let l = load(&bytes, Bug::None);
+        assert_eq!(l.log.len(), 3);
+        assert!(l.lost_tail, "the node must not vote until repaired");
+        let l = Log::recover(Some(Err(DiskError::Eio)), Bug::None);
+        assert!(l.lost_tail && l.log.len() == 0);
+    }
+
+    #[test]
+    fn the_bug_variants_trust_or_truncate_what_the_correct_log_keeps_faulty() {
+        let (mut bytes, offsets) = file(5);
+        let at = value_byte(&bytes, &offsets, 2); // entry 2's value
+        bytes[at] ^= 0x01;
+        let cut = load(&bytes, Bug::TruncateOnCorruption);
+        assert_eq!(cut.log.len(), 1, "cut at the first bad record");
+        assert!(!cut.log.has_faulty() && !cut.lost_tail);
+        let trusted = load(&bytes, Bug::NoChecksum).log;
+        assert_eq!(trusted.len(), 5);
+        assert!(!trusted.has_faulty());
+        assert_eq!(trusted.get(2).cmd().value, Value::from(102i64 ^ (1i64 << 56)));
+        assert_ne!(trusted.get(2).digest, entry(1, 2, 102).digest);
+    }
 }
