@@ -352,7 +352,10 @@ impl Log {
     /// another one, so it and everything after it conflicted with the leader and were
     /// uncommitted: the log is cut there, as for any conflict.
     pub fn repair(&mut self, index: usize, e: Entry) {
-        let raw = self.faulty.remove(&index).expect("repairing a faulty index");
+        let raw = self
+            .faulty
+            .remove(&index)
+            .expect("repairing a faulty index");
         if raw.len() != e.body.record.len() {
             self.truncate_from(index);
             self.push(e);
@@ -510,7 +513,12 @@ impl Log {
     fn recover(read: Option<Result<Vec<u8>, DiskError>>, bug: Bug) -> Loaded {
         let mut log = Log::empty();
         let bytes = match read {
-            None => return Loaded { log, lost_tail: false },
+            None => {
+                return Loaded {
+                    log,
+                    lost_tail: false,
+                }
+            }
             Some(r) => match r {
                 Ok(b) => b,
                 // A latent sector error: as if the whole file were corrupt.
@@ -559,7 +567,8 @@ impl Log {
                 }
             }
         }
-        let lost_tail = matches!(scan.tail, Tail::Corrupt { .. }) && bug != Bug::TruncateOnCorruption;
+        let lost_tail =
+            matches!(scan.tail, Tail::Corrupt { .. }) && bug != Bug::TruncateOnCorruption;
         Loaded { log, lost_tail }
     }
 }
@@ -675,7 +684,13 @@ mod tests {
         bad[last] ^= 0x40;
         let (_, flipped) = decode_payload(&bad).expect("a flipped integer still decodes");
         assert_ne!(flipped.value, cmd.value);
-        let json = Entry::new(1, Command { value: serde_json::json!([1, "x"]), ..cmd });
+        let json = Entry::new(
+            1,
+            Command {
+                value: serde_json::json!([1, "x"]),
+                ..cmd
+            },
+        );
         assert_eq!(
             decode_payload(&json.body.record[HEADER..]).unwrap().1.value,
             serde_json::json!([1, "x"])
@@ -755,7 +770,10 @@ mod tests {
         let trusted = load(&bytes, Bug::NoChecksum).log;
         assert_eq!(trusted.len(), 5);
         assert!(!trusted.has_faulty());
-        assert_eq!(trusted.get(2).cmd().value, Value::from(102i64 ^ (1i64 << 56)));
+        assert_eq!(
+            trusted.get(2).cmd().value,
+            Value::from(102i64 ^ (1i64 << 56))
+        );
         assert_ne!(trusted.get(2).digest, entry(1, 2, 102).digest);
     }
 }

@@ -96,7 +96,11 @@ impl Server<'_> {
         if self.meta != self.meta_written {
             let meta_sync = !matches!(self.bug, Bug::VolatileVote | Bug::ProcessCrashOnly);
             let (meta, bug) = (self.meta, self.bug);
-            if !self.meta_store.save(&self.disk, &meta, meta_sync, bug).await {
+            if !self
+                .meta_store
+                .save(&self.disk, &meta, meta_sync, bug)
+                .await
+            {
                 return false;
             }
             self.meta_written = meta;
@@ -377,8 +381,7 @@ impl Server<'_> {
         &mut self,
         from: usize,
         term: u64,
-        prev_index: usize,
-        prev_term: u64,
+        (prev_index, prev_term): (usize, u64),
         entries: Vec<Entry>,
         commit: usize,
         last: usize,
@@ -534,7 +537,7 @@ impl Server<'_> {
                 commit,
                 last,
             } => {
-                self.on_append(from, term, prev_index, prev_term, entries, commit, last)
+                self.on_append(from, term, (prev_index, prev_term), entries, commit, last)
                     .await
             }
             Msg::AppendResp {
