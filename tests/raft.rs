@@ -6,6 +6,12 @@
 //! them: `volatile-vote` a power loss right after an election (`power-loss`), and
 //! `commit-old-term` the chain of leader isolations that replays the Raft paper's Figure 8
 //! (`leader-churn`).
+//!
+//! The storage bugs need storage faults: `no-checksum` corruption (`corruption`, and `par`),
+//! `truncate-on-corruption` a corrupted replica of committed entries while others lag (`par`, PAR's
+//! scenario), `fsync-retry` failed fsyncs just before power losses (`fsyncgate`), and
+//! `process-crash-only` a power loss (`power-loss`), while process crashes alone
+//! (`process-crashes`) never catch it.
 use faultline::prelude::*;
 use faultline::run::RunReport;
 use faultline_models::raft::model;
@@ -52,7 +58,11 @@ fn the_contract_bug_variants_exist() {
             "ack-before-fsync",
             "leader-local-read",
             "no-truncate",
-            "ack-unapplied"
+            "ack-unapplied",
+            "no-checksum",
+            "truncate-on-corruption",
+            "fsync-retry",
+            "process-crash-only"
         ]
     );
     let info = m.info(&m.config(None)).unwrap();
@@ -176,4 +186,79 @@ fn the_correct_variant_makes_progress() {
     }
     let b = correct_run(3, "none");
     assert_eq!(a.fingerprint, b.fingerprint);
+}
+
+#[test]
+fn no_checksum_applies_corrupted_entries() {
+    // A bit flip in a synced log record that still decodes (a flipped integer is another
+    // integer): the node applies a different entry at that index than the others did.
+    found_by(
+        "no-checksum",
+        "corruption",
+        40,
+        &["raft-state-machine-safety"],
+        ALL,
+    );
+}
+
+#[test]
+fn truncate_on_corruption_loses_commits() {
+    // PAR's finding: the damaged replica cuts its log at the corruption, votes with the shorter
+    // log, and a node that lagged wins and overwrites entries committed on a majority.
+    found_by(
+        "truncate-on-corruption",
+        "par",
+        40,
+        &["raft-lost-commit"],
+        ALL,
+    );
+}
+
+#[test]
+fn fsync_retry_loses_acknowledged_entries() {
+    // fsyncgate: the retried fsync succeeds with the dropped data gone; entries acknowledged on
+    // it vanish with the power loss. Some seeds instead leave every log with a hole that the
+    // checksums see, and a cluster in which no node may vote (liveness, progress): the safety
+    // violation is looked for over every failing seed.
+    let mut allowed = ALL.to_vec();
+    allowed.extend(["liveness", "progress"]);
+    common::hunt(
+        model,
+        "fsync-retry",
+        "fsyncgate",
+        60,
+        common::Failures::All,
+        &["raft-lost-commit", "lost-write"],
+        &allowed,
+    );
+}
+
+#[test]
+fn process_crash_only_survives_process_crashes_but_not_power_loss() {
+    // Never fsyncing is invisible while the page cache survives every crash...
+    let crashes = Check::new(model())
+        .bug("process-crash-only")
+        .schedule("process-crashes")
+        .seeds(0..40)
+        .run();
+    assert_eq!(crashes.seeds_run, 40);
+    crashes.assert_ok();
+    // ...and a power loss right after an election shows it at once.
+    found_by(
+        "process-crash-only",
+        POWER_LOSS,
+        10,
+        &["raft-lost-commit"],
+        ALL,
+    );
+}
+
+#[test]
+fn the_correct_variant_passes_storage_faults() {
+    // Corruption within the budget (a minority), I/O errors, fsyncgate, PAR's scenario.
+    for schedule in ["corruption", "disk-errors", "fsyncgate", "par"] {
+        let result = Check::new(model()).seeds(0..40).schedule(schedule).run();
+        assert_eq!(result.seeds_run, 40, "{schedule}");
+        result.assert_ok();
+    }
 }

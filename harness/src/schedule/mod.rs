@@ -112,6 +112,15 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../schedules/corruption.yaml"),
     ),
     (
+        "fsyncgate",
+        include_str!("../../../schedules/fsyncgate.yaml"),
+    ),
+    ("par", include_str!("../../../schedules/par.yaml")),
+    (
+        "process-crashes",
+        include_str!("../../../schedules/process-crashes.yaml"),
+    ),
+    (
         "flaky-network",
         include_str!("../../../schedules/flaky-network.yaml"),
     ),

@@ -7,8 +7,15 @@
 //!   log-matching check); a follower deletes a conflicting suffix before appending. A leader
 //!   commits an index once a majority holds it *and* the entry is from its own term (Figure 8:
 //!   counting replicas of an older term's entry is unsafe); earlier entries commit with it.
-//! - **Durability**: term, vote and log are written to the node's disk and fsynced before the node
-//!   answers a vote request or acknowledges entries; a restarted node resumes from its disk.
+//! - **Durability**: the log is a file of checksummed records (`faultline::records`), appended and
+//!   synced before the node acknowledges; term and vote live in two checksummed copies, each
+//!   synced before the node answers. A failed write or fsync is never acknowledged: the node
+//!   rewrites the file from memory and syncs again (fsyncgate), or answers later.
+//! - **Protocol-aware recovery** (PAR, FAST '18): at startup a torn tail is cut off, but a corrupt
+//!   record or an unreadable region is never truncated away nor applied: the node keeps those
+//!   indices as faulty, fails the leader's consistency check on them so the leader re-sends them,
+//!   and neither votes nor stands for election until repaired (see `node.rs` for why that is
+//!   safe under a minority corruption budget).
 //! - **Clients** are redirected to the leader. Every operation, reads included, goes through the
 //!   log, so answers are linearizable. The state machine applies an operation id at most once, so
 //!   a retried request never applies twice. CP.
@@ -25,6 +32,15 @@
 //! - `no-truncate`: followers keep their conflicting entries instead of deleting them.
 //! - `ack-unapplied`: the leader acknowledges a write once it is in its own (durable) log, before
 //!   it commits: a leader deposed before replicating it loses an acknowledged write.
+//! - `no-checksum`: reads its log and metadata without checking checksums, so a bit flip that
+//!   still decodes is applied (state machine divergence).
+//! - `truncate-on-corruption`: at startup cuts the log at the first corrupt record, as if it were
+//!   a torn tail, and votes with the shorter log: committed entries are lost (PAR's finding).
+//! - `fsync-retry`: on a failed fsync it retries, and acknowledges when the retry succeeds; the
+//!   dirty pages were dropped by the failure, so a power loss loses acknowledged entries
+//!   (fsyncgate).
+//! - `process-crash-only`: never fsyncs, relying on the page cache: correct under process
+//!   crashes, wrong under power loss.
 //!
 //! Workloads: `append` (the default: list-append, where each lost write shows by itself) and
 //! `register` (`--workload register`).
@@ -36,6 +52,7 @@
 //! interleaving of Figure 8 (the `leader-churn` schedule).
 mod client;
 mod log;
+mod meta;
 mod node;
 
 use faultline::leader::LeaderClient;
@@ -74,6 +91,9 @@ pub enum Msg {
         prev_term: u64,
         entries: Vec<Entry>,
         commit: usize,
+        /// The leader's log length when it sent this: a follower repairing a lost tail is whole
+        /// again once it matches up to here.
+        last: usize,
     },
     /// `matched`: on success, the last index known to match the leader's log; on failure, where
     /// the leader should retry from.
@@ -94,11 +114,17 @@ pub(crate) enum Bug {
     LeaderLocalRead,
     NoTruncate,
     AckUnapplied,
+    NoChecksum,
+    TruncateOnCorruption,
+    FsyncRetry,
+    ProcessCrashOnly,
 }
 
 /// The `raft` protocol for one run.
 pub struct Raft {
     bug: Bug,
+    /// Servers in the cluster.
+    nodes: usize,
     workload: Workload,
     /// The client side (per run: the protocol is built per seed).
     client: LeaderClient,
@@ -115,6 +141,10 @@ impl Raft {
             Some("leader-local-read") => Bug::LeaderLocalRead,
             Some("no-truncate") => Bug::NoTruncate,
             Some("ack-unapplied") => Bug::AckUnapplied,
+            Some("no-checksum") => Bug::NoChecksum,
+            Some("truncate-on-corruption") => Bug::TruncateOnCorruption,
+            Some("fsync-retry") => Bug::FsyncRetry,
+            Some("process-crash-only") => Bug::ProcessCrashOnly,
             Some(other) => return Err(format!("unknown bug `{other}`")),
         };
         if cfg.nodes == 0 {
@@ -122,6 +152,7 @@ impl Raft {
         }
         Ok(Raft {
             bug,
+            nodes: cfg.nodes,
             workload: Workload::named(cfg.workload_or(DEFAULT_WORKLOAD))?,
             client: LeaderClient::new(),
         })
@@ -164,6 +195,22 @@ pub fn model() -> Model {
             "ack-unapplied",
             "the leader acknowledges a write once it is in its own log, before it commits",
         )
+        .bug(
+            "no-checksum",
+            "reads its log and metadata without checking checksums: applies a corrupted entry",
+        )
+        .bug(
+            "truncate-on-corruption",
+            "cuts its log at the first corrupt record at startup, losing committed entries (PAR)",
+        )
+        .bug(
+            "fsync-retry",
+            "retries a failed fsync and acknowledges when the retry succeeds (fsyncgate)",
+        )
+        .bug(
+            "process-crash-only",
+            "never fsyncs, relying on the page cache: survives a process crash, not a power loss",
+        )
         .workloads(&["append", "register"])
         .nodes(5)
         .clients(3)
@@ -175,6 +222,12 @@ impl Protocol for Raft {
 
     fn cap(&self) -> Cap {
         Cap::CP
+    }
+
+    // A committed entry is durable on a majority, and a node whose storage is damaged neither
+    // votes nor stands until repaired (protocol-aware recovery): a minority may be struck.
+    fn corruption_budget(&self) -> usize {
+        (self.nodes - 1) / 2
     }
 
     // Elected leaders (`leader-elected`): swarm aims crashes, pauses and isolations at them.

@@ -1,5 +1,19 @@
 //! One Raft server: its roles, the two RPCs, commitment and the key-value state machine.
-use super::log::{Command, Entry, Log, Meta};
+//!
+//! Protocol-aware recovery (PAR): a node whose log holds faulty entries (a record that failed its
+//! checksum) or lost a tail it cannot read (`Meta::repairing`), or whose metadata is unreadable,
+//! neither grants votes nor stands for election, and fails the leader's consistency check at a
+//! faulty index so the leader re-sends it. Why this is safe and live: an entry is committed only
+//! once a majority holds it durably; the corruption budget strikes at most a minority of the
+//! nodes, and a struck node's copy never counts in an election because it does not vote. So any
+//! election majority contains a healthy node holding every committed entry, and the up-to-date
+//! check still elects only a leader holding them all; that leader repairs the struck nodes from
+//! its own log (Leader Completeness). The healthy majority is always there to elect it.
+//! A node whose metadata cannot be read may have voted in a term it cannot know, so it stays out
+//! of the protocol entirely (it answers clients with redirects only): one lost node of the
+//! budget's minority.
+use super::log::{Command, Entry, Loaded, Log};
+use super::meta::{Meta, MetaStore};
 use super::{Bug, Msg};
 use faultline::prelude::*;
 use serde_json::{json, Value};
@@ -33,10 +47,12 @@ enum Role {
 
 struct Server<'a> {
     ctx: &'a NodeCtx<Msg>,
+    disk: Disk<Msg>,
     bug: Bug,
     meta: Meta,
-    /// The term and vote as last written to disk (rewritten only when they change).
+    /// The term and vote as last made durable (rewritten only when they change).
     meta_written: Meta,
+    meta_store: MetaStore,
     log: Log,
     role: Role,
     commit: usize,
@@ -71,24 +87,42 @@ impl Server<'_> {
         self.election_deadline = self.ctx.instant() + Duration::from_millis(ms);
     }
 
-    /// Writes term, vote and new log entries, then fsyncs (unless `sync` is false).
-    async fn persist(&mut self, sync: bool) {
-        let disk = self.ctx.disk();
+    /// Makes term, vote and log durable: the metadata's two copies first, then the log, each
+    /// synced (the log only with `sync`: `ack-before-fsync` writes it and syncs later). `false`
+    /// if a write or sync kept failing: the caller must not act on what it meant to persist (no
+    /// vote, no acknowledgement); a later call retries. `volatile-vote` never syncs the
+    /// metadata, `process-crash-only` nothing at all.
+    async fn persist(&mut self, sync: bool) -> bool {
         if self.meta != self.meta_written {
-            self.meta.write_to(&disk);
-            self.meta_written = self.meta;
+            let meta_sync = !matches!(self.bug, Bug::VolatileVote | Bug::ProcessCrashOnly);
+            let (meta, bug) = (self.meta, self.bug);
+            if !self
+                .meta_store
+                .save(&self.disk, &meta, meta_sync, bug)
+                .await
+            {
+                return false;
+            }
+            self.meta_written = meta;
         }
-        self.log.write_to(&disk);
-        if sync {
-            disk.fsync().await;
-        }
+        let sync = sync && self.bug != Bug::ProcessCrashOnly;
+        self.log.save(&self.disk, sync, self.bug).await
     }
 
-    /// Persists a change of term or vote before the node acts on it. `volatile-vote` skips the
-    /// fsync: the change reaches the disk only with the next log fsync, if any.
-    async fn persist_meta(&mut self) {
-        let sync = self.bug != Bug::VolatileVote;
-        self.persist(sync).await;
+    /// Whether the metadata and log in memory are what the disk holds.
+    fn settled(&self) -> bool {
+        self.meta == self.meta_written && self.log.is_durable()
+    }
+
+    /// Persists a change of term or vote before the node acts on it.
+    async fn persist_meta(&mut self) -> bool {
+        self.persist(true).await
+    }
+
+    /// Whether this node may vote or stand: not while its log holds faulty entries or lost a
+    /// tail (see the module doc).
+    fn can_vote(&self) -> bool {
+        !self.meta.repairing && !self.log.has_faulty()
     }
 
     /// Adopts a higher term as a follower (not yet persisted: callers persist before replying).
@@ -101,14 +135,19 @@ impl Server<'_> {
     }
 
     async fn start_election(&mut self) {
+        self.reset_election();
+        if !self.can_vote() {
+            return;
+        }
         self.meta.term += 1;
         self.meta.voted_for = Some(self.ctx.id());
+        self.leader_hint = None;
+        if !self.persist_meta().await {
+            return; // not durable: stand again at the next timeout
+        }
         self.role = Role::Candidate {
             votes: BTreeSet::from([self.ctx.id()]),
         };
-        self.leader_hint = None;
-        self.reset_election();
-        self.persist_meta().await;
         for p in self.ctx.peers() {
             self.ctx.send(
                 p,
@@ -142,7 +181,7 @@ impl Server<'_> {
         self.leader_hint = Some(self.ctx.id());
         self.next_beat = self.ctx.instant() + HEARTBEAT;
         self.in_log = (1..=self.log.len())
-            .map(|i| self.log.get(i).cmd.op_id)
+            .map(|i| self.log.get(i).cmd().op_id)
             .collect();
         self.broadcast();
     }
@@ -169,6 +208,7 @@ impl Server<'_> {
                 prev_term: self.log.term_at(prev_index).expect("next <= len + 1"),
                 entries,
                 commit: self.commit,
+                last: self.log.len(),
             },
         );
     }
@@ -223,22 +263,17 @@ impl Server<'_> {
             let i = self.applied;
             let e = self.log.get(i).clone();
             self.ctx.observe("applied", &self.log.fact(i));
-            let result = match self.results.get(&e.cmd.op_id) {
+            let op_id = e.cmd().op_id;
+            let result = match self.results.get(&op_id) {
                 Some(r) => r.clone(), // a retry logged twice: applied once
                 None => {
-                    let r = self.execute(&e.cmd);
-                    self.results.insert(e.cmd.op_id, r.clone());
+                    let r = self.execute(e.cmd());
+                    self.results.insert(op_id, r.clone());
                     r
                 }
             };
-            if let Some(client) = self.waiting.remove(&e.cmd.op_id) {
-                self.ctx.send(
-                    client,
-                    Msg::Reply {
-                        id: e.cmd.op_id,
-                        result,
-                    },
-                );
+            if let Some(client) = self.waiting.remove(&op_id) {
+                self.ctx.send(client, Msg::Reply { id: op_id, result });
             }
         }
     }
@@ -282,20 +317,28 @@ impl Server<'_> {
             value: op.value,
         };
         self.log.push(Entry::new(self.meta.term, cmd));
-        // The leader counts its own copy only once it is durable.
-        self.persist(true).await;
+        // The leader counts its own copy only once it is durable (a failed write or fsync is
+        // retried with the next request or heartbeat).
+        let durable = self.persist(true).await;
         if early_ack {
             // `ack-unapplied`: "it is in my log, so it will commit" (it will not if this leader
             // is deposed before a majority has it).
             let result = Ok(Value::Null);
             self.ctx.send(from, Msg::Reply { id, result });
         }
+        if durable {
+            self.count_own_copy();
+        }
+        self.broadcast();
+        self.advance_commit();
+    }
+
+    /// The leader's own durable copy counts towards commitment.
+    fn count_own_copy(&mut self) {
         let len = self.log.len();
         if let Role::Leader { matched, .. } = &mut self.role {
             matched[self.ctx.id()] = len;
         }
-        self.broadcast();
-        self.advance_commit();
     }
 
     async fn on_request_vote(&mut self, from: usize, term: u64, last_index: usize, last_term: u64) {
@@ -305,14 +348,15 @@ impl Server<'_> {
         }
         let up_to_date = (last_term, last_index) >= (self.log.last_term(), self.log.len());
         let granted = term == self.meta.term
+            && self.can_vote()
             && self.meta.voted_for.unwrap_or(from) == from
             && (up_to_date || self.bug == Bug::NoVoteLogCheck);
         if granted {
             self.meta.voted_for = Some(from);
             self.reset_election();
         }
-        if self.meta != before {
-            self.persist_meta().await;
+        if (self.meta != before || !self.settled()) && !self.persist_meta().await {
+            return; // a vote that is not durable is not given
         }
         let term = self.meta.term;
         self.ctx.send(from, Msg::Vote { term, granted });
@@ -337,10 +381,10 @@ impl Server<'_> {
         &mut self,
         from: usize,
         term: u64,
-        prev_index: usize,
-        prev_term: u64,
+        (prev_index, prev_term): (usize, u64),
         entries: Vec<Entry>,
         commit: usize,
+        last: usize,
     ) {
         if term < self.meta.term {
             // A stale leader (or a late message of an earlier term): tell it the current term.
@@ -361,9 +405,14 @@ impl Server<'_> {
         self.become_follower(term);
         self.leader_hint = Some(from);
         self.reset_election();
-        if self.log.term_at(prev_index) != Some(prev_term) {
+        // A faulty entry at or before `prev_index` fails the check: the leader must re-send it
+        // (and must not count this node as holding it).
+        let faulty = self.log.first_faulty().filter(|&f| f <= prev_index);
+        if faulty.is_some() || self.log.term_at(prev_index) != Some(prev_term) {
             // Log-matching check failed: tell the leader where to retry from.
-            let retry = if prev_index > self.log.len() {
+            let retry = if let Some(f) = faulty {
+                f
+            } else if prev_index > self.log.len() {
                 self.log.len() + 1
             } else {
                 self.log.first_of_term(prev_index)
@@ -384,6 +433,11 @@ impl Server<'_> {
         let mut changed = false;
         for (k, e) in entries.iter().enumerate() {
             let index = prev_index + 1 + k;
+            if self.log.is_faulty(index) {
+                self.log.repair(index, e.clone());
+                changed = true;
+                continue;
+            }
             match self.log.term_at(index) {
                 Some(t) if t == e.term => {} // the same entry (log matching)
                 Some(_) if self.bug == Bug::NoTruncate => {} // keeps its conflicting entry
@@ -398,15 +452,23 @@ impl Server<'_> {
                 }
             }
         }
-        if changed || self.meta != before {
-            let lazy = changed && self.bug == Bug::AckBeforeFsync;
-            let sync = !lazy && (changed || self.bug != Bug::VolatileVote);
-            self.persist(sync).await;
-            if lazy && self.lazy_sync.is_none() {
+        let matched = prev_index + entries.len();
+        if changed || !self.settled() {
+            let lazy = self.bug == Bug::AckBeforeFsync;
+            if !self.persist(!lazy).await {
+                return; // not durable: no acknowledgement (the leader re-sends)
+            }
+            if lazy && !self.log.is_durable() && self.lazy_sync.is_none() {
                 self.lazy_sync = Some(self.ctx.instant() + LAZY_FSYNC);
             }
         }
-        let matched = prev_index + entries.len();
+        if self.meta.repairing && matched >= last && self.log.is_durable() {
+            // The log matches the leader's whole log, durably: it holds every committed entry
+            // again, so the node may vote. (If this write fails the disk still says
+            // `repairing`, which only keeps the node out of elections after a restart.)
+            self.meta.repairing = false;
+            self.persist_meta().await;
+        }
         // Only entries known to match the leader's log may be committed here.
         self.commit = self.commit.max(commit.min(matched));
         self.apply();
@@ -473,8 +535,9 @@ impl Server<'_> {
                 prev_term,
                 entries,
                 commit,
+                last,
             } => {
-                self.on_append(from, term, prev_index, prev_term, entries, commit)
+                self.on_append(from, term, (prev_index, prev_term), entries, commit, last)
                     .await
             }
             Msg::AppendResp {
@@ -487,17 +550,43 @@ impl Server<'_> {
     }
 }
 
+/// A node whose metadata cannot be read: it may have voted in a term it cannot know, so it takes
+/// no part in the protocol (see the module doc); clients are redirected.
+async fn passive(ctx: &NodeCtx<Msg>) {
+    loop {
+        if let (from, Msg::Request { id, .. }) = ctx.recv().await {
+            ctx.send(from, Msg::NotLeader { id, hint: None });
+        }
+    }
+}
+
 /// The server loop of one node, from its durable state.
 pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
     let disk = ctx.disk();
-    let meta = Meta::load(&disk);
-    let log = Log::load(&disk);
-    let fresh = meta.term == 0 && log.len() == 0;
+    let (meta_store, meta) = MetaStore::load(&disk, bug);
+    let Loaded { log, lost_tail } = Log::load(&disk, bug);
+    let Some(mut meta) = meta else {
+        return passive(ctx).await;
+    };
+    // A lost tail is recorded before the unreadable bytes are dropped by the rewrite below.
+    meta.repairing |= lost_tail;
+    let fresh = meta == Meta::default() && log.len() == 0;
     let mut s = Server {
         ctx,
+        disk,
         bug,
         meta,
-        meta_written: meta,
+        // What was read is made durable before the node acts on it (after a failed fsync and
+        // a process crash, the page cache may show what the disk lacks): force a rewrite.
+        meta_written: if fresh {
+            meta
+        } else {
+            Meta {
+                term: u64::MAX,
+                ..meta
+            }
+        },
+        meta_store,
         log,
         role: Role::Follower,
         commit: 0,
@@ -511,6 +600,10 @@ pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
         lazy_sync: None,
         next_beat: ctx.instant(),
     };
+    if !fresh {
+        // If this fails, the next persist retries; nothing is acknowledged until it succeeds.
+        s.persist(true).await;
+    }
     s.reset_election();
     if fresh && ctx.id() == 0 {
         // A fresh cluster: node 0 stands first, so runs start with a leader quickly.
@@ -531,7 +624,7 @@ pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
                 let now = ctx.instant();
                 if s.lazy_sync.is_some_and(|t| t <= now) {
                     s.lazy_sync = None;
-                    disk.fsync().await;
+                    s.log.sync_file(bug).await;
                 } else if s.is_leader() {
                     // Heartbeats are sent below.
                 } else if now >= s.election_deadline {
@@ -540,6 +633,11 @@ pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
             }
         }
         if s.is_leader() && ctx.instant() >= s.next_beat {
+            if !s.settled() && s.persist(true).await {
+                // A write or fsync failed earlier: the leader's copy counts once durable.
+                s.count_own_copy();
+                s.advance_commit();
+            }
             s.heartbeat();
             s.next_beat = ctx.instant() + HEARTBEAT;
         }
