@@ -31,6 +31,7 @@
 mod client;
 mod node;
 mod storage;
+mod wal;
 
 use faultline::leader::LeaderClient;
 use faultline::prelude::*;

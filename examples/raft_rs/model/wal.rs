@@ -1,0 +1,335 @@
+//! The write-ahead log raft-rs's storage lives in: one file of checksummed records
+//! (`faultline::records`) on the node's disk, written with the `std::fs`-shaped file API, so torn
+//! writes, lost unsynced names, failed fsyncs, full disks and unreadable sectors all reach it.
+//!
+//! A record's payload is `[kind: u8][offset: u64 LE][protobuf]`: the `ConfState` (always the first
+//! record), an `Entry` (a record for index `i` replaces the entries from `i` on, so overwriting a
+//! conflicting suffix is an append too) or a `HardState` (the last one wins). The offset is where
+//! the record was meant to sit in the file: a record found anywhere else (a misdirected or stale
+//! write) is corruption, even though its checksum holds.
+//!
+//! Recovery ([`recover`]) tells the two ways a log goes bad apart:
+//! - a torn tail (a power loss cut the last unsynced append short) was never acknowledged, because
+//!   the driver syncs before it sends what promises durability: it is cut off;
+//! - a corrupt record (checksum, misplaced, undecodable, or an entry that does not continue the
+//!   log) may hold acknowledged, even committed, data. raft-rs trusts its storage and offers no
+//!   way to fetch one entry back from peers, and truncating could lose a committed entry, so the
+//!   node refuses to start: it stays down (a minority under the corruption budget).
+//!
+//! Errors are never acknowledged through: a full disk (ENOSPC, nothing written) is retried after a
+//! backoff; a failed fsync (EIO) dropped the file's unsynced writes (fsyncgate), so they are
+//! written again from memory before the fsync is retried; an unreadable sector (EIO on read) is
+//! read again. Each boot rewrites the recovered state into a fresh file (temp file, fsync, rename,
+//! directory fsync), which compacts the log, cuts a torn tail and makes the file's name durable
+//! whatever an earlier incarnation's directory fsync did.
+use super::Msg;
+use faultline::records::{self, Tail};
+use faultline::{Disk, DiskError, File, NodeCtx};
+use protobuf::Message as _;
+use raft::prelude::{ConfState, Entry, HardState};
+use std::time::Duration;
+
+/// The log's file name.
+pub const WAL: &str = "raft-wal";
+/// Where a boot writes the rewritten log before renaming it over [`WAL`].
+const WAL_TMP: &str = "raft-wal.tmp";
+
+const CONF: u8 = 1;
+const ENTRY: u8 = 2;
+const HARD: u8 = 3;
+/// Bytes before the protobuf in a payload: the kind and the intended offset.
+const PREFIX: usize = 9;
+
+/// The first wait after an I/O error, doubled per retry up to [`MAX_BACKOFF`]: a disk that stays
+/// broken makes the node stall (as a stuck disk does), never acknowledge.
+const FIRST_BACKOFF: Duration = Duration::from_millis(2);
+const MAX_BACKOFF: Duration = Duration::from_millis(64);
+
+/// What a log file holds, replayed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recovered {
+    pub conf: ConfState,
+    /// The log from index 1, contiguous.
+    pub entries: Vec<Entry>,
+    pub hard_state: HardState,
+    /// Where the last whole record ends: a torn tail starts here (equal to the file's length when
+    /// none).
+    pub end: usize,
+}
+
+/// A log that cannot be trusted: where, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Corruption {
+    pub offset: usize,
+    pub why: String,
+}
+
+impl Corruption {
+    fn at(offset: usize, why: impl Into<String>) -> Self {
+        Corruption {
+            offset,
+            why: why.into(),
+        }
+    }
+}
+
+/// Replays a log file. `Ok(None)`: nothing was ever made durable (no file content, or only a torn
+/// first record), so the node starts fresh; `Ok(Some(..))`: the state, with any torn tail left
+/// out (`end`); `Err`: a record is damaged and the log cannot be trusted. `recover(&image(s))`
+/// gives `s` back (the tests below hold it to that).
+pub fn recover(bytes: &[u8]) -> Result<Option<Recovered>, Corruption> {
+    let scan = records::scan(bytes);
+    let end = match scan.tail {
+        Tail::Clean => bytes.len(),
+        Tail::Torn { offset } => offset,
+        Tail::Corrupt { offset } => {
+            return Err(Corruption::at(offset, "a record header's checksum fails"))
+        }
+    };
+    let mut state: Option<Recovered> = None;
+    for rec in &scan.records {
+        let at = rec.offset;
+        let payload = rec
+            .payload
+            .as_deref()
+            .ok_or_else(|| Corruption::at(at, "a record's checksum fails"))?;
+        let (kind, body) = decode(payload, at)?;
+        match (kind, state.as_mut()) {
+            (CONF, None) => {
+                let conf = ConfState::parse_from_bytes(body)
+                    .map_err(|e| Corruption::at(at, format!("conf state: {e}")))?;
+                state = Some(Recovered {
+                    conf,
+                    end,
+                    ..Recovered::default()
+                });
+            }
+            (ENTRY, Some(s)) => {
+                let e = Entry::parse_from_bytes(body)
+                    .map_err(|e| Corruption::at(at, format!("entry: {e}")))?;
+                let keep = usize::try_from(e.index)
+                    .ok()
+                    .and_then(|i| i.checked_sub(1))
+                    .filter(|&k| k <= s.entries.len())
+                    .ok_or_else(|| {
+                        Corruption::at(at, format!("entry {} does not continue the log", e.index))
+                    })?;
+                s.entries.truncate(keep);
+                s.entries.push(e);
+            }
+            (HARD, Some(s)) => {
+                s.hard_state = HardState::parse_from_bytes(body)
+                    .map_err(|e| Corruption::at(at, format!("hard state: {e}")))?;
+            }
+            _ => {
+                return Err(Corruption::at(
+                    at,
+                    format!("record kind {kind} out of place"),
+                ))
+            }
+        }
+    }
+    Ok(state)
+}
+
+/// The kind and protobuf of a payload whose checksum held, checking it sits where it was written.
+fn decode(payload: &[u8], at: usize) -> Result<(u8, &[u8]), Corruption> {
+    let Some((head, body)) = payload.split_first_chunk::<PREFIX>() else {
+        return Err(Corruption::at(at, "a record too short for its prefix"));
+    };
+    let meant = u64::from_le_bytes(head[1..].try_into().expect("8 bytes"));
+    if meant != at as u64 {
+        return Err(Corruption::at(
+            at,
+            format!("a record written for offset {meant} (misdirected)"),
+        ));
+    }
+    Ok((head[0], body))
+}
+
+/// The log file holding `state` and nothing else (what a boot installs).
+pub fn image(state: &Recovered) -> Vec<u8> {
+    let mut out = record(
+        CONF,
+        &state.conf.write_to_bytes().expect("conf state encodes"),
+        0,
+    );
+    for e in &state.entries {
+        let at = out.len() as u64;
+        out.extend(record(
+            ENTRY,
+            &e.write_to_bytes().expect("entries encode"),
+            at,
+        ));
+    }
+    if state.hard_state != HardState::default() {
+        let at = out.len() as u64;
+        out.extend(record(
+            HARD,
+            &state
+                .hard_state
+                .write_to_bytes()
+                .expect("hard state encodes"),
+            at,
+        ));
+    }
+    out
+}
+
+/// Frames one record meant for `offset`.
+fn record(kind: u8, body: &[u8], offset: u64) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(PREFIX + body.len());
+    payload.push(kind);
+    payload.extend_from_slice(&offset.to_le_bytes());
+    payload.extend_from_slice(body);
+    records::encode(&payload)
+}
+
+/// Doubling waits between retries of a failing disk call.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff(FIRST_BACKOFF)
+    }
+
+    async fn wait(&mut self, ctx: &NodeCtx<Msg>) {
+        ctx.sleep(self.0).await;
+        self.0 = (self.0 * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// The open log: records are staged in memory, written to the file (the page cache) by
+/// [`Wal::flush`] and made durable by [`Wal::sync`].
+pub struct Wal {
+    file: File<Msg>,
+    /// Where the durable prefix ends: every byte before it was covered by a successful fsync.
+    synced: u64,
+    /// Records in the file past `synced`, not yet durable: kept so that, when an fsync fails and
+    /// drops them, they can be written again.
+    unsynced: Vec<u8>,
+    /// Records not written to the file yet (each framed for the offset it will land at).
+    staged: Vec<u8>,
+}
+
+impl Wal {
+    /// Where the next staged record lands.
+    fn end(&self) -> u64 {
+        self.synced + (self.unsynced.len() + self.staged.len()) as u64
+    }
+
+    fn stage(&mut self, kind: u8, body: &[u8]) {
+        let rec = record(kind, body, self.end());
+        self.staged.extend_from_slice(&rec);
+    }
+
+    /// Stages entries (durable after the next [`Wal::sync`]).
+    pub fn stage_entries(&mut self, entries: &[Entry]) {
+        for e in entries {
+            self.stage(ENTRY, &e.write_to_bytes().expect("entries encode"));
+        }
+    }
+
+    /// Stages the hard state.
+    pub fn stage_hard_state(&mut self, hs: &HardState) {
+        self.stage(HARD, &hs.write_to_bytes().expect("hard state encodes"));
+    }
+
+    /// Writes the staged records to the file (the page cache: a process crash keeps them, a power
+    /// loss may not). A full disk writes nothing: retried until it takes them.
+    pub async fn flush(&mut self, ctx: &NodeCtx<Msg>) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let at = self.synced + self.unsynced.len() as u64;
+        write_all(ctx, &self.file, at, &self.staged).await;
+        self.unsynced.append(&mut self.staged);
+    }
+
+    /// Flushes, then makes everything written durable. Returns only once an fsync succeeded
+    /// after the last write: a failed fsync dropped the unsynced writes (fsyncgate), so they are
+    /// written again before the next attempt, never assumed to have reached the disk.
+    pub async fn sync(&mut self, ctx: &NodeCtx<Msg>) {
+        self.flush(ctx).await;
+        if self.unsynced.is_empty() {
+            return;
+        }
+        let mut backoff = Backoff::new();
+        while self.file.sync_data().await.is_err() {
+            backoff.wait(ctx).await;
+            write_all(ctx, &self.file, self.synced, &self.unsynced).await;
+        }
+        self.synced += self.unsynced.len() as u64;
+        self.unsynced.clear();
+    }
+}
+
+/// `write_at` until it succeeds (ENOSPC writes nothing, so the same bytes go to the same place).
+async fn write_all(ctx: &NodeCtx<Msg>, file: &File<Msg>, at: u64, buf: &[u8]) {
+    let mut backoff = Backoff::new();
+    while let Err(e) = file.write_at(at, buf) {
+        assert_eq!(
+            e,
+            DiskError::NoSpace,
+            "an open log's writes only fail for space"
+        );
+        backoff.wait(ctx).await;
+    }
+}
+
+/// The log's whole contents, `None` if there is no log file. Unreadable sectors are read again.
+async fn read_log(ctx: &NodeCtx<Msg>, disk: &Disk<Msg>) -> Option<Vec<u8>> {
+    let file = disk.open(WAL).ok()?;
+    let mut backoff = Backoff::new();
+    loop {
+        match file.read() {
+            Ok(bytes) => return Some(bytes),
+            Err(_) => backoff.wait(ctx).await,
+        }
+    }
+}
+
+/// Opens the node's log at boot: replays it (a fresh node starts from `conf`), then rewrites the
+/// recovered state into a new file installed by rename with a directory fsync. `Err` when the log
+/// holds a damaged record: the caller must not start raft-rs on it.
+pub async fn open(
+    ctx: &NodeCtx<Msg>,
+    disk: &Disk<Msg>,
+    conf: &ConfState,
+) -> Result<(Wal, Recovered), Corruption> {
+    let bytes = read_log(ctx, disk).await.unwrap_or_default();
+    let state = recover(&bytes)?.unwrap_or_else(|| Recovered {
+        conf: conf.clone(),
+        ..Recovered::default()
+    });
+    let wal = install(ctx, disk, &state).await;
+    Ok((wal, state))
+}
+
+/// Writes `state` to a temporary file, fsyncs it, renames it over the log and fsyncs the
+/// directory, retrying from the start when the directory fsync fails (its dropped entries would
+/// never reach the disk, and a retried directory fsync would succeed without them).
+async fn install(ctx: &NodeCtx<Msg>, disk: &Disk<Msg>, state: &Recovered) -> Wal {
+    let mut backoff = Backoff::new();
+    loop {
+        let file = loop {
+            match disk.create(WAL_TMP) {
+                Ok(f) => break f,
+                Err(_) => backoff.wait(ctx).await, // ENOSPC truncating a leftover
+            }
+        };
+        let mut wal = Wal {
+            file,
+            synced: 0,
+            unsynced: Vec::new(),
+            staged: image(state),
+        };
+        wal.sync(ctx).await;
+        disk.rename(WAL_TMP, WAL)
+            .expect("the temporary log was just created");
+        if disk.sync_dir().await.is_ok() {
+            return wal;
+        }
+        backoff.wait(ctx).await;
+    }
+}
