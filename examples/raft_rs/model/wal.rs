@@ -333,3 +333,131 @@ async fn install(ctx: &NodeCtx<Msg>, disk: &Disk<Msg>, state: &Recovered) -> Wal
         backoff.wait(ctx).await;
     }
 }
+
+/// Recovery on log images (compiled into `tests/raft_rs.rs`, which includes this model).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(index: u64, term: u64, data: &str) -> Entry {
+        let mut e = Entry::default();
+        e.index = index;
+        e.term = term;
+        e.data = data.as_bytes().to_vec().into();
+        e
+    }
+
+    /// Three entries, then a hard state.
+    fn state() -> Recovered {
+        let mut hs = HardState::default();
+        hs.term = 2;
+        hs.vote = 1;
+        hs.commit = 2;
+        let mut s = Recovered {
+            conf: ConfState::from((vec![1, 2, 3], Vec::new())),
+            entries: vec![entry(1, 1, ""), entry(2, 2, "put a"), entry(3, 2, "put b")],
+            hard_state: hs,
+            end: 0,
+        };
+        s.end = image(&s).len();
+        s
+    }
+
+    /// Where each record of a scanned image starts.
+    fn offsets(log: &[u8]) -> Vec<usize> {
+        records::scan(log)
+            .records
+            .iter()
+            .map(|r| r.offset)
+            .collect()
+    }
+
+    #[test]
+    fn an_image_recovers_to_its_state() {
+        let s = state();
+        assert_eq!(recover(&image(&s)), Ok(Some(s)));
+        assert_eq!(recover(&[]), Ok(None), "no file content: a fresh node");
+    }
+
+    #[test]
+    fn a_later_record_overwrites_a_conflicting_suffix() {
+        let s = state();
+        let mut log = image(&s);
+        let at = log.len() as u64;
+        log.extend(record(
+            ENTRY,
+            &entry(2, 3, "put c").write_to_bytes().unwrap(),
+            at,
+        ));
+        let r = recover(&log).unwrap().unwrap();
+        assert_eq!(r.entries, vec![entry(1, 1, ""), entry(2, 3, "put c")]);
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_at_the_last_whole_record() {
+        let s = state();
+        let log = image(&s);
+        let last = *offsets(&log).last().unwrap();
+        // Every cut inside the last record (the hard state) keeps the records before it.
+        for cut in last + 1..log.len() {
+            let r = recover(&log[..cut])
+                .unwrap()
+                .expect("the conf record is whole");
+            assert_eq!(r.end, last, "cut at {cut}");
+            assert_eq!(r.entries, s.entries, "cut at {cut}");
+            assert_eq!(r.hard_state, HardState::default(), "cut at {cut}");
+        }
+        // A cut inside the first record: nothing was ever durable, the node starts fresh.
+        let second = offsets(&log)[1];
+        for cut in 1..second {
+            assert_eq!(recover(&log[..cut]), Ok(None), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn every_bit_flip_is_corruption_never_a_state() {
+        let log = image(&state());
+        for bit in 0..log.len() * 8 {
+            let mut bad = log.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            let got = recover(&bad);
+            assert!(got.is_err(), "flip of bit {bit} was trusted: {got:?}");
+        }
+    }
+
+    #[test]
+    fn a_corrupt_record_is_named_by_its_offset_and_not_cut_away() {
+        let log = image(&state());
+        let second = offsets(&log)[2]; // entry 2
+        let mut bad = log.clone();
+        bad[second + records::HEADER + PREFIX] ^= 0x01; // inside entry 2's protobuf
+        assert_eq!(
+            recover(&bad),
+            Err(Corruption::at(second, "a record's checksum fails"))
+        );
+    }
+
+    #[test]
+    fn a_whole_record_at_the_wrong_offset_is_corruption() {
+        // Entries 2 and 3 frame to the same length: entry 3's record written over entry 2's
+        // checksums fine, and only its intended offset gives it away.
+        let log = image(&state());
+        let at = offsets(&log);
+        let (two, three, four) = (at[2], at[3], at[4]);
+        assert_eq!(three - two, four - three);
+        let mut bad = log.clone();
+        bad.copy_within(three..four, two);
+        assert!(records::scan(&bad).is_clean());
+        let err = recover(&bad).unwrap_err();
+        assert_eq!(err.offset, two);
+        assert!(err.why.contains("misdirected"), "{err:?}");
+    }
+
+    #[test]
+    fn an_entry_that_skips_indices_is_corruption() {
+        let mut s = state();
+        s.entries.remove(1);
+        let err = recover(&image(&s)).unwrap_err();
+        assert!(err.why.contains("entry 3 does not continue"), "{err:?}");
+    }
+}
