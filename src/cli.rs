@@ -438,6 +438,7 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
                     "params": i.params,
                     "checkers": i.checkers, "description": i.description,
                     "roles": i.roles,
+                    "corruption_budget": i.corruption_budget,
                 })
             })
             .collect();
@@ -457,6 +458,13 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
             println!("    checkers:   {}", i.checkers.join(", "));
             if !i.roles.names().is_empty() {
                 println!("    roles:      {}", i.roles.names().join(", "));
+            }
+            if i.corruption_budget > 0 {
+                println!(
+                    "    corruption: up to {} node{} (corrupt/misdirect strikes; Protocol::corruption_budget)",
+                    i.corruption_budget,
+                    if i.corruption_budget == 1 { "" } else { "s" }
+                );
             }
             if !workloads.is_empty() {
                 println!(
@@ -505,7 +513,7 @@ fn write_artifacts(dir: &Path, r: &RunReport, fail_on: &[String]) -> Result<Valu
 
 fn print_human(r: &RunReport) {
     println!(
-        "{}: {} (fingerprint {}, {} ops: {} ok / {} fail / {} info, {} messages, {} faults, {} ms simulated, {:.1} ms wall)",
+        "{}: {} (fingerprint {}, {} ops: {} ok / {} fail / {} info, {} messages, {} faults{}, {} ms simulated, {:.1} ms wall)",
         r.label(),
         r.verdict().as_str().to_uppercase(),
         r.fingerprint,
@@ -515,9 +523,16 @@ fn print_human(r: &RunReport) {
         r.stats.info,
         r.stats.messages,
         r.stats.faults,
+        match r.stats.skipped {
+            0 => String::new(),
+            n => format!(" ({n} skipped)"),
+        },
         r.stats.sim_ms,
         r.stats.wall_ms
     );
+    for f in r.recording.faults.iter().filter(|f| f.phase == "skip") {
+        println!("  skipped   {}", f.description);
+    }
     for v in &r.violations {
         println!("  violation [{}] {}", v.checker, v.message);
     }

@@ -26,6 +26,7 @@ const FAULTLINE_LAYERS: Layers = &[
         &[
             "channel",
             "command",
+            "corruption",
             "data",
             "disk_error",
             "disk_state",

@@ -83,9 +83,11 @@ fn assert_run_json(j: &Value) {
     let stats = &j["stats"];
     assert_eq!(
         keys(stats),
-        ["fail", "faults", "info", "messages", "ok", "ops", "sim_ms", "wall_ms"]
+        ["fail", "faults", "info", "messages", "ok", "ops", "sim_ms", "skipped", "wall_ms"]
     );
-    for k in ["ops", "ok", "fail", "info", "messages", "faults", "sim_ms"] {
+    for k in [
+        "ops", "ok", "fail", "info", "messages", "faults", "skipped", "sim_ms",
+    ] {
         assert!(stats[k].is_u64(), "stats.{k} is a count: {stats}");
     }
     assert!(stats["wall_ms"].as_f64().is_some_and(|w| w >= 0.0));
@@ -237,6 +239,10 @@ fn list_json_shows_primary_backup() {
     bugs.sort_unstable();
     assert_eq!(bugs, ["async-ack", "follower-reads", "no-fencing"]);
     assert_eq!(pb["cap"], "CP");
+    assert_eq!(
+        pb["corruption_budget"], 0,
+        "one primary's disk holds the only copy of acknowledged data"
+    );
     for c in ["linearizability", "lost-write"] {
         assert!(
             pb["guarantees"].as_array().unwrap().contains(&json!(c)),

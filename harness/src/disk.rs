@@ -4,6 +4,7 @@
 //! power loss keeps only what was synced (file data by the file's fsync, names by the directory's).
 use crate::disk_error::{DiskError, DiskOp};
 use crate::disk_state::{CrashKind, DiskState, Ino, Inode};
+use crate::recording::FaultEvent;
 use crate::world::World;
 use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
@@ -226,19 +227,45 @@ impl<M: 'static> File<M> {
     }
 
     /// Writes `buf` at `offset` (a write past the end leaves a hole of zeros). Fails with
-    /// `NoSpace` under a `disk-error` fault on `write`, writing nothing.
+    /// `NoSpace` under a `disk-error` fault on `write`, writing nothing. Under an armed
+    /// `misdirect` fault it lands at the wrong place and still reports success.
     pub fn write_at(&self, offset: u64, buf: &[u8]) -> Result<usize, DiskError> {
-        self.with(Some((DiskOp::Write, DiskError::NoSpace)), |i| {
-            i.write_at(offset as usize, buf, false);
-            buf.len()
-        })
+        self.write(Some(offset as usize), buf)?;
+        Ok(buf.len())
     }
 
-    /// Appends `buf` at the end of the file.
+    /// Appends `buf` at the end of the file (under an armed `misdirect` fault, somewhere else).
     pub fn append(&self, buf: &[u8]) -> Result<(), DiskError> {
-        self.with(Some((DiskOp::Write, DiskError::NoSpace)), |i| {
-            i.write_at(i.current.len(), buf, false)
-        })
+        self.write(None, buf)
+    }
+
+    /// A write at `offset` (`None`: at the end), through the injected faults.
+    fn write(&self, offset: Option<usize>, buf: &[u8]) -> Result<(), DiskError> {
+        let mut core = self.world.core.borrow_mut();
+        let d = &mut core.disks[self.node];
+        if d.fails(DiskOp::Write) {
+            return Err(DiskError::NoSpace);
+        }
+        // One branch on an empty Option when no `misdirect` is armed (every run of a protocol
+        // whose corruption budget is 0).
+        let armed = d.misdirect.is_some();
+        let inode = d.inode(self.ino)?;
+        let off = offset.unwrap_or(inode.current.len());
+        if !armed {
+            inode.write_at(off, buf, false);
+            return Ok(());
+        }
+        let (step, mut rng) = d.misdirect.take().expect("armed");
+        let what = crate::corruption::misdirect(d, self.ino, off, buf, &mut rng);
+        core.record_fault(FaultEvent {
+            phase: "hit".into(),
+            step,
+            kind: "misdirect".into(),
+            nodes: vec![self.node],
+            description: format!("misdirect n{}: {what}", self.node),
+            ..FaultEvent::default()
+        });
+        Ok(())
     }
 
     /// Truncates or extends (with zeros) the file to `len` bytes.
@@ -329,4 +356,24 @@ pub(crate) fn set_disk_errors<M: 'static>(
         Some((op, rate, rng)) => errors.open(step, op, rate, rng),
         None => errors.close(step),
     }
+}
+
+/// Lands a `corrupt` strike on a node's disk: what it flipped, or `None` when the disk holds no
+/// synced data to damage.
+pub(crate) fn corrupt_disk<M: 'static>(
+    world: &World<M>,
+    node: usize,
+    rng: &mut ChaCha8Rng,
+) -> Option<String> {
+    crate::corruption::flip_bits(&mut world.core.borrow_mut().disks[node], rng)
+}
+
+/// Arms a `misdirect` strike on a node's disk: its next file-API write lands at the wrong place.
+pub(crate) fn arm_misdirect<M: 'static>(
+    world: &World<M>,
+    node: usize,
+    step: usize,
+    rng: ChaCha8Rng,
+) {
+    world.core.borrow_mut().disks[node].misdirect = Some((step, rng));
 }

@@ -35,6 +35,15 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// The first byte this change may alter.
+    pub(crate) fn first_byte(&self) -> usize {
+        match self {
+            Op::Write { off, .. } => *off,
+            Op::SetLen(n) => *n,
+            Op::Replace(_) => 0,
+        }
+    }
+
     fn apply(&self, buf: &mut Vec<u8>) {
         match self {
             Op::Write { off, data, .. } => write_into(buf, *off, data),
@@ -200,6 +209,9 @@ pub(crate) struct DiskState {
     next_ino: Ino,
     /// Injected I/O error windows (the `disk-error` fault).
     pub(crate) errors: ErrorWindows,
+    /// An armed `misdirect` strike (its step, its stream): the next file-API write lands at the
+    /// wrong place ([`crate::corruption::misdirect`]).
+    pub(crate) misdirect: Option<(usize, ChaCha8Rng)>,
 }
 
 impl DiskState {

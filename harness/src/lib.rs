@@ -139,6 +139,7 @@ pub mod channel;
 pub mod check;
 pub mod checker;
 pub mod command;
+mod corruption;
 mod ctx;
 pub mod data;
 mod disk;

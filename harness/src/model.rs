@@ -54,6 +54,10 @@ pub struct ModelInfo {
     /// The roles its nodes take ([`Protocol::roles`]): generated schedules draw role-aimed
     /// steps only for these.
     pub roles: crate::protocol::Roles,
+    /// How many server nodes' storage may be corrupted in one run
+    /// ([`Protocol::corruption_budget`]): generated schedules draw `corrupt`/`misdirect` only
+    /// when it is above 0.
+    pub corruption_budget: usize,
 }
 
 /// A protocol under a name, with its bug variants and default sizes.
@@ -129,6 +133,7 @@ where
             expected_ms: p.workload().expected_ms(cfg.ops, cfg.clients),
             servers: p.servers(cfg.nodes),
             roles: p.roles(),
+            corruption_budget: p.corruption_budget(),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! Determinism: every choice the nemesis makes (which follower, which partition, how much of a
 //! torn write survives) comes from a ChaCha stream derived from the seed and the step's index, so
 //! a reproducer that names the resolved nodes replays the very same run.
-use crate::disk::{crash_disk, set_disk_errors};
+use crate::corruption::Budget;
+use crate::disk::{arm_misdirect, corrupt_disk, crash_disk, set_disk_errors};
 use crate::netsim::SocketNet;
 use crate::recording::FaultEvent;
 use crate::schedule::{self, Count, Fault, NodeRef, Select, Shape, Step};
@@ -38,6 +39,8 @@ pub(crate) struct Nemesis<M: 'static> {
     paused: Vec<u32>,
     /// madsim's own network, which every network fault reaches too (socket traffic).
     sockets: SocketNet,
+    /// Which nodes `corrupt`/`misdirect` struck so far, against the protocol's budget.
+    budget: Budget,
 }
 
 fn order(a: Action) -> usize {
@@ -54,6 +57,7 @@ impl<M: 'static> Nemesis<M> {
         servers: Vec<NodeHandle>,
         steps: Vec<Step>,
         seed: u64,
+        corruption_budget: usize,
     ) -> Self {
         let mut queue = BTreeSet::new();
         {
@@ -90,6 +94,7 @@ impl<M: 'static> Nemesis<M> {
             queue,
             down: vec![0; n],
             paused: vec![0; n],
+            budget: Budget::new(corruption_budget),
         }
     }
 
@@ -210,6 +215,8 @@ impl<M: 'static> Nemesis<M> {
             (
                 Fault::Crash { nodes, .. }
                 | Fault::Pause { nodes }
+                | Fault::Corrupt { nodes }
+                | Fault::Misdirect { nodes }
                 | Fault::DiskError { nodes, .. },
                 Select::Role(r),
             ) => {
@@ -218,6 +225,8 @@ impl<M: 'static> Nemesis<M> {
             (
                 Fault::Crash { nodes, .. }
                 | Fault::Pause { nodes }
+                | Fault::Corrupt { nodes }
+                | Fault::Misdirect { nodes }
                 | Fault::DiskError { nodes, .. },
                 Select::Count(c),
             ) => {
@@ -262,6 +271,9 @@ impl<M: 'static> Nemesis<M> {
                 let mut rng = self.rng(i);
                 let step = self.steps[i].clone();
                 match self.resolve(i, &mut rng) {
+                    Ok(fault @ (Fault::Corrupt { .. } | Fault::Misdirect { .. })) => {
+                        self.strike(i, &step, fault, &mut rng)
+                    }
                     Ok(fault) => {
                         let mut ran = step.clone();
                         if let Some(sel) = &step.select {
@@ -316,6 +328,76 @@ impl<M: 'static> Nemesis<M> {
                 self.set(i, &fault, false, &mut rng);
             }
         }
+    }
+
+    /// Lands a `corrupt` or `misdirect` step on each of its nodes the corruption budget admits,
+    /// and records every node it skipped with the reason. Instantaneous: nothing to undo.
+    fn strike(&mut self, i: usize, step: &Step, fault: Fault, rng: &mut ChaCha8Rng) {
+        let kind = fault.kind();
+        let mut notes = Vec::new();
+        let mut landed = Vec::new();
+        for node in fault.nodes() {
+            // Each node's damage draws from its own stream, split off the step's.
+            let node_rng = ChaCha8Rng::seed_from_u64(rng.gen());
+            let outcome = self.budget.check(node).and_then(|()| match &fault {
+                Fault::Corrupt { .. } => {
+                    let mut node_rng = node_rng;
+                    corrupt_disk(&self.world, node, &mut node_rng)
+                        .ok_or_else(|| format!("n{node} holds no synced data to damage"))
+                }
+                _ => {
+                    arm_misdirect(&self.world, node, i, node_rng);
+                    Ok("armed: its next file write lands at the wrong place".into())
+                }
+            });
+            let mut core = self.world.core.borrow_mut();
+            match outcome {
+                Ok(what) => {
+                    self.budget.spend(node);
+                    landed.push(node);
+                    notes.push(format!("n{node}: {what}"));
+                    core.record_fault(FaultEvent {
+                        phase: "strike".into(),
+                        step: i,
+                        kind: kind.into(),
+                        nodes: vec![node],
+                        description: format!("{kind} n{node}: {what}"),
+                        ..FaultEvent::default()
+                    });
+                }
+                Err(why) => {
+                    notes.push(format!("n{node} skipped: {why}"));
+                    core.record_fault(FaultEvent {
+                        phase: "skip".into(),
+                        step: i,
+                        kind: kind.into(),
+                        nodes: vec![node],
+                        description: format!("{kind} n{node} skipped: {why}"),
+                        ..FaultEvent::default()
+                    });
+                }
+            }
+        }
+        // The reproducer keeps the resolved nodes and says what each strike did, or why it was
+        // skipped (a replay skips it the same way: the budget is the protocol's).
+        let mut ran = step.clone();
+        let how = match &step.select {
+            Some(sel) => format!("{sel} = {fault}; "),
+            None => String::new(),
+        };
+        let all_skipped = landed.is_empty();
+        let note = format!(
+            "{how}{}{}",
+            if all_skipped { "skipped: " } else { "" },
+            notes.join("; ")
+        );
+        ran.trigger = Some(match &step.trigger {
+            Some(t) if step.after.is_some() => format!("{t}; {note}"),
+            _ => note,
+        });
+        ran.select = None;
+        ran.fault = fault;
+        self.world.core.borrow_mut().ran[i] = Some(ran);
     }
 
     /// Starts (`on`) or undoes one concrete fault.
@@ -373,6 +455,8 @@ impl<M: 'static> Nemesis<M> {
                     set_disk_errors(&self.world, node, i, window);
                 }
             }
+            // Instantaneous: landed by `strike`, never started or undone here.
+            Fault::Corrupt { .. } | Fault::Misdirect { .. } => {}
             Fault::Pause { nodes } => {
                 for &node in nodes {
                     let id = self.servers[node].id();

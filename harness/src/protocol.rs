@@ -91,6 +91,54 @@ pub trait Protocol: 'static {
         nodes
     }
 
+    /// How many server nodes may have their storage corrupted in one run (the `corrupt` and
+    /// `misdirect` faults). Default: 0, no corruption at all.
+    ///
+    /// The rule the nemesis enforces, whatever the schedule asks: over a whole run,
+    /// - the set of distinct nodes ever struck by `corrupt` or `misdirect` never has more than
+    ///   `corruption_budget()` members, and
+    /// - each node is struck at most once: one strike is one damaged sector (1 to 8 flipped bits
+    ///   in one 512-byte sector of one file holding synced data) or one misplaced write (the
+    ///   node's next `File::write_at`/`append` lands at a sector-aligned shift in the same file
+    ///   or in another of its files, the intended place keeping its old bytes).
+    ///
+    /// A strike the rule forbids is skipped: it does nothing, it is not counted as an applied
+    /// fault, and the run's fault log (`skip`), timeline and reproducer say it was skipped and
+    /// why. A `corrupt` strike on a node with no synced data is skipped too and costs nothing.
+    /// Only the `corrupt` and `misdirect` faults count: crashes, power losses and `disk-error`
+    /// faults are not corruption and have no budget.
+    ///
+    /// What to declare: the largest number of nodes whose stored data the protocol can lose one
+    /// piece of without losing or inventing acknowledged data. A replicated protocol that
+    /// acknowledges only what a majority of its `n` servers holds durably declares the largest
+    /// minority, `(n - 1) / 2`: every acknowledged record then keeps an intact copy on some
+    /// node of every majority, so a correct protocol that detects the damage (a checksum) and
+    /// repairs it from its peers survives, and any failure is a real bug. A protocol that keeps a
+    /// single copy of acknowledged data (one primary's disk, a client-facing log with no
+    /// replica) declares 0: damaging its only copy would be a false alarm.
+    ///
+    /// ```
+    /// use faultline::prelude::*;
+    ///
+    /// /// A majority-replicated log of `n` servers.
+    /// struct Replicated { n: usize }
+    /// impl Protocol for Replicated {
+    ///     type Msg = ();
+    ///     fn cap(&self) -> Cap { Cap::CP }
+    ///     // Every acknowledged entry is durable on a majority: a minority may be damaged.
+    ///     fn corruption_budget(&self) -> usize { (self.n - 1) / 2 }
+    ///     async fn node(&self, _: NodeCtx<()>) {}
+    ///     async fn call(&self, _: &ClientCtx<()>, _: u64, _: &Invocation) -> Outcome {
+    ///         Outcome::Fail("unimplemented".into())
+    ///     }
+    /// }
+    /// assert_eq!(Replicated { n: 5 }.corruption_budget(), 2);
+    /// assert_eq!(Replicated { n: 3 }.corruption_budget(), 1);
+    /// ```
+    fn corruption_budget(&self) -> usize {
+        0
+    }
+
     /// The operations clients issue. Default: a register per key (read / write).
     fn workload(&self) -> Workload {
         Workload::registers()

@@ -48,6 +48,10 @@ pub struct Stats {
     pub messages: u64,
     /// Fault steps the run carried out.
     pub faults: usize,
+    /// Faults the nemesis skipped, each with its reason in the fault log (`phase: skip`): a
+    /// role nobody held, or a `corrupt`/`misdirect` strike the protocol's corruption budget
+    /// forbids.
+    pub skipped: usize,
     /// Simulated time (ms).
     pub sim_ms: u64,
     /// Wall time (ms; the only figure that is not deterministic).
@@ -210,7 +214,13 @@ pub fn resolve_steps(
     debug_assert!(info.servers >= cfg.nodes, "a protocol only adds servers");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     schedule
-        .resolve(&mut rng, info.servers, info.expected_ms, info.roles)
+        .resolve_for(
+            &mut rng,
+            info.servers,
+            info.expected_ms,
+            info.roles,
+            info.corruption_budget,
+        )
         .map_err(RunError::Schedule)
 }
 
@@ -364,7 +374,13 @@ pub fn run(model: &Model, req: &RunRequest) -> Result<RunReport, RunError> {
         messages: rec.messages,
         // Steps that started: a step skipped (its role had no holder) or never reached (its
         // trigger never fired, or the workload ended first) is in `steps` but did nothing.
-        faults: rec.faults.iter().filter(|f| f.phase == "start").count(),
+        // A `corrupt`/`misdirect` strike that landed counts once per node it hit.
+        faults: rec
+            .faults
+            .iter()
+            .filter(|f| f.phase == "start" || f.phase == "strike")
+            .count(),
+        skipped: rec.faults.iter().filter(|f| f.phase == "skip").count(),
         sim_ms: rec.sim_ns / 1_000_000,
         wall_ms: (judged.wall_ms * 10.0).round() / 10.0,
     };

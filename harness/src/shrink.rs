@@ -483,6 +483,10 @@ impl Shrinker<'_> {
         let mut changed = false;
         let mut i = 0;
         while i < self.steps.len() {
+            if self.steps[i].fault.instantaneous() {
+                i += 1; // a strike has no window to shorten
+                continue;
+            }
             if self.steps[i].for_ms.is_none() {
                 // "Until the final phase": try a window that ends where the final phase began.
                 let end = self.best.recording.final_phase_ns / 1_000_000;

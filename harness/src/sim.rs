@@ -335,8 +335,11 @@ pub(crate) fn simulate<P: Protocol>(
     let all_steps = steps.clone();
     let cap = protocol.cap();
     let workload = protocol.workload();
+    let budget = protocol.corruption_budget();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(supervise(make, workload, seed, cfg2, all_steps, trace))
+        rt.block_on(supervise(
+            make, workload, seed, cfg2, all_steps, budget, trace,
+        ))
     }));
     let panic = result.err().map(|e| crate::panics::message(&*e));
     let world = world::current::<P::Msg>();
@@ -383,6 +386,7 @@ async fn supervise<P: Protocol>(
     seed: u64,
     cfg: ModelConfig,
     steps: Vec<Step>,
+    corruption_budget: usize,
     trace: bool,
 ) {
     let handle = Handle::current();
@@ -451,6 +455,7 @@ async fn supervise<P: Protocol>(
         server_handles.clone(),
         steps,
         seed,
+        corruption_budget,
     );
     let start = world.core.borrow().start;
     loop {

@@ -199,6 +199,20 @@ pub fn story(r: &RunReport, checker: Option<&str>) -> Story {
             text: format!("fault: {} {until}", f.description),
         });
     }
+    // Corruption strikes and misdirected writes landing: instantaneous, no window.
+    for f in r
+        .recording
+        .faults
+        .iter()
+        .filter(|f| f.phase == "strike" || f.phase == "hit")
+        .take(MAX_FAULTS)
+    {
+        lines.push(Line {
+            at_ms: ms(f.at_ns),
+            beat: Beat::Fault,
+            text: format!("fault: {}", f.description),
+        });
+    }
     if starts.len() > MAX_FAULTS {
         let f = starts[MAX_FAULTS];
         lines.push(Line {

@@ -56,6 +56,10 @@ padding:2px 4px;box-sizing:border-box;font-size:11px;color:#444;white-space:nowr
 white-space:nowrap;overflow:hidden;padding:0 3px;box-sizing:border-box;min-width:2px;z-index:2}
 .win.partition{background:#5b7be0}.win.crash{background:#444}.win.network{background:#e8962e}
 .win.skew{background:#8a5cc7}.win.pause{background:#b07d2b}.win.other{background:#888}
+.win.power{background:#7a1f1f}.win.disk{background:#1f7a7a}
+.mark{position:absolute;top:2px;width:0;height:0;border-left:6px solid transparent;border-right:6px solid transparent;
+border-top:14px solid #c0007a;margin-left:-6px;z-index:4}
+.mark.hit{border-top-color:#6a1fc0}.mark.skipped{border-top-color:#c8c8c8}
 .obs{position:absolute;top:5px;width:2px;height:10px;background:#a4abb5;z-index:3;margin-left:-1px}
 .obs.rare{background:#1f6feb;width:5px;margin-left:-2px}
 .op{position:absolute;top:3px;height:14px;border-radius:2px;min-width:2px;font-size:10px;line-height:14px;
@@ -104,8 +108,9 @@ fn clients_of(rec: &Recording, clients: usize) -> BTreeMap<u64, Option<usize>> {
 fn look(f: &FaultEvent) -> (&'static str, Vec<usize>, &'static str) {
     match f.kind.as_str() {
         "partition" => ("partition", vec![], "partition"),
-        "crash" | "power-loss" => ("other", f.nodes.clone(), "crash"),
-        "disk-error" => ("other", f.nodes.clone(), "other"),
+        "crash" => ("other", f.nodes.clone(), "crash"),
+        "power-loss" => ("other", f.nodes.clone(), "power"),
+        "disk-error" => ("other", f.nodes.clone(), "disk"),
         "pause" => ("other", f.nodes.clone(), "pause"),
         "clock-skew" => ("other", f.nodes.clone(), "skew"),
         "loss" | "duplicate" | "delay" => ("network", vec![], "network"),
@@ -122,6 +127,16 @@ struct Window {
     /// Node lanes it is drawn on; empty: it affects every lane (a full-height band).
     nodes: Vec<usize>,
     class: &'static str,
+}
+
+/// The fault-log events drawn as marks on a node's lane: `corrupt`/`misdirect` strikes, a
+/// misdirected write landing (`hit`), and a strike skipped for the budget.
+fn marks(rec: &Recording) -> impl Iterator<Item = &FaultEvent> {
+    rec.faults.iter().filter(|f| match f.phase.as_str() {
+        "strike" | "hit" => true,
+        "skip" => matches!(f.kind.as_str(), "corrupt" | "misdirect"),
+        _ => false,
+    })
 }
 
 /// Fault windows from the fault log, each drawn by its kind and nodes.
@@ -316,6 +331,11 @@ pub fn render(r: &RunReport) -> String {
 <span><i class=\"sw\" style=\"background:rgba(70,110,230,.3)\"></i>partition</span>\
 <span><i class=\"sw\" style=\"background:rgba(240,150,30,.35)\"></i>loss / duplication / delay</span>\
 <span><i class=\"sw\" style=\"background:#444\"></i>crash</span>\
+<span><i class=\"sw\" style=\"background:#7a1f1f\"></i>power loss</span>\
+<span><i class=\"sw\" style=\"background:#1f7a7a\"></i>disk errors</span>\
+<span><i class=\"sw\" style=\"background:#c0007a\"></i>corruption strike (corrupt, misdirect armed)</span>\
+<span><i class=\"sw\" style=\"background:#6a1fc0\"></i>misdirected write landed</span>\
+<span><i class=\"sw\" style=\"background:#c8c8c8\"></i>strike skipped (budget)</span>\
 <span><i class=\"sw\" style=\"background:#b07d2b\"></i>pause</span>\
 <span><i class=\"sw\" style=\"background:#8a5cc7\"></i>clock skew</span>\
 <span><i class=\"sw\" style=\"background:#a4abb5\"></i>observation</span>\
@@ -453,6 +473,22 @@ pub fn render(r: &RunReport) -> String {
                 win.end / 1_000_000
             );
         }
+        // Instantaneous storage faults on this node: corruption strikes, misdirected writes
+        // landing, and strikes the corruption budget skipped (each with its reason).
+        for f in marks(rec).filter(|f| f.nodes.contains(&node)) {
+            let _ = write!(
+                html,
+                "<div class=\"mark{}\" style=\"left:{:.3}%\" title=\"{} ms: {}\"></div>",
+                match f.phase.as_str() {
+                    "hit" => " hit",
+                    "skip" => " skipped",
+                    _ => "",
+                },
+                x(f.at_ns),
+                f.at_ns / 1_000_000,
+                escape(&f.description)
+            );
+        }
         for o in rec.observations.iter().filter(|o| o.node == node) {
             let _ = write!(
                 html,
@@ -519,17 +555,20 @@ pub fn render(r: &RunReport) -> String {
     }
     html.push_str("</div></div></div>");
 
-    html.push_str("<h2>Fault schedule (the steps that ran)</h2><table><tr><th>step</th><th>at ms</th><th>for ms</th><th>fault</th></tr>");
+    html.push_str("<h2>Fault schedule (the steps that ran)</h2><table><tr><th>step</th><th>at ms</th><th>for ms</th><th>fault</th><th>how it ran</th></tr>");
     for (i, s) in r.steps.iter().enumerate() {
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             i + 1,
             s.at_ms,
-            s.for_ms
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "until the final phase".into()),
-            escape(&s.fault.to_string())
+            match s.for_ms {
+                Some(d) => d.to_string(),
+                None if s.fault.instantaneous() => "strikes once".into(),
+                None => "until the final phase".into(),
+            },
+            escape(&s.fault.to_string()),
+            escape(s.trigger.as_deref().unwrap_or(""))
         );
     }
     html.push_str("</table></body></html>\n");

@@ -84,6 +84,8 @@ fn fault() -> impl Strategy<Value = String> {
         "crash",
         "power-loss",
         "disk-error",
+        "corrupt",
+        "misdirect",
         "pause",
         "loss",
         "duplicate",
@@ -115,6 +117,8 @@ fn generator() -> impl Strategy<Value = String> {
                 "isolate-leader",
                 "clock-skew",
                 "disk-error",
+                "corrupt",
+                "misdirect",
                 "meteor",
             ]),
             0..5,
@@ -166,7 +170,8 @@ proptest! {
             Ok(s) => {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
                 let roles = if seed % 2 == 0 { faultline::Roles::LEADER } else { faultline::Roles::NONE };
-                if let Ok(steps) = s.resolve(&mut rng, nodes, 5000, roles) {
+                let budget = (seed % 3) as usize;
+                if let Ok(steps) = s.resolve_for(&mut rng, nodes, 5000, roles, budget) {
                     let text = serde_yaml::to_string(&steps).unwrap();
                     let back: Vec<Step> = serde_yaml::from_str(&text).unwrap();
                     prop_assert_eq!(steps, back);
@@ -174,4 +179,45 @@ proptest! {
             }
         }
     }
+}
+
+/// The corruption faults' own errors, each naming the file and the step's line.
+#[test]
+fn corruption_steps_with_bad_fields_are_refused_with_file_and_line() {
+    for (step, why) in [
+        (
+            "{at_ms: 5, fault: corrupt, node: 1, for_ms: 10}",
+            "takes no `for_ms`",
+        ),
+        (
+            "{at_ms: 5, fault: misdirect, node: 1, op: write}",
+            "does not take the field `op`",
+        ),
+        (
+            "{at_ms: 5, fault: corrupt}",
+            "needs the field `node` or `nodes`",
+        ),
+        (
+            "{at_ms: 5, fault: misdirect, node: 1, nodes: [2]}",
+            "not both",
+        ),
+        (
+            "{at_ms: 5, fault: corrupt, node: 1, torn: true}",
+            "does not take the field `torn`",
+        ),
+        ("{fault: corrupt, node: 1}", "needs `at_ms`"),
+    ] {
+        let doc = format!(
+            "# a comment\nsteps:\n  - {{at_ms: 1, fault: pause, node: 0, for_ms: 5}}\n  - {step}\n"
+        );
+        let e = Schedule::parse("c.yaml", &doc).expect_err(step).to_string();
+        assert!(e.starts_with("c.yaml:4:") && e.contains(why), "{step}: {e}");
+    }
+    let e = Schedule::parse("g.yaml", "generate:\n  faults: [corrupt, misdirected]\n")
+        .expect_err("an unknown kind")
+        .to_string();
+    assert!(
+        e.starts_with("g.yaml:2:") && e.contains("misdirected"),
+        "{e}"
+    );
 }

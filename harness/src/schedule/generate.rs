@@ -24,6 +24,8 @@ pub const FAULT_KINDS: &[&str] = &[
     "leader-churn",
     "power-loss",
     "disk-error",
+    "corrupt",
+    "misdirect",
 ];
 
 /// A closed range written `[min, max]` in YAML.
@@ -174,24 +176,28 @@ impl Generator {
     }
 
     /// The explicit steps seed `rng` draws for a cluster of `nodes` servers whose protocol
-    /// declares `roles`: a kind aimed at a role nobody holds is never drawn (it could only be
-    /// skipped), and `power-loss` without a leader strikes at its drawn time instead of after
-    /// an election.
+    /// declares `roles` and a corruption budget of `corruption_budget` nodes: a kind aimed at a
+    /// role nobody holds is never drawn, nor `corrupt`/`misdirect` when the budget is 0 (they
+    /// could only be skipped), and `power-loss` without a leader strikes at its drawn time
+    /// instead of after an election.
     pub(crate) fn generate(
         &self,
         rng: &mut ChaCha8Rng,
         nodes: usize,
         horizon: u64,
         roles: Roles,
+        corruption_budget: usize,
     ) -> Vec<Step> {
         let horizon = self.horizon_ms.unwrap_or(horizon).max(1);
         let needs_two = |k: &str| matches!(k, "partition" | "isolate-leader" | "leader-churn");
+        let corruption = |k: &str| matches!(k, "corrupt" | "misdirect");
         let mut kinds: Vec<&str> = self
             .faults
             .iter()
             .map(String::as_str)
             .filter(|k| nodes >= 2 || !needs_two(k))
             .filter(|k| role_of(k).is_none_or(|r| roles.has(r)))
+            .filter(|k| corruption_budget > 0 || !corruption(k))
             .collect();
         if self.swarm && !kinds.is_empty() {
             let mut enabled: Vec<&str> = kinds
@@ -218,7 +224,8 @@ impl Generator {
                 "power-loss" => steps.push(self.power_loss(rng, at_ms, roles.leader)),
                 _ => {
                     let mut step = self.draw(kind, rng, nodes, at_ms);
-                    step.for_ms = Some(for_ms);
+                    // A strike has no window.
+                    step.for_ms = (!step.fault.instantaneous()).then_some(for_ms);
                     steps.push(step);
                 }
             }
@@ -323,6 +330,13 @@ impl Generator {
                     rate: round3(self.disk_error_rate.draw(rng)),
                 }
             }
+            // One node's storage: the nemesis lands it only within the protocol's budget.
+            "corrupt" => Fault::Corrupt {
+                nodes: vec![rng.gen_range(0..nodes)],
+            },
+            "misdirect" => Fault::Misdirect {
+                nodes: vec![rng.gen_range(0..nodes)],
+            },
             "loss" => Fault::Loss {
                 rate: round3(self.loss_rate.draw(rng)),
             },
@@ -481,7 +495,7 @@ mod tests {
         let mut ops = std::collections::BTreeSet::new();
         for seed in 0..20 {
             let rng = &mut ChaCha8Rng::seed_from_u64(seed);
-            for s in g.generate(rng, 5, 5000, Roles::NONE) {
+            for s in g.generate(rng, 5, 5000, Roles::NONE, 0) {
                 let Fault::DiskError { nodes, op, rate } = s.fault else {
                     panic!("{s:?}")
                 };
@@ -502,7 +516,7 @@ mod tests {
             faults: vec!["crash-leader".into(), "isolate-leader".into()],
             ..serde_yaml::from_str("faults: []").unwrap()
         };
-        let steps = g.generate(&mut ChaCha8Rng::seed_from_u64(1), 5, 5000, Roles::LEADER);
+        let steps = g.generate(&mut ChaCha8Rng::seed_from_u64(1), 5, 5000, Roles::LEADER, 0);
         assert!(!steps.is_empty());
         assert!(steps.iter().all(|s| s.select.is_some()), "{steps:?}");
     }
@@ -516,7 +530,7 @@ mod tests {
         let mut power = 0;
         for seed in 0..50 {
             let rng = &mut ChaCha8Rng::seed_from_u64(seed);
-            for s in g.generate(rng, 5, 5000, Roles::NONE) {
+            for s in g.generate(rng, 5, 5000, Roles::NONE, 0) {
                 assert!(
                     s.select.is_none() || matches!(s.select, Some(Select::Count(Count::All))),
                     "{s:?}"
@@ -527,10 +541,52 @@ mod tests {
         }
         assert!(power > 0, "power-loss was never drawn");
         let aimed = (0..50).any(|seed| {
-            g.generate(&mut ChaCha8Rng::seed_from_u64(seed), 5, 5000, Roles::LEADER)
-                .iter()
-                .any(|s| matches!(s.select, Some(Select::Role(_) | Select::Shape(_, Some(_)))))
+            g.generate(
+                &mut ChaCha8Rng::seed_from_u64(seed),
+                5,
+                5000,
+                Roles::LEADER,
+                0,
+            )
+            .iter()
+            .any(|s| matches!(s.select, Some(Select::Role(_) | Select::Shape(_, Some(_)))))
         });
         assert!(aimed);
+    }
+
+    #[test]
+    fn corruption_kinds_strike_one_node_without_a_window_and_only_with_a_budget() {
+        let g: Generator =
+            serde_yaml::from_str("faults: [corrupt, misdirect, crash]\nsteps: [6, 6]").unwrap();
+        let mut kinds = std::collections::BTreeSet::new();
+        for seed in 0..30 {
+            let steps = g.generate(
+                &mut ChaCha8Rng::seed_from_u64(seed),
+                3,
+                5000,
+                Roles::NONE,
+                1,
+            );
+            for s in steps.iter().filter(|s| s.fault.instantaneous()) {
+                assert_eq!(s.for_ms, None, "{s:?}");
+                assert!(
+                    s.fault.nodes().len() == 1 && s.fault.nodes()[0] < 3,
+                    "{s:?}"
+                );
+                kinds.insert(s.fault.kind());
+            }
+            let none = g.generate(
+                &mut ChaCha8Rng::seed_from_u64(seed),
+                3,
+                5000,
+                Roles::NONE,
+                0,
+            );
+            assert!(
+                none.iter().all(|s| !s.fault.instantaneous()),
+                "budget 0: {none:?}"
+            );
+        }
+        assert_eq!(kinds.len(), 2, "{kinds:?}");
     }
 }

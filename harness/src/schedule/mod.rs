@@ -108,6 +108,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../schedules/disk-errors.yaml"),
     ),
     (
+        "corruption",
+        include_str!("../../../schedules/corruption.yaml"),
+    ),
+    (
         "flaky-network",
         include_str!("../../../schedules/flaky-network.yaml"),
     ),
@@ -216,6 +220,9 @@ impl Schedule {
     ///
     /// A generated schedule draws role-aimed steps only for the `roles` the model declares
     /// ([`Protocol::roles`](crate::Protocol::roles)); explicit steps are kept as written.
+    ///
+    /// A generator draws `corrupt` and `misdirect` steps as for a protocol with a corruption
+    /// budget; [`Schedule::resolve_for`] says which budget.
     pub fn resolve(
         &self,
         rng: &mut ChaCha8Rng,
@@ -223,9 +230,33 @@ impl Schedule {
         horizon_ms: u64,
         roles: crate::data::Roles,
     ) -> Result<Vec<Step>, String> {
+        self.resolve_for(rng, nodes, horizon_ms, roles, usize::MAX)
+    }
+
+    /// [`Schedule::resolve`] for a protocol whose
+    /// [`corruption_budget`](crate::Protocol::corruption_budget) is `corruption_budget`: with 0,
+    /// a generator draws no `corrupt` or `misdirect` step (each could only be skipped), so the
+    /// protocol's seeds draw what they would without those kinds in the list.
+    ///
+    /// ```
+    /// use faultline::schedule::Schedule;
+    /// use rand::SeedableRng;
+    /// let s = Schedule::parse("g", "generate:\n  faults: [corrupt, misdirect]\n").unwrap();
+    /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    /// let none = s.resolve_for(&mut rng, 3, 5000, faultline::Roles::NONE, 0).unwrap();
+    /// assert!(none.is_empty());
+    /// ```
+    pub fn resolve_for(
+        &self,
+        rng: &mut ChaCha8Rng,
+        nodes: usize,
+        horizon_ms: u64,
+        roles: crate::data::Roles,
+        corruption_budget: usize,
+    ) -> Result<Vec<Step>, String> {
         let steps = match self {
             Schedule::Steps(steps) => steps.clone(),
-            Schedule::Generate(g) => g.generate(rng, nodes, horizon_ms, roles),
+            Schedule::Generate(g) => g.generate(rng, nodes, horizon_ms, roles, corruption_budget),
         };
         for (i, s) in steps.iter().enumerate() {
             let mut named = if s.select.is_some() {

@@ -39,6 +39,22 @@ pub enum Fault {
         /// The probability that one call fails, in `[0, 1]`.
         rate: f64,
     },
+    /// A bit flip at rest: 1 to 8 bits flip inside one 512-byte sector of one of each node's
+    /// files that holds synced data, in the page cache and on the platter alike, so the next read
+    /// sees it and every crash keeps it. Instantaneous (no window); each node's strike is
+    /// subject to the protocol's [`corruption_budget`](crate::Protocol::corruption_budget).
+    Corrupt {
+        /// The struck nodes.
+        nodes: Vec<usize>,
+    },
+    /// A misdirected write: each node's next file-API write (`File::write_at`/`append`) lands at
+    /// the wrong place, a sector-aligned shift within the same file or in another of its files,
+    /// and the intended place keeps its old bytes. Instantaneous (it arms the fault); subject to
+    /// the protocol's [`corruption_budget`](crate::Protocol::corruption_budget).
+    Misdirect {
+        /// The struck nodes.
+        nodes: Vec<usize>,
+    },
     /// The nodes stop running (a GC pause, a stalled VM) but keep their state; messages queue
     /// for them and are processed when the window ends.
     Pause {
@@ -83,12 +99,26 @@ impl Fault {
             Fault::Crash { power: false, .. } => "crash",
             Fault::Crash { power: true, .. } => "power-loss",
             Fault::DiskError { .. } => "disk-error",
+            Fault::Corrupt { .. } => "corrupt",
+            Fault::Misdirect { .. } => "misdirect",
             Fault::Pause { .. } => "pause",
             Fault::Loss { .. } => "loss",
             Fault::Duplicate { .. } => "duplicate",
             Fault::Delay { .. } => "delay",
             Fault::ClockSkew { .. } => "clock-skew",
         }
+    }
+
+    /// Whether it strikes once and has no window (`corrupt`, `misdirect`): its step takes no
+    /// `for_ms`.
+    ///
+    /// ```
+    /// use faultline::schedule::Fault;
+    /// assert!(Fault::Corrupt { nodes: vec![1] }.instantaneous());
+    /// assert!(!Fault::Pause { nodes: vec![1] }.instantaneous());
+    /// ```
+    pub fn instantaneous(&self) -> bool {
+        matches!(self, Fault::Corrupt { .. } | Fault::Misdirect { .. })
     }
 
     /// The nodes it names: crashed, paused or skewed nodes, or every node of a partition.
@@ -102,6 +132,8 @@ impl Fault {
             }
             Fault::Crash { nodes, .. }
             | Fault::Pause { nodes }
+            | Fault::Corrupt { nodes }
+            | Fault::Misdirect { nodes }
             | Fault::DiskError { nodes, .. } => nodes.clone(),
             Fault::ClockSkew { node, .. } => vec![*node],
             _ => vec![],
@@ -149,6 +181,8 @@ impl fmt::Display for Fault {
             Fault::DiskError { nodes, op, rate } => {
                 write!(f, "disk-error {} {op} rate {rate}", list(nodes))
             }
+            Fault::Corrupt { nodes } => write!(f, "corrupt {}", list(nodes)),
+            Fault::Misdirect { nodes } => write!(f, "misdirect {}", list(nodes)),
             Fault::Pause { nodes } => write!(f, "pause {}", list(nodes)),
             Fault::Loss { rate } => write!(f, "loss {rate}"),
             Fault::Duplicate { rate } => write!(f, "duplicate {rate}"),
@@ -429,7 +463,7 @@ fn allowed_fields(fault: &str) -> &'static [&'static str] {
         "partition" => &["groups", "shape", "oneway", "node"],
         "crash" | "power-loss" => &["node", "nodes", "torn"],
         "disk-error" => &["node", "nodes", "op", "rate"],
-        "pause" => &["node", "nodes"],
+        "pause" | "corrupt" | "misdirect" => &["node", "nodes"],
         "loss" | "duplicate" => &["rate"],
         "delay" => &["mean_ms", "dist"],
         "clock-skew" => &["node", "offset_ms", "drift"],
@@ -562,6 +596,20 @@ impl TryFrom<StepSpec> for Step {
                 let (nodes, sel) = s.node_set(f)?;
                 select = sel;
                 Fault::Pause { nodes }
+            }
+            "corrupt" | "misdirect" => {
+                if s.for_ms.is_some() {
+                    return Err(format!(
+                        "fault `{f}` strikes once and has no window: it takes no `for_ms`"
+                    ));
+                }
+                let (nodes, sel) = s.node_set(f)?;
+                select = sel;
+                if f == "corrupt" {
+                    Fault::Corrupt { nodes }
+                } else {
+                    Fault::Misdirect { nodes }
+                }
             }
             "loss" => Fault::Loss {
                 rate: rate(s.rate, f)?,
@@ -710,7 +758,10 @@ impl From<Step> for StepSpec {
                 spec.op = Some(op.name().to_string());
                 spec.rate = Some(rate);
             }
-            (Fault::Pause { nodes }, sel) => match sel {
+            (
+                Fault::Pause { nodes } | Fault::Corrupt { nodes } | Fault::Misdirect { nodes },
+                sel,
+            ) => match sel {
                 Some(Select::Role(r)) => spec.node = Some(NodeRef::Role(r)),
                 Some(Select::Count(c)) => {
                     spec.nodes = Some(NodesSpec::Count(name_of(COUNTS, c).to_string()))
@@ -758,6 +809,8 @@ pub const FAULT_NAMES: &[&str] = &[
     "crash",
     "power-loss",
     "disk-error",
+    "corrupt",
+    "misdirect",
     "pause",
     "loss",
     "duplicate",
