@@ -71,6 +71,8 @@ pub struct RaftRs {
     workload: Workload,
     /// The client side: find the leader, follow redirects, retry on silence.
     client: LeaderClient,
+    /// Server nodes in the run (for the corruption budget).
+    servers: usize,
 }
 
 impl RaftRs {
@@ -89,6 +91,7 @@ impl RaftRs {
             bug,
             workload: Workload::named(cfg.workload_or("append"))?,
             client: LeaderClient::new(),
+            servers: cfg.nodes,
         })
     }
 }
@@ -126,6 +129,14 @@ impl Protocol for RaftRs {
     // Elected leaders (`leader-elected`): swarm aims crashes, pauses and isolations at them.
     fn roles(&self) -> Roles {
         Roles::LEADER
+    }
+
+    // A node whose log is damaged stays down (it detects the damage and refuses to start), and
+    // every entry raft-rs acknowledges is durable on a majority: a minority of damaged nodes
+    // still leaves an intact copy of every committed entry on every majority, so the largest
+    // minority may be struck.
+    fn corruption_budget(&self) -> usize {
+        self.servers.saturating_sub(1) / 2
     }
 
     async fn node(&self, ctx: NodeCtx<Msg>) {

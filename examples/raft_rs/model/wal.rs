@@ -264,6 +264,11 @@ impl Wal {
     }
 }
 
+/// Whether `file` reads back exactly `expected` (an unreadable sector counts as a mismatch).
+fn reads_back(file: &File<Msg>, expected: &[u8]) -> bool {
+    file.read().is_ok_and(|got| got == expected)
+}
+
 /// `write_at` until it succeeds (ENOSPC writes nothing, so the same bytes go to the same place).
 async fn write_all(ctx: &NodeCtx<Msg>, file: &File<Msg>, at: u64, buf: &[u8]) {
     let mut backoff = Backoff::new();
@@ -325,6 +330,13 @@ async fn install(ctx: &NodeCtx<Msg>, disk: &Disk<Msg>, state: &Recovered) -> Wal
             staged: image(state),
         };
         wal.sync(ctx).await;
+        // A misdirected write may have put the image elsewhere (even into the old log) and left
+        // the temporary file short: installing it would make an empty log look like a fresh
+        // node, which forgets its votes and entries. Read it back before the rename.
+        if !reads_back(&wal.file, &image(state)) {
+            backoff.wait(ctx).await;
+            continue;
+        }
         disk.rename(WAL_TMP, WAL)
             .expect("the temporary log was just created");
         if disk.sync_dir().await.is_ok() {
