@@ -25,6 +25,9 @@
 //!   the entries and hard state are fsynced; the fsync is batched 100 ms later.
 //! - `volatile-hardstate`: the hard state (term, vote, commit) is never written to disk.
 //! - `thread-rng`: raft-rs's `thread_rng` election timeouts (nondeterministic, not unsafe).
+//! - `truncate-on-corruption`: a boot cuts a damaged log at the first bad record and starts on
+//!   the prefix, forgetting acknowledged entries, votes and terms (the correct driver refuses to
+//!   start, `wal.rs`).
 //!
 //! A panic raft-rs raises under misuse ("to_commit 7 is out of range [last_index 5]") is a `panic`
 //! violation carrying its message.
@@ -62,6 +65,7 @@ enum Bug {
     AckBeforeFsync,
     VolatileHardState,
     ThreadRng,
+    TruncateOnCorruption,
 }
 
 /// The protocol for one run.
@@ -82,6 +86,7 @@ impl RaftRs {
             Some("ack-before-fsync") => Bug::AckBeforeFsync,
             Some("volatile-hardstate") => Bug::VolatileHardState,
             Some("thread-rng") => Bug::ThreadRng,
+            Some("truncate-on-corruption") => Bug::TruncateOnCorruption,
             Some(other) => return Err(format!("unknown bug `{other}`")),
         };
         if cfg.nodes == 0 {
@@ -112,6 +117,10 @@ pub fn model() -> Model {
         .bug(
             "thread-rng",
             "raft-rs picks election timeouts with rand::thread_rng: runs are not reproducible",
+        )
+        .bug(
+            "truncate-on-corruption",
+            "a boot cuts the log at its first damaged record and starts raft-rs on the prefix",
         )
         .workloads(&["append", "register"])
         .nodes(5)

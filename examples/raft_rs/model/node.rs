@@ -1,6 +1,7 @@
 //! One server: a raft-rs `RawNode` driven by the harness (ticks from its timers, messages over
 //! its network, storage on its disk), with a key-value state machine on top.
 use super::storage::Durable;
+use super::wal::OnDamage;
 use super::{Bug, Msg};
 use faultline::prelude::*;
 use raft::prelude::{Entry, EntryType, Message};
@@ -42,7 +43,11 @@ struct Server<'a> {
 /// never starts raft-rs: it stays down (every restart finds the same damage).
 pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
     let voters: Vec<u64> = (1..=ctx.servers() as u64).collect();
-    let (durable, storage) = match Durable::load(ctx, &voters).await {
+    let on_damage = match bug {
+        Bug::TruncateOnCorruption => OnDamage::Truncate,
+        _ => OnDamage::Refuse,
+    };
+    let (durable, storage) = match Durable::load(ctx, &voters, on_damage).await {
         Ok(loaded) => loaded,
         Err(c) => {
             // raft-rs trusts its storage and cannot ask peers for one entry: starting on a log

@@ -13,7 +13,7 @@
 //! The driver also keeps, per stable index, what the Raft checkers need to compare logs without
 //! shipping them: the entry's term, a digest of the entry and a hash of the log prefix ending at
 //! it (`chain`).
-use super::wal::{self, Corruption, Wal};
+use super::wal::{self, Corruption, OnDamage, Wal};
 use super::Msg;
 use faultline::NodeCtx;
 use raft::prelude::{ConfState, Entry, HardState};
@@ -69,9 +69,10 @@ impl Durable {
     pub async fn load(
         ctx: &NodeCtx<Msg>,
         voters: &[u64],
+        on_damage: OnDamage,
     ) -> Result<(Durable, MemStorage), Corruption> {
         let initial = ConfState::from((voters.iter().copied(), Vec::new()));
-        let (wal, state) = wal::open(ctx, &ctx.disk(), &initial).await?;
+        let (wal, state) = wal::open(ctx, &ctx.disk(), &initial, on_damage).await?;
         let storage = MemStorage::new_with_conf_state(state.conf);
         let mut durable = Durable {
             facts: Vec::new(),

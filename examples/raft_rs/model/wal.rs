@@ -294,16 +294,38 @@ async fn read_log(ctx: &NodeCtx<Msg>, disk: &Disk<Msg>) -> Option<Vec<u8>> {
     }
 }
 
+/// What a boot does with a damaged log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDamage {
+    /// Refuse to start (the correct driver).
+    Refuse,
+    /// `--bug truncate-on-corruption`: cut the log at the first damaged record and start on the
+    /// prefix, as PAR (FAST '18) found LogCabin- and ZooKeeper-style recovery doing.
+    Truncate,
+}
+
 /// Opens the node's log at boot: replays it (a fresh node starts from `conf`), then rewrites the
 /// recovered state into a new file installed by rename with a directory fsync. `Err` when the log
-/// holds a damaged record: the caller must not start raft-rs on it.
+/// holds a damaged record (and `on_damage` refuses it): the caller must not start raft-rs on it.
 pub async fn open(
     ctx: &NodeCtx<Msg>,
     disk: &Disk<Msg>,
     conf: &ConfState,
+    on_damage: OnDamage,
 ) -> Result<(Wal, Recovered), Corruption> {
     let bytes = read_log(ctx, disk).await.unwrap_or_default();
-    let state = recover(&bytes)?.unwrap_or_else(|| Recovered {
+    let recovered = match recover(&bytes) {
+        Err(c) if on_damage == OnDamage::Truncate => {
+            ctx.observe(
+                "wal-truncated",
+                &serde_json::json!({"offset": c.offset, "why": c.why}),
+            );
+            // Damage is found at a record's start: the bytes before it are whole records.
+            recover(&bytes[..c.offset])?
+        }
+        r => r?,
+    };
+    let state = recovered.unwrap_or_else(|| Recovered {
         conf: conf.clone(),
         ..Recovered::default()
     });
