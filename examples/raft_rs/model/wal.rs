@@ -374,19 +374,22 @@ mod tests {
     use super::*;
 
     fn entry(index: u64, term: u64, data: &str) -> Entry {
-        let mut e = Entry::default();
-        e.index = index;
-        e.term = term;
-        e.data = data.as_bytes().to_vec().into();
-        e
+        Entry {
+            index,
+            term,
+            data: data.as_bytes().to_vec().into(),
+            ..Default::default()
+        }
     }
 
     /// Three entries, then a hard state.
     fn state() -> Recovered {
-        let mut hs = HardState::default();
-        hs.term = 2;
-        hs.vote = 1;
-        hs.commit = 2;
+        let hs = HardState {
+            term: 2,
+            vote: 1,
+            commit: 2,
+            ..Default::default()
+        };
         let mut s = Recovered {
             conf: ConfState::from((vec![1, 2, 3], Vec::new())),
             entries: vec![entry(1, 1, ""), entry(2, 2, "put a"), entry(3, 2, "put b")],
