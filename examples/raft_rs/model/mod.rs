@@ -2,8 +2,9 @@
 //! driven through Faultline's public API only — the way a user plugs in code they did not write
 //! for the harness.
 //!
-//! - Each server owns a `RawNode` over a `MemStorage` rebuilt from the harness disk at every
-//!   (re)start (`storage.rs`: an append-only entry log, the hard state, the configuration).
+//! - Each server owns a `RawNode` over a `MemStorage` rebuilt at every (re)start from a
+//!   write-ahead log of checksummed records on the harness disk (`storage.rs`, `wal.rs`: entries,
+//!   hard state, configuration). A torn tail is cut; a damaged record keeps the node down.
 //! - raft-rs is ticked from the harness's timers and its messages travel over the harness's
 //!   network, so partitions, loss, duplication, delay and crashes all reach it.
 //! - The Ready loop follows raft-rs's documented order (`node.rs`), with the fsync before
