@@ -37,7 +37,8 @@ fn the_model_declares_its_variants_and_the_raft_guarantees() {
             "ack-before-fsync",
             "volatile-hardstate",
             "thread-rng",
-            "truncate-on-corruption"
+            "truncate-on-corruption",
+            "fsync-retry"
         ]
     );
     let info = m.info(&m.config(None)).unwrap();
@@ -109,6 +110,38 @@ fn truncate_on_corruption_trips_raft_rs() {
         ALL,
     );
     assert!(first < 40, "first failing seed {first}");
+}
+
+/// Whether some node of the run refused to start on a damaged log.
+fn refused_to_start(report: &faultline::run::RunReport) -> bool {
+    report
+        .recording
+        .observations
+        .iter()
+        .any(|o| o.kind == "wal-corrupt")
+}
+
+#[test]
+fn fsync_retry_loses_synced_looking_writes_which_the_wal_then_finds_damaged() {
+    // fsyncgate: a failed fsync dropped the unsynced records; retrying the fsync succeeds
+    // without them, the node acknowledges, and later records land behind a hole. After a power
+    // loss the WAL finds the hole (zeros fail the header checksum) and the node stays down: the
+    // checksums turn a silent loss into detected damage. The correct driver writes the dropped
+    // bytes again before retrying, and no disk-errors seed damages its log.
+    let seed = (0..40)
+        .find(|&seed| {
+            refused_to_start(&run_seed(
+                &model(),
+                Some("fsync-retry"),
+                "disk-errors",
+                seed,
+                &[],
+            ))
+        })
+        .expect("a disk-errors seed in 0..40 leaves a fsync-retry log damaged");
+    let correct = run_seed(&model(), None, "disk-errors", seed, &[]);
+    assert!(correct.passed, "seed {seed}: {:?}", correct.violations);
+    assert!(!refused_to_start(&correct), "seed {seed}");
 }
 
 #[test]

@@ -29,6 +29,8 @@
 //! - `truncate-on-corruption`: a boot cuts a damaged log at the first bad record and starts on
 //!   the prefix, forgetting acknowledged entries, votes and terms (the correct driver refuses to
 //!   start, `wal.rs`).
+//! - `fsync-retry`: a failed fsync is retried without writing the dropped bytes again, and its
+//!   success is taken for durability (fsyncgate).
 //!
 //! A panic raft-rs raises under misuse ("to_commit 7 is out of range [last_index 5]") is a `panic`
 //! violation carrying its message.
@@ -67,6 +69,7 @@ enum Bug {
     VolatileHardState,
     ThreadRng,
     TruncateOnCorruption,
+    FsyncRetry,
 }
 
 /// The protocol for one run.
@@ -88,6 +91,7 @@ impl RaftRs {
             Some("volatile-hardstate") => Bug::VolatileHardState,
             Some("thread-rng") => Bug::ThreadRng,
             Some("truncate-on-corruption") => Bug::TruncateOnCorruption,
+            Some("fsync-retry") => Bug::FsyncRetry,
             Some(other) => return Err(format!("unknown bug `{other}`")),
         };
         if cfg.nodes == 0 {
@@ -122,6 +126,10 @@ pub fn model() -> Model {
         .bug(
             "truncate-on-corruption",
             "a boot cuts the log at its first damaged record and starts raft-rs on the prefix",
+        )
+        .bug(
+            "fsync-retry",
+            "a failed fsync (which dropped the unsynced writes) is retried as is and its success acknowledged",
         )
         .workloads(&["append", "register"])
         .nodes(5)

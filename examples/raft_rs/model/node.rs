@@ -47,7 +47,7 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
         Bug::TruncateOnCorruption => OnDamage::Truncate,
         _ => OnDamage::Refuse,
     };
-    let (durable, storage) = match Durable::load(ctx, &voters, on_damage).await {
+    let (mut durable, storage) = match Durable::load(ctx, &voters, on_damage).await {
         Ok(loaded) => loaded,
         Err(c) => {
             // raft-rs trusts its storage and cannot ask peers for one entry: starting on a log
@@ -57,6 +57,9 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
             return;
         }
     };
+    if bug == Bug::FsyncRetry {
+        durable.retry_fsync_blindly();
+    }
     let mut cfg = Config {
         id: raft_id(ctx.id()),
         heartbeat_tick: HEARTBEAT_TICKS,

@@ -123,6 +123,11 @@ impl Durable {
         }
     }
 
+    /// `--bug fsync-retry`: the log retries a failed fsync without writing the dropped bytes again.
+    pub fn retry_fsync_blindly(&mut self) {
+        self.wal.retry_fsync_blindly();
+    }
+
     /// Writes what is staged to the file: a process crash keeps it from here on.
     pub async fn flush(&mut self, ctx: &NodeCtx<Msg>) {
         self.wal.flush(ctx).await;

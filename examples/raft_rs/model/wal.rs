@@ -210,6 +210,9 @@ pub struct Wal {
     unsynced: Vec<u8>,
     /// Records not written to the file yet (each framed for the offset it will land at).
     staged: Vec<u8>,
+    /// `--bug fsync-retry`: after a failed fsync, retry it without writing the dropped bytes
+    /// again, and take its success for durability (PostgreSQL's pre-2018 fsyncgate mistake).
+    blind_retry: bool,
 }
 
 impl Wal {
@@ -221,6 +224,11 @@ impl Wal {
     fn stage(&mut self, kind: u8, body: &[u8]) {
         let rec = record(kind, body, self.end());
         self.staged.extend_from_slice(&rec);
+    }
+
+    /// `--bug fsync-retry`: a failed fsync is retried as is, its success taken for durability.
+    pub fn retry_fsync_blindly(&mut self) {
+        self.blind_retry = true;
     }
 
     /// Stages entries (durable after the next [`Wal::sync`]).
@@ -257,7 +265,9 @@ impl Wal {
         let mut backoff = Backoff::new();
         while self.file.sync_data().await.is_err() {
             backoff.wait(ctx).await;
-            write_all(ctx, &self.file, self.synced, &self.unsynced).await;
+            if !self.blind_retry {
+                write_all(ctx, &self.file, self.synced, &self.unsynced).await;
+            }
         }
         self.synced += self.unsynced.len() as u64;
         self.unsynced.clear();
@@ -350,6 +360,7 @@ async fn install(ctx: &NodeCtx<Msg>, disk: &Disk<Msg>, state: &Recovered) -> Wal
             synced: 0,
             unsynced: Vec::new(),
             staged: image(state),
+            blind_retry: false,
         };
         wal.sync(ctx).await;
         // A misdirected write may have put the image elsewhere (even into the old log) and left
