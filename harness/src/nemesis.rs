@@ -355,7 +355,7 @@ impl<M: 'static> Nemesis<M> {
                 Ok(what) => {
                     self.budget.spend(node);
                     landed.push(node);
-                    notes.push(format!("n{node}: {what}"));
+                    notes.push((node, true, what.clone()));
                     core.record_fault(FaultEvent {
                         phase: "strike".into(),
                         step: i,
@@ -366,7 +366,7 @@ impl<M: 'static> Nemesis<M> {
                     });
                 }
                 Err(why) => {
-                    notes.push(format!("n{node} skipped: {why}"));
+                    notes.push((node, false, why.clone()));
                     core.record_fault(FaultEvent {
                         phase: "skip".into(),
                         step: i,
@@ -385,11 +385,19 @@ impl<M: 'static> Nemesis<M> {
             Some(sel) => format!("{sel} = {fault}; "),
             None => String::new(),
         };
+        // "skipped: nX: why" when nothing landed, else each node's outcome.
         let all_skipped = landed.is_empty();
+        let told: Vec<String> = notes
+            .iter()
+            .map(|(node, ok, text)| match (ok, all_skipped) {
+                (false, false) => format!("n{node} skipped: {text}"),
+                _ => format!("n{node}: {text}"),
+            })
+            .collect();
         let note = format!(
             "{how}{}{}",
             if all_skipped { "skipped: " } else { "" },
-            notes.join("; ")
+            told.join("; ")
         );
         ran.trigger = Some(match &step.trigger {
             Some(t) if step.after.is_some() => format!("{t}; {note}"),
