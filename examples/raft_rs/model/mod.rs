@@ -2,8 +2,9 @@
 //! driven through Faultline's public API only — the way a user plugs in code they did not write
 //! for the harness.
 //!
-//! - Each server owns a `RawNode` over a `MemStorage` rebuilt from the harness disk at every
-//!   (re)start (`storage.rs`: an append-only entry log, the hard state, the configuration).
+//! - Each server owns a `RawNode` over a `MemStorage` rebuilt at every (re)start from a
+//!   write-ahead log of checksummed records on the harness disk (`storage.rs`, `wal.rs`: entries,
+//!   hard state, configuration). A torn tail is cut; a damaged record keeps the node down.
 //! - raft-rs is ticked from the harness's timers and its messages travel over the harness's
 //!   network, so partitions, loss, duplication, delay and crashes all reach it.
 //! - The Ready loop follows raft-rs's documented order (`node.rs`), with the fsync before
@@ -25,12 +26,18 @@
 //!   the entries and hard state are fsynced; the fsync is batched 100 ms later.
 //! - `volatile-hardstate`: the hard state (term, vote, commit) is never written to disk.
 //! - `thread-rng`: raft-rs's `thread_rng` election timeouts (nondeterministic, not unsafe).
+//! - `truncate-on-corruption`: a boot cuts a damaged log at the first bad record and starts on
+//!   the prefix, forgetting acknowledged entries, votes and terms (the correct driver refuses to
+//!   start, `wal.rs`).
+//! - `fsync-retry`: a failed fsync is retried without writing the dropped bytes again, and its
+//!   success is taken for durability (fsyncgate).
 //!
 //! A panic raft-rs raises under misuse ("to_commit 7 is out of range [last_index 5]") is a `panic`
 //! violation carrying its message.
 mod client;
 mod node;
 mod storage;
+mod wal;
 
 use faultline::leader::LeaderClient;
 use faultline::prelude::*;
@@ -61,6 +68,8 @@ enum Bug {
     AckBeforeFsync,
     VolatileHardState,
     ThreadRng,
+    TruncateOnCorruption,
+    FsyncRetry,
 }
 
 /// The protocol for one run.
@@ -70,6 +79,8 @@ pub struct RaftRs {
     workload: Workload,
     /// The client side: find the leader, follow redirects, retry on silence.
     client: LeaderClient,
+    /// Server nodes in the run (for the corruption budget).
+    servers: usize,
 }
 
 impl RaftRs {
@@ -79,6 +90,8 @@ impl RaftRs {
             Some("ack-before-fsync") => Bug::AckBeforeFsync,
             Some("volatile-hardstate") => Bug::VolatileHardState,
             Some("thread-rng") => Bug::ThreadRng,
+            Some("truncate-on-corruption") => Bug::TruncateOnCorruption,
+            Some("fsync-retry") => Bug::FsyncRetry,
             Some(other) => return Err(format!("unknown bug `{other}`")),
         };
         if cfg.nodes == 0 {
@@ -88,6 +101,7 @@ impl RaftRs {
             bug,
             workload: Workload::named(cfg.workload_or("append"))?,
             client: LeaderClient::new(),
+            servers: cfg.nodes,
         })
     }
 }
@@ -109,6 +123,14 @@ pub fn model() -> Model {
             "thread-rng",
             "raft-rs picks election timeouts with rand::thread_rng: runs are not reproducible",
         )
+        .bug(
+            "truncate-on-corruption",
+            "a boot cuts the log at its first damaged record and starts raft-rs on the prefix",
+        )
+        .bug(
+            "fsync-retry",
+            "a failed fsync (which dropped the unsynced writes) is retried as is and its success acknowledged",
+        )
         .workloads(&["append", "register"])
         .nodes(5)
         .clients(3)
@@ -125,6 +147,14 @@ impl Protocol for RaftRs {
     // Elected leaders (`leader-elected`): swarm aims crashes, pauses and isolations at them.
     fn roles(&self) -> Roles {
         Roles::LEADER
+    }
+
+    // A node whose log is damaged stays down (it detects the damage and refuses to start), and
+    // every entry raft-rs acknowledges is durable on a majority: a minority of damaged nodes
+    // still leaves an intact copy of every committed entry on every majority, so the largest
+    // minority may be struck.
+    fn corruption_budget(&self) -> usize {
+        self.servers.saturating_sub(1) / 2
     }
 
     async fn node(&self, ctx: NodeCtx<Msg>) {

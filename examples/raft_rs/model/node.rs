@@ -1,6 +1,7 @@
 //! One server: a raft-rs `RawNode` driven by the harness (ticks from its timers, messages over
 //! its network, storage on its disk), with a key-value state machine on top.
 use super::storage::Durable;
+use super::wal::OnDamage;
 use super::{Bug, Msg};
 use faultline::prelude::*;
 use raft::prelude::{Entry, EntryType, Message};
@@ -23,7 +24,6 @@ const LAZY_FSYNC: Duration = Duration::from_millis(100);
 struct Server<'a> {
     ctx: &'a NodeCtx<Msg>,
     bug: Bug,
-    disk: Disk<Msg>,
     raw: RawNode<MemStorage>,
     durable: Durable,
     kv: BTreeMap<String, Value>,
@@ -39,11 +39,27 @@ struct Server<'a> {
     lazy_sync: Option<Instant>,
 }
 
-/// The server loop of one node, from its durable state.
+/// The server loop of one node, from its durable state. A node whose log holds a damaged record
+/// never starts raft-rs: it stays down (every restart finds the same damage).
 pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
-    let disk = ctx.disk();
     let voters: Vec<u64> = (1..=ctx.servers() as u64).collect();
-    let (durable, storage) = Durable::load(&disk, &voters);
+    let on_damage = match bug {
+        Bug::TruncateOnCorruption => OnDamage::Truncate,
+        _ => OnDamage::Refuse,
+    };
+    let (mut durable, storage) = match Durable::load(ctx, &voters, on_damage).await {
+        Ok(loaded) => loaded,
+        Err(c) => {
+            // raft-rs trusts its storage and cannot ask peers for one entry: starting on a log
+            // with a hole, or on one cut at the damage, could vote or ack against a committed
+            // entry. Staying down is safe while only a minority is damaged.
+            ctx.observe("wal-corrupt", &json!({"offset": c.offset, "why": c.why}));
+            return;
+        }
+    };
+    if bug == Bug::FsyncRetry {
+        durable.retry_fsync_blindly();
+    }
     let mut cfg = Config {
         id: raft_id(ctx.id()),
         heartbeat_tick: HEARTBEAT_TICKS,
@@ -71,7 +87,6 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
     let mut s = Server {
         ctx,
         bug,
-        disk,
         raw,
         durable,
         kv: BTreeMap::new(),
@@ -90,7 +105,7 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
                 let now = ctx.instant();
                 if s.lazy_sync.is_some_and(|t| t <= now) {
                     s.lazy_sync = None;
-                    s.disk.fsync().await;
+                    s.durable.sync(ctx).await;
                 }
                 if now >= s.next_tick {
                     s.raw.tick();
@@ -183,26 +198,28 @@ impl Server<'_> {
         self.apply(ready.take_committed_entries());
         let volatile = self.bug == Bug::VolatileHardState;
         let store = self.raw.store().clone();
-        self.durable.append(&self.disk, &store, ready.entries());
+        self.durable.append(&store, ready.entries());
         if let Some(hs) = ready.hs() {
-            self.durable
-                .set_hard_state(&self.disk, &store, hs, volatile);
+            self.durable.set_hard_state(&store, hs, volatile);
         }
-        // Votes and append acknowledgements promise durability: only after the fsync.
+        // Votes and append acknowledgements promise durability: only after the fsync (which
+        // returns only once the writes are durable: never on a failed fsync).
         if ready.must_sync() {
             if self.bug == Bug::AckBeforeFsync {
+                self.durable.flush(self.ctx).await;
                 self.lazy_sync
                     .get_or_insert(self.ctx.instant() + LAZY_FSYNC);
             } else {
-                self.disk.fsync().await;
+                self.durable.sync(self.ctx).await;
             }
         }
         self.send_all(ready.take_persisted_messages());
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {
-            self.durable
-                .set_commit(&self.disk, &store, commit, volatile);
+            self.durable.set_commit(&store, commit, volatile);
         }
+        // Whatever is left staged (a hard state without a sync) reaches the page cache now.
+        self.durable.flush(self.ctx).await;
         self.send_all(light.take_messages());
         self.apply(light.take_committed_entries());
         self.raw.advance_apply();

@@ -1,31 +1,24 @@
 //! raft-rs's durable state on the harness disk, and the `MemStorage` rebuilt from it at every
 //! (re)start.
 //!
-//! Three files:
-//! - `raft-log`: an append-only write-ahead log of entry records (a little-endian `u32` length,
-//!   then the protobuf-encoded `Entry`). A record for index `i` replaces the entries from `i` on,
-//!   so overwriting a conflicting suffix is an append too. A crash can tear the last unsynced
-//!   record: loading stops at the first incomplete one and rewrites the file without it.
-//! - `hard-state`: the protobuf `HardState` (term, vote, commit).
-//! - `conf-state`: the protobuf `ConfState`, written once when the node first boots. Membership
-//!   is static here (every node starts with all servers as voters, as `MemStorage`'s docs
-//!   suggest) and the log is never compacted, so there are no snapshots to store.
+//! Everything raft-rs's `Storage` contract asks to keep — the entries, the `HardState` (term,
+//! vote, commit) and the `ConfState` — lives in one write-ahead log of checksummed records
+//! (`wal.rs`), so one fsync per Ready makes all of it durable. Membership is static here (every
+//! node starts with all servers as voters, as `MemStorage`'s docs suggest) and the log is never
+//! compacted into a snapshot, so there are no snapshots to store.
 //!
-//! Nothing here is durable until the driver fsyncs, which is the point: the Ready loop decides
+//! Nothing here is durable until the driver syncs, which is the point: the Ready loop decides
 //! when, and the bug variants get it wrong.
 //!
 //! The driver also keeps, per stable index, what the Raft checkers need to compare logs without
 //! shipping them: the entry's term, a digest of the entry and a hash of the log prefix ending at
 //! it (`chain`).
-use faultline::Disk;
-use protobuf::Message as _;
+use super::wal::{self, Corruption, OnDamage, Wal};
+use super::Msg;
+use faultline::NodeCtx;
 use raft::prelude::{ConfState, Entry, HardState};
 use raft::storage::MemStorage;
 use serde_json::{json, Value};
-
-const LOG: &str = "raft-log";
-const HARD_STATE: &str = "hard-state";
-const CONF_STATE: &str = "conf-state";
 
 /// Digests and prefix hashes are kept to 48 bits so they stay exact as JSON numbers in a browser.
 const HASH_MASK: u64 = (1 << 48) - 1;
@@ -62,51 +55,41 @@ impl Fact {
     }
 }
 
-/// The node's stable log as facts (index `i` at `facts[i - 1]`), mirroring `MemStorage`.
+/// The node's stable log as facts (index `i` at `facts[i - 1]`), mirroring `MemStorage`, and the
+/// log file it is persisted in.
 pub struct Durable {
     facts: Vec<Fact>,
+    wal: Wal,
 }
 
 impl Durable {
     /// Rebuilds raft-rs's storage from what the disk holds: a fresh node gets the initial
-    /// configuration (`voters`, written to disk for the next boot), a restarted one its log, hard
-    /// state and configuration.
-    pub fn load<M>(disk: &Disk<M>, voters: &[u64]) -> (Durable, MemStorage) {
-        let conf = match disk.read(CONF_STATE) {
-            Some(bytes) => ConfState::parse_from_bytes(&bytes).expect("conf-state is protobuf"),
-            None => {
-                let cs = ConfState::from((voters.iter().copied(), Vec::new()));
-                disk.write(CONF_STATE, cs.write_to_bytes().expect("encodes"));
-                cs
-            }
+    /// configuration (`voters`, made durable before raft-rs starts), a restarted one its log,
+    /// hard state and configuration. `Err` when the log holds a damaged record.
+    pub async fn load(
+        ctx: &NodeCtx<Msg>,
+        voters: &[u64],
+        on_damage: OnDamage,
+    ) -> Result<(Durable, MemStorage), Corruption> {
+        let initial = ConfState::from((voters.iter().copied(), Vec::new()));
+        let (wal, state) = wal::open(ctx, &ctx.disk(), &initial, on_damage).await?;
+        let storage = MemStorage::new_with_conf_state(state.conf);
+        let mut durable = Durable {
+            facts: Vec::new(),
+            wal,
         };
-        let storage = MemStorage::new_with_conf_state(conf);
-        let (entries, torn) = read_log(disk);
-        let mut durable = Durable { facts: Vec::new() };
-        if torn {
-            // New records must never land behind a torn fragment: rewrite the file clean.
-            let mut buf = Vec::new();
-            for e in &entries {
-                encode(e, &mut buf);
-            }
-            disk.write(LOG, buf);
-        }
-        durable.mirror(&entries);
+        durable.mirror(&state.entries);
         let mut core = storage.wl();
-        core.append(&entries)
+        core.append(&state.entries)
             .expect("a contiguous log from index 1");
-        if let Some(bytes) = disk.read(HARD_STATE) {
-            core.set_hardstate(
-                HardState::parse_from_bytes(&bytes).expect("hard-state is protobuf"),
-            );
-        }
+        core.set_hardstate(state.hard_state);
         drop(core);
-        (durable, storage)
+        Ok((durable, storage))
     }
 
-    /// Appends a Ready's entries to the storage and the log file (durable once fsynced). They may
-    /// start inside the log: raft-rs overwrites a conflicting suffix.
-    pub fn append<M>(&mut self, disk: &Disk<M>, storage: &MemStorage, entries: &[Entry]) {
+    /// Appends a Ready's entries to the storage and stages them in the log (durable once synced).
+    /// They may start inside the log: raft-rs overwrites a conflicting suffix.
+    pub fn append(&mut self, storage: &MemStorage, entries: &[Entry]) {
         if entries.is_empty() {
             return;
         }
@@ -114,40 +97,46 @@ impl Durable {
             .wl()
             .append(entries)
             .expect("raft-rs hands contiguous entries");
-        let mut buf = Vec::new();
-        for e in entries {
-            encode(e, &mut buf);
-        }
-        disk.append(LOG, &buf);
+        self.wal.stage_entries(entries);
         self.mirror(entries);
     }
 
-    /// Records the hard state in the storage and, unless `volatile`, in its file (durable once
-    /// fsynced).
-    pub fn set_hard_state<M>(
-        &self,
-        disk: &Disk<M>,
-        storage: &MemStorage,
-        hs: &HardState,
-        volatile: bool,
-    ) {
+    /// Records the hard state in the storage and, unless `volatile`, stages it in the log
+    /// (durable once synced).
+    pub fn set_hard_state(&mut self, storage: &MemStorage, hs: &HardState, volatile: bool) {
         storage.wl().set_hardstate(hs.clone());
         if !volatile {
-            disk.write(HARD_STATE, hs.write_to_bytes().expect("encodes"));
+            self.wal.stage_hard_state(hs);
         }
     }
 
-    /// A new commit index from a light Ready: raft-rs needs it in the storage; on disk it rides
-    /// along with the next fsync (losing it in a crash only makes the node re-learn it).
-    pub fn set_commit<M>(&self, disk: &Disk<M>, storage: &MemStorage, commit: u64, volatile: bool) {
+    /// A new commit index from a light Ready: raft-rs needs it in the storage; in the log it
+    /// rides along with the next sync (losing it in a crash only makes the node re-learn it).
+    pub fn set_commit(&mut self, storage: &MemStorage, commit: u64, volatile: bool) {
         let hs = {
             let mut core = storage.wl();
             core.mut_hard_state().commit = commit;
             core.hard_state().clone()
         };
         if !volatile {
-            disk.write(HARD_STATE, hs.write_to_bytes().expect("encodes"));
+            self.wal.stage_hard_state(&hs);
         }
+    }
+
+    /// `--bug fsync-retry`: the log retries a failed fsync without writing the dropped bytes again.
+    pub fn retry_fsync_blindly(&mut self) {
+        self.wal.retry_fsync_blindly();
+    }
+
+    /// Writes what is staged to the file: a process crash keeps it from here on.
+    pub async fn flush(&mut self, ctx: &NodeCtx<Msg>) {
+        self.wal.flush(ctx).await;
+    }
+
+    /// Makes everything staged durable; returns only once it is (a failed fsync is never taken
+    /// for a durable write).
+    pub async fn sync(&mut self, ctx: &NodeCtx<Msg>) {
+        self.wal.sync(ctx).await;
     }
 
     /// The fact about the stable entry at `index`, if the log holds it.
@@ -174,36 +163,4 @@ impl Durable {
             });
         }
     }
-}
-
-fn encode(e: &Entry, buf: &mut Vec<u8>) {
-    let bytes = e.write_to_bytes().expect("entries encode");
-    let len = u32::try_from(bytes.len()).expect("an entry under 4 GiB");
-    buf.extend_from_slice(&len.to_le_bytes());
-    buf.extend_from_slice(&bytes);
-}
-
-/// The log as the file holds it, replaying overwrites; `true` when a torn record ends it.
-fn read_log<M>(disk: &Disk<M>) -> (Vec<Entry>, bool) {
-    let mut entries: Vec<Entry> = Vec::new();
-    let Some(bytes) = disk.read(LOG) else {
-        return (entries, false);
-    };
-    let mut rest = &bytes[..];
-    while !rest.is_empty() {
-        let Some((len, body)) = rest.split_first_chunk::<4>() else {
-            return (entries, true);
-        };
-        let len = u32::from_le_bytes(*len) as usize;
-        if body.len() < len {
-            return (entries, true);
-        }
-        let e = Entry::parse_from_bytes(&body[..len]).expect("complete records decode");
-        let keep = usize::try_from(e.index - 1).expect("index fits");
-        assert!(keep <= entries.len(), "records continue the log");
-        entries.truncate(keep);
-        entries.push(e);
-        rest = &body[len..];
-    }
-    (entries, false)
 }
