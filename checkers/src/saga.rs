@@ -6,6 +6,12 @@
 //!   item's stock after the change.
 //! - `shipped` (shipping): `{"saga", "amount"}` — the order's value.
 //! - `inventory` (inventory, at every start): `{"stock": {item: level}}`.
+//!
+//! An effect may carry an `id` (unique per node and kind): a service re-reports on recovery
+//! every effect it finds durable, since a crash may have cut the first report off, and the
+//! checkers count each (node, kind, id) once ([`crate::observation::distinct_effects`]); a
+//! re-report comes before the inventory's `inventory` at that start, so the stock replay sees
+//! an effect whose first report was lost at the level it left.
 use crate::finding::{Finding, FindingKind};
 use crate::observation::Observation;
 use crate::requirements::{FieldType, Needed, Requirement};
@@ -29,7 +35,7 @@ pub struct SagaEffects {
 /// Every saga with at least one effect, by id.
 pub fn effects(obs: &[Observation]) -> BTreeMap<u64, SagaEffects> {
     let mut out: BTreeMap<u64, SagaEffects> = BTreeMap::new();
-    for o in obs {
+    for o in crate::observation::distinct_effects(obs) {
         let Some(id) = o.u64("saga") else { continue };
         let amount = o.u64("amount").unwrap_or(0);
         let e = out.entry(id).or_default();
@@ -162,7 +168,7 @@ pub fn check_conservation(obs: &[Observation]) -> Vec<Finding> {
     }
     // Stock: replay every reservation and release against the reported levels.
     let mut level: BTreeMap<String, i64> = BTreeMap::new();
-    for o in obs {
+    for o in crate::observation::distinct_effects(obs) {
         let delta = match o.kind.as_str() {
             "inventory" => {
                 if let Some(stock) = o.data.get("stock").and_then(Value::as_object) {

@@ -3,6 +3,7 @@
 use faultline::Model;
 
 mod commit;
+mod wal;
 pub mod dynamo;
 pub mod payments;
 pub mod primary_backup;
