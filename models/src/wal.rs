@@ -71,20 +71,16 @@ async fn sync_dir<M: Message>(ctx: &NodeCtx<M>) {
 }
 
 impl<M: Message> Wal<M> {
-    /// Opens the log `name` (creating it, its name durable, if absent) and recovers it: a torn
-    /// tail is cut off, a corrupt header is marked and cut, and what is left (records that may
-    /// have survived a process crash only in the page cache included) is synced before it is
-    /// returned, so the caller may act on every record it gets.
+    /// Opens the log `name` (creating it if absent; its name made durable either way) and
+    /// recovers it: a torn tail is cut off, a corrupt header is marked and cut, and what is left
+    /// (records that may have survived a process crash only in the page cache included) is
+    /// synced before it is returned, so the caller may act on every record it gets.
     pub(crate) async fn open(ctx: &NodeCtx<M>, name: &str) -> (Wal<M>, Recovered) {
         let disk = ctx.disk();
-        let file = match disk.open(name) {
-            Ok(f) => f,
-            Err(_) => {
-                let f = retry(ctx, || disk.open_or_create(name)).await;
-                sync_dir(ctx).await;
-                f
-            }
-        };
+        let file = retry(ctx, || disk.open_or_create(name)).await;
+        // The name may be only in the page cache (created by an incarnation that a process
+        // crash stopped before its directory sync): make it durable before trusting it.
+        sync_dir(ctx).await;
         let data = retry(ctx, || file.read()).await;
         let scanned = scan(&data);
         let marker = format!("{name}.damaged");

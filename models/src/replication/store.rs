@@ -53,20 +53,21 @@ impl<M: Message> Store<M> {
         let (promised, normal) = disk.get::<(u64, u64)>(META).unwrap_or_default();
         let bytes = disk.read(LOG).unwrap_or_default();
         let mut log = Vec::new();
-        let mut good = 0;
         for line in bytes.split_inclusive(|&c| c == b'\n') {
             // A power loss can tear the last append: the log ends at the first partial line.
             let Some(Ok(e)) = line.strip_suffix(b"\n").map(serde_json::from_slice) else {
                 break;
             };
             log.push(e);
-            good += line.len();
         }
+        // What was found may be only in the page cache (a process crash before a sync, or
+        // before the directory sync of a rename), and the log may end in a torn line: the first
+        // persist replaces both files, so nothing is appended after a torn line or to a file
+        // whose name is not durable.
         let store = Store {
-            log: disk.open(LOG).ok(),
-            // A torn tail is rewritten away before anything is appended after it.
-            on_disk: (good == bytes.len()).then_some(log.len()),
-            meta: Some((promised, normal)),
+            log: None,
+            on_disk: None,
+            meta: None,
             dir_sync,
         };
         let loaded = Loaded {
