@@ -253,5 +253,8 @@ fn a_participant_with_a_damaged_journal_asks_instead_of_presuming() {
         );
     }
     assert!(damaged > 0, "no restarted participant found its damage");
-    assert!(asked > 0, "no damaged participant asked about a transaction");
+    assert!(
+        asked > 0,
+        "no damaged participant asked about a transaction"
+    );
 }

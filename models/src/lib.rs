@@ -3,7 +3,6 @@
 use faultline::Model;
 
 mod commit;
-mod wal;
 pub mod dynamo;
 pub mod payments;
 pub mod primary_backup;
@@ -13,6 +12,7 @@ pub mod saga;
 pub mod sharded_kv;
 pub mod threepc;
 pub mod twopc;
+mod wal;
 
 /// Every built-in model, registered for the CLI.
 pub fn all() -> Vec<Model> {

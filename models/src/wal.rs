@@ -43,10 +43,7 @@ pub(crate) struct Wal<M: Message> {
 }
 
 /// Runs `f` until it succeeds, waiting [`RETRY`] between attempts.
-async fn retry<M: Message, T>(
-    ctx: &NodeCtx<M>,
-    mut f: impl FnMut() -> Result<T, DiskError>,
-) -> T {
+async fn retry<M: Message, T>(ctx: &NodeCtx<M>, mut f: impl FnMut() -> Result<T, DiskError>) -> T {
     loop {
         match f() {
             Ok(v) => return v,

@@ -194,7 +194,12 @@ impl Service for Stock {
     type Change = Goods;
     fn apply(&mut self, c: &Goods) -> Option<(&'static str, Value)> {
         match c {
-            Goods::Reserve { saga, item, qty, ok } => {
+            Goods::Reserve {
+                saga,
+                item,
+                qty,
+                ok,
+            } => {
                 self.reserved.insert(*saga, (item.clone(), *qty, *ok));
                 if !ok {
                     return None;
@@ -274,8 +279,7 @@ impl Service for Shipments {
     type Change = Ship;
     fn apply(&mut self, c: &Ship) -> Option<(&'static str, Value)> {
         self.0.insert(c.saga, c.ok);
-        c.ok
-            .then(|| ("shipped", json!({"saga": c.saga, "amount": c.amount})))
+        c.ok.then(|| ("shipped", json!({"saga": c.saga, "amount": c.amount})))
     }
 }
 
