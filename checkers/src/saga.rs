@@ -314,6 +314,61 @@ mod tests {
     }
 
     #[test]
+    fn an_effect_reported_again_at_recovery_counts_once() {
+        // Each effect named by its record's position; the inventory restarts and reports its
+        // log again before its stock: reservation 1 (reported) and 2 (its report cut off).
+        let mut log = vec![
+            o(0, 2, "inventory", json!({"stock": {"i0": 5}})),
+            o(1, 1, "charged", json!({"saga": 1, "amount": 30, "id": 0})),
+            o(
+                2,
+                2,
+                "reserved",
+                json!({"saga": 1, "item": "i0", "qty": 2, "left": 3, "id": 0}),
+            ),
+            o(3, 3, "shipped", json!({"saga": 1, "amount": 30, "id": 0})),
+            // restart of node 2: both reservations, then the stock it holds
+            o(
+                5,
+                2,
+                "reserved",
+                json!({"saga": 1, "item": "i0", "qty": 2, "left": 3, "id": 0}),
+            ),
+            o(
+                5,
+                2,
+                "reserved",
+                json!({"saga": 2, "item": "i0", "qty": 1, "left": 2, "id": 1}),
+            ),
+            o(5, 2, "inventory", json!({"stock": {"i0": 2}})),
+            // restart of node 1: its charge again
+            o(6, 1, "charged", json!({"saga": 1, "amount": 30, "id": 0})),
+            o(7, 1, "charged", json!({"saga": 2, "amount": 10, "id": 1})),
+            o(8, 3, "shipped", json!({"saga": 2, "amount": 10, "id": 1})),
+        ];
+        assert!(
+            check_saga_outcome(&log).is_empty(),
+            "{:?}",
+            check_saga_outcome(&log)
+        );
+        assert!(
+            check_conservation(&log).is_empty(),
+            "{:?}",
+            check_conservation(&log)
+        );
+        // A second charge under another id is a second charge.
+        log.push(o(
+            9,
+            1,
+            "charged",
+            json!({"saga": 2, "amount": 10, "id": 2}),
+        ));
+        assert!(check_conservation(&log)
+            .iter()
+            .any(|f| f.message.contains("charged 50")));
+    }
+
+    #[test]
     fn stock_that_does_not_reconcile_is_flagged() {
         let mut log = good();
         log[6] = o(
