@@ -100,6 +100,9 @@ impl<M: Message> Store<M> {
             if appended.is_ok() {
                 break;
             }
+            // The file's end is no longer known to hold exactly `on_disk` entries (a failed
+            // fsync may have dropped pages the page cache still shows): never append to it again.
+            self.on_disk = None;
             // No file yet, a new epoch's log, or a failed write or fsync (whose dropped pages no
             // later fsync writes): replace the whole file.
             match self.replace(ctx, LOG, &lines(log)).await {
