@@ -237,7 +237,15 @@ fn list_json_shows_primary_backup() {
         .map(|b| b.as_str().unwrap())
         .collect();
     bugs.sort_unstable();
-    assert_eq!(bugs, ["async-ack", "follower-reads", "no-fencing"]);
+    assert_eq!(
+        bugs,
+        [
+            "async-ack",
+            "follower-reads",
+            "no-fencing",
+            "rename-no-dirsync"
+        ]
+    );
     assert_eq!(pb["cap"], "CP");
     assert_eq!(
         pb["corruption_budget"], 0,

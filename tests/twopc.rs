@@ -167,3 +167,94 @@ fn the_final_reads_see_every_participants_data() {
         "committed transactions wrote somewhere: {reads:?}"
     );
 }
+
+/// `twopc` whose participants find their journal damaged at every restart: before a restarted
+/// participant runs, one byte of its first record's payload is overwritten (as a bit flip at
+/// rest would), so the record's checksum fails.
+struct DamagedJournal(faultline_models::twopc::TwoPc);
+
+impl faultline::Protocol for DamagedJournal {
+    type Msg = faultline_models::twopc::Msg;
+    fn cap(&self) -> faultline::Cap {
+        self.0.cap()
+    }
+    fn roles(&self) -> faultline::Roles {
+        self.0.roles()
+    }
+    fn servers(&self, nodes: usize) -> usize {
+        self.0.servers(nodes)
+    }
+    fn workload(&self) -> faultline::Workload {
+        self.0.workload()
+    }
+    fn guarantees(&self) -> Vec<&'static str> {
+        self.0.guarantees()
+    }
+    fn checkers(&self) -> Vec<Box<dyn faultline::prelude::Checker>> {
+        self.0.checkers()
+    }
+    async fn node(&self, ctx: faultline::NodeCtx<Self::Msg>) {
+        if ctx.id() != 0 {
+            if let Ok(f) = ctx.disk().open("state") {
+                // Header (12 bytes), then the JSON payload: its second byte is a quote.
+                if f.read().is_ok_and(|d| d.len() > 13 && d[13] != b'#') {
+                    let _ = f.write_at(13, b"#");
+                    let _ = f.sync_data().await;
+                }
+            }
+        }
+        self.0.node(ctx).await
+    }
+    async fn call(
+        &self,
+        c: &faultline::ClientCtx<Self::Msg>,
+        id: u64,
+        op: &faultline::Invocation,
+    ) -> faultline::Outcome {
+        self.0.call(c, id, op).await
+    }
+}
+
+#[test]
+fn a_participant_with_a_damaged_journal_asks_instead_of_presuming() {
+    let m = faultline::Model::new("twopc-damaged", |cfg| {
+        faultline_models::twopc::TwoPc::new(cfg).map(DamagedJournal)
+    })
+    .nodes(3);
+    let (mut damaged, mut asked) = (0, 0);
+    for seed in 0..30 {
+        let r = run_seed(&m, None, "crashes", seed, &[]);
+        let obs = &r.recording.observations;
+        // Nodes whose journal was found damaged, from then on (the damage stays: every restart
+        // finds it again).
+        let mut hurt = std::collections::BTreeSet::new();
+        for o in obs {
+            match o.kind.as_str() {
+                "log-damaged" => {
+                    hurt.insert(o.node);
+                    damaged += 1;
+                }
+                "in-doubt" if hurt.contains(&o.node) => asked += 1,
+                // A damaged journal may have lost this node's yes-vote: aborting a transaction
+                // it finds no record of would be a presumption.
+                "aborted" => assert!(
+                    !hurt.contains(&o.node) || o.data["why"] != "a peer asked before we voted",
+                    "seed {seed}: node {} presumed an abort with a damaged journal: {:?}",
+                    o.node,
+                    o.data
+                ),
+                _ => {}
+            }
+        }
+        assert!(
+            r.findings.iter().all(|f| f.checker != "atomicity"),
+            "seed {seed}: {:?}",
+            r.findings
+        );
+    }
+    assert!(damaged > 0, "no restarted participant found its damage");
+    assert!(
+        asked > 0,
+        "no damaged participant asked about a transaction"
+    );
+}

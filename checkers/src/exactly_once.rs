@@ -1,7 +1,10 @@
 //! `exactly-once`: each request id takes effect once, whatever the retries, losses and crashes.
 //!
 //! Effects come from observations of one kind (e.g. `charged`) carrying a numeric `request`
-//! field, reported by the service when the effect is durable. Requests come from the history:
+//! field, reported by the service when the effect is durable. An effect reported again (the
+//! same `id` from the same node: a service re-reports on recovery what it finds durable, since
+//! a crash may have cut its first report off) counts once, see
+//! [`crate::observation::distinct_effects`]. Requests come from the history:
 //! operations whose invocation value carries the same `request` field (an `ok` completion
 //! carries the call's result, not its input).
 use crate::finding::{Finding, FindingKind};
@@ -23,7 +26,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// ```
 pub fn check_exactly_once(obs: &[Observation], effect: &str, history: &History) -> Vec<Finding> {
     let mut effects: BTreeMap<u64, Vec<&Observation>> = BTreeMap::new();
-    for o in obs.iter().filter(|o| o.kind == effect) {
+    for o in crate::observation::distinct_effects(obs)
+        .into_iter()
+        .filter(|o| o.kind == effect)
+    {
         if let Some(r) = o.u64("request") {
             effects.entry(r).or_default().push(o);
         }

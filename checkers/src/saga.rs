@@ -6,6 +6,12 @@
 //!   item's stock after the change.
 //! - `shipped` (shipping): `{"saga", "amount"}` — the order's value.
 //! - `inventory` (inventory, at every start): `{"stock": {item: level}}`.
+//!
+//! An effect may carry an `id` (unique per node and kind): a service re-reports on recovery
+//! every effect it finds durable, since a crash may have cut the first report off, and the
+//! checkers count each (node, kind, id) once ([`crate::observation::distinct_effects`]); a
+//! re-report comes before the inventory's `inventory` at that start, so the stock replay sees
+//! an effect whose first report was lost at the level it left.
 use crate::finding::{Finding, FindingKind};
 use crate::observation::Observation;
 use crate::requirements::{FieldType, Needed, Requirement};
@@ -29,7 +35,7 @@ pub struct SagaEffects {
 /// Every saga with at least one effect, by id.
 pub fn effects(obs: &[Observation]) -> BTreeMap<u64, SagaEffects> {
     let mut out: BTreeMap<u64, SagaEffects> = BTreeMap::new();
-    for o in obs {
+    for o in crate::observation::distinct_effects(obs) {
         let Some(id) = o.u64("saga") else { continue };
         let amount = o.u64("amount").unwrap_or(0);
         let e = out.entry(id).or_default();
@@ -162,7 +168,7 @@ pub fn check_conservation(obs: &[Observation]) -> Vec<Finding> {
     }
     // Stock: replay every reservation and release against the reported levels.
     let mut level: BTreeMap<String, i64> = BTreeMap::new();
-    for o in obs {
+    for o in crate::observation::distinct_effects(obs) {
         let delta = match o.kind.as_str() {
             "inventory" => {
                 if let Some(stock) = o.data.get("stock").and_then(Value::as_object) {
@@ -305,6 +311,61 @@ mod tests {
         let f = check_conservation(&log);
         assert_eq!(f.len(), 2, "{f:?}");
         assert!(f[0].message.contains("refunded 20 but charged 10"));
+    }
+
+    #[test]
+    fn an_effect_reported_again_at_recovery_counts_once() {
+        // Each effect named by its record's position; the inventory restarts and reports its
+        // log again before its stock: reservation 1 (reported) and 2 (its report cut off).
+        let mut log = vec![
+            o(0, 2, "inventory", json!({"stock": {"i0": 5}})),
+            o(1, 1, "charged", json!({"saga": 1, "amount": 30, "id": 0})),
+            o(
+                2,
+                2,
+                "reserved",
+                json!({"saga": 1, "item": "i0", "qty": 2, "left": 3, "id": 0}),
+            ),
+            o(3, 3, "shipped", json!({"saga": 1, "amount": 30, "id": 0})),
+            // restart of node 2: both reservations, then the stock it holds
+            o(
+                5,
+                2,
+                "reserved",
+                json!({"saga": 1, "item": "i0", "qty": 2, "left": 3, "id": 0}),
+            ),
+            o(
+                5,
+                2,
+                "reserved",
+                json!({"saga": 2, "item": "i0", "qty": 1, "left": 2, "id": 1}),
+            ),
+            o(5, 2, "inventory", json!({"stock": {"i0": 2}})),
+            // restart of node 1: its charge again
+            o(6, 1, "charged", json!({"saga": 1, "amount": 30, "id": 0})),
+            o(7, 1, "charged", json!({"saga": 2, "amount": 10, "id": 1})),
+            o(8, 3, "shipped", json!({"saga": 2, "amount": 10, "id": 1})),
+        ];
+        assert!(
+            check_saga_outcome(&log).is_empty(),
+            "{:?}",
+            check_saga_outcome(&log)
+        );
+        assert!(
+            check_conservation(&log).is_empty(),
+            "{:?}",
+            check_conservation(&log)
+        );
+        // A second charge under another id is a second charge.
+        log.push(o(
+            9,
+            1,
+            "charged",
+            json!({"saga": 2, "amount": 10, "id": 2}),
+        ));
+        assert!(check_conservation(&log)
+            .iter()
+            .any(|f| f.message.contains("charged 50")));
     }
 
     #[test]

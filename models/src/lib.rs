@@ -12,6 +12,7 @@ pub mod saga;
 pub mod sharded_kv;
 pub mod threepc;
 pub mod twopc;
+mod wal;
 
 /// Every built-in model, registered for the CLI.
 pub fn all() -> Vec<Model> {

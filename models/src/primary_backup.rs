@@ -16,6 +16,15 @@
 //! - `follower-reads`: reads go to any replica and are answered from its local state: stale reads.
 //! - `no-fencing`: followers accept the log of a deposed primary (no epoch check), and the old
 //!   primary never steps down: split brain after a failover.
+//! - `rename-no-dirsync`: a replica replaces its `meta` (promised epoch, log epoch) and `log`
+//!   files by the atomic-replace idiom but skips the directory sync after the rename (ALICE's
+//!   most common crash vulnerability). A process crash keeps the rename (the page cache
+//!   survives); a power loss brings the old files back: a forgotten promise and a log missing
+//!   acknowledged entries, so failover loses acknowledged writes. Caught under `power-loss`.
+//!
+//! Storage: each replica keeps `log` (JSON lines, appended and `sync_data`ed within an epoch) and
+//! `meta`; a new epoch's log and every change of the epochs replace their file by writing a
+//! temporary file, syncing it, renaming it over the old one and syncing the directory.
 //!
 //! Workloads: `append` (the default: list-append, where each lost write shows by itself) and
 //! `register` (`--workload register`).
@@ -43,6 +52,7 @@ impl PrimaryBackup {
             Some("async-ack") => Flaw::AsyncAck,
             Some("follower-reads") => Flaw::FollowerReads,
             Some("no-fencing") => Flaw::NoFencing,
+            Some("rename-no-dirsync") => Flaw::RenameNoDirsync,
             Some(other) => return Err(format!("unknown bug `{other}`")),
         };
         Ok(PrimaryBackup {
@@ -74,6 +84,10 @@ pub fn model() -> Model {
         .bug(
             "no-fencing",
             "followers accept a deposed primary's log: split brain after failover",
+        )
+        .bug(
+            "rename-no-dirsync",
+            "replaces its log and epoch files by rename without syncing the directory: a power loss brings the old ones back",
         )
         .workloads(&["append", "register"])
         .nodes(5)

@@ -1,49 +1,56 @@
-//! What the `twopc` and `threepc` coordinators share: the append-only JSON-lines log, sending a
+//! What the `twopc` and `threepc` coordinators share: the checksummed journal, sending a
 //! transaction's keys to their participants, and telling the decision until every participant
 //! acknowledged it.
 use super::{owner, CommitMsg};
+use crate::wal::Wal;
 use faultline::prelude::*;
+use faultline::Message;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-/// The records of the log `file`, one JSON record per line, up to the first that does not
-/// parse: a torn crash may leave a partial last record, never fsynced, so nobody heard of it.
-/// That fragment is cut off the file, or every record appended after it would be glued to it
-/// and lost at the next restart.
-pub fn load_log<R: DeserializeOwned, M: 'static>(disk: &Disk<M>, file: &str) -> Vec<R> {
-    let bytes = disk.read(file).unwrap_or_default();
-    let mut out = Vec::new();
-    let mut good = 0;
-    for line in bytes.split_inclusive(|&b| b == b'\n') {
-        let Some(record) = line.strip_suffix(b"\n") else {
-            break;
-        };
-        match serde_json::from_slice::<R>(record) {
-            Ok(r) => out.push(r),
-            Err(_) => break,
+/// A log of JSON records framed as checksummed records ([`crate::wal`]): the coordinators'
+/// decision logs and the participants' journals. A torn last record (never synced, so nobody
+/// heard of it) is dropped at recovery; a record that cannot be read is never trusted, and the
+/// journal says it is [`Journal::damaged`]: its owner then knows that it may have forgotten a
+/// vote or a decision, and must ask rather than presume either outcome.
+pub struct Journal<M: Message> {
+    wal: Wal<M>,
+    /// Records were lost or are unreadable (now, or at an earlier recovery).
+    pub damaged: bool,
+}
+
+impl<M: Message> Journal<M> {
+    /// Opens (creating it if absent) and recovers the journal `file`: its readable records,
+    /// in order, durable.
+    pub async fn open<R: DeserializeOwned>(ctx: &NodeCtx<M>, file: &str) -> (Self, Vec<R>) {
+        let (wal, found) = Wal::open(ctx, file).await;
+        let mut damaged = found.damaged;
+        let mut out = Vec::with_capacity(found.records.len());
+        for rec in &found.records {
+            match rec.as_deref().map(serde_json::from_slice::<R>) {
+                Some(Ok(r)) => out.push(r),
+                _ => damaged = true,
+            }
         }
-        good += line.len();
+        if damaged {
+            ctx.observe("log-damaged", &json!({"file": file}));
+        }
+        (Journal { wal, damaged }, out)
     }
-    if good < bytes.len() {
-        disk.write(file, bytes[..good].to_vec());
+
+    /// Appends `record`; with `sync`, makes it (and every record before it) durable before
+    /// returning.
+    pub async fn append<R: Serialize>(&mut self, ctx: &NodeCtx<M>, record: &R, sync: bool) {
+        let bytes = serde_json::to_vec(record).expect("records serialize");
+        if sync {
+            self.wal.append(ctx, &bytes).await;
+        } else {
+            self.wal.append_unsynced(ctx, &bytes).await;
+        }
     }
-    out
-}
-
-/// Appends `record` to the log `file` (volatile until the next fsync).
-pub fn append_record<R: Serialize, M: 'static>(disk: &Disk<M>, file: &str, record: &R) {
-    let mut rec = serde_json::to_vec(record).expect("records serialize");
-    rec.push(b'\n');
-    disk.append(file, &rec);
-}
-
-/// Appends `record` to the log `file` and makes it durable.
-pub async fn append_log<R: Serialize, M: 'static>(disk: &Disk<M>, file: &str, record: &R) {
-    append_record(disk, file, record);
-    disk.fsync().await;
 }
 
 /// Starts `txn`: the participants owning `keys` (ascending, among `n`) each get the prepare

@@ -1,31 +1,13 @@
 //! What the `twopc` and `threepc` participants share: key locks, the durable state, and votes.
-use super::coordinator::{append_record, load_log};
 use super::{CommitMsg, COORDINATOR};
 use faultline::prelude::*;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 
-/// The file holding a participant's durable state: a journal of changes, one JSON record per
-/// line, replayed on restart. Rewriting the whole state on every change made a run's disk
-/// traffic grow with the square of its transactions.
+/// The file holding a participant's durable state: a journal of changes, one record per
+/// change ([`super::coordinator::Journal`]), replayed on restart. Rewriting the whole state on
+/// every change made a run's disk traffic grow with the square of its transactions.
 pub const STATE: &str = "state";
-
-/// Journals one change of the participant's state; with `sync`, makes it (and every change
-/// before it) durable before returning.
-pub async fn record<M: CommitMsg, C: Serialize>(ctx: &NodeCtx<M>, change: &C, sync: bool) {
-    let disk = ctx.disk();
-    append_record(&disk, STATE, change);
-    if sync {
-        disk.fsync().await;
-    }
-}
-
-/// The journalled changes, in order (a torn last record is dropped).
-pub fn replay<M: CommitMsg, C: DeserializeOwned>(ctx: &NodeCtx<M>) -> Vec<C> {
-    load_log(&ctx.disk(), STATE)
-}
 
 /// key → the transaction holding its lock.
 #[derive(Default)]

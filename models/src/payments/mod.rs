@@ -7,7 +7,11 @@
 //! the key → response pair in its dedup table, makes both durable in one fsync, and only then
 //! answers. A retry, a duplicated message or a request replayed after a crash finds the key and
 //! gets the stored response without a second charge. The `exactly-once` checker counts the
-//! durable charges (`charged` observations) per request id.
+//! durable charges (`charged` observations) per request id. A crash during the fsync can keep
+//! a charge (a process crash keeps the page cache) while cutting off its report, so a restarted
+//! server makes what it finds durable and reports every charge in its ledger again, each named
+//! by its receipt (`id`): the checker counts a receipt once, and a request charged under two
+//! receipts twice.
 //!
 //! Bug variants:
 //! - `no-idempotency-key`: each retry is sent under a fresh key, so a lost reply or a slow

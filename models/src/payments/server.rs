@@ -28,6 +28,16 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
         // The bug: the table is only ever in memory, so a restart starts it empty.
         d.dedup.clear();
     }
+    // Recovery: what the disk shows may still sit in the page cache (a process crash keeps
+    // unsynced writes), so make it durable, then report every charge found: a crash during the
+    // fsync of a charge kept the charge but cut its report off, and a retry will find its key.
+    // A charge is named by its receipt, so the checker counts one reported twice once.
+    if !d.ledger.is_empty() {
+        disk.fsync().await;
+        for (receipt, c) in d.ledger.iter().enumerate() {
+            observe_charge(ctx, c, receipt as u64);
+        }
+    }
     loop {
         let (from, msg) = ctx.recv().await;
         let Msg::Pay {
@@ -46,7 +56,7 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
         let receipt = d.ledger.len() as u64;
         d.ledger.push(Charge {
             request,
-            account: account.clone(),
+            account,
             amount,
         });
         d.dedup.insert(key, receipt);
@@ -61,10 +71,16 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
             disk.put("state", &d);
         }
         disk.fsync().await;
-        ctx.observe(
-            "charged",
-            &json!({"request": request, "account": account, "amount": amount, "receipt": receipt}),
-        );
+        observe_charge(ctx, &d.ledger[receipt as usize], receipt);
         ctx.send(from, Msg::Paid { request, receipt });
     }
+}
+
+/// Reports a durable charge; its receipt is the effect's id (`exactly-once` counts an id once).
+fn observe_charge(ctx: &NodeCtx<Msg>, c: &Charge, receipt: u64) {
+    ctx.observe(
+        "charged",
+        &json!({"request": c.request, "account": c.account, "amount": c.amount,
+                "receipt": receipt, "id": receipt}),
+    );
 }

@@ -14,6 +14,7 @@
 //! over the [`StateMachine`] the log drives; the node loop owns the context and feeds the
 //! replica its messages and timeouts.
 mod replica;
+mod store;
 
 pub use replica::{Flaw, Replica};
 

@@ -1,5 +1,6 @@
 //! One member of a replication group: its durable log and epochs, its role, and the handlers
 //! for the replication messages and timeouts.
+use super::store::Store;
 use super::{Entry, Msg, StateMachine};
 use faultline::prelude::*;
 use faultline::Message;
@@ -21,6 +22,9 @@ pub enum Flaw {
     FollowerReads,
     /// Accept a deposed primary's log, and never step down as primary.
     NoFencing,
+    /// Replace the log and metadata files by rename without syncing the directory: a power
+    /// loss brings the old files back (the promise and the log this node acknowledged).
+    RenameNoDirsync,
 }
 
 /// What a replica keeps on disk.
@@ -62,8 +66,8 @@ pub struct Replica<'a, M: Message, S> {
     waiting: BTreeMap<usize, (usize, u64)>,
     /// Client op ids in the log: a duplicated or retried request is logged at most once.
     ids: BTreeSet<u64>,
-    /// How much of the log the log file holds (`None`: it must be rewritten).
-    log_on_disk: Option<usize>,
+    /// The log and metadata files.
+    store: Store<M>,
     election_deadline: Instant,
     next_beat: Instant,
 }
@@ -82,7 +86,12 @@ impl<'a, M: Message + From<Msg>, S: StateMachine> Replica<'a, M, S> {
     /// Loads the durable state and starts as a follower. A fresh group's first member stands
     /// first, so runs start with a primary quickly.
     pub fn new(ctx: &'a NodeCtx<M>, members: Vec<usize>, flaw: Flaw, sm: S) -> Self {
-        let d = Self::load(ctx);
+        let (store, loaded) = Store::load(ctx, flaw != Flaw::RenameNoDirsync);
+        let d = Durable {
+            promised: loaded.promised,
+            normal: loaded.normal,
+            log: Vec::new(),
+        };
         let mut r = Replica {
             ctx,
             members,
@@ -95,13 +104,12 @@ impl<'a, M: Message + From<Msg>, S: StateMachine> Replica<'a, M, S> {
             primary_hint: None,
             waiting: BTreeMap::new(),
             ids: BTreeSet::new(),
-            log_on_disk: None,
+            store,
             election_deadline: ctx.instant(),
             next_beat: ctx.instant(),
         };
-        let log = std::mem::take(&mut r.d.log);
-        r.set_log(log);
-        r.log_on_disk = Some(r.d.log.len());
+        r.ids = loaded.log.iter().map(|e| e.op_id).collect();
+        r.d.log = loaded.log;
         r.reset_election();
         if r.members.first() == Some(&ctx.id()) && r.d.promised == 0 {
             r.election_deadline = ctx.instant() + Duration::from_millis(10);
@@ -159,54 +167,15 @@ impl<'a, M: Message + From<Msg>, S: StateMachine> Replica<'a, M, S> {
     fn set_log(&mut self, log: Vec<Entry>) {
         self.ids = log.iter().map(|e| e.op_id).collect();
         self.d.log = log;
-        self.log_on_disk = None;
+        self.store.log_replaced();
     }
 
-    /// Writes the epochs and the log, then fsyncs. The log file is append-only within an
-    /// epoch (one JSON line per entry) and rewritten only when a new epoch replaces it.
+    /// Makes the log and the epochs durable (see [`Store::persist`]).
     async fn persist(&mut self) {
-        let disk = self.ctx.disk();
-        disk.put("meta", &(self.d.promised, self.d.normal));
-        match self.log_on_disk {
-            Some(n) => {
-                let mut buf = Vec::new();
-                for e in &self.d.log[n..] {
-                    serde_json::to_writer(&mut buf, e).expect("entries serialize");
-                    buf.push(b'\n');
-                }
-                disk.append("log", &buf);
-            }
-            None => {
-                let mut buf = Vec::new();
-                for e in &self.d.log {
-                    serde_json::to_writer(&mut buf, e).expect("entries serialize");
-                    buf.push(b'\n');
-                }
-                disk.write("log", buf);
-            }
-        }
-        self.log_on_disk = Some(self.d.log.len());
-        disk.fsync().await;
-    }
-
-    fn load(ctx: &NodeCtx<M>) -> Durable {
-        let disk = ctx.disk();
-        let (promised, normal) = disk.get::<(u64, u64)>("meta").unwrap_or_default();
-        let log = disk
-            .read("log")
-            .map(|b| {
-                b.split(|&c| c == b'\n')
-                    .filter(|l| !l.is_empty())
-                    // A crash can tear the last append: the log ends at the first partial line.
-                    .map_while(|l| serde_json::from_slice(l).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        Durable {
-            promised,
-            normal,
-            log,
-        }
+        let ctx = self.ctx;
+        self.store
+            .persist(ctx, self.d.promised, self.d.normal, &self.d.log)
+            .await;
     }
 
     fn reset_election(&mut self) {

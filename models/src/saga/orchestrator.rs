@@ -1,6 +1,12 @@
 //! The saga orchestrator: a durable saga log written before every action, steps retried, and
 //! compensations in reverse order retried until acknowledged.
+//!
+//! The saga log is a log of checksummed records ([`crate::wal`]): each transition of a saga
+//! appends the saga's new entry (or its end) and syncs it before the orchestrator acts on it.
+//! At restart a torn last record (never synced, so never acted on) is dropped; a corrupt one is
+//! never trusted: it is skipped and the orchestrator reports `log-damaged`.
 use super::{Bug, Msg, Order, Step};
+use crate::wal::Wal;
 use faultline::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -47,9 +53,21 @@ impl Entry {
     }
 }
 
+/// One record of the saga log: a saga's entry as it now stands, or its end.
+#[derive(Serialize, Deserialize)]
+enum Record {
+    Put(u64, Entry),
+    End(u64),
+}
+
+/// The saga log file.
+const LOG: &str = "sagas";
+
 struct Orchestrator<'a> {
     ctx: &'a NodeCtx<Msg>,
     bug: Bug,
+    /// The saga log on disk (`None` with the bug: it is kept in memory only).
+    wal: Option<Wal<Msg>>,
     /// The saga log: sagas in flight (durable unless the bug).
     log: BTreeMap<u64, Entry>,
     /// Finished sagas: completed (`true`) or compensated.
@@ -60,14 +78,32 @@ struct Orchestrator<'a> {
 
 pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
     ctx.observe("coordinator", &json!({}));
-    let log: BTreeMap<u64, Entry> = if bug == Bug::VolatileSagaLog {
-        BTreeMap::new()
+    let mut log: BTreeMap<u64, Entry> = BTreeMap::new();
+    let wal = if bug == Bug::VolatileSagaLog {
+        None
     } else {
-        ctx.disk().get("sagas").unwrap_or_default()
+        let (wal, found) = Wal::open(ctx, LOG).await;
+        let mut unreadable = 0;
+        for rec in &found.records {
+            match rec.as_deref().map(serde_json::from_slice::<Record>) {
+                Some(Ok(Record::Put(saga, e))) => {
+                    log.insert(saga, e);
+                }
+                Some(Ok(Record::End(saga))) => {
+                    log.remove(&saga);
+                }
+                _ => unreadable += 1,
+            }
+        }
+        if found.damaged {
+            ctx.observe("log-damaged", &json!({"unreadable": unreadable}));
+        }
+        Some(wal)
     };
     let mut o = Orchestrator {
         ctx,
         bug,
+        wal,
         log,
         done: BTreeMap::new(),
         timers: BTreeMap::new(),
@@ -92,13 +128,17 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
 }
 
 impl Orchestrator<'_> {
-    async fn persist(&self) {
-        if self.bug == Bug::VolatileSagaLog {
+    /// Logs `saga`'s entry as it now stands (or its end) durably.
+    async fn persist(&mut self, saga: u64) {
+        let Some(wal) = self.wal.as_mut() else {
             return; // the bug: the log never reaches the disk
-        }
-        let disk = self.ctx.disk();
-        disk.put("sagas", &self.log);
-        disk.fsync().await;
+        };
+        let rec = match self.log.get(&saga) {
+            Some(e) => Record::Put(saga, e.clone()),
+            None => Record::End(saga),
+        };
+        let bytes = serde_json::to_vec(&rec).expect("records serialize");
+        wal.append(self.ctx, &bytes).await;
     }
 
     fn send(&mut self, saga: u64) {
@@ -135,7 +175,7 @@ impl Orchestrator<'_> {
                         phase: Phase::Forward(0),
                     },
                 );
-                self.persist().await;
+                self.persist(saga).await;
                 self.send(saga);
             }
             Msg::Did { saga, step, ok } => {
@@ -165,7 +205,7 @@ impl Orchestrator<'_> {
                 let Some(e) = self.log.remove(&saga) else {
                     return;
                 };
-                self.persist().await;
+                self.persist(saga).await;
                 let completed = matches!(e.phase, Phase::Forward(_));
                 self.done.insert(saga, completed);
                 self.ctx.send(e.client, Msg::Done { saga, completed });
@@ -174,7 +214,7 @@ impl Orchestrator<'_> {
             if let Some(e) = self.log.get_mut(&saga) {
                 e.phase = phase;
             }
-            self.persist().await;
+            self.persist(saga).await;
             self.send(saga);
             match phase {
                 // The bug: a compensation is sent once and taken as done.

@@ -2,7 +2,7 @@
 //! termination leader with authority: a transaction still collecting votes is aborted on the
 //! spot, one precommitting will commit, and one it has no record of was aborted.
 use super::{Msg, State};
-use crate::commit::coordinator::{append_log, load_log, send_prepares, Informing};
+use crate::commit::coordinator::{send_prepares, Informing, Journal};
 use crate::commit::wake_at;
 use faultline::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ const VOTE_TIMEOUT: Duration = Duration::from_millis(300);
 const PRE_TIMEOUT: Duration = Duration::from_millis(300);
 /// How often an unacknowledged decision is sent again.
 const RESEND: Duration = Duration::from_millis(200);
-/// The coordinator's log: one JSON record per line, append-only.
+/// The coordinator's log: one checksummed record per phase change, append-only.
 const LOG: &str = "log";
 
 #[derive(Serialize, Deserialize)]
@@ -36,6 +36,9 @@ struct Phase {
 
 struct Coordinator<'a> {
     ctx: &'a NodeCtx<Msg>,
+    /// The log (its `damaged`: a record may be lost, so a transaction with no record is not
+    /// presumed aborted).
+    journal: Journal<Msg>,
     n: usize,
     voting: BTreeMap<u64, Phase>,
     precommitting: BTreeMap<u64, Phase>,
@@ -45,8 +48,10 @@ struct Coordinator<'a> {
 
 pub(super) async fn run(ctx: &NodeCtx<Msg>) {
     ctx.observe("coordinator", &json!({}));
+    let (journal, records) = Journal::open::<Record>(ctx, LOG).await;
     let mut c = Coordinator {
         ctx,
+        journal,
         n: ctx.servers() - 1,
         voting: BTreeMap::new(),
         precommitting: BTreeMap::new(),
@@ -55,7 +60,7 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
     };
     // Recovery: finish what the log started. A precommit without a decision resumes phase 2.
     let mut started: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
-    for r in load_log::<Record, _>(&ctx.disk(), LOG) {
+    for r in records {
         match r.phase.as_str() {
             "precommit" => {
                 started.insert(r.txn, r.participants);
@@ -94,13 +99,14 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
 }
 
 impl Coordinator<'_> {
-    async fn log(&self, txn: u64, phase: &str, participants: &[usize]) {
+    async fn log(&mut self, txn: u64, phase: &str, participants: &[usize]) {
         let rec = Record {
             txn,
             phase: phase.into(),
             participants: participants.to_vec(),
         };
-        append_log(&self.ctx.disk(), LOG, &rec).await;
+        let ctx = self.ctx;
+        self.journal.append(ctx, &rec, true).await;
     }
 
     async fn handle(&mut self, from: usize, msg: Msg) {
@@ -142,7 +148,10 @@ impl Coordinator<'_> {
                 } else {
                     match self.decided.get(&txn) {
                         Some(true) => State::Committed,
-                        _ => State::Aborted, // presumed abort
+                        Some(false) => State::Aborted,
+                        // A damaged log may have lost this transaction's records: no answer.
+                        None if self.journal.damaged => return,
+                        None => State::Aborted, // presumed abort
                     }
                 };
                 self.ctx.send(from, Msg::StateResp { txn, state });

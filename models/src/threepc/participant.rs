@@ -1,7 +1,8 @@
 //! A 3PC participant: votes, precommits, and when its coordinator stays silent leads (or joins)
 //! the termination protocol instead of waiting.
 use super::{Msg, State};
-use crate::commit::participant::{record, replay, send_peers, vote_no_conflict, vote_yes, Locks};
+use crate::commit::coordinator::Journal;
+use crate::commit::participant::{send_peers, vote_no_conflict, vote_yes, Locks, STATE};
 use crate::commit::{wake_at, CommitMsg, Data, COORDINATOR};
 use faultline::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,10 @@ enum Round {
 
 struct Participant<'a> {
     ctx: &'a NodeCtx<Msg>,
+    /// The journal of records. When it is damaged, a transaction with no record may be one this
+    /// node voted on: it never refuses it alone (a durable abort), it stays silent and lets the
+    /// others decide.
+    journal: Journal<Msg>,
     txns: BTreeMap<u64, Rec>,
     locks: Locks,
     /// In-doubt transactions: when to start a termination round.
@@ -61,9 +66,11 @@ struct Participant<'a> {
 
 pub(super) async fn run(ctx: &NodeCtx<Msg>) {
     // The journal holds each transaction's record as it changed; the last one counts.
-    let txns: BTreeMap<u64, Rec> = replay(ctx).into_iter().collect();
+    let (journal, recs) = Journal::open::<(u64, Rec)>(ctx, STATE).await;
+    let txns: BTreeMap<u64, Rec> = recs.into_iter().collect();
     let mut p = Participant {
         ctx,
+        journal,
         txns,
         locks: Locks::default(),
         timers: BTreeMap::new(),
@@ -108,7 +115,8 @@ impl Participant<'_> {
 
     /// Stores `txn`'s record and makes it durable.
     async fn put(&mut self, txn: u64, rec: Rec) {
-        record(self.ctx, &(txn, &rec), true).await;
+        let ctx = self.ctx;
+        self.journal.append(ctx, &(txn, &rec), true).await;
         self.txns.insert(txn, rec);
     }
 
@@ -117,7 +125,14 @@ impl Participant<'_> {
     }
 
     /// A transaction this node never voted on: promise never to vote yes, durably.
-    async fn refuse(&mut self, txn: u64) {
+    /// Refuses `txn`, durably; `false` (and nothing done) when the journal is damaged: the lost
+    /// record may have been this node's yes-vote, so it must not abort alone.
+    async fn refuse(&mut self, txn: u64) -> bool {
+        if self.journal.damaged {
+            self.ctx
+                .observe("in-doubt", &json!({"txn": txn, "why": "damaged journal"}));
+            return false;
+        }
         self.put(
             txn,
             Rec {
@@ -129,6 +144,7 @@ impl Participant<'_> {
         .await;
         self.ctx
             .observe("aborted", &json!({"txn": txn, "why": "never voted"}));
+        true
     }
 
     async fn handle(&mut self, from: usize, msg: Msg) {
@@ -151,7 +167,9 @@ impl Participant<'_> {
                     Some(State::PreCommitted | State::Committed) => true,
                     Some(State::Aborted) => false,
                     None => {
-                        self.refuse(txn).await;
+                        if !self.refuse(txn).await {
+                            return; // silent: the coordinator presumes this node failed
+                        }
                         false
                     }
                 };
@@ -165,7 +183,9 @@ impl Participant<'_> {
                 let state = match self.state(txn) {
                     Some(s) => s,
                     None => {
-                        self.refuse(txn).await;
+                        if !self.refuse(txn).await {
+                            return; // silent, as a crashed participant would be
+                        }
                         State::Aborted
                     }
                 };
@@ -212,6 +232,13 @@ impl Participant<'_> {
         if let Some(s) = self.state(txn) {
             let yes = s != State::Aborted;
             self.ctx.send(COORDINATOR, Msg::vote(txn, yes));
+            return;
+        }
+        if self.journal.damaged {
+            // It may have refused `txn` in a record it can no longer read (and told a peer
+            // so): it does not vote; the coordinator's vote timeout aborts.
+            self.ctx
+                .observe("in-doubt", &json!({"txn": txn, "why": "damaged journal"}));
             return;
         }
         if self.locks.conflict(&keys, txn) {

@@ -2,7 +2,7 @@
 //! tells the participants until each has acknowledged. Presumed abort: only commits are logged,
 //! and a transaction with no record is answered "aborted".
 use super::{Bug, Msg};
-use crate::commit::coordinator::{append_log, load_log, send_prepares, Informing};
+use crate::commit::coordinator::{send_prepares, Informing, Journal};
 use crate::commit::wake_at;
 use faultline::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use std::time::Duration;
 const VOTE_TIMEOUT: Duration = Duration::from_millis(400);
 /// How often an unacknowledged decision is sent again.
 const RESEND: Duration = Duration::from_millis(200);
-/// The decision log: one JSON record per line, append-only.
+/// The decision log: one checksummed record per commit, append-only.
 const LOG: &str = "decisions";
 
 #[derive(Serialize, Deserialize)]
@@ -35,26 +35,23 @@ struct Coordinator<'a> {
     ctx: &'a NodeCtx<Msg>,
     bug: Bug,
     participants: usize,
+    /// The decision log (its `damaged`: a commit record may be lost, so a transaction with no
+    /// record is not presumed aborted).
+    log: Journal<Msg>,
     decided: BTreeMap<u64, bool>,
     pending: BTreeMap<u64, Pending>,
     informing: Informing,
 }
 
-/// The logged decisions.
-fn load(disk: &Disk<Msg>) -> BTreeMap<u64, bool> {
-    load_log::<Record, _>(disk, LOG)
-        .into_iter()
-        .map(|r| (r.txn, r.commit))
-        .collect()
-}
-
 pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
     ctx.observe("coordinator", &json!({}));
+    let (log, records) = Journal::open::<Record>(ctx, LOG).await;
     let mut c = Coordinator {
         ctx,
         bug,
         participants: ctx.servers() - 1,
-        decided: load(&ctx.disk()),
+        log,
+        decided: records.into_iter().map(|r| (r.txn, r.commit)).collect(),
         pending: BTreeMap::new(),
         informing: Informing::new(RESEND),
     };
@@ -76,8 +73,9 @@ impl Coordinator<'_> {
                 let Some(p) = self.pending.get_mut(&txn) else {
                     // Late, or about a transaction this incarnation never ran: answer from the
                     // log (presumed abort).
-                    let commit = self.decided.get(&txn).copied().unwrap_or(false);
-                    self.ctx.send(from, Msg::Decision { txn, commit });
+                    if let Some(commit) = self.presumed(txn) {
+                        self.ctx.send(from, Msg::Decision { txn, commit });
+                    }
                     return;
                 };
                 if !yes {
@@ -99,11 +97,23 @@ impl Coordinator<'_> {
                 if self.pending.contains_key(&txn) {
                     return; // still collecting votes: the decision will come
                 }
-                let commit = self.decided.get(&txn).copied().unwrap_or(false);
-                self.ctx.send(from, Msg::Decision { txn, commit });
+                if let Some(commit) = self.presumed(txn) {
+                    self.ctx.send(from, Msg::Decision { txn, commit });
+                }
             }
             Msg::Outcome { .. } | Msg::Prepare { .. } | Msg::Decision { .. } => {}
             Msg::Inspect | Msg::State { .. } => {}
+        }
+    }
+
+    /// The outcome of a transaction not in progress: its logged decision, else aborted
+    /// (presumed abort) — unless the log is damaged, when a lost commit record may be why there
+    /// is none: then nobody is told anything (`None`), and the asker keeps asking its peers.
+    fn presumed(&self, txn: u64) -> Option<bool> {
+        match self.decided.get(&txn) {
+            Some(&commit) => Some(commit),
+            None if self.log.damaged => None,
+            None => Some(false),
         }
     }
 
@@ -133,7 +143,8 @@ impl Coordinator<'_> {
             return;
         };
         if commit && self.bug != Bug::NoDecisionLog {
-            append_log(&self.ctx.disk(), LOG, &Record { txn, commit }).await;
+            let ctx = self.ctx;
+            self.log.append(ctx, &Record { txn, commit }, true).await;
         }
         self.decided.insert(txn, commit);
         self.informing

@@ -1,7 +1,8 @@
 //! A 2PC participant: votes, holds locks while in doubt, applies the decision, and when the
 //! coordinator is silent asks its peers (cooperative termination).
 use super::{Bug, Msg};
-use crate::commit::participant::{record, replay, send_peers, vote_no_conflict, vote_yes, Locks};
+use crate::commit::coordinator::Journal;
+use crate::commit::participant::{send_peers, vote_no_conflict, vote_yes, Locks, STATE};
 use crate::commit::{wake_at, CommitMsg, Data, COORDINATOR};
 use faultline::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,9 @@ impl Durable {
 struct Participant<'a> {
     ctx: &'a NodeCtx<Msg>,
     bug: Bug,
+    /// The journal of [`Change`]s. When it is damaged, a transaction with no record may be one
+    /// this node voted yes on (and maybe committed): it is never presumed unknown, it is asked.
+    journal: Journal<Msg>,
     d: Durable,
     locks: Locks,
     /// In-doubt transactions: how many times asked, and when to ask next.
@@ -76,12 +80,14 @@ struct Participant<'a> {
 
 pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
     let mut d = Durable::default();
-    for c in replay(ctx) {
+    let (journal, changes) = Journal::open::<Change>(ctx, STATE).await;
+    for c in changes {
         d.apply(c);
     }
     let mut p = Participant {
         ctx,
         bug,
+        journal,
         locks: Locks::default(),
         asking: BTreeMap::new(),
         d,
@@ -105,7 +111,8 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
 impl Participant<'_> {
     /// Applies a change and journals it; with `sync`, durably before returning.
     async fn change(&mut self, c: Change, sync: bool) {
-        record(self.ctx, &c, sync).await;
+        let ctx = self.ctx;
+        self.journal.append(ctx, &c, sync).await;
         self.d.apply(c);
     }
 
@@ -124,7 +131,7 @@ impl Participant<'_> {
             Msg::Inquire { txn } => {
                 if let Some(&commit) = self.d.decided.get(&txn) {
                     self.ctx.send(from, Msg::Decision { txn, commit });
-                } else if !self.d.prepared.contains_key(&txn) {
+                } else if !self.d.prepared.contains_key(&txn) && !self.journal.damaged {
                     // Never voted: abort unilaterally, durably, so that no yes-vote can follow
                     // and no commit can happen. Peers in doubt learn the outcome from us.
                     self.decide(txn, false).await;
@@ -153,6 +160,14 @@ impl Participant<'_> {
         }
         if self.d.prepared.contains_key(&txn) {
             self.ctx.send(COORDINATOR, Msg::vote(txn, true));
+            return;
+        }
+        if self.journal.damaged {
+            // This node may have voted on (or aborted) `txn` in a record it can no longer
+            // read: it does not vote again on its own, it asks the coordinator, which knows.
+            self.ctx
+                .observe("in-doubt", &json!({"txn": txn, "why": "damaged journal"}));
+            self.ctx.send(COORDINATOR, Msg::Inquire { txn });
             return;
         }
         if self.locks.conflict(&keys, txn) {
