@@ -138,3 +138,29 @@ fn check_determinism_passes() {
         "{j}"
     );
 }
+
+/// A reproducer records each step as it resolved (`node: any` becomes the node drawn), so its
+/// replay skips the resolution's draws; the storage faults' effects (which sectors a torn power
+/// loss keeps, which calls a disk-error window fails, what a strike damages) must not depend on
+/// them. Raft uses the file API and declares a corruption budget, so every storage fault bites.
+#[test]
+fn a_reproducer_of_storage_faults_replays_bit_for_bit() {
+    let m = faultline_models::raft::model();
+    let text = "steps:\n  - {at_ms: 300, fault: disk-error, node: any, op: fsync, rate: 0.5, for_ms: 1500}\n  - {at_ms: 900, fault: corrupt, node: any}\n  - {at_ms: 1000, fault: power-loss, node: any, for_ms: 300}\n  - {at_ms: 1500, fault: misdirect, node: any}\n  - {at_ms: 2000, fault: disk-error, node: any, op: write, rate: 0.5, for_ms: 800}\n  - {at_ms: 2600, fault: power-loss, nodes: majority, for_ms: 300}\n";
+    let schedule = Schedule::parse("replay-storage.yaml", text).expect("a valid schedule");
+    let mut struck = 0;
+    for seed in 0..4 {
+        let req = |faults| RunRequest {
+            seed,
+            config: m.config(None),
+            faults,
+            fail_on: vec![],
+            trace: false,
+        };
+        let first = run(&m, &req(Faults::Schedule(schedule.clone()))).expect("valid run");
+        struck += first.stats.faults;
+        let again = run(&m, &req(Faults::Steps(first.steps.clone()))).expect("valid run");
+        assert_eq!(trace_of(&first), trace_of(&again), "seed {seed}");
+    }
+    assert!(struck >= 16, "the storage faults ran: {struck} applied");
+}

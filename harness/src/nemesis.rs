@@ -163,6 +163,17 @@ impl<M: 'static> Nemesis<M> {
         )
     }
 
+    /// The stream a step's effects draw from (torn writes, disk-error windows, strikes). Apart
+    /// from the stream [`Nemesis::rng`] resolves the step with, so a reproducer, which records
+    /// the resolved nodes and so skips the resolution's draws, replays the same effects.
+    fn effect_rng(&self, step: usize) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(
+            self.seed
+                ^ 0x6566_6665_6374_7300
+                ^ (step as u64 + 1).wrapping_mul(0xd1b5_4a32_d192_ed03),
+        )
+    }
+
     fn up(&self, n: usize) -> bool {
         self.world.core.borrow().nodes[n].up
     }
@@ -272,7 +283,7 @@ impl<M: 'static> Nemesis<M> {
                 let step = self.steps[i].clone();
                 match self.resolve(i, &mut rng) {
                     Ok(fault @ (Fault::Corrupt { .. } | Fault::Misdirect { .. })) => {
-                        self.strike(i, &step, fault, &mut rng)
+                        self.strike(i, &step, fault, &mut self.effect_rng(i))
                     }
                     Ok(fault) => {
                         let mut ran = step.clone();
@@ -289,7 +300,7 @@ impl<M: 'static> Nemesis<M> {
                         core.ran[i] = Some(ran);
                         core.record_fault(FaultEvent::of(0, "start", i, &fault));
                         drop(core);
-                        self.set(i, &fault, true, &mut rng);
+                        self.set(i, &fault, true, &mut self.effect_rng(i));
                         self.applied[i] = Some(fault);
                         if let Some(d) = step.for_ms {
                             let end = at_ns + d * 1_000_000;
@@ -324,8 +335,7 @@ impl<M: 'static> Nemesis<M> {
                     .core
                     .borrow_mut()
                     .record_fault(FaultEvent::of(0, "end", i, &fault));
-                let mut rng = self.rng(i);
-                self.set(i, &fault, false, &mut rng);
+                self.set(i, &fault, false, &mut self.effect_rng(i));
             }
         }
     }
