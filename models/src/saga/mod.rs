@@ -67,12 +67,24 @@ pub struct Order {
     pub qty: i64,
 }
 
+/// How a saga ended, as the orchestrator tells the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Every step took effect.
+    Completed,
+    /// A service refused a step (sold out, declined) and the saga was compensated.
+    Refused,
+    /// The saga was compensated after a step's answers stopped coming (it may have taken
+    /// effect; the compensation undoes it).
+    Compensated,
+}
+
 #[derive(Clone, Debug)]
 pub enum Msg {
     /// Client → orchestrator.
     Place(Order),
-    /// Orchestrator → client: completed (`true`) or compensated.
-    Done { saga: u64, completed: bool },
+    /// Orchestrator → client: how the saga ended.
+    Done { saga: u64, ending: Ending },
     /// Orchestrator → service.
     Do { step: Step, order: Order },
     /// Service → orchestrator: the step took effect (`ok`) or was refused.
@@ -221,11 +233,13 @@ impl Protocol for Saga {
         c.send(ORCHESTRATOR, Msg::Place(order));
         loop {
             match c.recv().await {
-                (_, Msg::Done { saga: s, completed }) if s == saga => {
-                    return if completed {
-                        Outcome::Ok(Value::Null)
-                    } else {
-                        Outcome::Fail("compensated".into())
+                (_, Msg::Done { saga: s, ending }) if s == saga => {
+                    return match ending {
+                        Ending::Completed => Outcome::Ok(Value::Null),
+                        // A definite answer from live services (sold out, declined): the
+                        // saga did its job, and `progress` counts it as service given.
+                        Ending::Refused => Outcome::Ok(Value::from("refused")),
+                        Ending::Compensated => Outcome::Fail("compensated".into()),
                     };
                 }
                 _ => {}

@@ -5,7 +5,7 @@
 //! appends the saga's new entry (or its end) and syncs it before the orchestrator acts on it.
 //! At restart a torn last record (never synced, so never acted on) is dropped; a corrupt one is
 //! never trusted: it is skipped and the orchestrator reports `log-damaged`.
-use super::{Bug, Msg, Order, Step};
+use super::{Bug, Ending, Msg, Order, Step};
 use crate::wal::Wal;
 use faultline::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,10 @@ struct Entry {
     client: usize,
     order: Order,
     phase: Phase,
+    /// The compensation began because a service refused a step (sold out, declined), not
+    /// because its answers stopped coming: the saga's answer is a definite "no".
+    #[serde(default)]
+    refused: bool,
 }
 
 impl Entry {
@@ -70,8 +74,8 @@ struct Orchestrator<'a> {
     wal: Option<Wal<Msg>>,
     /// The saga log: sagas in flight (durable unless the bug).
     log: BTreeMap<u64, Entry>,
-    /// Finished sagas: completed (`true`) or compensated.
-    done: BTreeMap<u64, bool>,
+    /// Finished sagas: how each ended.
+    done: BTreeMap<u64, Ending>,
     /// Per saga in flight: sends of the current step, and when to send it again.
     timers: BTreeMap<u64, (u32, Instant)>,
 }
@@ -160,8 +164,8 @@ impl Orchestrator<'_> {
         match msg {
             Msg::Place(order) => {
                 let saga = order.saga;
-                if let Some(&completed) = self.done.get(&saga) {
-                    self.ctx.send(from, Msg::Done { saga, completed });
+                if let Some(&ending) = self.done.get(&saga) {
+                    self.ctx.send(from, Msg::Done { saga, ending });
                     return;
                 }
                 if self.log.contains_key(&saga) {
@@ -173,15 +177,21 @@ impl Orchestrator<'_> {
                         client: from,
                         order,
                         phase: Phase::Forward(0),
+                        refused: false,
                     },
                 );
                 self.persist(saga).await;
                 self.send(saga);
             }
             Msg::Did { saga, step, ok } => {
-                let Some(e) = self.log.get(&saga) else { return };
+                let Some(e) = self.log.get_mut(&saga) else {
+                    return;
+                };
                 if e.step() != step {
                     return; // an answer to an earlier step, repeated
+                }
+                if let (Phase::Forward(_), false) = (e.phase, ok) {
+                    e.refused = true; // logged with the first compensation step
                 }
                 let next = match (e.phase, ok) {
                     (Phase::Forward(2), true) => None,
@@ -206,9 +216,13 @@ impl Orchestrator<'_> {
                     return;
                 };
                 self.persist(saga).await;
-                let completed = matches!(e.phase, Phase::Forward(_));
-                self.done.insert(saga, completed);
-                self.ctx.send(e.client, Msg::Done { saga, completed });
+                let ending = match e.phase {
+                    Phase::Forward(_) => Ending::Completed,
+                    Phase::Back(_) if e.refused => Ending::Refused,
+                    Phase::Back(_) => Ending::Compensated,
+                };
+                self.done.insert(saga, ending);
+                self.ctx.send(e.client, Msg::Done { saga, ending });
                 return;
             };
             if let Some(e) = self.log.get_mut(&saga) {
