@@ -90,10 +90,11 @@ fn unsynced_prepare_breaks_atomicity() {
         &["client-outcome"],
         &["atomicity"],
     );
+    // A power loss is what forgets an unsynced vote (a process crash keeps the page cache).
     common::hunt(
         model,
         "unsynced-prepare",
-        "swarm",
+        "power-loss",
         60,
         common::Failures::All,
         &["atomicity", "client-outcome"],
