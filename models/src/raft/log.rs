@@ -12,8 +12,9 @@
 //! can do: a torn tail was never acknowledged and is cut off; a record whose payload checksum
 //! fails is kept as a *faulty* index (never applied, never truncated away, repaired from the
 //! leader); a damaged header makes everything after it unknown, which the node records durably in
-//! its metadata (`repairing`) before it drops the unreadable bytes. See `node.rs` for how a node
-//! with faulty entries behaves and why that is safe.
+//! its metadata (`repairing`) before it drops the unreadable bytes. A failed read is retried (an
+//! I/O error is not damage). See `node.rs` for how a node with faulty entries behaves and why
+//! that is safe.
 use super::Bug;
 use faultline::prelude::*;
 use faultline::records::{self, Tail, HEADER};
@@ -22,6 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What a client asked for, as it travels in the log.
 #[derive(Debug, PartialEq)]
@@ -504,8 +506,8 @@ impl Log {
     /// records without checking any checksum; `truncate-on-corruption` cuts the log at the first
     /// bad record. The file itself is left as it is: the caller makes the recovered log durable
     /// with [`Log::save`] after recording a lost tail in the metadata.
-    pub fn load(disk: &Disk<super::Msg>, bug: Bug) -> Loaded {
-        let read = disk.open(LOG_FILE).ok().map(|f| f.read());
+    pub async fn load(ctx: &NodeCtx<super::Msg>, disk: &Disk<super::Msg>, bug: Bug) -> Loaded {
+        let read = read_file(ctx, disk, LOG_FILE).await.map(Ok);
         Log::recover(read, bug)
     }
 
@@ -521,7 +523,8 @@ impl Log {
             }
             Some(r) => match r {
                 Ok(b) => b,
-                // A latent sector error: as if the whole file were corrupt.
+                // An error that does not go away (startup reads retry a transient one, see
+                // `read_file`): as if the whole file were corrupt.
                 Err(_) => {
                     log.broken = true;
                     return Loaded {
@@ -605,6 +608,28 @@ fn unchecked_payloads(bytes: &[u8]) -> Vec<&[u8]> {
 /// to another offset or file) leaves the file another length. Caught here, it is a failed write
 /// (rewritten whole, never acknowledged), not an acknowledged entry silently missing from the
 /// log, which no checksum could see. Where the stray bytes landed, checksums see them on read.
+/// A whole file as the disk holds it (`None` if there is none), a failed read retried until one
+/// succeeds. A read error is a fault of the moment (a `disk-error` window): the bytes are still
+/// there, so taking it for damage would have the node give up its log or its vote — three nodes
+/// doing so at once leave no majority to elect (swarm seed 1463). The node stays down meanwhile.
+pub async fn read_file(
+    ctx: &NodeCtx<super::Msg>,
+    disk: &Disk<super::Msg>,
+    name: &str,
+) -> Option<Vec<u8>> {
+    let f = disk.open(name).ok()?;
+    let mut wait = Duration::from_millis(2);
+    loop {
+        match f.read() {
+            Ok(bytes) => return Some(bytes),
+            Err(_) => {
+                ctx.sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(64));
+            }
+        }
+    }
+}
+
 fn landed(f: &File<super::Msg>, end: u64) -> Result<(), DiskError> {
     if f.len()? == end {
         Ok(())

@@ -4,8 +4,8 @@
 //! Every change is written to both copies in turn, each synced before the next is written, and
 //! only then does the node act on it. So at any moment at least one copy holds the newest state
 //! the node acted on: a torn or failed write hits one copy while the other still holds the
-//! previous, complete state (which the node never acted past), and a damaged copy (a bit flip, a
-//! latent read error) leaves the other one. At startup the copy with the higher sequence number
+//! previous, complete state (which the node never acted past), and a damaged copy (a bit flip; a failed read
+//! is retried, not taken for damage) leaves the other one. At startup the copy with the higher sequence number
 //! among the readable ones wins, and both are rewritten from it.
 use super::log::{write_new, ATTEMPTS};
 use super::{Bug, Msg};
@@ -60,12 +60,9 @@ enum Copy {
     Valid(u64, Meta),
 }
 
-fn read_copy(disk: &Disk<Msg>, name: &str, bug: Bug) -> Copy {
-    let Ok(f) = disk.open(name) else {
+fn read_copy(read: Option<Vec<u8>>, bug: Bug) -> Copy {
+    let Some(bytes) = read else {
         return Copy::Missing;
-    };
-    let Ok(bytes) = f.read() else {
-        return Copy::Damaged; // a latent sector error: as if corrupt
     };
     if bytes.is_empty() {
         // Never written durably: a correct node syncs a copy before its name (`write_new`), so
@@ -96,8 +93,11 @@ pub struct MetaStore {
 impl MetaStore {
     /// Reads both copies: the newest readable one, or `None` if the node's metadata is lost (a
     /// copy exists but none reads: the node may have voted in a term it cannot know).
-    pub fn load(disk: &Disk<Msg>, bug: Bug) -> (MetaStore, Option<Meta>) {
-        let copies = FILES.map(|n| read_copy(disk, n, bug));
+    pub async fn load(ctx: &NodeCtx<Msg>, disk: &Disk<Msg>, bug: Bug) -> (MetaStore, Option<Meta>) {
+        let mut copies = [Copy::Missing, Copy::Missing];
+        for (copy, name) in copies.iter_mut().zip(FILES) {
+            *copy = read_copy(super::log::read_file(ctx, disk, name).await, bug);
+        }
         let best = copies
             .iter()
             .filter_map(|c| match c {

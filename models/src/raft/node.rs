@@ -563,8 +563,8 @@ async fn passive(ctx: &NodeCtx<Msg>) {
 /// The server loop of one node, from its durable state.
 pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
     let disk = ctx.disk();
-    let (meta_store, meta) = MetaStore::load(&disk, bug);
-    let Loaded { log, lost_tail } = Log::load(&disk, bug);
+    let (meta_store, meta) = MetaStore::load(ctx, &disk, bug).await;
+    let Loaded { log, lost_tail } = Log::load(ctx, &disk, bug).await;
     let Some(mut meta) = meta else {
         return passive(ctx).await;
     };
