@@ -360,33 +360,27 @@ impl<M: 'static> Nemesis<M> {
                     Ok("armed: its next file write lands at the wrong place".into())
                 }
             });
-            let mut core = self.world.core.borrow_mut();
-            match outcome {
+            let (phase, description) = match &outcome {
                 Ok(what) => {
                     self.budget.spend(node);
                     landed.push(node);
-                    notes.push((node, true, what.clone()));
-                    core.record_fault(FaultEvent {
-                        phase: "strike".into(),
-                        step: i,
-                        kind: kind.into(),
-                        nodes: vec![node],
-                        description: format!("{kind} n{node}: {what}"),
-                        ..FaultEvent::default()
-                    });
+                    ("strike", format!("{kind} n{node}: {what}"))
                 }
-                Err(why) => {
-                    notes.push((node, false, why.clone()));
-                    core.record_fault(FaultEvent {
-                        phase: "skip".into(),
-                        step: i,
-                        kind: kind.into(),
-                        nodes: vec![node],
-                        description: format!("{kind} n{node} skipped: {why}"),
-                        ..FaultEvent::default()
-                    });
-                }
-            }
+                Err(why) => ("skip", format!("{kind} n{node} skipped: {why}")),
+            };
+            self.world.core.borrow_mut().record_fault(FaultEvent {
+                phase: phase.into(),
+                step: i,
+                kind: kind.into(),
+                nodes: vec![node],
+                description,
+                ..FaultEvent::default()
+            });
+            let (ok, text) = match outcome {
+                Ok(what) => (true, what),
+                Err(why) => (false, why),
+            };
+            notes.push((node, ok, text));
         }
         // The reproducer keeps the resolved nodes and says what each strike did, or why it was
         // skipped (a replay skips it the same way: the budget is the protocol's).
