@@ -367,3 +367,150 @@ fn a_delay_window_reorders_without_losing() {
         );
     }
 }
+
+/// The steps of a schedule written in YAML.
+fn steps_of(yaml: &str) -> Vec<Step> {
+    let Schedule::Steps(steps) = Schedule::parse("links.yaml", yaml).expect("valid") else {
+        panic!("explicit steps")
+    };
+    steps
+}
+
+/// The `[start, end]` of each step, in step order.
+fn windows(r: &RunReport) -> Vec<(u64, u64)> {
+    let f = &r.recording.faults;
+    let mut out = vec![];
+    for start in f.iter().filter(|x| x.phase == "start") {
+        let end = f
+            .iter()
+            .find(|x| x.phase == "end" && x.step == start.step)
+            .expect("every step ends");
+        out.push((start.at_ns, end.at_ns));
+    }
+    out
+}
+
+#[test]
+fn loss_on_one_direction_spares_the_other_and_the_other_links() {
+    for seed in SEEDS {
+        let r = run_steps(
+            seed,
+            steps_of(
+                "steps:\n  - {at_ms: 1000, fault: loss, rate: 1.0, from: 2, to: 0, for_ms: 1000}\n",
+            ),
+        );
+        let (s, e) = window(&r);
+        let pings = receipts(&r, "ping");
+        let pongs = receipts(&r, "pong");
+        // 0 -> 2 still carries every ping; 2 -> 0 loses every pong.
+        assert!(sent_within(&pings, 2, s, e).len() >= 90, "seed {seed}");
+        let pongs_from = |n: usize| {
+            pongs
+                .iter()
+                .filter(|x| x.from == n && x.at_ns > s + 10_000_000 && x.at_ns < e)
+                .count()
+        };
+        assert_eq!(
+            pongs_from(2),
+            0,
+            "seed {seed}: a pong crossed the lossy direction"
+        );
+        assert!(
+            pongs_from(1) >= 90,
+            "seed {seed}: n1's pongs: {}",
+            pongs_from(1)
+        );
+        assert_flows_around(&pings, 2, (s, e), seed);
+    }
+}
+
+#[test]
+fn a_flaky_node_loses_every_link_and_overlapping_windows_compose() {
+    // Two overlapping windows on node 3's links: the first ending does not end the loss.
+    let yaml = "steps:\n  - {at_ms: 1000, fault: loss, rate: 1.0, node: 3, for_ms: 1000}\n  - {at_ms: 1500, fault: loss, rate: 1.0, links: [[0, 3]], for_ms: 1000}\n";
+    for seed in SEEDS {
+        let r = run_steps(seed, steps_of(yaml));
+        let w = windows(&r);
+        assert_eq!(w.len(), 2);
+        let (s, e) = (w[0].0, w[1].1);
+        assert!(
+            w[0].1 < w[1].1 && w[1].0 < w[0].1,
+            "the windows overlap: {w:?}"
+        );
+        let pings = receipts(&r, "ping");
+        assert!(
+            sent_within(&pings, 3, s, e).is_empty(),
+            "seed {seed}: n3 got pings"
+        );
+        for n in [1, 2, 4] {
+            assert!(
+                sent_within(&pings, n, s, e).len() >= 140,
+                "seed {seed}: n{n}"
+            );
+        }
+        assert_flows_around(&pings, 3, (s, e), seed);
+    }
+}
+
+#[test]
+fn duplication_on_chosen_links_only() {
+    for seed in SEEDS {
+        let r = run_steps(
+            seed,
+            steps_of("steps:\n  - {at_ms: 1000, fault: duplicate, rate: 1.0, links: [[0, 2]], for_ms: 500}\n"),
+        );
+        let (s, e) = window(&r);
+        let pings = receipts(&r, "ping");
+        for p in receipts(&r, "sent")
+            .iter()
+            .filter(|p| p.sent_ns > s && p.sent_ns < e)
+        {
+            let copies = |n: usize| {
+                pings
+                    .iter()
+                    .filter(|x| x.node == n && x.seq == p.seq)
+                    .count()
+            };
+            assert_eq!(copies(2), 2, "seed {seed}: ping {} to n2", p.seq);
+            assert_eq!(copies(1), 1, "seed {seed}: ping {} to n1", p.seq);
+        }
+    }
+}
+
+#[test]
+fn a_slow_link_adds_its_latency_in_order_and_a_delay_on_one_link_reorders_only_there() {
+    let yaml = "steps:\n  - {at_ms: 1000, fault: slow-link, latency_ms: 100, from: 0, to: 4, for_ms: 1000}\n  - {at_ms: 1000, fault: delay, mean_ms: 50, links: [[0, 3]], for_ms: 1000}\n";
+    for seed in SEEDS {
+        let r = run_steps(seed, steps_of(yaml));
+        let w = windows(&r);
+        let (s, e) = w[0];
+        let pings = receipts(&r, "ping");
+        let slow = sent_within(&pings, 4, s, e);
+        assert!(slow.len() >= 90, "seed {seed}");
+        for p in &slow {
+            let took = p.at_ns - p.sent_ns;
+            assert!(
+                (100_000_000..=105_000_000).contains(&took),
+                "seed {seed}: {took} ns"
+            );
+        }
+        let seqs: Vec<u64> = slow.iter().map(|p| p.seq).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "seed {seed}: a slow link keeps order"
+        );
+        // Other links keep the base latency (1-5 ms) and their order.
+        for n in [1, 2] {
+            let fast = sent_within(&pings, n, s, e);
+            assert!(
+                fast.iter().all(|p| p.at_ns - p.sent_ns <= 5_000_000),
+                "seed {seed}: n{n}"
+            );
+        }
+        let delayed: Vec<u64> = sent_within(&pings, 3, s, e).iter().map(|p| p.seq).collect();
+        assert!(
+            delayed.windows(2).any(|w| w[0] > w[1]),
+            "seed {seed}: the delayed link reorders"
+        );
+    }
+}

@@ -255,6 +255,15 @@ impl<M: 'static> Nemesis<M> {
             (Fault::ClockSkew { node, .. }, Select::Role(r)) => {
                 *node = self.role_holder(r, rng)?;
             }
+            (
+                Fault::Link {
+                    links: schedule::Links::Node(node),
+                    ..
+                },
+                Select::Role(r),
+            ) => {
+                *node = self.role_holder(r, rng)?;
+            }
             (Fault::Partition { groups, .. }, Select::Shape(shape, centre)) => {
                 if n < 2 {
                     return Err("a partition needs two nodes".into());
@@ -495,6 +504,21 @@ impl<M: 'static> Nemesis<M> {
                 mean_ms,
                 uniform: true,
             } => self.window(i, on, *mean_ms, |n| &mut n.delay_uniform),
+            Fault::Link { links, effect } => {
+                let mut core = self.world.core.borrow_mut();
+                if on {
+                    let n = core.total_nodes();
+                    let covered = (0..n * n).map(|l| links.covers(l / n, l % n)).collect();
+                    core.net.links.push(crate::world::LinkWindow {
+                        step: i,
+                        covered,
+                        effect: *effect,
+                    });
+                } else {
+                    core.net.links.retain(|w| w.step != i);
+                }
+                // madsim's sockets have no per-link faults: socket traffic is not affected.
+            }
             Fault::ClockSkew {
                 node,
                 offset_ms,

@@ -177,11 +177,70 @@ pub(crate) struct NetFaults {
     pub delay: Vec<(usize, f64)>,
     /// Uniform delay windows: extra delay drawn from `[0, 2 * mean]`.
     pub delay_uniform: Vec<(usize, f64)>,
+    /// Per-link windows (`fault: loss|duplicate|delay|slow-link` with `links`/`from`/`to`/
+    /// `node`). Empty unless a schedule names links: then a message pays one length check.
+    pub links: Vec<LinkWindow>,
+}
+
+/// One active per-link step: which directed links it covers and what it does to them.
+pub(crate) struct LinkWindow {
+    pub step: usize,
+    /// `covered[from * n + to]`, `n` counting clients too.
+    pub covered: Vec<bool>,
+    pub effect: crate::schedule::LinkEffect,
+}
+
+/// The network faults one message meets: the strongest active window of each kind, global or on
+/// its link.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct LinkFaults {
+    pub loss: f64,
+    pub duplicate: f64,
+    pub delay_ms: f64,
+    pub uniform_ms: f64,
+    /// Fixed extra latency (ns) of a slow link.
+    pub slow_ns: u64,
 }
 
 impl NetFaults {
     fn strongest(v: &[(usize, f64)]) -> f64 {
         v.iter().map(|(_, r)| *r).fold(0.0, f64::max)
+    }
+
+    /// The faults a message from `from` to `to` meets (`n`: nodes, clients included).
+    #[inline]
+    fn for_link(&self, from: NodeId, to: NodeId, n: usize) -> LinkFaults {
+        let mut f = LinkFaults {
+            loss: Self::strongest(&self.loss),
+            duplicate: Self::strongest(&self.duplicate),
+            delay_ms: Self::strongest(&self.delay),
+            uniform_ms: Self::strongest(&self.delay_uniform),
+            slow_ns: 0,
+        };
+        if !self.links.is_empty() {
+            self.add_link_windows(&mut f, from * n + to);
+        }
+        f
+    }
+
+    #[cold]
+    fn add_link_windows(&self, f: &mut LinkFaults, link: usize) {
+        use crate::schedule::LinkEffect;
+        for w in self.links.iter().filter(|w| w.covered[link]) {
+            match w.effect {
+                LinkEffect::Loss(r) => f.loss = f.loss.max(r),
+                LinkEffect::Duplicate(r) => f.duplicate = f.duplicate.max(r),
+                LinkEffect::Delay {
+                    mean_ms,
+                    uniform: false,
+                } => f.delay_ms = f.delay_ms.max(mean_ms),
+                LinkEffect::Delay {
+                    mean_ms,
+                    uniform: true,
+                } => f.uniform_ms = f.uniform_ms.max(mean_ms),
+                LinkEffect::Slow(ms) => f.slow_ns = f.slow_ns.max((ms * 1e6) as u64),
+            }
+        }
     }
 }
 
@@ -366,29 +425,32 @@ impl Core {
             self.fp.event(tag::DROP, now, from as u64, to as u64);
             return None;
         }
-        let loss = NetFaults::strongest(&self.net.loss);
-        if loss > 0.0 && self.net_rng.gen_bool(loss) {
+        let faults = self.net.for_link(from, to, self.nodes.len());
+        if faults.loss > 0.0 && self.net_rng.gen_bool(faults.loss) {
             self.fp.event(tag::DROP, now, from as u64, to as u64);
             return None;
         }
-        let first = self.draw_delay();
-        let dup = NetFaults::strongest(&self.net.duplicate);
-        let second = (dup > 0.0 && self.net_rng.gen_bool(dup)).then(|| self.draw_delay());
+        let first = self.draw_delay(&faults);
+        let dup = faults.duplicate;
+        let second = (dup > 0.0 && self.net_rng.gen_bool(dup)).then(|| self.draw_delay(&faults));
         self.fp
             .event(tag::SEND, now, (from as u64) << 32 | to as u64, first);
         Some([Some(now + first), second.map(|d| now + d)])
     }
 
-    fn draw_delay(&mut self) -> u64 {
+    /// One message's delay: the base latency, a slow link's fixed extra, and the delay windows'
+    /// random extra. The draws are the same as before per-link faults existed, so schedules
+    /// without them keep their fingerprints.
+    fn draw_delay(&mut self, faults: &LinkFaults) -> u64 {
         let (lo, hi) = self.base_latency_ns;
-        let mut d = self.net_rng.gen_range(lo..=hi);
-        let mean_ms = NetFaults::strongest(&self.net.delay);
+        let mut d = self.net_rng.gen_range(lo..=hi) + faults.slow_ns;
+        let mean_ms = faults.delay_ms;
         if mean_ms > 0.0 {
             // Exponential extra delay: a long tail that reorders messages.
             let u: f64 = self.net_rng.gen_range(f64::EPSILON..1.0);
             d += (-u.ln() * mean_ms * 1e6) as u64;
         }
-        let uniform_ms = NetFaults::strongest(&self.net.delay_uniform);
+        let uniform_ms = faults.uniform_ms;
         if uniform_ms > 0.0 {
             d += self.net_rng.gen_range(0.0..=2.0 * uniform_ms * 1e6) as u64;
         }

@@ -16,7 +16,9 @@ mod step;
 pub(crate) use generate::{partition, shapes_for};
 pub use generate::{Generator, Span, FAULT_KINDS};
 use step::StepSpec;
-pub use step::{After, Count, Fault, NodeRef, Select, Shape, Source, Step, FAULT_NAMES};
+pub use step::{
+    After, Count, Fault, LinkEffect, Links, NodeRef, Select, Shape, Source, Step, FAULT_NAMES,
+};
 
 /// A bad schedule file: which file, which line, what was wrong.
 #[derive(Debug, thiserror::Error)]

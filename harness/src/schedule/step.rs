@@ -79,6 +79,15 @@ pub enum Fault {
         /// Uniform over `[0, 2 * mean]` instead of exponential.
         uniform: bool,
     },
+    /// Loss, duplication, delay or extra latency on chosen links only (`links:`, `from:`/`to:`,
+    /// or `node:` for every link of one node). Windows on the same link compose with each other
+    /// and with the global forms: the strongest active value of each kind applies.
+    Link {
+        /// Which directed links it degrades.
+        links: Links,
+        /// What happens to the messages on them.
+        effect: LinkEffect,
+    },
     /// The node's local clock jumps `offset_ms` away from true time when the step starts, then
     /// drifts by `drift` ms per second of true time; it jumps back when the window ends.
     ClockSkew {
@@ -106,6 +115,7 @@ impl Fault {
             Fault::Duplicate { .. } => "duplicate",
             Fault::Delay { .. } => "delay",
             Fault::ClockSkew { .. } => "clock-skew",
+            Fault::Link { effect, .. } => effect.kind(),
         }
     }
 
@@ -136,6 +146,7 @@ impl Fault {
             | Fault::Misdirect { nodes }
             | Fault::DiskError { nodes, .. } => nodes.clone(),
             Fault::ClockSkew { node, .. } => vec![*node],
+            Fault::Link { links, .. } => links.nodes(),
             _ => vec![],
         }
     }
@@ -151,6 +162,116 @@ impl Fault {
             return false;
         }
         !oneway || (in_a(&groups[0]) && !in_b(&groups[0]))
+    }
+}
+
+/// The links a per-link fault degrades, as written in the schedule.
+///
+/// ```
+/// use faultline::schedule::Links;
+/// let both = Links::Pairs(vec![[0, 1]]);
+/// assert!(both.covers(0, 1) && both.covers(1, 0) && !both.covers(0, 2));
+/// let one = Links::OneWay { from: 0, to: 1 };
+/// assert!(one.covers(0, 1) && !one.covers(1, 0));
+/// let flaky = Links::Node(2);
+/// assert!(flaky.covers(2, 0) && flaky.covers(1, 2) && !flaky.covers(0, 1));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Links {
+    /// `links: [[a, b], ..]`: both directions of each pair.
+    Pairs(Vec<[usize; 2]>),
+    /// `from: a, to: b`: only messages from `a` to `b`.
+    OneWay {
+        /// The sender.
+        from: usize,
+        /// The receiver.
+        to: usize,
+    },
+    /// `node: a`: every link to and from `a` (a flaky node), clients' links included.
+    Node(usize),
+}
+
+impl Links {
+    /// Whether messages from `from` to `to` travel on one of these links.
+    pub fn covers(&self, from: usize, to: usize) -> bool {
+        match self {
+            Links::Pairs(pairs) => pairs
+                .iter()
+                .any(|&[a, b]| (a == from && b == to) || (a == to && b == from)),
+            Links::OneWay { from: a, to: b } => *a == from && *b == to,
+            Links::Node(n) => from != to && (*n == from || *n == to),
+        }
+    }
+
+    /// The nodes it names.
+    pub fn nodes(&self) -> Vec<usize> {
+        let mut v = match self {
+            Links::Pairs(pairs) => pairs.iter().flatten().copied().collect(),
+            Links::OneWay { from, to } => vec![*from, *to],
+            Links::Node(n) => vec![*n],
+        };
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+impl fmt::Display for Links {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Links::Pairs(pairs) => {
+                let p: Vec<String> = pairs.iter().map(|[a, b]| format!("n{a}<->n{b}")).collect();
+                write!(f, "on {}", p.join(","))
+            }
+            Links::OneWay { from, to } => write!(f, "on n{from}->n{to}"),
+            Links::Node(n) => write!(f, "on every link of n{n}"),
+        }
+    }
+}
+
+/// What a per-link fault does to the messages on its links.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LinkEffect {
+    /// Each message is dropped with this probability.
+    Loss(f64),
+    /// Each message is sent twice with this probability.
+    Duplicate(f64),
+    /// Extra per-message delay with this mean (ms): exponential, or uniform over `[0, 2 * mean]`.
+    Delay {
+        /// The mean extra delay (ms).
+        mean_ms: f64,
+        /// Uniform instead of exponential.
+        uniform: bool,
+    },
+    /// A slow link: every message takes this much longer (ms), a fixed extra latency that does
+    /// not reorder (`fault: slow-link`).
+    Slow(f64),
+}
+
+impl LinkEffect {
+    /// The name written as `fault:` in schedules.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LinkEffect::Loss(_) => "loss",
+            LinkEffect::Duplicate(_) => "duplicate",
+            LinkEffect::Delay { .. } => "delay",
+            LinkEffect::Slow(_) => "slow-link",
+        }
+    }
+}
+
+impl fmt::Display for LinkEffect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkEffect::Loss(r) => write!(f, "loss {r}"),
+            LinkEffect::Duplicate(r) => write!(f, "duplicate {r}"),
+            LinkEffect::Delay { mean_ms, uniform } => write!(
+                f,
+                "delay mean {mean_ms}ms{}",
+                if *uniform { " uniform" } else { "" }
+            ),
+            LinkEffect::Slow(ms) => write!(f, "slow-link +{ms}ms"),
+        }
     }
 }
 
@@ -202,6 +323,7 @@ impl fmt::Display for Fault {
                 }
                 Ok(())
             }
+            Fault::Link { links, effect } => write!(f, "{effect} {links}"),
         }
     }
 }
@@ -416,6 +538,14 @@ pub(crate) struct StepSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     drift: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    links: Option<Vec<[usize; 2]>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     for_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     trigger: Option<String>,
@@ -464,8 +594,9 @@ fn allowed_fields(fault: &str) -> &'static [&'static str] {
         "crash" | "power-loss" => &["node", "nodes", "torn"],
         "disk-error" => &["node", "nodes", "op", "rate"],
         "pause" | "corrupt" | "misdirect" => &["node", "nodes"],
-        "loss" | "duplicate" => &["rate"],
-        "delay" => &["mean_ms", "dist"],
+        "loss" | "duplicate" => &["rate", "links", "from", "to", "node"],
+        "delay" => &["mean_ms", "dist", "links", "from", "to", "node"],
+        "slow-link" => &["latency_ms", "links", "from", "to", "node"],
         "clock-skew" => &["node", "offset_ms", "drift"],
         _ => &[],
     }
@@ -491,7 +622,56 @@ impl StepSpec {
         add(self.dist.is_some(), "dist");
         add(self.offset_ms.is_some(), "offset_ms");
         add(self.drift.is_some(), "drift");
+        add(self.links.is_some(), "links");
+        add(self.from.is_some(), "from");
+        add(self.to.is_some(), "to");
+        add(self.latency_ms.is_some(), "latency_ms");
         v
+    }
+
+    /// The links of a per-link fault: `links`, `from` + `to`, or `node` (id or role); `None`
+    /// when it names none (the global form).
+    fn link_set(&self, f: &str) -> Result<Option<(Links, Option<Select>)>, String> {
+        let given = [
+            self.links.is_some(),
+            self.from.is_some() || self.to.is_some(),
+            self.node.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(format!(
+                "fault `{f}`: give one of `links`, `from`/`to` or `node`, not several"
+            ));
+        }
+        if let Some(pairs) = &self.links {
+            if pairs.is_empty() {
+                return Err(format!("fault `{f}`: `links` must not be empty"));
+            }
+            if let Some([a, _]) = pairs.iter().find(|[a, b]| a == b) {
+                return Err(format!(
+                    "fault `{f}`: link [{a}, {a}] joins a node to itself"
+                ));
+            }
+            return Ok(Some((Links::Pairs(pairs.clone()), None)));
+        }
+        match (self.from, self.to) {
+            (Some(from), Some(to)) if from == to => {
+                return Err(format!(
+                    "fault `{f}`: `from` and `to` are the same node {from}"
+                ))
+            }
+            (Some(from), Some(to)) => return Ok(Some((Links::OneWay { from, to }, None))),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(format!(
+                    "fault `{f}`: `from` and `to` go together (one direction of one link)"
+                ))
+            }
+            (None, None) => {}
+        }
+        Ok(match &self.node {
+            Some(NodeRef::Id(n)) => Some((Links::Node(*n), None)),
+            Some(NodeRef::Role(r)) => Some((Links::Node(0), Some(Select::Role(r.clone())))),
+            None => None,
+        })
     }
 
     /// The nodes of a crash or pause: explicit ids, a count, or one node by id or role.
@@ -611,27 +791,61 @@ impl TryFrom<StepSpec> for Step {
                     Fault::Misdirect { nodes }
                 }
             }
-            "loss" => Fault::Loss {
-                rate: rate(s.rate, f)?,
-            },
-            "duplicate" => Fault::Duplicate {
-                rate: rate(s.rate, f)?,
-            },
-            "delay" => {
-                let mean_ms = need(s.mean_ms, f, "mean_ms")?;
-                if !(mean_ms >= 0.0 && mean_ms.is_finite()) {
-                    return Err(format!("delay: mean_ms must be >= 0, got {mean_ms}"));
-                }
-                let uniform = match s.dist.as_deref() {
-                    None | Some("exponential") => false,
-                    Some("uniform") => true,
-                    Some(d) => {
-                        return Err(format!(
-                            "delay: unknown dist `{d}` (expected exponential or uniform)"
-                        ))
+            "loss" | "duplicate" | "delay" | "slow-link" => {
+                let global = match f {
+                    "loss" => Fault::Loss {
+                        rate: rate(s.rate, f)?,
+                    },
+                    "duplicate" => Fault::Duplicate {
+                        rate: rate(s.rate, f)?,
+                    },
+                    "delay" => {
+                        let mean_ms = need(s.mean_ms, f, "mean_ms")?;
+                        if !(mean_ms >= 0.0 && mean_ms.is_finite()) {
+                            return Err(format!("delay: mean_ms must be >= 0, got {mean_ms}"));
+                        }
+                        let uniform = match s.dist.as_deref() {
+                            None | Some("exponential") => false,
+                            Some("uniform") => true,
+                            Some(d) => {
+                                return Err(format!(
+                                    "delay: unknown dist `{d}` (expected exponential or uniform)"
+                                ))
+                            }
+                        };
+                        Fault::Delay { mean_ms, uniform }
+                    }
+                    _ => {
+                        let ms = need(s.latency_ms, f, "latency_ms")?;
+                        if !(ms >= 0.0 && ms.is_finite()) {
+                            return Err(format!("slow-link: latency_ms must be >= 0, got {ms}"));
+                        }
+                        Fault::Link {
+                            links: Links::Node(0),
+                            effect: LinkEffect::Slow(ms),
+                        }
                     }
                 };
-                Fault::Delay { mean_ms, uniform }
+                match (s.link_set(f)?, global) {
+                    (None, Fault::Link { .. }) => {
+                        return Err(
+                            "fault `slow-link` needs `links: [[a, b], ..]`, `from`/`to` or `node`"
+                                .into(),
+                        )
+                    }
+                    (None, global) => global,
+                    (Some((links, sel)), global) => {
+                        select = sel;
+                        let effect = match global {
+                            Fault::Loss { rate } => LinkEffect::Loss(rate),
+                            Fault::Duplicate { rate } => LinkEffect::Duplicate(rate),
+                            Fault::Delay { mean_ms, uniform } => LinkEffect::Delay { mean_ms, uniform },
+                            Fault::Link { effect, .. } => effect,
+                            _ => unreachable!("only network faults reach here"),
+                        };
+                        Fault::Link { links, effect }
+                    }
+                }
             }
             _ => {
                 let drift = s.drift.unwrap_or(0.0);
@@ -773,6 +987,25 @@ impl From<Step> for StepSpec {
                 spec.mean_ms = Some(mean_ms);
                 spec.dist = uniform.then(|| "uniform".to_string());
             }
+            (Fault::Link { links, effect }, sel) => {
+                match (links, sel) {
+                    (_, Some(Select::Role(r))) => spec.node = Some(NodeRef::Role(r)),
+                    (Links::Pairs(p), _) => spec.links = Some(p),
+                    (Links::OneWay { from, to }, _) => {
+                        spec.from = Some(from);
+                        spec.to = Some(to);
+                    }
+                    (Links::Node(n), _) => spec.node = Some(NodeRef::Id(n)),
+                }
+                match effect {
+                    LinkEffect::Loss(r) | LinkEffect::Duplicate(r) => spec.rate = Some(r),
+                    LinkEffect::Delay { mean_ms, uniform } => {
+                        spec.mean_ms = Some(mean_ms);
+                        spec.dist = uniform.then(|| "uniform".to_string());
+                    }
+                    LinkEffect::Slow(ms) => spec.latency_ms = Some(ms),
+                }
+            }
             (
                 Fault::ClockSkew {
                     node,
@@ -815,6 +1048,7 @@ pub const FAULT_NAMES: &[&str] = &[
     "loss",
     "duplicate",
     "delay",
+    "slow-link",
     "clock-skew",
 ];
 
@@ -838,6 +1072,11 @@ mod tests {
             "{at_ms: 10, fault: delay, mean_ms: 20, dist: uniform, for_ms: 300}",
             "{at_ms: 10, fault: clock-skew, node: 2, offset_ms: -300, drift: 25}",
             "{after: prepared, nth: 2, fault: crash, node: coordinator}",
+            "{at_ms: 10, fault: loss, rate: 0.5, links: [[0, 1], [2, 3]], for_ms: 300}",
+            "{at_ms: 10, fault: duplicate, rate: 0.5, from: 1, to: 2}",
+            "{at_ms: 10, fault: delay, mean_ms: 40, node: 2, for_ms: 300}",
+            "{at_ms: 10, fault: delay, mean_ms: 40, dist: uniform, node: leader}",
+            "{at_ms: 10, fault: slow-link, latency_ms: 80, from: 0, to: 4}",
         ] {
             let step = parse(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
             let text = serde_yaml::to_string(&step).unwrap();
@@ -864,8 +1103,37 @@ mod tests {
                 "only the `isolate`",
             ),
             (
-                "{at_ms: 1, fault: loss, rate: 0.1, node: 1}",
-                "does not take the field `node`",
+                "{at_ms: 1, fault: loss, rate: 0.1, oneway: true}",
+                "does not take the field `oneway`",
+            ),
+            (
+                "{at_ms: 1, fault: loss, rate: 0.1, node: 1, links: [[0, 1]]}",
+                "not several",
+            ),
+            ("{at_ms: 1, fault: loss, rate: 0.1, from: 1}", "go together"),
+            (
+                "{at_ms: 1, fault: loss, rate: 0.1, from: 1, to: 1}",
+                "the same node",
+            ),
+            (
+                "{at_ms: 1, fault: delay, mean_ms: 3, links: []}",
+                "must not be empty",
+            ),
+            (
+                "{at_ms: 1, fault: delay, mean_ms: 3, links: [[2, 2]]}",
+                "to itself",
+            ),
+            (
+                "{at_ms: 1, fault: slow-link, latency_ms: 3}",
+                "needs `links",
+            ),
+            (
+                "{at_ms: 1, fault: slow-link, node: 1}",
+                "needs the field `latency_ms`",
+            ),
+            (
+                "{at_ms: 1, fault: slow-link, node: 1, latency_ms: -1}",
+                "must be >= 0",
             ),
             (
                 "{at_ms: 1, fault: crash, node: 1, delay_ms: 4}",
