@@ -1,6 +1,6 @@
 //! Generators: which fault kinds a seed may draw, how many steps, how intense, and swarm testing
 //! (each seed enabling its own random subset of the kinds).
-use super::step::{After, Count, Fault, NodeRef, Select, Shape, Step};
+use super::step::{After, Count, Fault, LinkEffect, Links, NodeRef, Select, Shape, Step};
 use crate::data::Roles;
 use crate::DiskOp;
 use rand::seq::SliceRandom;
@@ -26,6 +26,11 @@ pub const FAULT_KINDS: &[&str] = &[
     "disk-error",
     "corrupt",
     "misdirect",
+    "link-loss",
+    "link-duplicate",
+    "link-delay",
+    "slow-link",
+    "flaky-node",
 ];
 
 /// A closed range written `[min, max]` in YAML.
@@ -189,7 +194,18 @@ impl Generator {
         corruption_budget: usize,
     ) -> Vec<Step> {
         let horizon = self.horizon_ms.unwrap_or(horizon).max(1);
-        let needs_two = |k: &str| matches!(k, "partition" | "isolate-leader" | "leader-churn");
+        let needs_two = |k: &str| {
+            matches!(
+                k,
+                "partition"
+                    | "isolate-leader"
+                    | "leader-churn"
+                    | "link-loss"
+                    | "link-duplicate"
+                    | "link-delay"
+                    | "slow-link"
+            )
+        };
         let corruption = |k: &str| matches!(k, "corrupt" | "misdirect");
         let mut kinds: Vec<&str> = self
             .faults
@@ -346,6 +362,34 @@ impl Generator {
             "delay" => Fault::Delay {
                 mean_ms: self.delay_mean_ms.draw(rng).round(),
                 uniform: rng.gen_bool(0.3),
+            },
+            // One link between two servers, both ways, or one direction of it (`oneway`).
+            "link-loss" | "link-duplicate" | "link-delay" | "slow-link" => {
+                let a = rng.gen_range(0..nodes);
+                let b = (a + rng.gen_range(1..nodes)) % nodes;
+                let links = if self.oneway > 0.0 && rng.gen_bool(self.oneway) {
+                    Links::OneWay { from: a, to: b }
+                } else {
+                    Links::Pairs(vec![[a.min(b), a.max(b)]])
+                };
+                let effect = match kind {
+                    "link-loss" => LinkEffect::Loss(round3(self.loss_rate.draw(rng))),
+                    "link-duplicate" => {
+                        LinkEffect::Duplicate(round3(self.duplicate_rate.draw(rng)))
+                    }
+                    "link-delay" => LinkEffect::Delay {
+                        mean_ms: self.delay_mean_ms.draw(rng).round(),
+                        uniform: rng.gen_bool(0.3),
+                    },
+                    // A fixed extra latency, drawn from the delay range.
+                    _ => LinkEffect::Slow(self.delay_mean_ms.draw(rng).round()),
+                };
+                Fault::Link { links, effect }
+            }
+            // Every link of one server loses messages.
+            "flaky-node" => Fault::Link {
+                links: Links::Node(rng.gen_range(0..nodes)),
+                effect: LinkEffect::Loss(round3(self.loss_rate.draw(rng))),
             },
             "clock-skew" => {
                 let sign = |rng: &mut ChaCha8Rng| if rng.gen_bool(0.5) { 1.0 } else { -1.0 };
@@ -588,5 +632,62 @@ mod tests {
             );
         }
         assert_eq!(kinds.len(), 2, "{kinds:?}");
+    }
+
+    #[test]
+    fn link_kinds_draw_per_link_steps_between_two_distinct_servers() {
+        use crate::schedule::step::{LinkEffect, Links};
+        let g = Generator {
+            faults: [
+                "link-loss",
+                "link-duplicate",
+                "link-delay",
+                "slow-link",
+                "flaky-node",
+            ]
+            .map(String::from)
+            .to_vec(),
+            oneway: 0.5,
+            ..serde_yaml::from_str("faults: []").unwrap()
+        };
+        let mut effects = std::collections::BTreeSet::new();
+        let (mut one_way, mut both) = (0, 0);
+        for seed in 0..50 {
+            let rng = &mut ChaCha8Rng::seed_from_u64(seed);
+            for s in g.generate(rng, 5, 10_000, Roles::default(), 0) {
+                let Fault::Link { links, effect } = &s.fault else {
+                    panic!("{:?}", s.fault)
+                };
+                effects.insert(effect.kind());
+                assert!(s.for_ms.is_some());
+                match links {
+                    Links::Pairs(p) => {
+                        both += 1;
+                        assert!(p.len() == 1 && p[0][0] < p[0][1] && p[0][1] < 5, "{p:?}")
+                    }
+                    Links::OneWay { from, to } => {
+                        one_way += 1;
+                        assert!(from != to && *from < 5 && *to < 5)
+                    }
+                    Links::Node(n) => {
+                        assert!(*n < 5 && matches!(effect, LinkEffect::Loss(_)))
+                    }
+                }
+            }
+        }
+        assert_eq!(effects.len(), 4, "{effects:?}");
+        assert!(one_way > 0 && both > 0);
+        // One server has no link to another: only the flaky node remains.
+        let rng = &mut ChaCha8Rng::seed_from_u64(1);
+        assert!(g
+            .generate(rng, 1, 10_000, Roles::default(), 0)
+            .iter()
+            .all(|s| matches!(
+                s.fault,
+                Fault::Link {
+                    links: Links::Node(0),
+                    ..
+                }
+            )));
     }
 }

@@ -127,6 +127,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../schedules/flaky-network.yaml"),
     ),
     (
+        "flaky-links",
+        include_str!("../../../schedules/flaky-links.yaml"),
+    ),
+    (
         "lost-replies",
         include_str!("../../../schedules/lost-replies.yaml"),
     ),
