@@ -11,14 +11,29 @@ const PERIOD: Duration = Duration::from_millis(10);
 
 #[derive(Clone, Debug)]
 enum Wire {
-    Ping { seq: u64, sent_ns: u64 },
-    Pong { seq: u64, sent_ns: u64 },
+    Ping {
+        seq: u64,
+        sent_ns: u64,
+    },
+    Pong {
+        seq: u64,
+        sent_ns: u64,
+    },
+    /// A connection reset (ordered links only).
+    Reset,
 }
 
-struct Pinger;
+/// `ordered`: the protocol asks for ordered (TCP-like) links.
+struct Pinger {
+    ordered: bool,
+}
 
 impl Protocol for Pinger {
     type Msg = Wire;
+
+    fn ordered_links(&self) -> Option<Wire> {
+        self.ordered.then_some(Wire::Reset)
+    }
 
     fn cap(&self) -> Cap {
         Cap::None
@@ -40,6 +55,9 @@ impl Protocol for Pinger {
                             &json!({"from": from, "seq": seq, "sent_ns": sent_ns}),
                         );
                     }
+                    Some((from, Wire::Reset)) => {
+                        ctx.observe("reset", &json!({"from": from}));
+                    }
                     Some(_) => {}
                     None => {
                         seq += 1;
@@ -55,6 +73,9 @@ impl Protocol for Pinger {
         } else {
             loop {
                 let (from, msg) = ctx.recv().await;
+                if let Wire::Reset = msg {
+                    ctx.observe("reset", &json!({"from": from}));
+                }
                 if let Wire::Ping { seq, sent_ns } = msg {
                     ctx.observe(
                         "ping",
@@ -99,8 +120,12 @@ fn receipts(r: &RunReport, kind: &str) -> Vec<Receipt> {
 }
 
 fn run_steps(seed: u64, steps: Vec<Step>) -> RunReport {
+    run_pinger(seed, steps, false)
+}
+
+fn run_pinger(seed: u64, steps: Vec<Step>, ordered: bool) -> RunReport {
     // One client, 100 ops at ~40 ms each: the workload (and the pinging) lasts about 4 s.
-    let m = Model::new("pinger", |_| Ok(Pinger))
+    let m = Model::new("pinger", move |_| Ok(Pinger { ordered }))
         .nodes(5)
         .clients(1)
         .ops(100);
@@ -512,5 +537,91 @@ fn a_slow_link_adds_its_latency_in_order_and_a_delay_on_one_link_reorders_only_t
             delayed.windows(2).any(|w| w[0] > w[1]),
             "seed {seed}: the delayed link reorders"
         );
+    }
+}
+
+/// `(node, at_ns, from)` of every reset a node was told of.
+fn resets(r: &RunReport) -> Vec<(usize, u64, usize)> {
+    r.recording
+        .observations_of("reset")
+        .map(|o| (o.node, o.at_ns, o.data["from"].as_u64().unwrap() as usize))
+        .collect()
+}
+
+#[test]
+fn ordered_links_keep_send_order_under_delay_loss_and_duplication() {
+    let yaml = "steps:\n  - {at_ms: 1000, fault: delay, mean_ms: 50, for_ms: 1000}\n  - {at_ms: 1000, fault: loss, rate: 0.5, links: [[0, 3]], for_ms: 1000}\n  - {at_ms: 1000, fault: duplicate, rate: 0.5, for_ms: 1000}\n";
+    for seed in SEEDS {
+        // The same schedule on unordered links reorders (the control).
+        let loose = receipts(&run_pinger(seed, steps_of(yaml), false), "ping");
+        let seqs = |rs: &[Receipt], n: usize| -> Vec<u64> {
+            rs.iter().filter(|x| x.node == n).map(|x| x.seq).collect()
+        };
+        assert!(
+            (1..5).any(|n| seqs(&loose, n).windows(2).any(|w| w[0] >= w[1])),
+            "seed {seed}: unordered links reorder or duplicate"
+        );
+        let r = run_pinger(seed, steps_of(yaml), true);
+        let pings = receipts(&r, "ping");
+        let sent = receipts(&r, "sent").len() as u64;
+        for n in 1..5 {
+            let got = seqs(&pings, n);
+            // Every ping, once, in send order: no loss, no duplicate, no overtaking.
+            assert_eq!(
+                got,
+                (1..=got.len() as u64).collect::<Vec<_>>(),
+                "seed {seed}: n{n}"
+            );
+            assert!(
+                got.len() as u64 + 40 >= sent,
+                "seed {seed}: n{n} got {} of {sent}",
+                got.len()
+            );
+        }
+        assert!(resets(&r).is_empty(), "seed {seed}: no connection broke");
+    }
+}
+
+#[test]
+fn ordered_links_reset_both_ends_on_a_partition_and_a_peers_crash() {
+    let yaml = "steps:\n  - {at_ms: 1000, fault: partition, groups: [[0, 1], [2, 3, 4]], for_ms: 500}\n  - {at_ms: 2500, fault: crash, node: 4, for_ms: 500}\n";
+    for seed in SEEDS {
+        let r = run_pinger(seed, steps_of(yaml), true);
+        let w = windows(&r);
+        let (cut, crash) = (w[0].0, w[1].0);
+        let told = |node: usize, from: usize, at: u64| {
+            // Told at once (the receiver's next poll).
+            resets(&r)
+                .iter()
+                .any(|&(n, t, f)| n == node && f == from && t >= at && t < at + 1_000_000)
+        };
+        for n in [2, 3, 4] {
+            assert!(
+                told(n, 0, cut) && told(0, n, cut),
+                "seed {seed}: n0<->n{n}: {:?}",
+                resets(&r)
+            );
+        }
+        // No connection inside a side broke.
+        assert!(!told(0, 1, cut) && !told(1, 0, cut), "seed {seed}");
+        // A crash resets every connection of the crashed node; its live peers are told.
+        for n in [0, 1, 2, 3] {
+            assert!(
+                told(n, 4, crash),
+                "seed {seed}: n{n} not told of n4's crash"
+            );
+        }
+        // Both ends of the 6 cut links, and the crashed node's 4 live server peers: exactly.
+        assert_eq!(resets(&r).len(), 2 * 6 + 4, "seed {seed}: {:?}", resets(&r));
+        // Order holds across the resets.
+        let pings = receipts(&r, "ping");
+        for n in 1..4 {
+            let got: Vec<u64> = pings
+                .iter()
+                .filter(|x| x.node == n)
+                .map(|x| x.seq)
+                .collect();
+            assert!(got.windows(2).all(|w| w[0] < w[1]), "seed {seed}: n{n}");
+        }
     }
 }

@@ -50,7 +50,7 @@ fn order(a: Action) -> usize {
     }
 }
 
-impl<M: 'static> Nemesis<M> {
+impl<M: Clone + 'static> Nemesis<M> {
     pub fn new(
         world: Rc<World<M>>,
         handle: Handle,
@@ -425,6 +425,8 @@ impl<M: 'static> Nemesis<M> {
     fn set(&mut self, i: usize, fault: &Fault, on: bool, rng: &mut ChaCha8Rng) {
         match fault {
             Fault::Partition { groups, oneway } => {
+                // Links cut by this step that were open: their connections reset (ordered links).
+                let mut broken = BTreeSet::new();
                 let mut core = self.world.core.borrow_mut();
                 let total = core.total_nodes();
                 let n = self.servers.len();
@@ -437,9 +439,16 @@ impl<M: 'static> Nemesis<M> {
                             // Socket traffic: clogged on the first cut, unclogged with the last.
                             if (was == 0) != (*c == 0) {
                                 self.sockets.set_link(a, b, on);
+                                if on {
+                                    broken.insert((a.min(b), a.max(b)));
+                                }
                             }
                         }
                     }
+                }
+                drop(core);
+                for (a, b) in broken {
+                    self.world.reset_connection(a, b);
                 }
             }
             Fault::Crash { nodes, power, torn } => {
@@ -450,6 +459,10 @@ impl<M: 'static> Nemesis<M> {
                             self.handle.kill(self.servers[node].id());
                             self.world.core.borrow_mut().nodes[node].up = false;
                             self.world.clear_mailbox(node);
+                            let total = self.world.core.borrow().total_nodes();
+                            for peer in (0..total).filter(|&p| p != node) {
+                                self.world.reset_connection(node, peer);
+                            }
                             crash_disk(&self.world, node, *power, torn.then_some(&mut *rng));
                         }
                     } else {

@@ -139,6 +139,32 @@ pub trait Protocol: 'static {
         0
     }
 
+    /// Ordered links (TCP-like), when `Some(reset)`: messages on each directed link arrive in send
+    /// order (delay keeps order; loss and duplication windows do not act inside a connection, as
+    /// TCP hides them), and a connection broken by a partition starting between two nodes, or by
+    /// either end crashing, is reset: its messages in flight are dropped and each live end
+    /// receives `reset` as a message from the other (a crashed node restarts with no connection).
+    /// Default `None`: every message is delayed independently (reordering is possible).
+    ///
+    /// ```
+    /// # use faultline::prelude::*;
+    /// #[derive(Clone, Debug)]
+    /// enum Wire { Data(u64), Reset }
+    /// struct Tcp;
+    /// impl Protocol for Tcp {
+    ///     type Msg = Wire;
+    ///     fn ordered_links(&self) -> Option<Wire> { Some(Wire::Reset) }
+    ///     async fn node(&self, _: NodeCtx<Wire>) {}
+    ///     async fn call(&self, _: &ClientCtx<Wire>, _: u64, _: &Invocation) -> Outcome {
+    ///         Outcome::Fail("unimplemented".into())
+    ///     }
+    /// }
+    /// assert!(Tcp.ordered_links().is_some());
+    /// ```
+    fn ordered_links(&self) -> Option<Self::Msg> {
+        None
+    }
+
     /// The operations clients issue. Default: a register per key (read / write).
     fn workload(&self) -> Workload {
         Workload::registers()

@@ -336,9 +336,10 @@ pub(crate) fn simulate<P: Protocol>(
     let cap = protocol.cap();
     let workload = protocol.workload();
     let budget = protocol.corruption_budget();
+    let reset = protocol.ordered_links();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(supervise(
-            make, workload, seed, cfg2, all_steps, budget, trace,
+            make, workload, seed, cfg2, all_steps, budget, reset, trace,
         ))
     }));
     let panic = result.err().map(|e| crate::panics::message(&*e));
@@ -387,6 +388,7 @@ async fn supervise<P: Protocol>(
     cfg: ModelConfig,
     steps: Vec<Step>,
     corruption_budget: usize,
+    reset: Option<P::Msg>,
     trace: bool,
 ) {
     let handle = Handle::current();
@@ -396,7 +398,9 @@ async fn supervise<P: Protocol>(
     let net_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00);
     let workload_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x776f_726b_6c6f_6164);
     let core = Core::new(seed, servers, clients + 1, net_rng, trace);
-    let world = Rc::new(World::<P::Msg>::new(core));
+    let mut world = World::<P::Msg>::new(core);
+    world.set_ordered(reset);
+    let world = Rc::new(world);
     world::install(world.clone());
     CLIENTS.with(|c| {
         *c.borrow_mut() = Some(Clients {

@@ -25,7 +25,11 @@ pub(crate) mod tag {
     pub const OP: u8 = 5;
     pub const OBSERVE: u8 = 6;
     pub const SEND: u8 = 7;
+    pub const RESET: u8 = 8;
 }
+
+/// The bit marking a reset notice's sequence number: it crosses the partition that caused it.
+pub(crate) const RESET_SEQ: u64 = 1 << 63;
 
 pub(crate) struct Envelope<M> {
     pub at_ns: u64,
@@ -277,11 +281,16 @@ pub(crate) struct Core {
     /// Client messages delivered to servers (see [`Recording::contacts`]).
     pub contacts: Vec<faultline_checkers::cap::Contact>,
     pub process_clients: std::collections::BTreeMap<u64, usize>,
+    /// Ordered links (`Protocol::ordered_links`): the latest delivery time on each directed link
+    /// (`from * n + to`), so no message overtakes an earlier one. Empty when links are unordered.
+    pub ordered_last: Vec<u64>,
 }
 
 pub(crate) struct World<M> {
     pub core: RefCell<Core>,
     pub mail: RefCell<Vec<Mailbox<M>>>,
+    /// The message announcing a connection reset, when links are ordered.
+    pub reset: Option<M>,
 }
 
 thread_local! {
@@ -380,6 +389,7 @@ impl Core {
             ran: Vec::new(),
             contacts: Vec::new(),
             process_clients: Default::default(),
+            ordered_last: Vec::new(),
         }
     }
 
@@ -425,7 +435,10 @@ impl Core {
             self.fp.event(tag::DROP, now, from as u64, to as u64);
             return None;
         }
-        let faults = self.net.for_link(from, to, self.nodes.len());
+        let mut faults = self.net.for_link(from, to, self.nodes.len());
+        if !self.ordered_last.is_empty() {
+            return Some(self.route_ordered(from, to, now, &mut faults));
+        }
         if faults.loss > 0.0 && self.net_rng.gen_bool(faults.loss) {
             self.fp.event(tag::DROP, now, from as u64, to as u64);
             return None;
@@ -436,6 +449,26 @@ impl Core {
         self.fp
             .event(tag::SEND, now, (from as u64) << 32 | to as u64, first);
         Some([Some(now + first), second.map(|d| now + d)])
+    }
+
+    /// A message on an ordered link: never lost or duplicated inside a live connection (TCP
+    /// retransmits and deduplicates), delayed as drawn but never before the link's previous one.
+    #[cold]
+    fn route_ordered(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        now: u64,
+        faults: &mut LinkFaults,
+    ) -> [Option<u64>; 2] {
+        faults.loss = 0.0;
+        faults.duplicate = 0.0;
+        let link = from * self.nodes.len() + to;
+        let at = (now + self.draw_delay(faults)).max(self.ordered_last[link]);
+        self.ordered_last[link] = at;
+        self.fp
+            .event(tag::SEND, now, (from as u64) << 32 | to as u64, at - now);
+        [Some(at), None]
     }
 
     /// One message's delay: the base latency, a slow link's fixed extra, and the delay windows'
@@ -562,6 +595,56 @@ impl<M: 'static> World<M> {
                     })
                     .collect(),
             ),
+            reset: None,
+        }
+    }
+
+    /// Makes links ordered, announcing resets with `reset` (`Protocol::ordered_links`).
+    pub fn set_ordered(&mut self, reset: Option<M>) {
+        if reset.is_some() {
+            let core = self.core.get_mut();
+            let n = core.total_nodes();
+            core.ordered_last = vec![0; n * n];
+        }
+        self.reset = reset;
+    }
+
+    /// Resets the connection between `a` and `b` (ordered links only): the messages in flight
+    /// either way are dropped, and each live end receives the reset message from the other.
+    pub fn reset_connection(&self, a: NodeId, b: NodeId)
+    where
+        M: Clone,
+    {
+        let Some(reset) = &self.reset else { return };
+        let mut core = self.core.borrow_mut();
+        let n = core.total_nodes();
+        core.ordered_last[a * n + b] = 0;
+        core.ordered_last[b * n + a] = 0;
+        let now = core.now_ns();
+        core.fp.event(tag::RESET, now, a as u64, b as u64);
+        let mut mail = self.mail.borrow_mut();
+        for (to, from) in [(a, b), (b, a)] {
+            let mb = &mut mail[to];
+            mb.main.queue.retain(|e| e.from != from);
+            for sub in &mut mb.subs {
+                sub.slot.queue.retain(|e| e.from != from);
+            }
+            if !core.nodes[to].up {
+                continue;
+            }
+            let seq = core.next_seq() | RESET_SEQ;
+            let slot = if mb.subs.is_empty() {
+                &mut mb.main
+            } else {
+                mb.route(from, reset)
+            };
+            slot.queue.push(Envelope {
+                at_ns: now,
+                seq,
+                from,
+                msg: reset.clone(),
+            });
+            slot.wake_for(now);
         }
     }
 

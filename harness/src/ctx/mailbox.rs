@@ -172,8 +172,9 @@ impl<M: Message> Future for Recv<'_, M> {
                 };
                 while mb.queue.peek().is_some_and(|e| e.at_ns <= now) {
                     let env = mb.queue.pop().expect("peeked");
-                    if core.link_cut(env.from, me) {
-                        // A partition that began while the message was in flight cuts it too.
+                    if core.link_cut(env.from, me) && env.seq & crate::world::RESET_SEQ == 0 {
+                        // A partition that began while the message was in flight cuts it too
+                        // (not a reset notice: the partition is what it announces).
                         core.fp.event(tag::DROP, now, env.from as u64, me as u64);
                         if core.trace {
                             tracing::debug!(target: "faultline::net", t_ms = now as f64 / 1e6, "drop (partitioned in flight) {} -> {}: {:?}", core.nodes[env.from].name, core.nodes[me].name, env.msg);
