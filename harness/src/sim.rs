@@ -335,11 +335,13 @@ pub(crate) fn simulate<P: Protocol>(
     let all_steps = steps.clone();
     let cap = protocol.cap();
     let workload = protocol.workload();
-    let budget = protocol.corruption_budget();
-    let reset = protocol.ordered_links();
+    let declared = Declared {
+        corruption_budget: protocol.corruption_budget(),
+        ordered_links: protocol.ordered_links(),
+    };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(supervise(
-            make, workload, seed, cfg2, all_steps, budget, reset, trace,
+            make, workload, seed, cfg2, all_steps, declared, trace,
         ))
     }));
     let panic = result.err().map(|e| crate::panics::message(&*e));
@@ -381,14 +383,21 @@ pub(crate) fn simulate<P: Protocol>(
     }
 }
 
+/// What the protocol declares that the engine honours during a run.
+struct Declared<M> {
+    /// `Protocol::corruption_budget`.
+    corruption_budget: usize,
+    /// `Protocol::ordered_links`: the reset message, when links are ordered.
+    ordered_links: Option<M>,
+}
+
 async fn supervise<P: Protocol>(
     make: Make<P>,
     workload: Workload,
     seed: u64,
     cfg: ModelConfig,
     steps: Vec<Step>,
-    corruption_budget: usize,
-    reset: Option<P::Msg>,
+    declared: Declared<P::Msg>,
     trace: bool,
 ) {
     let handle = Handle::current();
@@ -399,7 +408,7 @@ async fn supervise<P: Protocol>(
     let workload_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x776f_726b_6c6f_6164);
     let core = Core::new(seed, servers, clients + 1, net_rng, trace);
     let mut world = World::<P::Msg>::new(core);
-    world.set_ordered(reset);
+    world.set_ordered(declared.ordered_links);
     let world = Rc::new(world);
     world::install(world.clone());
     CLIENTS.with(|c| {
@@ -459,7 +468,7 @@ async fn supervise<P: Protocol>(
         server_handles.clone(),
         steps,
         seed,
-        corruption_budget,
+        declared.corruption_budget,
     );
     let start = world.core.borrow().start;
     loop {
