@@ -153,6 +153,7 @@ pub trait Protocol: 'static {
     /// struct Tcp;
     /// impl Protocol for Tcp {
     ///     type Msg = Wire;
+    ///     fn cap(&self) -> Cap { Cap::CP }
     ///     fn ordered_links(&self) -> Option<Wire> { Some(Wire::Reset) }
     ///     async fn node(&self, _: NodeCtx<Wire>) {}
     ///     async fn call(&self, _: &ClientCtx<Wire>, _: u64, _: &Invocation) -> Outcome {
