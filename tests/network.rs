@@ -587,6 +587,11 @@ fn ordered_links_reset_both_ends_on_a_partition_and_a_peers_crash() {
     let yaml = "steps:\n  - {at_ms: 1000, fault: partition, groups: [[0, 1], [2, 3, 4]], for_ms: 500}\n  - {at_ms: 2500, fault: crash, node: 4, for_ms: 500}\n";
     for seed in SEEDS {
         let r = run_pinger(seed, steps_of(yaml), true);
+        let again = run_pinger(seed, steps_of(yaml), true);
+        assert_eq!(
+            r.fingerprint, again.fingerprint,
+            "seed {seed}: ordered links replay"
+        );
         let w = windows(&r);
         let (cut, crash) = (w[0].0, w[1].0);
         let told = |node: usize, from: usize, at: u64| {
