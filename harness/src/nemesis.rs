@@ -500,16 +500,14 @@ impl<M: 'static> Nemesis<M> {
                 offset_ms,
                 drift,
             } => {
+                // Windows compose per node (rates multiply, offsets add; crate::clock).
                 let mut core = self.world.core.borrow_mut();
                 let now = core.now_ns();
-                let st = &mut core.nodes[*node];
+                let clock = &mut core.nodes[*node].clock;
                 if on {
-                    st.clock_offset_ns = offset_ms * 1_000_000;
-                    st.clock_drift = drift / 1000.0;
-                    st.clock_since_ns = now;
+                    clock.begin(i, offset_ms * 1_000_000, 1.0 + drift / 1000.0, now);
                 } else {
-                    st.clock_offset_ns = 0;
-                    st.clock_drift = 0.0;
+                    clock.end(i, now);
                 }
             }
         }
