@@ -7,13 +7,16 @@
 //! node-local channel; each reports the true time, its `instant()` and its `clock_ms()`.
 use faultline::prelude::*;
 use faultline::run::{Faults, RunReport};
-use faultline::schedule::Schedule;
+use faultline::schedule::{Fault, Schedule};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 mod common;
 
-struct Ticker;
+/// `max_drift`: the drift the ticker declares it tolerates (`Protocol::max_drift`).
+struct Ticker {
+    max_drift: f64,
+}
 
 const TICK: Duration = Duration::from_millis(100);
 
@@ -31,6 +34,10 @@ impl Protocol for Ticker {
 
     fn checkers(&self) -> Vec<Box<dyn Checker>> {
         vec![]
+    }
+
+    fn max_drift(&self) -> f64 {
+        self.max_drift
     }
 
     async fn node(&self, ctx: NodeCtx<()>) {
@@ -62,16 +69,20 @@ impl Protocol for Ticker {
     }
 }
 
-fn model() -> Model {
-    Model::new("ticker", |_| Ok(Ticker))
+fn model(max_drift: f64) -> Model {
+    Model::new("ticker", move |_| Ok(Ticker { max_drift }))
         .nodes(4)
         .clients(1)
         .ops(100)
 }
 
 fn run(seed: u64, steps: &str) -> RunReport {
+    run_bounded(f64::INFINITY, seed, steps)
+}
+
+fn run_bounded(max_drift: f64, seed: u64, steps: &str) -> RunReport {
     let s = Schedule::parse("test.yaml", &format!("steps:\n{steps}")).expect("valid schedule");
-    let r = common::run_faults(&model(), None, seed, Faults::Schedule(s), &[]);
+    let r = common::run_faults(&model(max_drift), None, seed, Faults::Schedule(s), &[]);
     assert!(r.passed, "{:?}", r.violations);
     r
 }
@@ -213,4 +224,51 @@ fn skewed_runs_are_deterministic() {
         "  - {at_ms: 50, fault: clock-skew, node: 1, offset_ms: 300, for_ms: 10}\n",
     );
     assert_ne!(a.fingerprint, calm.fingerprint, "drift changed no timer");
+}
+
+#[test]
+fn the_nemesis_keeps_drift_within_the_declared_bound_unless_a_step_exceeds_it() {
+    // The ticker tolerates 5%: `drift: -100` is clamped to -50 (rate 0.95, 105.3 ms timers).
+    let within = run_bounded(0.05, 0, SLOW);
+    for g in gaps(&reports(&within, "tick", 1), 300, 3000) {
+        assert!((g as f64 - 100e6 / 0.95).abs() <= 1e6, "{g} ns");
+    }
+    let beyond = run_bounded(
+        0.05,
+        0,
+        "  - {at_ms: 50, fault: clock-skew, node: 1, drift: -100, exceed: true, for_ms: 3000}\n",
+    );
+    for g in gaps(&reports(&beyond, "tick", 1), 300, 3000) {
+        assert!(g.abs_diff(111_111_111) <= 1_000_000, "{g} ns");
+    }
+    let fault = beyond.steps[0].fault.to_string();
+    assert!(fault.contains("exceeding the drift bound"), "{fault}");
+}
+
+#[test]
+fn exceed_parses_and_bad_input_names_file_and_line() {
+    let text = "steps:\n  - {at_ms: 5, fault: clock-skew, node: 1, drift: 30, exceed: true}\n";
+    let s = Schedule::parse("a.yaml", text).unwrap();
+    assert_eq!(
+        s.steps().unwrap()[0].fault,
+        Fault::ClockSkew {
+            node: 1,
+            offset_ms: 0,
+            drift: 30.0,
+            exceed: true
+        }
+    );
+    for (bad, want) in [
+        (
+            "steps:\n  - {at_ms: 5, fault: clock-skew, node: 1}\n  - {at_ms: 5, fault: clock-skew, node: 1, exceed: 3}\n",
+            "c.yaml:3",
+        ),
+        (
+            "steps:\n  - {at_ms: 5, fault: crash, node: 1, exceed: true}\n",
+            "exceed",
+        ),
+    ] {
+        let e = Schedule::parse("c.yaml", bad).unwrap_err().to_string();
+        assert!(e.contains(want) && e.contains("c.yaml"), "{e}");
+    }
 }

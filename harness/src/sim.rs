@@ -336,9 +336,14 @@ pub(crate) fn simulate<P: Protocol>(
     let cap = protocol.cap();
     let workload = protocol.workload();
     let budget = protocol.corruption_budget();
+    let max_drift = protocol.max_drift();
+    assert!(
+        max_drift >= 0.0,
+        "Protocol::max_drift must be a fraction >= 0 (0.2: 200 ms per s), got {max_drift}"
+    );
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(supervise(
-            make, workload, seed, cfg2, all_steps, budget, trace,
+            make, workload, seed, cfg2, all_steps, budget, max_drift, trace,
         ))
     }));
     let panic = result.err().map(|e| crate::panics::message(&*e));
@@ -387,6 +392,7 @@ async fn supervise<P: Protocol>(
     cfg: ModelConfig,
     steps: Vec<Step>,
     corruption_budget: usize,
+    max_drift: f64,
     trace: bool,
 ) {
     let handle = Handle::current();
@@ -456,6 +462,7 @@ async fn supervise<P: Protocol>(
         steps,
         seed,
         corruption_budget,
+        max_drift,
     );
     let start = world.core.borrow().start;
     loop {
