@@ -343,7 +343,13 @@ pub(crate) fn simulate<P: Protocol>(
     );
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(supervise(
-            make, workload, seed, cfg2, all_steps, budget, max_drift, trace,
+            make,
+            workload,
+            seed,
+            cfg2,
+            all_steps,
+            (budget, max_drift),
+            trace,
         ))
     }));
     let panic = result.err().map(|e| crate::panics::message(&*e));
@@ -391,8 +397,8 @@ async fn supervise<P: Protocol>(
     seed: u64,
     cfg: ModelConfig,
     steps: Vec<Step>,
-    corruption_budget: usize,
-    max_drift: f64,
+    // The protocol's declared tolerances: (corruption budget, max drift).
+    (corruption_budget, max_drift): (usize, f64),
     trace: bool,
 ) {
     let handle = Handle::current();
