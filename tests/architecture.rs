@@ -38,7 +38,7 @@ const FAULTLINE_LAYERS: Layers = &[
         ],
     ),
     ("recording", &["recording"]),
-    ("world", &["disk", "netsim", "world"]),
+    ("world", &["clock", "disk", "netsim", "world"]),
     ("node", &["ctx"]),
     (
         "api",

@@ -25,6 +25,8 @@ struct Shared<T> {
     /// madsim's node the channel belongs to, and the node's name for messages.
     node: NodeId,
     name: Rc<str>,
+    /// When a timeout of `d` from now ends, in true time: the node's clock may drift.
+    timeout_at: Rc<dyn Fn(Duration) -> Instant>,
 }
 
 impl<T> Shared<T> {
@@ -40,8 +42,13 @@ impl<T> Shared<T> {
     }
 }
 
-/// Makes a channel belonging to madsim node `node` (named `name` in messages).
-pub(crate) fn new<T>(node: NodeId, name: String) -> (Sender<T>, Receiver<T>) {
+/// Makes a channel belonging to madsim node `node` (named `name` in messages); `timeout_at`
+/// turns a timeout on the node's clock into the true instant it ends.
+pub(crate) fn new<T>(
+    node: NodeId,
+    name: String,
+    timeout_at: Rc<dyn Fn(Duration) -> Instant>,
+) -> (Sender<T>, Receiver<T>) {
     let shared = Rc::new(RefCell::new(Shared {
         queue: VecDeque::new(),
         waker: None,
@@ -49,6 +56,7 @@ pub(crate) fn new<T>(node: NodeId, name: String) -> (Sender<T>, Receiver<T>) {
         receiver: true,
         node,
         name: name.into(),
+        timeout_at,
     }));
     (
         Sender {
@@ -172,11 +180,12 @@ impl<T> Receiver<T> {
         .ok()
     }
 
-    /// Waits for the next value at most `timeout` (simulated time).
+    /// Waits for the next value at most `timeout` on the node's clock (which may drift).
     pub async fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        let deadline = (self.shared.borrow().timeout_at)(timeout);
         RecvFut {
             rx: self,
-            deadline: Some(Instant::now() + timeout),
+            deadline: Some(deadline),
             sleep: None,
         }
         .await

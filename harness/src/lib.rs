@@ -138,6 +138,7 @@ pub mod campaign;
 pub mod channel;
 pub mod check;
 pub mod checker;
+mod clock;
 pub mod command;
 mod corruption;
 mod ctx;

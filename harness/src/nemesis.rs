@@ -41,6 +41,8 @@ pub(crate) struct Nemesis<M: 'static> {
     sockets: SocketNet,
     /// Which nodes `corrupt`/`misdirect` struck so far, against the protocol's budget.
     budget: Budget,
+    /// The drift the protocol tolerates (`Protocol::max_drift`): clock-skew windows are clamped to it.
+    max_drift: f64,
 }
 
 fn order(a: Action) -> usize {
@@ -58,6 +60,7 @@ impl<M: Clone + 'static> Nemesis<M> {
         steps: Vec<Step>,
         seed: u64,
         corruption_budget: usize,
+        max_drift: f64,
     ) -> Self {
         let mut queue = BTreeSet::new();
         {
@@ -95,6 +98,7 @@ impl<M: Clone + 'static> Nemesis<M> {
             down: vec![0; n],
             paused: vec![0; n],
             budget: Budget::new(corruption_budget),
+            max_drift,
         }
     }
 
@@ -536,17 +540,23 @@ impl<M: Clone + 'static> Nemesis<M> {
                 node,
                 offset_ms,
                 drift,
+                exceed,
             } => {
+                // Within the protocol's declared bound unless the step says `exceed`.
+                let bound = self.max_drift * 1000.0;
+                let drift = if *exceed {
+                    *drift
+                } else {
+                    drift.clamp(-bound, bound)
+                };
+                // Windows compose per node (rates multiply, offsets add; crate::clock).
                 let mut core = self.world.core.borrow_mut();
                 let now = core.now_ns();
-                let st = &mut core.nodes[*node];
+                let clock = &mut core.nodes[*node].clock;
                 if on {
-                    st.clock_offset_ns = offset_ms * 1_000_000;
-                    st.clock_drift = drift / 1000.0;
-                    st.clock_since_ns = now;
+                    clock.begin(i, offset_ms * 1_000_000, 1.0 + drift / 1000.0, now);
                 } else {
-                    st.clock_offset_ns = 0;
-                    st.clock_drift = 0.0;
+                    clock.end(i, now);
                 }
             }
         }

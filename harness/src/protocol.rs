@@ -166,6 +166,31 @@ pub trait Protocol: 'static {
         None
     }
 
+    /// The clock drift this protocol tolerates, as a fraction of true time (0.2: a node's clock
+    /// may run up to 20% fast or slow). The nemesis clamps every `clock-skew` window's drift
+    /// to it, unless the step says `exceed: true`; a protocol may rely on the bound (a lease
+    /// shortened by it). Default: no declared bound (infinity), every drift applied as written.
+    /// Must not be negative or NaN.
+    ///
+    /// ```
+    /// use faultline::prelude::*;
+    /// struct Leased;
+    /// impl Protocol for Leased {
+    ///     type Msg = ();
+    ///     fn cap(&self) -> Cap { Cap::CP }
+    ///     // Leases are shortened by 5%: clocks may drift at most that much.
+    ///     fn max_drift(&self) -> f64 { 0.05 }
+    ///     async fn node(&self, _: NodeCtx<()>) {}
+    ///     async fn call(&self, _: &ClientCtx<()>, _: u64, _: &Invocation) -> Outcome {
+    ///         Outcome::Fail("unimplemented".into())
+    ///     }
+    /// }
+    /// assert_eq!(Leased.max_drift(), 0.05);
+    /// ```
+    fn max_drift(&self) -> f64 {
+        f64::INFINITY
+    }
+
     /// The operations clients issue. Default: a register per key (read / write).
     fn workload(&self) -> Workload {
         Workload::registers()

@@ -335,9 +335,15 @@ pub(crate) fn simulate<P: Protocol>(
     let all_steps = steps.clone();
     let cap = protocol.cap();
     let workload = protocol.workload();
+    let max_drift = protocol.max_drift();
+    assert!(
+        max_drift >= 0.0,
+        "Protocol::max_drift must be a fraction >= 0 (0.2: 200 ms per s), got {max_drift}"
+    );
     let declared = Declared {
         corruption_budget: protocol.corruption_budget(),
         ordered_links: protocol.ordered_links(),
+        max_drift,
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(supervise(
@@ -389,6 +395,8 @@ struct Declared<M> {
     corruption_budget: usize,
     /// `Protocol::ordered_links`: the reset message, when links are ordered.
     ordered_links: Option<M>,
+    /// `Protocol::max_drift`: the nemesis clamps clock-skew drift to it.
+    max_drift: f64,
 }
 
 async fn supervise<P: Protocol>(
@@ -469,6 +477,7 @@ async fn supervise<P: Protocol>(
         steps,
         seed,
         declared.corruption_budget,
+        declared.max_drift,
     );
     let start = world.core.borrow().start;
     loop {

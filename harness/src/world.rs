@@ -135,19 +135,9 @@ impl<M> Mailbox<M> {
 pub(crate) struct NodeState {
     pub up: bool,
     pub incarnation: u64,
-    pub clock_offset_ns: i64,
-    /// Clock drift as a rate (0.01: the clock gains 10 ms per second) since `clock_since_ns`.
-    pub clock_drift: f64,
-    pub clock_since_ns: u64,
+    /// The node's clock: its timers and `instant()` run on it, `clock_ms()` reads its wall.
+    pub clock: crate::clock::Clock,
     pub name: String,
-}
-
-impl NodeState {
-    /// The node's local clock (ns): true time plus its skew and drift.
-    pub fn clock_ns(&self, now_ns: u64) -> i64 {
-        let drift = (now_ns.saturating_sub(self.clock_since_ns) as f64 * self.clock_drift) as i64;
-        now_ns as i64 + self.clock_offset_ns + drift
-    }
 }
 
 /// A triggered step waiting for its observation.
@@ -346,9 +336,7 @@ impl Core {
             .map(|i| NodeState {
                 up: true,
                 incarnation: 0,
-                clock_offset_ns: 0,
-                clock_drift: 0.0,
-                clock_since_ns: 0,
+                clock: crate::clock::Clock::default(),
                 name: if i < servers {
                     format!("n{i}")
                 } else {

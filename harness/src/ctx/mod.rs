@@ -269,34 +269,56 @@ impl<M: Message> NodeCtx<M> {
     /// ```
     pub fn channel<T: 'static>(&self) -> (Sender<T>, Receiver<T>) {
         self.inner.check_here("make a channel");
+        let ctx = self.clone();
         channel::new(
             self.inner.node,
             self.inner.world.core.borrow().nodes[self.inner.id]
                 .name
                 .clone(),
+            Rc::new(move |d| ctx.inner.true_instant(ctx.instant() + d)),
         )
     }
 
-    /// Sleeps in simulated time.
+    /// Sleeps `d` on this node's clock: a node whose clock runs at rate 0.9 (a `clock-skew`
+    /// window with `drift: -100`) sleeps `d / 0.9` of true time.
     pub async fn sleep(&self, d: Duration) {
-        madsim::time::sleep(d).await;
+        let rate_one = self.inner.world.core.borrow().nodes[self.inner.id]
+            .clock
+            .rate()
+            == 1.0;
+        if rate_one {
+            madsim::time::sleep(d).await;
+        } else {
+            let until = self.inner.true_instant(self.instant() + d);
+            madsim::time::sleep_until(until).await;
+        }
         let mut core = self.inner.world.core.borrow_mut();
         let now = core.now_ns();
         core.fp
             .event(tag::TIMER, now, self.inner.id as u64, d.as_nanos() as u64);
     }
 
-    /// Simulated time since the run started, exact (not skewed).
+    /// This node's monotonic clock: what its timers and timeouts run on. It runs at the node's
+    /// clock rate (a `clock-skew` window's drift) and never goes backwards, whatever the wall
+    /// clock ([`clock_ms`](Self::clock_ms)) does. Without clock faults it is simulated time.
+    /// Deadlines passed to [`recv_until`](Self::recv_until) are on this clock.
     pub fn instant(&self) -> Instant {
-        self.inner.world.core.borrow().time.now_instant()
+        let core = self.inner.world.core.borrow();
+        let clock = &core.nodes[self.inner.id].clock;
+        if clock.pristine {
+            return core.time.now_instant();
+        }
+        core.start + Duration::from_nanos(clock.mono_ns(core.now_ns()))
     }
 
-    /// This node's local wall clock in milliseconds since the run started. The nemesis can skew
-    /// it, so protocols that trust it (leases, last-write-wins) can be caught out.
+    /// This node's local wall clock in milliseconds since the run started. The nemesis can make
+    /// it jump and drift, so protocols that trust it (leases, last-write-wins) can be caught
+    /// out; unlike [`instant`](Self::instant) it can go backwards.
     pub fn clock_ms(&self) -> i64 {
         let core = self.inner.world.core.borrow();
         core.nodes[self.inner.id]
-            .clock_ns(core.now_ns())
+            .clock
+            .wall_ns(core.now_ns())
             .div_euclid(1_000_000)
     }
 
@@ -343,10 +365,22 @@ impl<M: Message> NodeCtx<M> {
 }
 
 impl<M: 'static> Inner<M> {
-    /// `deadline` as ns since the run's start.
+    /// `deadline`, a time on this node's clock, as true ns since the run's start: when the
+    /// node's timer for it fires.
     pub(crate) fn deadline_ns(&self, deadline: Instant) -> u64 {
-        let start = self.world.core.borrow().start;
-        deadline.saturating_duration_since(start).as_nanos() as u64
+        let core = self.world.core.borrow();
+        let local = deadline.saturating_duration_since(core.start).as_nanos() as u64;
+        let clock = &core.nodes[self.id].clock;
+        if clock.pristine {
+            return local;
+        }
+        clock.true_ns(local, core.now_ns())
+    }
+
+    /// `deadline` on this node's clock as a true-time madsim instant, for madsim's timers.
+    pub(crate) fn true_instant(&self, deadline: Instant) -> Instant {
+        let ns = self.deadline_ns(deadline);
+        self.world.core.borrow().start + Duration::from_nanos(ns)
     }
 
     /// Panics unless called from a task of this context's node and incarnation.

@@ -399,6 +399,7 @@ impl Generator {
                     node: rng.gen_range(0..nodes),
                     offset_ms: offset as i64,
                     drift,
+                    exceed: false,
                 }
             }
             "crash-leader" => {

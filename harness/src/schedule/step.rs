@@ -95,8 +95,11 @@ pub enum Fault {
         node: usize,
         /// The jump (ms, either direction).
         offset_ms: i64,
-        /// The drift (ms per second of true time).
+        /// The drift (ms per second of true time): the node's clock runs at `1 + drift / 1000`.
         drift: f64,
+        /// Apply `drift` even beyond the protocol's declared bound (`Protocol::max_drift`);
+        /// otherwise the nemesis clamps it to the bound.
+        exceed: bool,
     },
 }
 
@@ -316,10 +319,14 @@ impl fmt::Display for Fault {
                 node,
                 offset_ms,
                 drift,
+                exceed,
             } => {
                 write!(f, "clock-skew n{node} {offset_ms:+}ms")?;
                 if *drift != 0.0 {
                     write!(f, " drift {drift:+}ms/s")?;
+                }
+                if *exceed {
+                    write!(f, " exceeding the drift bound")?;
                 }
                 Ok(())
             }
@@ -538,6 +545,8 @@ pub(crate) struct StepSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     drift: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    exceed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     links: Option<Vec<[usize; 2]>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     from: Option<usize>,
@@ -597,7 +606,7 @@ fn allowed_fields(fault: &str) -> &'static [&'static str] {
         "loss" | "duplicate" => &["rate", "links", "from", "to", "node"],
         "delay" => &["mean_ms", "dist", "links", "from", "to", "node"],
         "slow-link" => &["latency_ms", "links", "from", "to", "node"],
-        "clock-skew" => &["node", "offset_ms", "drift"],
+        "clock-skew" => &["node", "offset_ms", "drift", "exceed"],
         _ => &[],
     }
 }
@@ -622,6 +631,7 @@ impl StepSpec {
         add(self.dist.is_some(), "dist");
         add(self.offset_ms.is_some(), "offset_ms");
         add(self.drift.is_some(), "drift");
+        add(self.exceed.is_some(), "exceed");
         add(self.links.is_some(), "links");
         add(self.from.is_some(), "from");
         add(self.to.is_some(), "to");
@@ -865,6 +875,7 @@ impl TryFrom<StepSpec> for Step {
                     node,
                     offset_ms: s.offset_ms.unwrap_or(0),
                     drift,
+                    exceed: s.exceed.unwrap_or(false),
                 }
             }
         };
@@ -1011,6 +1022,7 @@ impl From<Step> for StepSpec {
                     node,
                     offset_ms,
                     drift,
+                    exceed,
                 },
                 sel,
             ) => {
@@ -1020,6 +1032,7 @@ impl From<Step> for StepSpec {
                 });
                 spec.offset_ms = Some(offset_ms);
                 spec.drift = (drift != 0.0).then_some(drift);
+                spec.exceed = exceed.then_some(true);
             }
         }
         spec
