@@ -336,9 +336,17 @@ pub(crate) fn simulate<P: Protocol>(
     let cap = protocol.cap();
     let workload = protocol.workload();
     let budget = protocol.corruption_budget();
+    let buggify_points = protocol.buggify_points();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(supervise(
-            make, workload, seed, cfg2, all_steps, budget, trace,
+            make,
+            workload,
+            seed,
+            cfg2,
+            all_steps,
+            budget,
+            buggify_points,
+            trace,
         ))
     }));
     let panic = result.err().map(|e| crate::panics::message(&*e));
@@ -380,6 +388,7 @@ pub(crate) fn simulate<P: Protocol>(
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the run's settings, each from a different source
 async fn supervise<P: Protocol>(
     make: Make<P>,
     workload: Workload,
@@ -387,6 +396,7 @@ async fn supervise<P: Protocol>(
     cfg: ModelConfig,
     steps: Vec<Step>,
     corruption_budget: usize,
+    buggify_points: &'static [&'static str],
     trace: bool,
 ) {
     let handle = Handle::current();
@@ -396,6 +406,13 @@ async fn supervise<P: Protocol>(
     let net_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00);
     let workload_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x776f_726b_6c6f_6164);
     let core = Core::new(seed, servers, clients + 1, net_rng, trace);
+    let mut core = core;
+    core.buggify = crate::buggify::State::new(
+        seed,
+        cfg.buggify,
+        cfg.buggify_only.clone(),
+        buggify_points,
+    );
     let world = Rc::new(World::<P::Msg>::new(core));
     world::install(world.clone());
     CLIENTS.with(|c| {

@@ -218,6 +218,8 @@ pub(crate) struct Core {
     /// Client messages delivered to servers (see [`Recording::contacts`]).
     pub contacts: Vec<faultline_checkers::cap::Contact>,
     pub process_clients: std::collections::BTreeMap<u64, usize>,
+    /// Buggify's points in this run (off unless the run asks: `ModelConfig::buggify`).
+    pub buggify: crate::buggify::State,
 }
 
 pub(crate) struct World<M> {
@@ -321,6 +323,7 @@ impl Core {
             ran: Vec::new(),
             contacts: Vec::new(),
             process_clients: Default::default(),
+            buggify: Default::default(),
         }
     }
 
@@ -476,6 +479,7 @@ impl Core {
                 cap: Default::default(),
                 contacts: std::mem::take(&mut self.contacts),
                 process_clients: std::mem::take(&mut self.process_clients),
+                buggify: std::mem::take(&mut self.buggify.points),
                 // Set from the configuration once the run is over (model.rs).
                 check_budget: Default::default(),
                 derived: Default::default(),
