@@ -107,8 +107,15 @@ impl Informing {
         client: Option<usize>,
     ) {
         ctx.observe("decided", &json!({"txn": txn, "commit": commit}));
+        // A coordinator that stalls after telling the first participant (a pause between
+        // sends): the others learn the decision only from the resend, so for a while it is
+        // known to some participants and not to others.
+        let partial = ctx.buggify("decision-to-first-only");
         for &q in &participants {
             ctx.send(q, M::decision(txn, commit));
+            if partial {
+                break;
+            }
         }
         if let Some(c) = client {
             ctx.send(c, M::outcome(txn, commit));

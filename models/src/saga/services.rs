@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// The card limit: larger charges are declined.
 const CARD_LIMIT: u64 = 100;
@@ -78,6 +79,11 @@ impl<S: Service> Logged<S> {
 async fn next(ctx: &NodeCtx<Msg>) -> (usize, Step, Order) {
     loop {
         if let (from, Msg::Do { step, order }) = ctx.recv().await {
+            if ctx.buggify("slow-service") {
+                // A service that answers slowly (a slow dependency): the orchestrator's
+                // timeout may pass before the step is done.
+                ctx.sleep(Duration::from_millis(400)).await;
+            }
             return (from, step, order);
         }
     }
