@@ -27,6 +27,7 @@ const FAULTLINE_LAYERS: Layers = &[
             "channel",
             "command",
             "corruption",
+            "buggify",
             "data",
             "disk_error",
             "disk_state",

@@ -66,7 +66,9 @@ pub fn enabled_by_seed(seed: u64, name: &str) -> bool {
 
 /// Whether an enabled point fires at its `n`th reach (from 0) with probability `rate`.
 fn fires(seed: u64, name: &str, n: u64, rate: f64) -> bool {
-    unit(mix(mix(mix(seed ^ 0x6669_7265_7321_0000) ^ name_hash(name)) ^ n)) < rate
+    unit(mix(
+        mix(mix(seed ^ 0x6669_7265_7321_0000) ^ name_hash(name)) ^ n,
+    )) < rate
 }
 
 /// Buggify's state in one run (held by the world's core).
@@ -121,13 +123,16 @@ impl State {
             return Reach::Quiet;
         }
         let (seed, only) = (self.seed, &self.only);
-        let p = self.points.entry(name.to_string()).or_insert_with(|| PointStats {
-            enabled: match only {
-                Some(set) => set.contains(name),
-                None => enabled_by_seed(seed, name),
-            },
-            ..PointStats::default()
-        });
+        let p = self
+            .points
+            .entry(name.to_string())
+            .or_insert_with(|| PointStats {
+                enabled: match only {
+                    Some(set) => set.contains(name),
+                    None => enabled_by_seed(seed, name),
+                },
+                ..PointStats::default()
+            });
         let n = p.reached;
         p.reached += 1;
         if p.enabled && fires(seed, name, n, rate) {

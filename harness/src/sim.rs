@@ -407,12 +407,8 @@ async fn supervise<P: Protocol>(
     let workload_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x776f_726b_6c6f_6164);
     let core = Core::new(seed, servers, clients + 1, net_rng, trace);
     let mut core = core;
-    core.buggify = crate::buggify::State::new(
-        seed,
-        cfg.buggify,
-        cfg.buggify_only.clone(),
-        buggify_points,
-    );
+    core.buggify =
+        crate::buggify::State::new(seed, cfg.buggify, cfg.buggify_only.clone(), buggify_points);
     let world = Rc::new(World::<P::Msg>::new(core));
     world::install(world.clone());
     CLIENTS.with(|c| {
