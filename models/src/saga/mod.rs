@@ -180,7 +180,7 @@ impl Protocol for Saga {
     type Msg = Msg;
 
     fn buggify_points(&self) -> &'static [&'static str] {
-        // slow-service: a service sleeps 400 ms before handling a step.
+        // slow-service: a service sleeps 200 ms before handling a step.
         &["slow-service"]
     }
 

@@ -79,10 +79,11 @@ impl<S: Service> Logged<S> {
 async fn next(ctx: &NodeCtx<Msg>) -> (usize, Step, Order) {
     loop {
         if let (from, Msg::Do { step, order }) = ctx.recv().await {
-            if ctx.buggify("slow-service") {
-                // A service that answers slowly (a slow dependency): the orchestrator's
-                // timeout may pass before the step is done.
-                ctx.sleep(Duration::from_millis(400)).await;
+            if ctx.buggify_rate("slow-service", 0.1) {
+                // A service that answers slowly (a slow dependency): the orchestrator's retry
+                // (150 ms) passes before the step is done. Rare (1 in 10 once enabled): a
+                // service slow on every fourth request would be an overload, not a rare path.
+                ctx.sleep(Duration::from_millis(200)).await;
             }
             return (from, step, order);
         }

@@ -127,12 +127,6 @@ pub fn model() -> Model {
 impl Protocol for ThreePc {
     type Msg = Msg;
 
-    fn buggify_points(&self) -> &'static [&'static str] {
-        // decision-to-first-only: the coordinator sends a decision to its first participant
-        // only; the others learn it from the resend (models/src/commit/coordinator.rs).
-        &["decision-to-first-only"]
-    }
-
     fn cap(&self) -> Cap {
         Cap::None
     }
