@@ -194,6 +194,12 @@ fn a_point_reaches_a_real_bug_and_the_reproducer_replays_it_bit_for_bit() {
     let clean = go(&request(seed, |c| c.buggify_only = only(&["slow-reply"])));
     assert!(clean.passed, "{:?}", clean.violations);
 
+    // The failure story tells the fired point (there are no fault steps to tell here).
+    let story = faultline::story::story(&failing, None).to_text().join("\n");
+    assert!(story.contains("buggify"), "{story}");
+    let html = faultline::timeline::render(&failing);
+    assert!(html.contains("ack-without-apply"));
+
     let repro = Repro::from_report(&failing, &[]);
     let recorded = repro
         .config

@@ -16,14 +16,15 @@
 //!
 //! **Moves**, in rounds until a whole round changes nothing (or the budget runs out):
 //! 1. drop steps: the empty schedule first, then ddmin chunks down to single steps;
-//! 1b. buggify points off: each enabled point in turn (a run with buggify on);
 //! 2. fewer operations: `config.ops`, probed upwards (1, 2, 4, ...) then bisected;
 //! 3. fewer clients: the same on `config.clients`;
 //! 4. shorter windows: per step, the same on `for_ms` (a step without a window first gets one
 //!    ending where the final phase began), then move its start later keeping its end;
 //! 5. earlier faults: shift the whole schedule earlier, then close the gaps between steps (each
 //!    time with a matching cut of the workload, then without), so that the operations that only
-//!    ran to reach the faults can go.
+//!    ran to reach the faults can go;
+//! 6. buggify points off (tried right after move 1, in a run with buggify on): each enabled
+//!    point in turn, by name.
 //!
 //! When a round finds nothing, one more round tries many more shifts in move 5 (see
 //! `earlier_schedule`); only when that finds nothing either is the search done.
