@@ -178,11 +178,14 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// `model --bug B [--workload W] --schedule S seeds a..b: expect fail (checker)`.
+    /// `model --bug B [--workload W] [--buggify] --schedule S seeds a..b: expect fail (checker)`.
     pub fn name(&self) -> String {
         let mut n = self.model.clone() + &faultline::protocol::bug_flag(self.bug.as_deref());
         if let Some(w) = &self.workload {
             n.push_str(&format!(" --workload {w}"));
+        }
+        if self.buggify {
+            n.push_str(" --buggify");
         }
         n.push_str(&format!(
             " --schedule {} seeds {}: expect {}",
