@@ -24,10 +24,10 @@ const FAULTLINE_LAYERS: Layers = &[
     (
         "foundation",
         &[
+            "buggify",
             "channel",
             "command",
             "corruption",
-            "buggify",
             "data",
             "disk_error",
             "disk_state",
