@@ -173,6 +173,10 @@ struct ModelArgs {
     /// `undecided`. Counted in work, so the verdict never depends on the machine.
     #[arg(long)]
     check_budget: Option<u64>,
+    /// Buggify: each `ctx.buggify(point)` the run reaches is enabled with probability 1/4,
+    /// drawn from the seed and the point's name, and then fires at 1/4 of its reaches.
+    #[arg(long)]
+    buggify: bool,
 }
 
 #[derive(Args, Debug)]
@@ -386,6 +390,7 @@ fn config(model: &Model, a: &ModelArgs) -> Result<faultline::ModelConfig, UsageE
         );
     }
     cfg.check_budget = a.check_budget;
+    cfg.buggify = a.buggify;
     let info = faultline::run::validate(model, &cfg)?;
     for c in &a.fail_on {
         if !info.checkers.iter().any(|k| k == c) && c != "panic" {
@@ -439,6 +444,7 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
                     "checkers": i.checkers, "description": i.description,
                     "roles": i.roles,
                     "corruption_budget": i.corruption_budget,
+                    "buggify_points": i.buggify_points,
                 })
             })
             .collect();
@@ -458,6 +464,9 @@ fn list(models: &[Model], json_out: bool) -> CliResult {
             println!("    checkers:   {}", i.checkers.join(", "));
             if !i.roles.names().is_empty() {
                 println!("    roles:      {}", i.roles.names().join(", "));
+            }
+            if !i.buggify_points.is_empty() {
+                println!("    buggify:    {}", i.buggify_points.join(", "));
             }
             if i.corruption_budget > 0 {
                 println!(

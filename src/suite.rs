@@ -12,6 +12,7 @@
 //! violations), `finding` (a checker that must report something in at least one seed), `set` (model
 //! parameters, a map), `nodes`, `clients`, `ops`, `fail_on` (a list, as `--fail-on`),
 //! `workload`, `liveness_timeout`, `check_budget` (the checkers' work budget in search steps),
+//! `buggify` (true: buggify points on),
 //! `check_determinism` (a share of passing seeds to run twice, like `"10%"`; failing and
 //! undecided seeds always run twice) and `allow_undecided` (accept undecided seeds).
 //!
@@ -165,6 +166,9 @@ pub struct Entry {
     /// The checkers' work budget in search steps.
     #[serde(default)]
     pub check_budget: Option<u64>,
+    /// Buggify on (`--buggify`): the model's buggify points fire at deterministic, rare moments.
+    #[serde(default)]
+    pub buggify: bool,
     /// The share of passing seeds run twice to check determinism (`"10%"`).
     #[serde(default)]
     pub check_determinism: Option<Share>,
@@ -174,11 +178,14 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// `model --bug B [--workload W] --schedule S seeds a..b: expect fail (checker)`.
+    /// `model --bug B [--workload W] [--buggify] --schedule S seeds a..b: expect fail (checker)`.
     pub fn name(&self) -> String {
         let mut n = self.model.clone() + &faultline::protocol::bug_flag(self.bug.as_deref());
         if let Some(w) = &self.workload {
             n.push_str(&format!(" --workload {w}"));
+        }
+        if self.buggify {
+            n.push_str(" --buggify");
         }
         n.push_str(&format!(
             " --schedule {} seeds {}: expect {}",
@@ -395,6 +402,7 @@ fn prepare(models: &[Model], suite: &Suite, i: usize) -> Result<Prepared, SuiteE
         );
     }
     config.check_budget = e.check_budget;
+    config.buggify = e.buggify;
     let info = faultline::run::validate(&model, &config).map_err(|e| invalid(e.to_string()))?;
     let known = |c: &str| c == "panic" || info.checkers.iter().any(|k| k == c);
     let named = e

@@ -24,6 +24,7 @@ const FAULTLINE_LAYERS: Layers = &[
     (
         "foundation",
         &[
+            "buggify",
             "channel",
             "command",
             "corruption",

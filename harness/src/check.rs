@@ -134,6 +134,12 @@ impl Check {
         })
     }
 
+    /// Buggify on (as `--buggify`): each [buggify point](crate::NodeCtx::buggify) a run reaches
+    /// is enabled with probability ¼, drawn from the seed. Off by default.
+    pub fn buggify(self, on: bool) -> Self {
+        self.tweak(move |c| c.buggify = on)
+    }
+
     /// Accept undecided seeds (a checker ran out of its work budget) as ok.
     pub fn allow_undecided(mut self) -> Self {
         self.allow_undecided = true;

@@ -67,6 +67,14 @@ pub struct ModelConfig {
     /// [`DEFAULT_CHECK_BUDGET`]. Counted in work, never in time, so one recording gets one verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_budget: Option<u64>,
+    /// Buggify (`--buggify`): each point the run reaches is enabled with probability ¼, drawn
+    /// from the seed and the point's name ([`crate::buggify`]). Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub buggify: bool,
+    /// The exact set of enabled buggify points (a reproducer's, a shrink's): every other point
+    /// stays off. `Some` turns buggify on; `None` draws the set from the seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buggify_only: Option<std::collections::BTreeSet<String>>,
 }
 
 /// The default liveness bound: every final read succeeds within 10 s (simulated) of the heal.

@@ -134,6 +134,7 @@ compile_error!(
 );
 
 pub mod artifacts;
+pub mod buggify;
 pub mod campaign;
 pub mod channel;
 pub mod check;

@@ -58,6 +58,9 @@ pub struct ModelInfo {
     /// ([`Protocol::corruption_budget`]): generated schedules draw `corrupt`/`misdirect` only
     /// when it is above 0.
     pub corruption_budget: usize,
+    /// The buggify points the protocol declares ([`Protocol::buggify_points`](crate::Protocol::buggify_points)).
+    #[serde(default)]
+    pub buggify_points: Vec<String>,
 }
 
 /// A protocol under a name, with its bug variants and default sizes.
@@ -134,6 +137,7 @@ where
             servers: p.servers(cfg.nodes),
             roles: p.roles(),
             corruption_budget: p.corruption_budget(),
+            buggify_points: p.buggify_points().iter().map(|s| s.to_string()).collect(),
         }
     }
 }
@@ -316,6 +320,8 @@ impl Model {
             workload: None,
             liveness_ms: None,
             check_budget: None,
+            buggify: false,
+            buggify_only: None,
         }
     }
 

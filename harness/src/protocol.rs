@@ -202,6 +202,32 @@ pub trait Protocol: 'static {
         standard_guarantees(self.cap())
     }
 
+    /// The [buggify](crate::NodeCtx::buggify) points the protocol's code may reach, each name
+    /// once: `faultline list` shows them, and reaching a point not named here fails the run
+    /// (a panic naming the point), so the list never lies. Default: none.
+    ///
+    /// ```
+    /// use faultline::prelude::*;
+    /// struct Store;
+    /// impl Protocol for Store {
+    ///     type Msg = ();
+    ///     fn cap(&self) -> Cap { Cap::CP }
+    ///     fn buggify_points(&self) -> &'static [&'static str] { &["slow-fsync"] }
+    ///     async fn node(&self, ctx: NodeCtx<()>) {
+    ///         if ctx.buggify("slow-fsync") {
+    ///             ctx.sleep(std::time::Duration::from_millis(200)).await;
+    ///         }
+    ///     }
+    ///     async fn call(&self, _: &ClientCtx<()>, _: u64, _: &Invocation) -> Outcome {
+    ///         Outcome::Fail("none".into())
+    ///     }
+    /// }
+    /// assert_eq!(Store.buggify_points(), ["slow-fsync"]);
+    /// ```
+    fn buggify_points(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The standard checkers that judge a run of this protocol. Default:
     /// [`standard_kv_checkers`](crate::checker::standard_kv_checkers) (linearizability,
     /// lost-write, cap, convergence, ...; each judges only what the history holds).

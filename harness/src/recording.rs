@@ -100,6 +100,10 @@ pub struct Recording {
     /// `undecided` ([`faultline_checkers::FindingKind::Undecided`]).
     #[serde(default)]
     pub check_budget: CheckBudget,
+    /// Buggify points the run reached (only with buggify on): enabled or not, reached and fired
+    /// counts, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub buggify: BTreeMap<String, crate::buggify::PointStats>,
     /// Results several checkers need, computed once (see [`Recording::linearizability`]).
     #[serde(skip)]
     pub derived: Derived,

@@ -4,7 +4,7 @@ use crate::run::RunReport;
 use crate::schedule::Step;
 use faultline_checkers::Finding;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// The reproducer format this Faultline writes and reads (`faultline:` in the file).
@@ -42,6 +42,10 @@ pub struct ReproConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// `--check-budget` (`None`: the default).
     pub check_budget: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Buggify: the exact set of points enabled when the run was recorded (`None`: buggify was
+    /// off). A replay enables exactly these and no other.
+    pub buggify: Option<BTreeSet<String>>,
 }
 
 impl ReproConfig {
@@ -55,6 +59,13 @@ impl ReproConfig {
             workload: c.workload.clone(),
             liveness_ms: c.liveness_ms,
             check_budget: c.check_budget,
+            buggify: match (&c.buggify_only, c.buggify) {
+                (Some(only), _) => Some(only.clone()),
+                // Drawn from the seed: which points were enabled is known once the run is over
+                // (`Repro::from_report` fills it in); the seed alone would redraw the same set.
+                (None, true) => Some(BTreeSet::new()),
+                (None, false) => None,
+            },
         }
     }
 
@@ -68,6 +79,8 @@ impl ReproConfig {
             workload: self.workload.clone(),
             liveness_ms: self.liveness_ms,
             check_budget: self.check_budget,
+            buggify: self.buggify.is_some(),
+            buggify_only: self.buggify.clone(),
             ..base
         }
     }
@@ -147,7 +160,19 @@ impl Repro {
             model: r.model.clone(),
             bug: r.config.bug.clone(),
             seed: r.seed,
-            config: ReproConfig::of(&r.config),
+            config: ReproConfig {
+                // The points the run had enabled among those it reached: a replay enabling
+                // exactly these takes the same path (a point never reached changed nothing).
+                buggify: ReproConfig::of(&r.config).buggify.map(|_| {
+                    r.recording
+                        .buggify
+                        .iter()
+                        .filter(|(_, p)| p.enabled)
+                        .map(|(name, _)| name.clone())
+                        .collect()
+                }),
+                ..ReproConfig::of(&r.config)
+            },
             schedule: r.steps.clone(),
             fingerprint: r.fingerprint.clone(),
             violations: r.violations.clone(),
@@ -224,6 +249,8 @@ mod tests {
             workload: Some("append".into()),
             liveness_ms: Some(2500),
             check_budget: Some(1000),
+            buggify: true,
+            buggify_only: Some(["slow-fsync".to_string()].into()),
         };
         let yaml = serde_yaml::to_string(&ReproConfig::of(&cfg)).unwrap();
         let back: ReproConfig = serde_yaml::from_str(&yaml).unwrap();
@@ -236,6 +263,8 @@ mod tests {
             workload: None,
             liveness_ms: None,
             check_budget: None,
+            buggify: false,
+            buggify_only: None,
         };
         assert_eq!(back.apply(base.clone()), cfg);
         let old: ReproConfig = serde_yaml::from_str("{nodes: 3, clients: 2, ops: 40}").unwrap();

@@ -154,7 +154,7 @@ impl RunReport {
     /// The `run` JSON object (artifacts are added by the caller): `verdict` is `pass`, `fail`
     /// or `undecided`; `undecided` lists the findings that could not be decided.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "model": self.model,
             "bug": self.config.bug,
             "seed": self.seed,
@@ -164,7 +164,12 @@ impl RunReport {
             "findings": self.findings,
             "fingerprint": self.fingerprint,
             "stats": self.stats,
-        })
+        });
+        // Buggify's points (only in a run with buggify on): enabled, reached and fired counts.
+        if self.config.buggify || self.config.buggify_only.is_some() {
+            v["buggify"] = json!(self.recording.buggify);
+        }
+        v
     }
 
     /// The first violation reported by `checker`, if any.

@@ -22,7 +22,9 @@
 //!    ending where the final phase began), then move its start later keeping its end;
 //! 5. earlier faults: shift the whole schedule earlier, then close the gaps between steps (each
 //!    time with a matching cut of the workload, then without), so that the operations that only
-//!    ran to reach the faults can go.
+//!    ran to reach the faults can go;
+//! 6. buggify points off (tried right after move 1, in a run with buggify on): each enabled
+//!    point in turn, by name.
 //!
 //! When a round finds nothing, one more round tries many more shifts in move 5 (see
 //! `earlier_schedule`); only when that finds nothing either is the search done.
@@ -164,6 +166,25 @@ pub fn shrink(
         ..start.clone()
     };
     let original = run(model, &req)?;
+    // Buggify drawn from the seed: from here on, exactly the points the run had enabled (the
+    // same run), so the shrinker can try disabling each.
+    let req = RunRequest {
+        config: ModelConfig {
+            buggify_only: req.config.buggify_only.clone().or_else(|| {
+                req.config.buggify.then(|| {
+                    original
+                        .recording
+                        .buggify
+                        .iter()
+                        .filter(|(_, p)| p.enabled)
+                        .map(|(name, _)| name.clone())
+                        .collect()
+                })
+            }),
+            ..req.config
+        },
+        ..req
+    };
     match original.verdict() {
         crate::run::Verdict::Pass => return Err(ShrinkError::Passes),
         crate::run::Verdict::Undecided => {
@@ -249,8 +270,16 @@ pub fn shrink(
 /// The size of a candidate as the shrinker reports it, e.g. `2 steps, 40 ops, 3 clients`
 /// (what `faultline shrink` prints before and after).
 pub fn size(cfg: &ModelConfig, steps: &[Step]) -> String {
+    let points = match &cfg.buggify_only {
+        Some(only) => format!(
+            ", {} buggify point{}",
+            only.len(),
+            if only.len() == 1 { "" } else { "s" }
+        ),
+        None => String::new(),
+    };
     format!(
-        "{} step{}, {} ops, {} client{}",
+        "{} step{}, {} ops, {} client{}{points}",
         steps.len(),
         if steps.len() == 1 { "" } else { "s" },
         cfg.ops,
@@ -285,7 +314,10 @@ impl Shrinker<'_> {
     /// Simulates a candidate unless it was seen; keeps it (and returns `true`) when it still fails
     /// with the target checker.
     fn attempt(&mut self, cfg: ModelConfig, steps: Vec<Step>, what: &str) -> Budgeted<bool> {
-        let key = format!("{} {} {:?}", cfg.ops, cfg.clients, steps);
+        let key = format!(
+            "{} {} {:?} {:?}",
+            cfg.ops, cfg.clients, cfg.buggify_only, steps
+        );
         if self.seen.contains_key(&key) {
             // Seen before: either it passed, or it failed and was kept then — every move
             // proposes something smaller than the current candidate, so never anything better.
@@ -362,12 +394,30 @@ impl Shrinker<'_> {
     /// One round of every move; `true` if anything got smaller.
     fn round(&mut self, dense: bool) -> Budgeted<bool> {
         let mut changed = self.drop_steps()?;
+        changed |= self.disable_points()?;
         // Ops before clients: the op count is what a reader wades through; cutting clients
         // first stretches the same ops over fewer processes and keeps more of them.
         changed |= self.fewer_ops()?;
         changed |= self.fewer_clients()?;
         changed |= self.shorter_windows()?;
         changed |= self.earlier_schedule(dense)?;
+        Ok(changed)
+    }
+
+    /// Disables each enabled buggify point in turn (in name order), keeping every candidate that
+    /// still fails: the reproducer keeps only the points the failure needs.
+    fn disable_points(&mut self) -> Budgeted<bool> {
+        let Some(enabled) = self.cfg.buggify_only.clone() else {
+            return Ok(false);
+        };
+        let mut changed = false;
+        for name in enabled {
+            let mut cfg = self.cfg.clone();
+            if let Some(only) = cfg.buggify_only.as_mut() {
+                only.remove(&name);
+            }
+            changed |= self.attempt(cfg, self.steps.clone(), &format!("buggify `{name}` off"))?;
+        }
         Ok(changed)
     }
 

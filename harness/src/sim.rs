@@ -344,6 +344,7 @@ pub(crate) fn simulate<P: Protocol>(
         corruption_budget: protocol.corruption_budget(),
         ordered_links: protocol.ordered_links(),
         max_drift,
+        buggify_points: protocol.buggify_points(),
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(supervise(
@@ -397,6 +398,8 @@ struct Declared<M> {
     ordered_links: Option<M>,
     /// `Protocol::max_drift`: the nemesis clamps clock-skew drift to it.
     max_drift: f64,
+    /// `Protocol::buggify_points`: the only points a run may reach.
+    buggify_points: &'static [&'static str],
 }
 
 async fn supervise<P: Protocol>(
@@ -415,6 +418,13 @@ async fn supervise<P: Protocol>(
     let net_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00);
     let workload_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x776f_726b_6c6f_6164);
     let core = Core::new(seed, servers, clients + 1, net_rng, trace);
+    let mut core = core;
+    core.buggify = crate::buggify::State::new(
+        seed,
+        cfg.buggify,
+        cfg.buggify_only.clone(),
+        declared.buggify_points,
+    );
     let mut world = World::<P::Msg>::new(core);
     world.set_ordered(declared.ordered_links);
     let world = Rc::new(world);

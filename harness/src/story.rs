@@ -275,7 +275,8 @@ pub fn story(r: &RunReport, checker: Option<&str>) -> Story {
         .recording
         .observations
         .iter()
-        .filter(|o| counts[o.kind.as_str()] <= notable)
+        // A fired buggify point is always told, however often it fired: it is a fault.
+        .filter(|o| counts[o.kind.as_str()] <= notable || o.kind == crate::buggify::OBSERVATION)
         .filter(|o| o.at_ns >= from && o.at_ns <= at_ns)
         .take(MAX_OBSERVATIONS)
     {

@@ -493,7 +493,12 @@ pub fn render(r: &RunReport) -> String {
             let _ = write!(
                 html,
                 "<div class=\"obs{}\" style=\"left:{:.3}%\" title=\"n{node} at {} ms: {} {}\"></div>",
-                if counts[o.kind.as_str()] <= rare { " rare" } else { "" },
+                // A fired buggify point is always marked: it is a fault the run injected.
+                if counts[o.kind.as_str()] <= rare || o.kind == crate::buggify::OBSERVATION {
+                    " rare"
+                } else {
+                    ""
+                },
                 x(o.at_ns),
                 o.at_ns / 1_000_000,
                 escape(&o.kind),

@@ -274,6 +274,8 @@ pub(crate) struct Core {
     /// Ordered links (`Protocol::ordered_links`): the latest delivery time on each directed link
     /// (`from * n + to`), so no message overtakes an earlier one. Empty when links are unordered.
     pub ordered_last: Vec<u64>,
+    /// Buggify's points in this run (off unless the run asks: `ModelConfig::buggify`).
+    pub buggify: crate::buggify::State,
 }
 
 pub(crate) struct World<M> {
@@ -378,6 +380,7 @@ impl Core {
             contacts: Vec::new(),
             process_clients: Default::default(),
             ordered_last: Vec::new(),
+            buggify: Default::default(),
         }
     }
 
@@ -559,6 +562,7 @@ impl Core {
                 cap: Default::default(),
                 contacts: std::mem::take(&mut self.contacts),
                 process_clients: std::mem::take(&mut self.process_clients),
+                buggify: std::mem::take(&mut self.buggify.points),
                 // Set from the configuration once the run is over (model.rs).
                 check_budget: Default::default(),
                 derived: Default::default(),

@@ -590,6 +590,7 @@ mod tests {
                 workload: None,
                 liveness_ms: None,
                 check_budget: None,
+                buggify: None,
             },
             schedule: "swarm".into(),
             schedule_fingerprint: None,

@@ -336,6 +336,40 @@ impl<M: Message> NodeCtx<M> {
         self.inner.rng.borrow_mut()
     }
 
+    /// A [buggify](crate::buggify) point: true at deterministic, rare moments of a run with
+    /// buggify on (`--buggify`), so the code takes a rare path (a slow fsync, a spurious
+    /// timeout, a reply dropped after a commit). Per seed, the point is enabled for the whole
+    /// run with probability ¼, and an enabled point fires at each reach with probability ¼.
+    /// Always false when buggify is off; it never draws from [`rng`](Self::rng). The name must
+    /// be declared in [`Protocol::buggify_points`](crate::Protocol::buggify_points), or the
+    /// run fails naming it. A fire is recorded (an observation of kind `buggify`) and counted
+    /// in the run's report.
+    ///
+    /// ```no_run
+    /// # async fn f(ctx: faultline::NodeCtx<()>) {
+    /// if ctx.buggify("spurious-election-timeout") {
+    ///     // start an election although the leader is alive
+    /// }
+    /// # }
+    /// ```
+    pub fn buggify(&self, point: &str) -> bool {
+        self.buggify_rate(point, crate::buggify::DEFAULT_RATE)
+    }
+
+    /// [`buggify`](Self::buggify) with the probability `rate` (0 to 1) of firing at each reach
+    /// once enabled (FoundationDB's `BUGGIFY_WITH_PROB`).
+    pub fn buggify_rate(&self, point: &str, rate: f64) -> bool {
+        let mut core = self.inner.world.core.borrow_mut();
+        match core.buggify.reach(point, rate) {
+            crate::buggify::Reach::Quiet => false,
+            crate::buggify::Reach::Fired => {
+                drop(core);
+                self.observe(crate::buggify::OBSERVATION, &point);
+                true
+            }
+        }
+    }
+
     /// Reports a fact for the checkers: `ctx.observe("leader-elected", &json!({"term": 4}))`.
     pub fn observe<T: Serialize + ?Sized>(&self, kind: &str, data: &T) {
         let data = serde_json::to_value(data).expect("observations serialize");

@@ -86,6 +86,8 @@ struct Unacked {
 pub struct Informing {
     resend: Duration,
     txns: BTreeMap<u64, Unacked>,
+    /// A buggify point that sends a decision to the first participant only (see `announce`).
+    partial: Option<&'static str>,
 }
 
 impl Informing {
@@ -93,7 +95,17 @@ impl Informing {
         Informing {
             resend,
             txns: BTreeMap::new(),
+            partial: None,
         }
+    }
+
+    /// With the buggify point `point`: a coordinator that stalls after telling the first
+    /// participant. Only for a protocol whose participants wait for the decision however late
+    /// (2PC); 3PC's participants decide alone after a timeout, assuming bounded delays, so a
+    /// decision withheld past it is outside 3PC's fault model.
+    pub fn with_buggify(mut self, point: &'static str) -> Self {
+        self.partial = Some(point);
+        self
     }
 
     /// Announces the decision: observed, sent to every participant and the client (if any),
@@ -107,8 +119,15 @@ impl Informing {
         client: Option<usize>,
     ) {
         ctx.observe("decided", &json!({"txn": txn, "commit": commit}));
+        // A coordinator that stalls after telling the first participant (a pause between
+        // sends): the others learn the decision only from the resend, so for a while it is
+        // known to some participants and not to others.
+        let partial = self.partial.is_some_and(|p| ctx.buggify(p));
         for &q in &participants {
             ctx.send(q, M::decision(txn, commit));
+            if partial {
+                break;
+            }
         }
         if let Some(c) = client {
             ctx.send(c, M::outcome(txn, commit));

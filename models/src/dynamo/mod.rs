@@ -117,6 +117,11 @@ pub fn model() -> Model {
 impl Protocol for Dynamo {
     type Msg = Msg;
 
+    fn buggify_points(&self) -> &'static [&'static str] {
+        // handoff-stalls: a hint holder skips a round of hinted handoff.
+        &["handoff-stalls"]
+    }
+
     fn cap(&self) -> Cap {
         Cap::AP
     }

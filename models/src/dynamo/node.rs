@@ -97,6 +97,11 @@ impl<'a> Node<'a> {
             for req in due {
                 self.on_deadline(req).await;
             }
+            // A hint holder that stalls (its hint store busy, a long GC): this round's handoff
+            // is skipped, the replica stays behind for one more period.
+            if now >= next_handoff && ctx.buggify("handoff-stalls") {
+                next_handoff = now + HANDOFF_EVERY;
+            }
             if now >= next_handoff {
                 for (target, key, item) in self.hints.all() {
                     ctx.send(

@@ -104,6 +104,11 @@ impl Checker for ExactlyOnce {
 impl Protocol for Payments {
     type Msg = Msg;
 
+    fn buggify_points(&self) -> &'static [&'static str] {
+        // reply-lost-after-charge: a durable charge whose reply is never sent.
+        &["reply-lost-after-charge"]
+    }
+
     fn cap(&self) -> Cap {
         Cap::None
     }

@@ -72,6 +72,11 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
         }
         disk.fsync().await;
         observe_charge(ctx, &d.ledger[receipt as usize], receipt);
+        if ctx.buggify("reply-lost-after-charge") {
+            // The charge is durable but its reply never leaves (a connection reset after the
+            // commit): the client times out and retries with the same key.
+            continue;
+        }
         ctx.send(from, Msg::Paid { request, receipt });
     }
 }

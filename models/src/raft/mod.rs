@@ -220,6 +220,12 @@ pub fn model() -> Model {
 impl Protocol for Raft {
     type Msg = Msg;
 
+    fn buggify_points(&self) -> &'static [&'static str] {
+        // spurious-election-timeout: a follower's election timer fires at a tenth of the
+        // minimum; slow-fsync: a 60 ms stall before a synced log write.
+        &["spurious-election-timeout", "slow-fsync"]
+    }
+
     fn cap(&self) -> Cap {
         Cap::CP
     }

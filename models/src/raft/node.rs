@@ -83,7 +83,12 @@ impl Server<'_> {
     }
 
     fn reset_election(&mut self) {
-        let ms = self.ctx.rng().gen_range(ELECTION_MS.0..=ELECTION_MS.1);
+        let mut ms = self.ctx.rng().gen_range(ELECTION_MS.0..=ELECTION_MS.1);
+        if self.ctx.buggify("spurious-election-timeout") {
+            // A timer that fires early (a stalled heartbeat, a GC pause on the receiving
+            // side): the node stands although its leader is alive.
+            ms = ELECTION_MS.0 / 10;
+        }
         self.election_deadline = self.ctx.instant() + Duration::from_millis(ms);
     }
 
@@ -106,6 +111,11 @@ impl Server<'_> {
             self.meta_written = meta;
         }
         let sync = sync && self.bug != Bug::ProcessCrashOnly;
+        if sync && self.ctx.buggify("slow-fsync") {
+            // A slow disk on this call: the node stalls before its log is durable, and the
+            // cluster moves on meanwhile (elections, retries).
+            self.ctx.sleep(Duration::from_millis(60)).await;
+        }
         self.log.save(&self.disk, sync, self.bug).await
     }
 

@@ -179,6 +179,11 @@ fn order_of(op: &Invocation) -> Option<Order> {
 impl Protocol for Saga {
     type Msg = Msg;
 
+    fn buggify_points(&self) -> &'static [&'static str] {
+        // slow-service: a service sleeps 200 ms before handling a step.
+        &["slow-service"]
+    }
+
     fn cap(&self) -> Cap {
         Cap::None
     }

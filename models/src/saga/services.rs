@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// The card limit: larger charges are declined.
 const CARD_LIMIT: u64 = 100;
@@ -78,6 +79,12 @@ impl<S: Service> Logged<S> {
 async fn next(ctx: &NodeCtx<Msg>) -> (usize, Step, Order) {
     loop {
         if let (from, Msg::Do { step, order }) = ctx.recv().await {
+            if ctx.buggify_rate("slow-service", 0.1) {
+                // A service that answers slowly (a slow dependency): the orchestrator's retry
+                // (150 ms) passes before the step is done. Rare (1 in 10 once enabled): a
+                // service slow on every fourth request would be an overload, not a rare path.
+                ctx.sleep(Duration::from_millis(200)).await;
+            }
             return (from, step, order);
         }
     }

@@ -53,7 +53,7 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
         log,
         decided: records.into_iter().map(|r| (r.txn, r.commit)).collect(),
         pending: BTreeMap::new(),
-        informing: Informing::new(RESEND),
+        informing: Informing::new(RESEND).with_buggify("decision-to-first-only"),
     };
     loop {
         let deadlines = c.pending.values().map(|p| p.deadline);

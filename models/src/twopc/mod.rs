@@ -129,6 +129,12 @@ pub fn model() -> Model {
 impl Protocol for TwoPc {
     type Msg = Msg;
 
+    fn buggify_points(&self) -> &'static [&'static str] {
+        // decision-to-first-only: the coordinator sends a decision to its first participant
+        // only; the others learn it from the resend (models/src/commit/coordinator.rs).
+        &["decision-to-first-only"]
+    }
+
     fn cap(&self) -> Cap {
         Cap::None
     }

@@ -1,0 +1,270 @@
+//! Buggify points (`ctx.buggify`): deterministic per seed, off by default without touching a
+//! run's fingerprint, only enabled points fire, a reproducer replays the recorded set bit for
+//! bit, shrink disables a point the failure does not need, and an undeclared point fails the run.
+use faultline::prelude::*;
+use faultline::repro::Repro;
+use faultline::run::{run, Faults, RunReport, RunRequest};
+use faultline::schedule::Schedule;
+use faultline::shrink::{shrink, ShrinkOptions};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// A register on node 0. Point `ack-without-apply` acknowledges a write without applying it (a
+/// real bug, reachable only through buggify); point `slow-reply` delays a reply by 1 ms
+/// (harmless). With `--set calls=false` the node never reaches a point; with
+/// `--set undeclared=true` it reaches one it did not declare.
+struct Reg {
+    calls: bool,
+    undeclared: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Msg {
+    Req(u64, Invocation),
+    Rep(u64, Value),
+}
+
+impl Protocol for Reg {
+    type Msg = Msg;
+
+    fn cap(&self) -> Cap {
+        Cap::CP
+    }
+
+    fn buggify_points(&self) -> &'static [&'static str] {
+        &["ack-without-apply", "slow-reply"]
+    }
+
+    async fn node(&self, ctx: NodeCtx<Msg>) {
+        let mut values: BTreeMap<String, Value> = BTreeMap::new();
+        loop {
+            let (from, msg) = ctx.recv().await;
+            let Msg::Req(id, op) = msg else { continue };
+            if ctx.id() != 0 {
+                continue;
+            }
+            let key = op.key.clone().unwrap_or_default();
+            let result = if op.f == "write" {
+                if !(self.calls && ctx.buggify("ack-without-apply")) {
+                    values.insert(key, op.value.clone());
+                }
+                Value::Null
+            } else {
+                values.get(&key).cloned().unwrap_or(Value::Null)
+            };
+            if self.calls && ctx.buggify_rate("slow-reply", 0.5) {
+                ctx.sleep(Duration::from_millis(1)).await;
+            }
+            if self.undeclared {
+                ctx.buggify("not-in-the-list");
+            }
+            ctx.send(from, Msg::Rep(id, result));
+        }
+    }
+
+    async fn call(&self, client: &ClientCtx<Msg>, id: u64, op: &Invocation) -> Outcome {
+        client.send(0, Msg::Req(id, op.clone()));
+        while let Some((_, msg)) = client.recv_timeout(Duration::from_millis(500)).await {
+            if let Msg::Rep(rid, v) = msg {
+                if rid == id {
+                    return Outcome::Ok(v);
+                }
+            }
+        }
+        Outcome::Unknown("no reply".into())
+    }
+}
+
+fn model() -> Model {
+    Model::new("buggify-reg", |cfg: &ModelConfig| {
+        Ok(Reg {
+            calls: cfg.param("calls", true)?,
+            undeclared: cfg.param("undeclared", false)?,
+        })
+    })
+    .param("calls", "false: the node never reaches a buggify point")
+    .param(
+        "undeclared",
+        "true: the node reaches a point it did not declare",
+    )
+    .nodes(1)
+    .clients(2)
+    .ops(30)
+}
+
+fn request(seed: u64, f: impl FnOnce(&mut ModelConfig)) -> RunRequest {
+    let m = model();
+    let mut config = m.config(None);
+    f(&mut config);
+    RunRequest {
+        seed,
+        config,
+        faults: Faults::Schedule(Schedule::load("none").unwrap()),
+        fail_on: vec![],
+        trace: false,
+    }
+}
+
+fn go(req: &RunRequest) -> RunReport {
+    run(&model(), req).unwrap()
+}
+
+fn only(points: &[&str]) -> Option<BTreeSet<String>> {
+    Some(points.iter().map(|s| s.to_string()).collect())
+}
+
+#[test]
+fn off_by_default_and_a_model_with_points_keeps_its_fingerprint() {
+    for seed in 0..3 {
+        let plain = go(&request(seed, |c| {
+            c.set.insert("calls".into(), "false".into());
+        }));
+        let with_points = go(&request(seed, |_| {}));
+        assert!(!model().config(None).buggify, "off by default");
+        assert_eq!(plain.fingerprint, with_points.fingerprint, "seed {seed}");
+        assert!(with_points.recording.buggify.is_empty());
+        assert!(with_points.passed);
+        assert!(with_points.to_json().get("buggify").is_none());
+    }
+}
+
+#[test]
+fn same_seed_same_fingerprint_with_buggify_and_the_points_are_drawn_per_seed() {
+    let mut enabled_sets = BTreeSet::new();
+    for seed in 0..12 {
+        let a = go(&request(seed, |c| c.buggify = true));
+        let b = go(&request(seed, |c| c.buggify = true));
+        assert_eq!(a.fingerprint, b.fingerprint, "seed {seed}");
+        assert_eq!(a.recording.buggify, b.recording.buggify);
+        for (name, p) in &a.recording.buggify {
+            assert_eq!(
+                p.enabled,
+                faultline::buggify::enabled_by_seed(seed, name),
+                "enablement is the seed's and the name's alone"
+            );
+        }
+        let set: Vec<String> = a
+            .recording
+            .buggify
+            .iter()
+            .filter(|(_, p)| p.enabled)
+            .map(|(n, _)| n.clone())
+            .collect();
+        enabled_sets.insert(set);
+    }
+    assert!(enabled_sets.len() > 1, "seeds enable different points");
+}
+
+#[test]
+fn an_enabled_point_fires_and_one_not_enabled_never_does() {
+    let r = go(&request(1, |c| c.buggify_only = only(&["slow-reply"])));
+    let slow = &r.recording.buggify["slow-reply"];
+    let ack = &r.recording.buggify["ack-without-apply"];
+    assert!(
+        slow.enabled && slow.fired > 0 && slow.fired < slow.reached,
+        "{slow:?}"
+    );
+    assert!(!ack.enabled && ack.reached > 0 && ack.fired == 0, "{ack:?}");
+    assert!(r.passed, "slow replies break nothing: {:?}", r.violations);
+    let fired = r
+        .recording
+        .observations
+        .iter()
+        .filter(|o| o.kind == faultline::buggify::OBSERVATION)
+        .count() as u64;
+    assert_eq!(fired, slow.fired, "every fire is an observation");
+    assert_eq!(r.to_json()["buggify"]["slow-reply"]["fired"], slow.fired);
+}
+
+/// Enabling `ack-without-apply` loses acknowledged writes; the same seed without it passes.
+#[test]
+fn a_point_reaches_a_real_bug_and_the_reproducer_replays_it_bit_for_bit() {
+    let (seed, failing) = (0..20)
+        .map(|s| {
+            (
+                s,
+                go(&request(s, |c| {
+                    c.buggify_only = only(&["ack-without-apply", "slow-reply"])
+                })),
+            )
+        })
+        .find(|(_, r)| !r.passed)
+        .expect("a seed where an acknowledged write was not applied");
+    let clean = go(&request(seed, |c| c.buggify_only = only(&["slow-reply"])));
+    assert!(clean.passed, "{:?}", clean.violations);
+
+    // The failure story tells the fired point (there are no fault steps to tell here).
+    let story = faultline::story::story(&failing, None).to_text().join("\n");
+    assert!(story.contains("buggify"), "{story}");
+    let html = faultline::timeline::render(&failing);
+    assert!(html.contains("ack-without-apply"));
+
+    let repro = Repro::from_report(&failing, &[]);
+    let recorded = repro
+        .config
+        .buggify
+        .clone()
+        .expect("the enabled set is recorded");
+    assert!(recorded.contains("ack-without-apply"));
+    let back: Repro = serde_yaml::from_str(&repro.to_yaml()).unwrap();
+    let again = go(&RunRequest {
+        seed: back.seed,
+        config: back.config.apply(model().config(None)),
+        faults: Faults::Steps(back.schedule.clone()),
+        fail_on: vec![],
+        trace: false,
+    });
+    assert_eq!(again.fingerprint, failing.fingerprint);
+    assert_eq!(again.recording.buggify, failing.recording.buggify);
+}
+
+#[test]
+fn a_reproducer_of_a_seeded_run_records_the_points_it_had_enabled() {
+    let seed = (0..64)
+        .find(|&s| faultline::buggify::enabled_by_seed(s, "slow-reply"))
+        .unwrap();
+    let r = go(&request(seed, |c| c.buggify = true));
+    let repro = Repro::from_report(&r, &[]);
+    let set = repro.config.buggify.clone().unwrap();
+    assert!(set.contains("slow-reply"));
+    let again = go(&RunRequest {
+        config: repro.config.apply(model().config(None)),
+        faults: Faults::Steps(repro.schedule.clone()),
+        ..request(seed, |_| {})
+    });
+    assert_eq!(again.fingerprint, r.fingerprint, "replays bit for bit");
+}
+
+#[test]
+fn shrink_disables_a_point_the_failure_does_not_need() {
+    let req = (0..20)
+        .map(|s| {
+            request(s, |c| {
+                c.buggify_only = only(&["ack-without-apply", "slow-reply"])
+            })
+        })
+        .find(|r| !go(r).passed)
+        .expect("a failing seed");
+    let opts = ShrinkOptions {
+        time: Duration::from_secs(120),
+        ..ShrinkOptions::default()
+    };
+    let s = shrink(&model(), &req, &opts, &mut |_| {}).unwrap();
+    assert_eq!(s.result.config.buggify_only, only(&["ack-without-apply"]));
+    assert!(!s.result.passed);
+}
+
+#[test]
+fn an_undeclared_point_fails_the_run_naming_it() {
+    let r = go(&request(0, |c| {
+        c.set.insert("undeclared".into(), "true".into());
+    }));
+    let v = r.violation("panic").expect("a panic violation");
+    assert!(
+        v.message
+            .contains("buggify point `not-in-the-list` is not declared"),
+        "{}",
+        v.message
+    );
+}
