@@ -194,6 +194,10 @@ impl faultline::Protocol for DamagedJournal {
     fn checkers(&self) -> Vec<Box<dyn faultline::prelude::Checker>> {
         self.0.checkers()
     }
+    // A wrapper forwards the points the wrapped model reaches: an undeclared point fails the run.
+    fn buggify_points(&self) -> &'static [&'static str] {
+        self.0.buggify_points()
+    }
     async fn node(&self, ctx: faultline::NodeCtx<Self::Msg>) {
         if ctx.id() != 0 {
             if let Ok(f) = ctx.disk().open("state") {
