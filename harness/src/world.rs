@@ -146,7 +146,7 @@ pub(crate) struct NodeState {
 pub(crate) struct ClientSlot {
     /// The operation in flight: its process and invocation, from its invoke to its completion.
     /// A crash completes it `info`.
-    pub inflight: Option<(u64, crate::protocol::Invocation)>,
+    pub inflight: Option<(u64, crate::data::Invocation)>,
     /// The client finished its share of the workload: a crash has nothing left to interrupt.
     pub finished: bool,
     /// Active `client-crash` windows holding it down (reference-counted like node crashes).

@@ -718,4 +718,49 @@ mod tests {
                 }
             )));
     }
+
+    #[test]
+    fn client_kinds_draw_client_steps_and_leave_other_schedules_alone() {
+        use crate::schedule::step::ClientSet;
+        let g: Generator =
+            serde_yaml::from_str("faults: [client-crash, client-partition]\nsteps: [6, 6]")
+                .unwrap();
+        let (mut crashes, mut parts) = (0, 0);
+        for seed in 0..30 {
+            let rng = &mut ChaCha8Rng::seed_from_u64(seed);
+            for s in g.generate(rng, 5, 5000, Roles::default(), 0) {
+                match &s.fault {
+                    Fault::ClientCrash { clients } => {
+                        crashes += 1;
+                        assert_eq!(*clients, ClientSet::Any);
+                        assert_eq!(s.for_ms, None, "a crashed client restarts at once");
+                    }
+                    Fault::ClientPartition { clients, nodes } => {
+                        parts += 1;
+                        assert!(matches!(clients, ClientSet::Any | ClientSet::All));
+                        assert!(!nodes.is_empty() && nodes.iter().all(|&n| n < 5));
+                        assert!(nodes.windows(2).all(|w| w[0] < w[1]), "{nodes:?}");
+                        assert!(s.for_ms.is_some());
+                    }
+                    f => panic!("{f:?}"),
+                }
+            }
+        }
+        assert!(crashes > 0 && parts > 0);
+        // Built-in schedules that do not list them draw as before: none of their steps is one.
+        for name in ["swarm", "uniform", "flaky-links"] {
+            let s = crate::schedule::Schedule::load(name).unwrap();
+            for seed in 0..20 {
+                let steps = s
+                    .resolve(
+                        &mut ChaCha8Rng::seed_from_u64(seed),
+                        5,
+                        5000,
+                        Roles::LEADER,
+                    )
+                    .unwrap();
+                assert!(steps.iter().all(|s| s.fault.clients().is_none()), "{name}");
+            }
+        }
+    }
 }

@@ -1245,6 +1245,12 @@ mod tests {
             "{at_ms: 10, fault: delay, mean_ms: 40, node: 2, for_ms: 300}",
             "{at_ms: 10, fault: delay, mean_ms: 40, dist: uniform, node: leader}",
             "{at_ms: 10, fault: slow-link, latency_ms: 80, from: 0, to: 4}",
+            "{at_ms: 10, fault: client-crash, client: 1}",
+            "{at_ms: 10, fault: client-crash, client: any, for_ms: 200}",
+            "{at_ms: 10, fault: client-crash, clients: [0, 2]}",
+            "{at_ms: 10, fault: client-partition, clients: all, nodes: [0, 1], for_ms: 300}",
+            "{at_ms: 10, fault: client-partition, client: 0, node: leader, for_ms: 300}",
+            "{at_ms: 10, fault: client-partition, client: any, nodes: majority}",
         ] {
             let step = parse(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
             let text = serde_yaml::to_string(&step).unwrap();
@@ -1315,6 +1321,27 @@ mod tests {
             (
                 "{at_ms: 1, fault: clock-skew, node: 1, drift: -2000}",
                 "drift must be",
+            ),
+            ("{at_ms: 1, fault: client-crash}", "needs the field `client`"),
+            (
+                "{at_ms: 1, fault: client-crash, client: 1, clients: [2]}",
+                "not both",
+            ),
+            (
+                "{at_ms: 1, fault: client-crash, client: leader}",
+                "unknown client `leader`",
+            ),
+            (
+                "{at_ms: 1, fault: client-crash, clients: []}",
+                "must not be empty",
+            ),
+            (
+                "{at_ms: 1, fault: client-partition, client: 0}",
+                "`node` or `nodes`",
+            ),
+            (
+                "{at_ms: 1, fault: client-crash, client: 0, rate: 0.5}",
+                "does not take the field `rate`",
             ),
         ] {
             let e = parse(yaml).unwrap_err();
