@@ -1,6 +1,6 @@
 //! Client faults (`client-crash`, `client-partition`), shown with a tiny protocol: a register on
 //! node 0 that deduplicates retried requests by client session, the way Raft's client sessions
-//! and RIFL do. The server ignores the first attempt of every request, so every operation is
+//! and RIFL do. Clients send every request to every server; only node 0 answers. The server ignores the first attempt of every request, so every operation is
 //! retried once (a client crash always finds a retry pending). Its bug variant
 //! `session-per-node` names a session by the client's node alone: a client restarted after a
 //! crash counts its requests from 1 again, and the server answers them from the dead session's
@@ -64,9 +64,12 @@ impl Protocol for Sessions {
             else {
                 continue;
             };
+            if ctx.id() != 0 {
+                continue; // only node 0 serves; the others only receive
+            }
             ctx.observe("request", &json!({"session": session, "seq": seq}));
-            if ctx.id() != 0 || attempt == 0 {
-                continue; // only node 0 serves, and only retries
+            if attempt == 0 {
+                continue; // only retries are answered
             }
             let value = match sessions.get(&session) {
                 // A retry of a request already applied: its cached reply.
@@ -103,15 +106,18 @@ impl Protocol for Sessions {
             (c.id() as u64) << 32 | c.incarnation()
         };
         for attempt in 0..20 {
-            c.send(
-                0,
-                Msg::Req {
-                    session,
-                    seq,
-                    attempt,
-                    op: op.clone(),
-                },
-            );
+            // To every server (only node 0 answers), so a cut shows on each link.
+            for s in 0..c.servers() {
+                c.send(
+                    s,
+                    Msg::Req {
+                        session,
+                        seq,
+                        attempt,
+                        op: op.clone(),
+                    },
+                );
+            }
             let deadline = c.instant() + RETRY;
             while let Some((_, msg)) = c.recv_until(deadline).await {
                 if let Msg::Rep {
@@ -147,10 +153,16 @@ fn model() -> Model {
 }
 
 fn go(seed: u64, bug: Option<&str>, faults: Faults) -> RunReport {
+    go_clients(seed, bug, faults, 3)
+}
+
+fn go_clients(seed: u64, bug: Option<&str>, faults: Faults, clients: usize) -> RunReport {
     let m = model();
+    let mut config = m.config(bug);
+    config.clients = clients;
     let req = RunRequest {
         seed,
-        config: m.config(bug),
+        config,
         faults,
         fail_on: vec![],
         trace: false,
@@ -174,11 +186,13 @@ fn crashes_only() -> Faults {
 
 #[test]
 fn a_client_crash_mid_request_records_info_and_a_fresh_process_takes_over() {
-    // The 5th request node 0 sees is in flight (its first attempt is never answered).
-    let r = go(
+    // One client: the 5th request node 0 sees (op 3's first attempt, never answered) is in
+    // flight when the client crashes.
+    let r = go_clients(
         1,
         None,
         steps("steps:\n  - {after: request, nth: 5, fault: client-crash, client: 0}\n"),
+        1,
     );
     assert!(r.passed, "{:?}", r.violations);
     let h = &r.recording.history.events;
@@ -205,7 +219,7 @@ fn a_client_crash_mid_request_records_info_and_a_fresh_process_takes_over() {
         .map(|(p, _)| *p)
         .collect();
     assert!(
-        newer.iter().any(|&p| p >= 3 && h
+        newer.iter().any(|&p| p >= 1 && h
             .iter()
             .any(|e| e.process == p && e.time_ns > info.time_ns)),
         "c0 resumed with a fresh process: {newer:?}"
@@ -255,8 +269,8 @@ fn client_any_strikes_a_client_with_a_request_in_flight() {
 
 #[test]
 fn a_client_partition_cuts_that_client_from_the_named_servers_only() {
-    // c0 (node 3) cut from node 0 for a second: its requests reach nodes 1 and 2... but node 0
-    // alone serves, so its operations wait, retrying, until the cut heals.
+    // c0 (node 3) cut from node 0 for a second: its requests still reach nodes 1 and 2, but
+    // node 0 alone serves, so its operations wait, retrying, until the cut heals.
     let r = go(
         3,
         None,
@@ -283,7 +297,15 @@ fn a_client_partition_cuts_that_client_from_the_named_servers_only() {
             .any(|c| c.client == c0 && c.server == 0 && within(c.at_ns)),
         "c0 reached n0 through the cut"
     );
-    // Other servers still hear c0? It only talks to n0: the other clients still reach n0.
+    // Only that link: c0 still reaches n1 and n2, and the other clients still reach n0.
+    for server in [1, 2] {
+        assert!(
+            contacts
+                .iter()
+                .any(|c| c.client == c0 && c.server == server && within(c.at_ns)),
+            "c0 -> n{server} was cut too"
+        );
+    }
     assert!(contacts
         .iter()
         .any(|c| c.client != c0 && c.server == 0 && within(c.at_ns)));
@@ -454,4 +476,42 @@ fn bad_client_steps_exit_2_naming_the_file_line_and_problem() {
         assert!(out.stderr.contains("bad.yaml"), "{yaml}: {}", out.stderr);
         assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     }
+}
+
+#[test]
+fn a_client_crash_after_its_charge_was_sent_leaves_one_charge_and_an_info_op() {
+    // payments, one client: it crashes just as the server makes its 3rd charge, with the
+    // reply still on the wire. The payment is `info`; it took effect once, and exactly-once
+    // (which counts an `info` payment as charged at most once) passes.
+    let m = faultline_models::payments::model();
+    let mut config = m.config(None);
+    config.clients = 1;
+    let req = RunRequest {
+        seed: 5,
+        config,
+        faults: steps("steps:\n  - {after: charged, nth: 3, fault: client-crash, client: 0}\n"),
+        fail_on: vec![],
+        trace: false,
+    };
+    let r = run(&m, &req).expect("valid run");
+    assert!(r.passed, "{:?}", r.violations);
+    let info: Vec<_> = r
+        .recording
+        .history
+        .events
+        .iter()
+        .filter(|e| e.error.as_deref() == Some("client crashed"))
+        .collect();
+    assert_eq!(info.len(), 1, "{info:?}");
+    let request = info[0].value["request"].clone();
+    let charges = r
+        .recording
+        .observations_of("charged")
+        .filter(|o| o.data["request"] == request)
+        .count();
+    assert_eq!(charges, 1, "request {request} charged {charges} times");
+    // The client went on with a fresh process and its later payments succeeded.
+    assert!(r.recording.history.events.iter().any(|e| e.process > 0
+        && e.kind == EventType::Ok
+        && e.time_ns > info[0].time_ns));
 }
