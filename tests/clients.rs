@@ -219,9 +219,9 @@ fn a_client_crash_mid_request_records_info_and_a_fresh_process_takes_over() {
         .map(|(p, _)| *p)
         .collect();
     assert!(
-        newer.iter().any(|&p| p >= 1 && h
+        newer
             .iter()
-            .any(|e| e.process == p && e.time_ns > info.time_ns)),
+            .any(|&p| p >= 1 && h.iter().any(|e| e.process == p && e.time_ns > info.time_ns)),
         "c0 resumed with a fresh process: {newer:?}"
     );
     // The old incarnation's retry never came: after the crash (plus the longest in-flight
@@ -264,7 +264,11 @@ fn client_any_strikes_a_client_with_a_request_in_flight() {
         panic!("resolved: {:?}", r.steps[0])
     };
     assert_eq!(ids.len(), 1);
-    assert!(r.steps[0].trigger.as_deref().unwrap_or("").contains("any client"));
+    assert!(r.steps[0]
+        .trigger
+        .as_deref()
+        .unwrap_or("")
+        .contains("any client"));
 }
 
 #[test]
@@ -394,7 +398,9 @@ fn a_session_bug_only_client_crashes_reveal_is_caught_and_the_correct_variant_pa
         .expect("the session bug is caught within 30 seeds of client crashes");
     let bad = go(caught, Some("session-per-node"), crashes_only());
     assert!(
-        bad.violated_checkers().iter().any(|c| c == "linearizability"),
+        bad.violated_checkers()
+            .iter()
+            .any(|c| c == "linearizability"),
         "{:?}",
         bad.violations
     );
@@ -511,7 +517,10 @@ fn a_client_crash_after_its_charge_was_sent_leaves_one_charge_and_an_info_op() {
         .count();
     assert_eq!(charges, 1, "request {request} charged {charges} times");
     // The client went on with a fresh process and its later payments succeeded.
-    assert!(r.recording.history.events.iter().any(|e| e.process > 0
-        && e.kind == EventType::Ok
-        && e.time_ns > info[0].time_ns));
+    assert!(r
+        .recording
+        .history
+        .events
+        .iter()
+        .any(|e| e.process > 0 && e.kind == EventType::Ok && e.time_ns > info[0].time_ns));
 }

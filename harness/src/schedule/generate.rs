@@ -752,12 +752,7 @@ mod tests {
             let s = crate::schedule::Schedule::load(name).unwrap();
             for seed in 0..20 {
                 let steps = s
-                    .resolve(
-                        &mut ChaCha8Rng::seed_from_u64(seed),
-                        5,
-                        5000,
-                        Roles::LEADER,
-                    )
+                    .resolve(&mut ChaCha8Rng::seed_from_u64(seed), 5, 5000, Roles::LEADER)
                     .unwrap();
                 assert!(steps.iter().all(|s| s.fault.clients().is_none()), "{name}");
             }

@@ -1322,7 +1322,10 @@ mod tests {
                 "{at_ms: 1, fault: clock-skew, node: 1, drift: -2000}",
                 "drift must be",
             ),
-            ("{at_ms: 1, fault: client-crash}", "needs the field `client`"),
+            (
+                "{at_ms: 1, fault: client-crash}",
+                "needs the field `client`",
+            ),
             (
                 "{at_ms: 1, fault: client-crash, client: 1, clients: [2]}",
                 "not both",
