@@ -366,6 +366,17 @@ fn same_seed_same_fingerprint_with_client_faults() {
         let b = go(seed, None, sched());
         assert_eq!(a.fingerprint, b.fingerprint, "seed {seed}");
         assert_eq!(a.recording.history.events, b.recording.history.events);
+        // The reproducer's resolved steps (`any`/`all` recorded as ids) replay the same run.
+        let replay = go(seed, None, Faults::Steps(a.steps.clone()));
+        assert_eq!(a.fingerprint, replay.fingerprint, "seed {seed} replayed");
+        let started = a.steps.iter().filter(|s| {
+            !s.trigger
+                .as_deref()
+                .is_some_and(|t| t.contains("never started"))
+        });
+        assert!(started
+            .filter_map(|s| s.fault.clients())
+            .all(|c| matches!(c, ClientSet::Ids(_))));
     }
     // A run whose crash lands changes the fingerprint: it is not ignored.
     let none = go(1, None, Faults::Steps(vec![]));
