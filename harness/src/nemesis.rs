@@ -8,7 +8,7 @@ use crate::corruption::Budget;
 use crate::disk::{arm_misdirect, corrupt_disk, crash_disk, set_disk_errors};
 use crate::netsim::SocketNet;
 use crate::recording::FaultEvent;
-use crate::schedule::{self, Count, Fault, NodeRef, Select, Shape, Step};
+use crate::schedule::{self, ClientSet, Count, Fault, NodeRef, Select, Shape, Step};
 use crate::world::{Watch, World};
 use madsim::runtime::{Handle, NodeHandle};
 use rand::seq::SliceRandom;
@@ -43,6 +43,8 @@ pub(crate) struct Nemesis<M: 'static> {
     budget: Budget,
     /// The drift the protocol tolerates (`Protocol::max_drift`): clock-skew windows are clamped to it.
     max_drift: f64,
+    /// The clients' madsim nodes (`c0` first), which client faults crash and restart.
+    clients: Vec<NodeHandle>,
 }
 
 fn order(a: Action) -> usize {
@@ -99,7 +101,28 @@ impl<M: Clone + 'static> Nemesis<M> {
             paused: vec![0; n],
             budget: Budget::new(corruption_budget),
             max_drift,
+            clients: Vec::new(),
         }
+    }
+
+    /// Gives the nemesis the clients' nodes (`c0` first), for client faults.
+    pub fn set_clients(&mut self, clients: Vec<NodeHandle>) {
+        self.world.core.borrow_mut().client_slots =
+            clients.iter().map(|_| Default::default()).collect();
+        self.clients = clients;
+    }
+
+    /// The client a `client: any` step strikes: one with an operation in flight if there is
+    /// one (the interesting moment), else one still working, else any.
+    fn pick_client(&self, rng: &mut ChaCha8Rng) -> usize {
+        let core = self.world.core.borrow();
+        let slots = &core.client_slots;
+        let busy: Vec<usize> = (0..slots.len())
+            .filter(|&c| slots[c].inflight.is_some())
+            .collect();
+        let working: Vec<usize> = (0..slots.len()).filter(|&c| !slots[c].finished).collect();
+        let pool = if !busy.is_empty() { busy } else { working };
+        pool.choose(rng).copied().unwrap_or(0)
     }
 
     /// When the next timed action is due (ns since the start), if any.
@@ -222,17 +245,29 @@ impl<M: Clone + 'static> Nemesis<M> {
     fn resolve(&self, i: usize, rng: &mut ChaCha8Rng) -> Result<Fault, String> {
         let step = &self.steps[i];
         let n = self.servers.len();
-        let Some(sel) = &step.select else {
-            return Ok(step.fault.clone());
-        };
         let mut fault = step.fault.clone();
+        if let Fault::ClientCrash { clients } | Fault::ClientPartition { clients, .. } = &mut fault
+        {
+            // `any` and `all` become ids, so the reproducer names who was struck.
+            if !matches!(clients, ClientSet::Ids(_)) {
+                let pick = match clients {
+                    ClientSet::Any => self.pick_client(rng),
+                    _ => 0,
+                };
+                *clients = ClientSet::Ids(clients.resolve(self.clients.len(), pick));
+            }
+        }
+        let Some(sel) = &step.select else {
+            return Ok(fault);
+        };
         match (&mut fault, sel) {
             (
                 Fault::Crash { nodes, .. }
                 | Fault::Pause { nodes }
                 | Fault::Corrupt { nodes }
                 | Fault::Misdirect { nodes }
-                | Fault::DiskError { nodes, .. },
+                | Fault::DiskError { nodes, .. }
+                | Fault::ClientPartition { nodes, .. },
                 Select::Role(r),
             ) => {
                 *nodes = vec![self.role_holder(r, rng)?];
@@ -242,7 +277,8 @@ impl<M: Clone + 'static> Nemesis<M> {
                 | Fault::Pause { nodes }
                 | Fault::Corrupt { nodes }
                 | Fault::Misdirect { nodes }
-                | Fault::DiskError { nodes, .. },
+                | Fault::DiskError { nodes, .. }
+                | Fault::ClientPartition { nodes, .. },
                 Select::Count(c),
             ) => {
                 let k = match c {
@@ -300,6 +336,15 @@ impl<M: Clone + 'static> Nemesis<M> {
                     }
                     Ok(fault) => {
                         let mut ran = step.clone();
+                        if step.select.is_none() && fault != step.fault {
+                            // `client: any` / `clients: all`, resolved.
+                            let how = format!("{} = {fault}", step.fault);
+                            ran.trigger = Some(match &step.trigger {
+                                Some(t) if step.after.is_some() => format!("{t}; {how}"),
+                                _ => how,
+                            });
+                            ran.fault = fault.clone();
+                        }
                         if let Some(sel) = &step.select {
                             let how = format!("{sel} = {fault}");
                             ran.trigger = Some(match &step.trigger {
@@ -314,8 +359,13 @@ impl<M: Clone + 'static> Nemesis<M> {
                         core.record_fault(FaultEvent::of(0, "start", i, &fault));
                         drop(core);
                         self.set(i, &fault, true, &mut self.effect_rng(i));
+                        // A client crash without a window restarts the client at once.
+                        let for_ms = match fault {
+                            Fault::ClientCrash { .. } => Some(step.for_ms.unwrap_or(0)),
+                            _ => step.for_ms,
+                        };
                         self.applied[i] = Some(fault);
-                        if let Some(d) = step.for_ms {
+                        if let Some(d) = for_ms {
                             let end = at_ns + d * 1_000_000;
                             self.queue
                                 .insert((end, order(Action::End(i)), Action::End(i)));
@@ -536,6 +586,33 @@ impl<M: Clone + 'static> Nemesis<M> {
                 }
                 // madsim's sockets have no per-link faults: socket traffic is not affected.
             }
+            Fault::ClientCrash { clients } => {
+                for &c in clients.ids() {
+                    self.crash_client(c, on);
+                }
+            }
+            Fault::ClientPartition { clients, nodes } => {
+                let mut broken = BTreeSet::new();
+                let mut core = self.world.core.borrow_mut();
+                let total = core.total_nodes();
+                let n = self.servers.len();
+                for &c in clients.ids() {
+                    for &s in nodes {
+                        for (a, b) in [(n + c, s), (s, n + c)] {
+                            let cut = &mut core.net.cut[a * total + b];
+                            *cut = if on { *cut + 1 } else { cut.saturating_sub(1) };
+                            if on && *cut == 1 {
+                                broken.insert((a.min(b), a.max(b)));
+                            }
+                        }
+                    }
+                }
+                drop(core);
+                // madsim's sockets know only the servers: a client's socket traffic is not cut.
+                for (a, b) in broken {
+                    self.world.reset_connection(a, b);
+                }
+            }
             Fault::ClockSkew {
                 node,
                 offset_ms,
@@ -559,6 +636,63 @@ impl<M: Clone + 'static> Nemesis<M> {
                     clock.end(i, now);
                 }
             }
+        }
+    }
+
+    /// Crashes client `c` (`on`) or restarts it once no window holds it down. A crash records
+    /// the client's operation in flight `info` (it may or may not take effect: its messages are
+    /// on the wire), then kills the client's node, which drops its task and everything it
+    /// spawned, so no retry of that operation goes on. The restarted client takes a fresh
+    /// process (`sim::client_loop`). A client that finished its share is left alone.
+    fn crash_client(&mut self, c: usize, on: bool) {
+        let n = self.servers.len();
+        let id = n + c;
+        let mut core = self.world.core.borrow_mut();
+        let Some(slot) = core.client_slots.get_mut(c) else {
+            return; // validated against the run's clients before it starts
+        };
+        if on {
+            if slot.finished {
+                return;
+            }
+            slot.down += 1;
+            if slot.down > 1 {
+                return;
+            }
+            let inflight = slot.inflight.take();
+            if let Some((process, inv)) = inflight {
+                let now = core.now_ns();
+                let mut done = faultline_checkers::Event::complete(
+                    process,
+                    faultline_checkers::EventType::Info,
+                    &inv.f,
+                    inv.key.as_deref(),
+                    inv.value.clone(),
+                    now,
+                );
+                done.error = Some("client crashed".into());
+                core.record_event(done);
+            }
+            core.nodes[id].up = false;
+            drop(core);
+            self.handle.kill(self.clients[c].id());
+            self.world.clear_mailbox(id);
+            let total = self.world.core.borrow().total_nodes();
+            for peer in (0..total).filter(|&p| p != id) {
+                self.world.reset_connection(id, peer);
+            }
+        } else {
+            if slot.down == 0 {
+                return; // it had finished: never crashed
+            }
+            slot.down -= 1;
+            if slot.down > 0 {
+                return;
+            }
+            core.nodes[id].up = true;
+            core.nodes[id].incarnation += 1;
+            drop(core);
+            self.handle.restart(self.clients[c].id());
         }
     }
 

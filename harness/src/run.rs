@@ -227,6 +227,24 @@ pub fn resolve_steps(
             info.corruption_budget,
         )
         .map_err(RunError::Schedule)
+        .and_then(|steps| check_clients(steps, cfg.clients.max(1)))
+}
+
+/// A client fault may name only the run's clients (`c0..`): one that names another is the
+/// schedule's mistake, told before any run starts.
+fn check_clients(steps: Vec<Step>, clients: usize) -> Result<Vec<Step>, RunError> {
+    for (i, s) in steps.iter().enumerate() {
+        let named = s.fault.clients().map_or(&[][..], |c| c.ids());
+        if let Some(c) = named.iter().find(|&&c| c >= clients) {
+            return Err(RunError::Schedule(format!(
+                "{}step {} ({}): client {c} does not exist (the run has clients 0..{clients}; see --clients)",
+                s.source,
+                i + 1,
+                s.fault.kind(),
+            )));
+        }
+    }
+    Ok(steps)
 }
 
 /// A simulated duration such as `10s`, `500ms` or `2m`, in milliseconds (plain numbers are

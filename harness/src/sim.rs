@@ -208,7 +208,18 @@ async fn client_loop<P: Protocol>(p: P, id: usize, index: u64, seed: u64) {
     let world = world::current::<P::Msg>();
     let (think, timeout) = with_clients(|c| (c.workload.think_ms, c.workload.timeout_ms));
     let timeout = Duration::from_millis(timeout);
-    let mut process = index;
+    let slot = index as usize;
+    // A client restarted after a `client-crash` takes a fresh process: its old one retired
+    // with the operation the crash interrupted.
+    let restarted = world.core.borrow().nodes[id].incarnation > 0;
+    let mut process = if restarted {
+        with_clients(|c| {
+            c.next_process += 1;
+            c.next_process - 1
+        })
+    } else {
+        index
+    };
     loop {
         let pause = ctx.rng().gen_range(0..=2 * think);
         madsim::time::sleep(Duration::from_millis(pause)).await;
@@ -222,7 +233,10 @@ async fn client_loop<P: Protocol>(p: P, id: usize, index: u64, seed: u64) {
             Some((c.next_op_id, inv))
         });
         let Some((op_id, inv)) = next else { break };
+        // In flight until it completes: a client crash meanwhile records it `info`.
+        world.core.borrow_mut().client_slots[slot].inflight = Some((process, inv.clone()));
         let (alive, _) = perform(&p, &ctx, &world, process, op_id, &inv, timeout).await;
+        world.core.borrow_mut().client_slots[slot].inflight = None;
         if !alive {
             process = with_clients(|c| {
                 c.next_process += 1;
@@ -230,10 +244,17 @@ async fn client_loop<P: Protocol>(p: P, id: usize, index: u64, seed: u64) {
             });
         }
     }
-    with_clients(|c| {
-        c.done += 1;
-        c.wake();
-    });
+    // Counted once: a client restarted after it finished has nothing to add.
+    let first = !std::mem::replace(
+        &mut world.core.borrow_mut().client_slots[slot].finished,
+        true,
+    );
+    if first {
+        with_clients(|c| {
+            c.done += 1;
+            c.wake();
+        });
+    }
 }
 
 /// Asks every server node for its state through [`Protocol::inspect`] and records each answer
@@ -489,6 +510,7 @@ async fn supervise<P: Protocol>(
         declared.corruption_budget,
         declared.max_drift,
     );
+    nemesis.set_clients(client_handles.clone());
     let start = world.core.borrow().start;
     loop {
         let wait = NemesisWait {

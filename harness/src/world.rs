@@ -140,6 +140,19 @@ pub(crate) struct NodeState {
     pub name: String,
 }
 
+/// What the nemesis must know of one client to crash it (client faults). Written by the client's
+/// loop around each operation; empty (never sized) unless the run has client slots.
+#[derive(Default)]
+pub(crate) struct ClientSlot {
+    /// The operation in flight: its process and invocation, from its invoke to its completion.
+    /// A crash completes it `info`.
+    pub inflight: Option<(u64, crate::data::Invocation)>,
+    /// The client finished its share of the workload: a crash has nothing left to interrupt.
+    pub finished: bool,
+    /// Active `client-crash` windows holding it down (reference-counted like node crashes).
+    pub down: u32,
+}
+
 /// A triggered step waiting for its observation.
 pub(crate) struct Watch {
     pub step: usize,
@@ -276,6 +289,8 @@ pub(crate) struct Core {
     pub ordered_last: Vec<u64>,
     /// Buggify's points in this run (off unless the run asks: `ModelConfig::buggify`).
     pub buggify: crate::buggify::State,
+    /// One per client (`c0` first), for client faults.
+    pub client_slots: Vec<ClientSlot>,
 }
 
 pub(crate) struct World<M> {
@@ -381,6 +396,7 @@ impl Core {
             process_clients: Default::default(),
             ordered_last: Vec::new(),
             buggify: Default::default(),
+            client_slots: Vec::new(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! Generators: which fault kinds a seed may draw, how many steps, how intense, and swarm testing
 //! (each seed enabling its own random subset of the kinds).
-use super::step::{After, Count, Fault, LinkEffect, Links, NodeRef, Select, Shape, Step};
+use super::step::{
+    After, ClientSet, Count, Fault, LinkEffect, Links, NodeRef, Select, Shape, Step,
+};
 use crate::data::Roles;
 use crate::DiskOp;
 use rand::seq::SliceRandom;
@@ -31,6 +33,8 @@ pub const FAULT_KINDS: &[&str] = &[
     "link-delay",
     "slow-link",
     "flaky-node",
+    "client-crash",
+    "client-partition",
 ];
 
 /// A closed range written `[min, max]` in YAML.
@@ -240,8 +244,11 @@ impl Generator {
                 "power-loss" => steps.push(self.power_loss(rng, at_ms, roles.leader)),
                 _ => {
                     let mut step = self.draw(kind, rng, nodes, at_ms);
-                    // A strike has no window.
-                    step.for_ms = (!step.fault.instantaneous()).then_some(for_ms);
+                    // A strike has no window; a crashed client restarts at once (Jepsen's
+                    // fresh process), so it keeps working mid-run.
+                    let once = step.fault.instantaneous()
+                        || matches!(step.fault, Fault::ClientCrash { .. });
+                    step.for_ms = (!once).then_some(for_ms);
                     steps.push(step);
                 }
             }
@@ -391,6 +398,26 @@ impl Generator {
                 links: Links::Node(rng.gen_range(0..nodes)),
                 effect: LinkEffect::Loss(round3(self.loss_rate.draw(rng))),
             },
+            // One client, chosen when the step starts (one with a request in flight if any).
+            "client-crash" => Fault::ClientCrash {
+                clients: ClientSet::Any,
+            },
+            // One client or every client, cut from a random non-empty set of servers.
+            "client-partition" => {
+                let clients = if rng.gen_bool(0.5) {
+                    ClientSet::Any
+                } else {
+                    ClientSet::All
+                };
+                let mut servers: Vec<usize> = (0..nodes).collect();
+                servers.shuffle(rng);
+                servers.truncate(rng.gen_range(1..=nodes.max(1)));
+                servers.sort_unstable();
+                Fault::ClientPartition {
+                    clients,
+                    nodes: servers,
+                }
+            }
             "clock-skew" => {
                 let sign = |rng: &mut ChaCha8Rng| if rng.gen_bool(0.5) { 1.0 } else { -1.0 };
                 let offset = sign(rng) * self.skew_ms.draw(rng).round();
@@ -690,5 +717,45 @@ mod tests {
                     ..
                 }
             )));
+    }
+
+    #[test]
+    fn client_kinds_draw_client_steps_and_leave_other_schedules_alone() {
+        use crate::schedule::step::ClientSet;
+        let g: Generator =
+            serde_yaml::from_str("faults: [client-crash, client-partition]\nsteps: [6, 6]")
+                .unwrap();
+        let (mut crashes, mut parts) = (0, 0);
+        for seed in 0..30 {
+            let rng = &mut ChaCha8Rng::seed_from_u64(seed);
+            for s in g.generate(rng, 5, 5000, Roles::default(), 0) {
+                match &s.fault {
+                    Fault::ClientCrash { clients } => {
+                        crashes += 1;
+                        assert_eq!(*clients, ClientSet::Any);
+                        assert_eq!(s.for_ms, None, "a crashed client restarts at once");
+                    }
+                    Fault::ClientPartition { clients, nodes } => {
+                        parts += 1;
+                        assert!(matches!(clients, ClientSet::Any | ClientSet::All));
+                        assert!(!nodes.is_empty() && nodes.iter().all(|&n| n < 5));
+                        assert!(nodes.windows(2).all(|w| w[0] < w[1]), "{nodes:?}");
+                        assert!(s.for_ms.is_some());
+                    }
+                    f => panic!("{f:?}"),
+                }
+            }
+        }
+        assert!(crashes > 0 && parts > 0);
+        // Built-in schedules that do not list them draw as before: none of their steps is one.
+        for name in ["swarm", "uniform", "flaky-links"] {
+            let s = crate::schedule::Schedule::load(name).unwrap();
+            for seed in 0..20 {
+                let steps = s
+                    .resolve(&mut ChaCha8Rng::seed_from_u64(seed), 5, 5000, Roles::LEADER)
+                    .unwrap();
+                assert!(steps.iter().all(|s| s.fault.clients().is_none()), "{name}");
+            }
+        }
     }
 }

@@ -17,7 +17,8 @@ pub(crate) use generate::{partition, shapes_for};
 pub use generate::{Generator, Span, FAULT_KINDS};
 use step::StepSpec;
 pub use step::{
-    After, Count, Fault, LinkEffect, Links, NodeRef, Select, Shape, Source, Step, FAULT_NAMES,
+    After, ClientSet, Count, Fault, LinkEffect, Links, NodeRef, Select, Shape, Source, Step,
+    FAULT_NAMES,
 };
 
 /// A bad schedule file: which file, which line, what was wrong.
@@ -139,6 +140,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../schedules/clock-skew.yaml"),
     ),
     ("pauses", include_str!("../../../schedules/pauses.yaml")),
+    (
+        "client-faults",
+        include_str!("../../../schedules/client-faults.yaml"),
+    ),
 ];
 
 impl Schedule {

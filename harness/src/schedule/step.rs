@@ -101,6 +101,73 @@ pub enum Fault {
         /// otherwise the nemesis clamps it to the bound.
         exceed: bool,
     },
+    /// Client faults (opt-in; no other fault touches a client). The clients die: each one's
+    /// operation in flight is recorded `info` (it may or may not take effect), its process
+    /// retires, its task and everything it spawned are dropped (no retry of the old operation
+    /// goes on), and its queued messages are gone; what it already sent may still arrive. It
+    /// restarts with a fresh process when the step's window ends (at once without `for_ms`).
+    ClientCrash {
+        /// Which clients (by client index: `c0` is 0).
+        clients: ClientSet,
+    },
+    /// The clients cannot reach the server `nodes`, nor those servers them, for the window.
+    /// Reference-counted with every other partition: a link is open again when no step cuts it.
+    ClientPartition {
+        /// Which clients (by client index: `c0` is 0).
+        clients: ClientSet,
+        /// The servers they are cut from.
+        nodes: Vec<usize>,
+    },
+}
+
+/// The clients a client fault names: ids (client indices, `c0` is 0), one at random, or all.
+/// The nemesis resolves `any` and `all` when the step starts; a reproducer keeps the ids.
+///
+/// ```
+/// use faultline::schedule::ClientSet;
+/// assert_eq!(ClientSet::Ids(vec![0, 2]).to_string(), "c0,c2");
+/// assert_eq!(ClientSet::All.resolve(3, 0), vec![0, 1, 2]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientSet {
+    /// These clients.
+    Ids(Vec<usize>),
+    /// One client drawn when the step starts (`client: any`).
+    Any,
+    /// Every client (`clients: all`).
+    All,
+}
+
+impl ClientSet {
+    /// The client indices among `clients` clients; `pick` (any number) chooses for `Any`.
+    pub fn resolve(&self, clients: usize, pick: usize) -> Vec<usize> {
+        match self {
+            ClientSet::Ids(ids) => ids.clone(),
+            ClientSet::Any => vec![pick % clients.max(1)],
+            ClientSet::All => (0..clients).collect(),
+        }
+    }
+
+    /// The ids it names explicitly (none for `any` and `all`).
+    pub fn ids(&self) -> &[usize] {
+        match self {
+            ClientSet::Ids(ids) => ids,
+            _ => &[],
+        }
+    }
+}
+
+impl fmt::Display for ClientSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientSet::Ids(ids) => {
+                let names: Vec<String> = ids.iter().map(|c| format!("c{c}")).collect();
+                f.write_str(&names.join(","))
+            }
+            ClientSet::Any => f.write_str("any client"),
+            ClientSet::All => f.write_str("every client"),
+        }
+    }
 }
 
 impl Fault {
@@ -119,6 +186,8 @@ impl Fault {
             Fault::Delay { .. } => "delay",
             Fault::ClockSkew { .. } => "clock-skew",
             Fault::Link { effect, .. } => effect.kind(),
+            Fault::ClientCrash { .. } => "client-crash",
+            Fault::ClientPartition { .. } => "client-partition",
         }
     }
 
@@ -134,7 +203,8 @@ impl Fault {
         matches!(self, Fault::Corrupt { .. } | Fault::Misdirect { .. })
     }
 
-    /// The nodes it names: crashed, paused or skewed nodes, or every node of a partition.
+    /// The nodes it names: crashed, paused or skewed nodes, or every node of a partition; for
+    /// client faults, the servers (clients are in [`Fault::clients`]).
     pub fn nodes(&self) -> Vec<usize> {
         match self {
             Fault::Partition { groups, .. } => {
@@ -147,10 +217,21 @@ impl Fault {
             | Fault::Pause { nodes }
             | Fault::Corrupt { nodes }
             | Fault::Misdirect { nodes }
-            | Fault::DiskError { nodes, .. } => nodes.clone(),
+            | Fault::DiskError { nodes, .. }
+            | Fault::ClientPartition { nodes, .. } => nodes.clone(),
             Fault::ClockSkew { node, .. } => vec![*node],
             Fault::Link { links, .. } => links.nodes(),
             _ => vec![],
+        }
+    }
+
+    /// The clients a client fault names (`None` for every other fault).
+    pub fn clients(&self) -> Option<&ClientSet> {
+        match self {
+            Fault::ClientCrash { clients } | Fault::ClientPartition { clients, .. } => {
+                Some(clients)
+            }
+            _ => None,
         }
     }
 
@@ -331,6 +412,10 @@ impl fmt::Display for Fault {
                 Ok(())
             }
             Fault::Link { links, effect } => write!(f, "{effect} {links}"),
+            Fault::ClientCrash { clients } => write!(f, "client-crash {clients}"),
+            Fault::ClientPartition { clients, nodes } => {
+                write!(f, "client-partition {clients} from {}", list(nodes))
+            }
         }
     }
 }
@@ -555,6 +640,10 @@ pub(crate) struct StepSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     latency_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    client: Option<NodeRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    clients: Option<NodesSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     for_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     trigger: Option<String>,
@@ -607,6 +696,8 @@ fn allowed_fields(fault: &str) -> &'static [&'static str] {
         "delay" => &["mean_ms", "dist", "links", "from", "to", "node"],
         "slow-link" => &["latency_ms", "links", "from", "to", "node"],
         "clock-skew" => &["node", "offset_ms", "drift", "exceed"],
+        "client-crash" => &["client", "clients"],
+        "client-partition" => &["client", "clients", "node", "nodes"],
         _ => &[],
     }
 }
@@ -636,6 +727,8 @@ impl StepSpec {
         add(self.from.is_some(), "from");
         add(self.to.is_some(), "to");
         add(self.latency_ms.is_some(), "latency_ms");
+        add(self.client.is_some(), "client");
+        add(self.clients.is_some(), "clients");
         v
     }
 
@@ -682,6 +775,36 @@ impl StepSpec {
             Some(NodeRef::Role(r)) => Some((Links::Node(0), Some(Select::Role(r.clone())))),
             None => None,
         })
+    }
+
+    /// The clients of a client fault: `client: N|any` or `clients: [..]|all`.
+    fn client_set(&self, f: &str) -> Result<ClientSet, String> {
+        match (&self.client, &self.clients) {
+            (Some(_), Some(_)) => Err(format!(
+                "fault `{f}`: give `client` or `clients`, not both"
+            )),
+            (Some(NodeRef::Id(c)), None) => Ok(ClientSet::Ids(vec![*c])),
+            (Some(NodeRef::Role(r)), None) if r == "any" => Ok(ClientSet::Any),
+            (Some(NodeRef::Role(r)), None) => Err(format!(
+                "fault `{f}`: unknown client `{r}` (expected a client index such as 0, or `any`)"
+            )),
+            (None, Some(NodesSpec::Ids(ids))) => {
+                if ids.is_empty() {
+                    return Err(format!("fault `{f}`: `clients` must not be empty"));
+                }
+                let mut ids = ids.clone();
+                ids.sort_unstable();
+                ids.dedup();
+                Ok(ClientSet::Ids(ids))
+            }
+            (None, Some(NodesSpec::Count(c))) if c == "all" => Ok(ClientSet::All),
+            (None, Some(NodesSpec::Count(c))) => Err(format!(
+                "fault `{f}`: unknown clients `{c}` (expected a list of client indices, or `all`)"
+            )),
+            (None, None) => Err(format!(
+                "fault `{f}` needs the field `client` (an index or `any`) or `clients` (a list or `all`)"
+            )),
+        }
     }
 
     /// The nodes of a crash or pause: explicit ids, a count, or one node by id or role.
@@ -786,6 +909,15 @@ impl TryFrom<StepSpec> for Step {
                 let (nodes, sel) = s.node_set(f)?;
                 select = sel;
                 Fault::Pause { nodes }
+            }
+            "client-crash" => Fault::ClientCrash {
+                clients: s.client_set(f)?,
+            },
+            "client-partition" => {
+                let clients = s.client_set(f)?;
+                let (nodes, sel) = s.node_set(f)?;
+                select = sel;
+                Fault::ClientPartition { clients, nodes }
             }
             "corrupt" | "misdirect" => {
                 if s.for_ms.is_some() {
@@ -1017,6 +1149,17 @@ impl From<Step> for StepSpec {
                     LinkEffect::Slow(ms) => spec.latency_ms = Some(ms),
                 }
             }
+            (Fault::ClientCrash { clients }, _) => client_spec(&mut spec, clients),
+            (Fault::ClientPartition { clients, nodes }, sel) => {
+                client_spec(&mut spec, clients);
+                match sel {
+                    Some(Select::Role(r)) => spec.node = Some(NodeRef::Role(r)),
+                    Some(Select::Count(c)) => {
+                        spec.nodes = Some(NodesSpec::Count(name_of(COUNTS, c).to_string()))
+                    }
+                    _ => one_or_many(&mut spec, nodes),
+                }
+            }
             (
                 Fault::ClockSkew {
                     node,
@@ -1036,6 +1179,16 @@ impl From<Step> for StepSpec {
             }
         }
         spec
+    }
+}
+
+/// Writes a client set back as `client:` or `clients:`.
+fn client_spec(spec: &mut StepSpec, clients: ClientSet) {
+    match clients {
+        ClientSet::Ids(ids) if ids.len() == 1 => spec.client = Some(NodeRef::Id(ids[0])),
+        ClientSet::Ids(ids) => spec.clients = Some(NodesSpec::Ids(ids)),
+        ClientSet::Any => spec.client = Some(NodeRef::Role("any".into())),
+        ClientSet::All => spec.clients = Some(NodesSpec::Count("all".into())),
     }
 }
 
@@ -1063,6 +1216,8 @@ pub const FAULT_NAMES: &[&str] = &[
     "delay",
     "slow-link",
     "clock-skew",
+    "client-crash",
+    "client-partition",
 ];
 
 #[cfg(test)]
@@ -1090,6 +1245,12 @@ mod tests {
             "{at_ms: 10, fault: delay, mean_ms: 40, node: 2, for_ms: 300}",
             "{at_ms: 10, fault: delay, mean_ms: 40, dist: uniform, node: leader}",
             "{at_ms: 10, fault: slow-link, latency_ms: 80, from: 0, to: 4}",
+            "{at_ms: 10, fault: client-crash, client: 1}",
+            "{at_ms: 10, fault: client-crash, client: any, for_ms: 200}",
+            "{at_ms: 10, fault: client-crash, clients: [0, 2]}",
+            "{at_ms: 10, fault: client-partition, clients: all, nodes: [0, 1], for_ms: 300}",
+            "{at_ms: 10, fault: client-partition, client: 0, node: leader, for_ms: 300}",
+            "{at_ms: 10, fault: client-partition, client: any, nodes: majority}",
         ] {
             let step = parse(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
             let text = serde_yaml::to_string(&step).unwrap();
@@ -1160,6 +1321,30 @@ mod tests {
             (
                 "{at_ms: 1, fault: clock-skew, node: 1, drift: -2000}",
                 "drift must be",
+            ),
+            (
+                "{at_ms: 1, fault: client-crash}",
+                "needs the field `client`",
+            ),
+            (
+                "{at_ms: 1, fault: client-crash, client: 1, clients: [2]}",
+                "not both",
+            ),
+            (
+                "{at_ms: 1, fault: client-crash, client: leader}",
+                "unknown client `leader`",
+            ),
+            (
+                "{at_ms: 1, fault: client-crash, clients: []}",
+                "must not be empty",
+            ),
+            (
+                "{at_ms: 1, fault: client-partition, client: 0}",
+                "`node` or `nodes`",
+            ),
+            (
+                "{at_ms: 1, fault: client-crash, client: 0, rate: 0.5}",
+                "does not take the field `rate`",
             ),
         ] {
             let e = parse(yaml).unwrap_err();
