@@ -11,6 +11,24 @@ use std::time::Duration;
 const HEARTBEAT: Duration = Duration::from_millis(50);
 const ELECTION_MIN_MS: u64 = 300;
 const ELECTION_MAX_MS: u64 = 600;
+/// How long a `slow-fsync` stalls a durable write.
+const SLOW_FSYNC: Duration = Duration::from_millis(60);
+
+/// The [buggify](faultline::NodeCtx::buggify) points a replica reaches; a model built on
+/// [`Replica`] declares them in its `Protocol::buggify_points`.
+/// - `slow-fsync`: a 60 ms stall before the log and epochs are made durable (a slow disk on one
+///   call): the node answers nothing meanwhile, and the group moves on (failovers, retries).
+/// - `spurious-failover-timeout`: a member's failover timer fires at a tenth of its minimum (a
+///   late heartbeat, a GC pause on the receiving side): it runs a failover round although its
+///   primary is alive.
+/// - `reply-lost-after-commit`: the primary applies a committed entry and its answer to the
+///   client is lost (a connection reset after the commit): the client sees a timeout and must
+///   treat the operation as indeterminate.
+pub const POINTS: &[&str] = &[
+    "slow-fsync",
+    "spurious-failover-timeout",
+    "reply-lost-after-commit",
+];
 
 /// Deliberate flaws (the `primary-backup` bug variants).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,13 +191,19 @@ impl<'a, M: Message + From<Msg>, S: StateMachine> Replica<'a, M, S> {
     /// Makes the log and the epochs durable (see [`Store::persist`]).
     async fn persist(&mut self) {
         let ctx = self.ctx;
+        if ctx.buggify("slow-fsync") {
+            ctx.sleep(SLOW_FSYNC).await;
+        }
         self.store
             .persist(ctx, self.d.promised, self.d.normal, &self.d.log)
             .await;
     }
 
     fn reset_election(&mut self) {
-        let ms = self.ctx.rng().gen_range(ELECTION_MIN_MS..=ELECTION_MAX_MS);
+        let mut ms = self.ctx.rng().gen_range(ELECTION_MIN_MS..=ELECTION_MAX_MS);
+        if self.ctx.buggify("spurious-failover-timeout") {
+            ms = ELECTION_MIN_MS / 10;
+        }
         self.election_deadline = self.ctx.instant() + Duration::from_millis(ms);
     }
 
@@ -198,7 +222,9 @@ impl<'a, M: Message + From<Msg>, S: StateMachine> Replica<'a, M, S> {
             self.applied += 1;
             let result = self.sm.apply(&e);
             if let Some((client, id)) = self.waiting.remove(&self.applied) {
-                if !(self.flaw == Flaw::AsyncAck && acked_early(&e.f)) {
+                if !(self.flaw == Flaw::AsyncAck && acked_early(&e.f))
+                    && !self.ctx.buggify("reply-lost-after-commit")
+                {
                     self.send(client, Msg::Reply { id, result });
                 }
             }
