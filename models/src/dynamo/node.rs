@@ -133,6 +133,14 @@ impl<'a> Node<'a> {
                 item,
                 hint_for,
             } => {
+                // A replica under load drops a write it was sent, unapplied and unacknowledged
+                // (Cassandra's "dropped mutations": a mutation that waited in the queue past
+                // its timeout is discarded). The coordinator's quorum comes from the other
+                // replicas or a fallback; this replica has missed the write, and only
+                // anti-entropy (or a read repair) brings it back.
+                if hint_for.is_none() && req != 0 && ctx.buggify("replica-drops-mutation") {
+                    return;
+                }
                 match hint_for {
                     Some(target) => self.hints.add(target, &key, &item),
                     None => {
