@@ -120,7 +120,8 @@ impl Participant<'_> {
     /// this write stalls the participant 60 ms before the record is durable.
     async fn put(&mut self, txn: u64, rec: Rec) {
         let ctx = self.ctx;
-        if ctx.buggify("slow-fsync") {
+        // Reached at every durable write: 1/20 of them stall (at 1/4 the disk is simply slow).
+        if ctx.buggify_rate("slow-fsync", 0.05) {
             ctx.sleep(SLOW_FSYNC).await;
         }
         self.journal.append(ctx, &(txn, &rec), true).await;
