@@ -294,9 +294,17 @@ fn every_built_in_point_fires_for_some_seed_and_replays() {
                 .map(|seed| (seed, run(&m, &req(seed)).unwrap()))
                 .find(|(_, r)| r.recording.buggify.get(point).is_some_and(|p| p.fired > 0))
                 .unwrap_or_else(|| panic!("{} point `{point}` never fired", m.name()));
-            assert!(r.passed, "{} seed {seed} with `{point}`: {:?}", m.name(), r.violations);
             assert!(
-                r.recording.buggify.values().all(|p| p.fired == 0 || p.enabled),
+                r.passed,
+                "{} seed {seed} with `{point}`: {:?}",
+                m.name(),
+                r.violations
+            );
+            assert!(
+                r.recording
+                    .buggify
+                    .values()
+                    .all(|p| p.fired == 0 || p.enabled),
                 "only the enabled point fires"
             );
             let again = run(&m, &req(seed)).unwrap();
@@ -331,11 +339,19 @@ fn fuzz_and_run_print_buggify_where_they_name_the_run() {
     };
     let on = common::faultline_in(
         dir.path(),
-        &args(&["--buggify", "--seeds", "60", "--stop-on-first", "--out", "on"]),
+        &args(&[
+            "--buggify",
+            "--seeds",
+            "60",
+            "--stop-on-first",
+            "--out",
+            "on",
+        ]),
     );
     assert_eq!(on.code, 1, "{}{}", on.stdout, on.stderr);
     assert!(
-        on.stdout.starts_with("payments --bug volatile-dedup --buggify: "),
+        on.stdout
+            .starts_with("payments --bug volatile-dedup --buggify: "),
         "{}",
         on.stdout
     );
@@ -344,14 +360,26 @@ fn fuzz_and_run_print_buggify_where_they_name_the_run() {
             .unwrap();
     let seed = summary["first_failure_seed"].as_u64().unwrap().to_string();
     let repro = Repro::load(&dir.join(&format!("on/seed-{seed}/repro.yaml"))).unwrap();
-    assert!(repro.config.buggify.is_some(), "the reproducer records buggify");
+    assert!(
+        repro.config.buggify.is_some(),
+        "the reproducer records buggify"
+    );
     let run = common::faultline_in(
         dir.path(),
-        &["run", "payments", "--bug", "volatile-dedup", "--buggify", "--seed", &seed],
+        &[
+            "run",
+            "payments",
+            "--bug",
+            "volatile-dedup",
+            "--buggify",
+            "--seed",
+            &seed,
+        ],
     );
     assert!(
-        run.stdout
-            .starts_with(&format!("payments --bug volatile-dedup --buggify seed {seed}: FAIL")),
+        run.stdout.starts_with(&format!(
+            "payments --bug volatile-dedup --buggify seed {seed}: FAIL"
+        )),
         "{}",
         run.stdout
     );

@@ -139,8 +139,11 @@ impl<'a> Node<'a> {
                 // replicas or a fallback; this replica has missed the write, and only
                 // anti-entropy (or a read repair) brings it back.
                 // Reached at every replica write: 1/20 of them are dropped (at 1/4 the node is simply
-        // overloaded).
-        if hint_for.is_none() && req != 0 && ctx.buggify_rate("replica-drops-mutation", 0.05) {
+                // overloaded).
+                if hint_for.is_none()
+                    && req != 0
+                    && ctx.buggify_rate("replica-drops-mutation", 0.05)
+                {
                     return;
                 }
                 match hint_for {

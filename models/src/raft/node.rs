@@ -93,7 +93,10 @@ impl Server<'_> {
         // stand at every fourth heartbeat, constant election churn that hides the paths
         // needing a stable leader (ack-before-fsync: 81 of 1,000 swarm seeds failed so, 99
         // without buggify).
-        if self.ctx.buggify_rate("spurious-election-timeout", RARE_PER_HEARTBEAT) {
+        if self
+            .ctx
+            .buggify_rate("spurious-election-timeout", RARE_PER_HEARTBEAT)
+        {
             // A timer that fires early (a stalled heartbeat, a GC pause on the receiving
             // side): the node stands although its leader is alive.
             ms = ELECTION_MS.0 / 10;

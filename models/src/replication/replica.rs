@@ -206,7 +206,10 @@ impl<'a, M: Message + From<Msg>, S: StateMachine> Replica<'a, M, S> {
 
     fn reset_election(&mut self) {
         let mut ms = self.ctx.rng().gen_range(ELECTION_MIN_MS..=ELECTION_MAX_MS);
-        if self.ctx.buggify_rate("spurious-failover-timeout", RARE_PER_HEARTBEAT) {
+        if self
+            .ctx
+            .buggify_rate("spurious-failover-timeout", RARE_PER_HEARTBEAT)
+        {
             ms = ELECTION_MIN_MS / 10;
         }
         self.election_deadline = self.ctx.instant() + Duration::from_millis(ms);
