@@ -230,9 +230,11 @@ impl<'a, M: Message + From<Msg>, S: StateMachine> Replica<'a, M, S> {
             self.applied += 1;
             let result = self.sm.apply(&e);
             if let Some((client, id)) = self.waiting.remove(&self.applied) {
-                if !(self.flaw == Flaw::AsyncAck && acked_early(&e.f))
-                    && !self.ctx.buggify("reply-lost-after-commit")
-                {
+                let acked = self.flaw == Flaw::AsyncAck && acked_early(&e.f);
+                // The answer is lost after the commit (a connection reset): the client times
+                // out and must count the operation indeterminate.
+                let lost = !acked && self.ctx.buggify("reply-lost-after-commit");
+                if !acked && !lost {
                     self.send(client, Msg::Reply { id, result });
                 }
             }
