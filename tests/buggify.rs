@@ -390,3 +390,21 @@ fn fuzz_and_run_print_buggify_where_they_name_the_run() {
         off.stdout
     );
 }
+
+/// `Check::assert_ok`'s panic names `--buggify` beside the model when the check had it on.
+#[test]
+fn a_failing_check_with_buggify_names_the_flag() {
+    let dir = common::TempDir::new("buggify-check");
+    let result = faultline::Check::new(faultline_models::payments::model())
+        .bug("volatile-dedup")
+        .buggify(true)
+        .seeds(0..60)
+        .artifacts(dir.join("artifacts"))
+        .run();
+    let panic = std::panic::catch_unwind(|| result.assert_ok()).unwrap_err();
+    let msg = panic.downcast_ref::<String>().unwrap();
+    assert!(
+        msg.starts_with("faultline: payments --bug volatile-dedup --buggify: "),
+        "{msg}"
+    );
+}
