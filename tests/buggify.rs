@@ -399,6 +399,7 @@ fn a_failing_check_with_buggify_names_the_flag() {
         .bug("volatile-dedup")
         .buggify(true)
         .seeds(0..60)
+        .no_regressions()
         .artifacts(dir.join("artifacts"))
         .run();
     let panic = std::panic::catch_unwind(|| result.assert_ok()).unwrap_err();

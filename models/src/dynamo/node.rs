@@ -137,9 +137,8 @@ impl<'a> Node<'a> {
                 // (Cassandra's "dropped mutations": a mutation that waited in the queue past
                 // its timeout is discarded). The coordinator's quorum comes from the other
                 // replicas or a fallback; this replica has missed the write, and only
-                // anti-entropy (or a read repair) brings it back.
-                // Reached at every replica write: 1/20 of them are dropped (at 1/4 the node is simply
-                // overloaded).
+                // anti-entropy (or a read repair) brings it back. Reached at every replica
+                // write: 1/20 of them are dropped (at 1/4 the node is simply overloaded).
                 if hint_for.is_none()
                     && req != 0
                     && ctx.buggify_rate("replica-drops-mutation", 0.05)
