@@ -91,6 +91,7 @@ fi
             echo "buggify-table: $model --bug $bug: ${off[*]} / ${on[*]}; failing $rate" >&2
         done
     done
-} >"$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
+} >"$WORK/table.md"
+# Written whole at the end: an interrupted run leaves the old table (and nothing in the repo).
+cp "$WORK/table.md" "$OUT"
 echo "buggify-table: wrote $OUT" >&2
