@@ -10,6 +10,8 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+mod common;
+
 /// A register on node 0. Point `ack-without-apply` acknowledges a write without applying it (a
 /// real bug, reachable only through buggify); point `slow-reply` delays a reply by 1 ms
 /// (harmless). With `--set calls=false` the node never reaches a point; with
@@ -266,5 +268,144 @@ fn an_undeclared_point_fails_the_run_naming_it() {
             .contains("buggify point `not-in-the-list` is not declared"),
         "{}",
         v.message
+    );
+}
+
+/// Every point every built-in model declares is reached and fires for one of the first seeds
+/// when it alone is enabled (so no declared point is dead code), deterministically: the same
+/// seed gives the same fingerprint and the same counts again.
+#[test]
+fn every_built_in_point_fires_for_some_seed_and_replays() {
+    for m in faultline_models::all() {
+        let points = m.info(&m.config(None)).unwrap().buggify_points;
+        for point in &points {
+            let req = |seed: u64| {
+                let mut config = m.config(None);
+                config.buggify_only = only(&[point.as_str()]);
+                RunRequest {
+                    seed,
+                    config,
+                    faults: Faults::Schedule(Schedule::load("swarm").unwrap()),
+                    fail_on: vec![],
+                    trace: false,
+                }
+            };
+            let (seed, r) = (0..8)
+                .map(|seed| (seed, run(&m, &req(seed)).unwrap()))
+                .find(|(_, r)| r.recording.buggify.get(point).is_some_and(|p| p.fired > 0))
+                .unwrap_or_else(|| panic!("{} point `{point}` never fired", m.name()));
+            assert!(
+                r.passed,
+                "{} seed {seed} with `{point}`: {:?}",
+                m.name(),
+                r.violations
+            );
+            assert!(
+                r.recording
+                    .buggify
+                    .values()
+                    .all(|p| p.fired == 0 || p.enabled),
+                "only the enabled point fires"
+            );
+            let again = run(&m, &req(seed)).unwrap();
+            assert_eq!(again.fingerprint, r.fingerprint, "{} `{point}`", m.name());
+            assert_eq!(again.recording.buggify, r.recording.buggify);
+        }
+    }
+}
+
+/// The titles that read as commands (`MODEL --bug B seed N`) name `--buggify` when the run had
+/// it, so the command a person copies from them makes the same run; without it they are as
+/// before.
+#[test]
+fn a_run_with_buggify_is_titled_with_the_flag() {
+    let on = go(&request(2, |c| c.buggify = true));
+    assert_eq!(on.label(), "buggify-reg --buggify seed 2");
+    let exact = go(&request(2, |c| c.buggify_only = only(&["slow-reply"])));
+    assert_eq!(exact.label(), "buggify-reg --buggify seed 2");
+    let off = go(&request(2, |_| {}));
+    assert_eq!(off.label(), "buggify-reg seed 2");
+}
+
+/// The CLI's summaries and titles name `--buggify` for a campaign or run that had it, and the
+/// reproducer a failing seed leaves records the enabled set, so `replay` needs no flag.
+#[test]
+fn fuzz_and_run_print_buggify_where_they_name_the_run() {
+    let dir = common::TempDir::new("buggify-cli");
+    let args = |extra: &[&'static str]| {
+        let mut a = vec!["fuzz", "payments", "--bug", "volatile-dedup", "--jobs", "1"];
+        a.extend_from_slice(extra);
+        a
+    };
+    let on = common::faultline_in(
+        dir.path(),
+        &args(&[
+            "--buggify",
+            "--seeds",
+            "60",
+            "--stop-on-first",
+            "--out",
+            "on",
+        ]),
+    );
+    assert_eq!(on.code, 1, "{}{}", on.stdout, on.stderr);
+    assert!(
+        on.stdout
+            .starts_with("payments --bug volatile-dedup --buggify: "),
+        "{}",
+        on.stdout
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("on/campaign.json")).unwrap())
+            .unwrap();
+    let seed = summary["first_failure_seed"].as_u64().unwrap().to_string();
+    let repro = Repro::load(&dir.join(&format!("on/seed-{seed}/repro.yaml"))).unwrap();
+    assert!(
+        repro.config.buggify.is_some(),
+        "the reproducer records buggify"
+    );
+    let run = common::faultline_in(
+        dir.path(),
+        &[
+            "run",
+            "payments",
+            "--bug",
+            "volatile-dedup",
+            "--buggify",
+            "--seed",
+            &seed,
+        ],
+    );
+    assert!(
+        run.stdout.starts_with(&format!(
+            "payments --bug volatile-dedup --buggify seed {seed}: FAIL"
+        )),
+        "{}",
+        run.stdout
+    );
+    let off = common::faultline_in(dir.path(), &args(&["--seeds", "1", "--out", "off"]));
+    assert!(
+        off.stdout.starts_with("payments --bug volatile-dedup: "),
+        "{}",
+        off.stdout
+    );
+}
+
+/// `Check::assert_ok`'s panic names `--buggify` beside the model when the check had it on.
+#[test]
+fn a_failing_check_with_buggify_names_the_flag() {
+    let dir = common::TempDir::new("buggify-check");
+    let result = faultline::Check::new(faultline_models::payments::model())
+        .bug("volatile-dedup")
+        .buggify(true)
+        .seeds(0..60)
+        .no_regressions()
+        .artifacts(dir.join("artifacts"))
+        .run();
+    let panic = std::panic::catch_unwind(|| result.assert_ok()).unwrap_err();
+    let msg = panic.downcast_ref::<String>().unwrap();
+    assert!(
+        msg.starts_with("faultline: payments --bug volatile-dedup --buggify: "),
+        "{msg}"
     );
 }

@@ -365,9 +365,10 @@ impl CheckResult {
         let Some(f) = self.failures.first() else {
             if let Some(u) = self.undecided.first().filter(|_| !self.allow_undecided) {
                 let mut msg = format!(
-                    "faultline: {}{}: {} of {} seeds undecided (a checker ran out of its work budget; raise it with .check_budget(N) or accept with .allow_undecided()); lowest: seed {}\n",
+                    "faultline: {}{}{}: {} of {} seeds undecided (a checker ran out of its work budget; raise it with .check_budget(N) or accept with .allow_undecided()); lowest: seed {}\n",
                     u.model,
                     crate::protocol::bug_flag(u.config.bug.as_deref()),
+                    crate::protocol::buggify_flag(u.config.buggify_on()),
                     self.undecided.len(),
                     self.seeds_run,
                     u.seed
@@ -384,9 +385,10 @@ impl CheckResult {
         static WRITING: Mutex<()> = Mutex::new(());
         let _writing = WRITING.lock().unwrap_or_else(|e| e.into_inner());
         let mut msg = format!(
-            "faultline: {}{}: {} of {} seeds failed under schedule {}; lowest: seed {}\n",
+            "faultline: {}{}{}: {} of {} seeds failed under schedule {}; lowest: seed {}\n",
             f.model,
             crate::protocol::bug_flag(f.config.bug.as_deref()),
+            crate::protocol::buggify_flag(f.config.buggify_on()),
             self.failures.len(),
             self.seeds_run,
             self.schedule,

@@ -89,7 +89,27 @@ pub fn bug_flag(bug: Option<&str>) -> String {
     bug.map(|b| format!(" --bug {b}")).unwrap_or_default()
 }
 
+/// ` --buggify` for a run with buggify on, nothing otherwise: titles and summaries that read as
+/// commands name it beside the bug, so the command a person copies makes the same run.
+///
+/// ```
+/// assert_eq!(faultline::protocol::buggify_flag(true), " --buggify");
+/// assert_eq!(faultline::protocol::buggify_flag(false), "");
+/// ```
+pub fn buggify_flag(on: bool) -> &'static str {
+    if on {
+        " --buggify"
+    } else {
+        ""
+    }
+}
+
 impl ModelConfig {
+    /// Whether buggify is on: drawn from the seed (`buggify`) or an exact set (`buggify_only`).
+    pub fn buggify_on(&self) -> bool {
+        self.buggify || self.buggify_only.is_some()
+    }
+
     /// Whether the run is the bug variant `name`.
     pub fn bug_is(&self, name: &str) -> bool {
         self.bug.as_deref() == Some(name)

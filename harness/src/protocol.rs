@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::future::Future;
 
 pub use crate::data::{
-    bug_flag, Cap, Invocation, ModelConfig, Outcome, Roles, DEFAULT_CHECK_BUDGET,
+    bug_flag, buggify_flag, Cap, Invocation, ModelConfig, Outcome, Roles, DEFAULT_CHECK_BUDGET,
     DEFAULT_LIVENESS_MS,
 };
 

@@ -124,12 +124,13 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// `MODEL[ --bug B] seed N`: how reports and pages name this run.
+    /// `MODEL[ --bug B][ --buggify] seed N`: how reports and pages name this run.
     pub fn label(&self) -> String {
         format!(
-            "{}{} seed {}",
+            "{}{}{} seed {}",
             self.model,
             crate::protocol::bug_flag(self.config.bug.as_deref()),
+            crate::protocol::buggify_flag(self.config.buggify_on()),
             self.seed
         )
     }

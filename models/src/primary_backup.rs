@@ -114,6 +114,12 @@ impl StateMachine for Kv {
 impl Protocol for PrimaryBackup {
     type Msg = Msg;
 
+    // The replica's: slow-fsync, spurious-failover-timeout, reply-lost-after-commit
+    // (`crate::replication::POINTS`).
+    fn buggify_points(&self) -> &'static [&'static str] {
+        crate::replication::POINTS
+    }
+
     fn cap(&self) -> Cap {
         Cap::CP
     }

@@ -684,7 +684,8 @@ impl CampaignReport {
     /// The human summary (stdout).
     pub fn print_human(&self) {
         let h = &self.header;
-        let bug = crate::protocol::bug_flag(h.bug.as_deref());
+        let bug = crate::protocol::bug_flag(h.bug.as_deref()).to_string()
+            + crate::protocol::buggify_flag(h.config.buggify.is_some());
         let shard = h.shard.map(|s| format!(" (shard {s})")).unwrap_or_default();
         let sigs = self.signatures();
         println!(

@@ -118,8 +118,9 @@ impl Protocol for Dynamo {
     type Msg = Msg;
 
     fn buggify_points(&self) -> &'static [&'static str] {
-        // handoff-stalls: a hint holder skips a round of hinted handoff.
-        &["handoff-stalls"]
+        // handoff-stalls: a hint holder skips a round of hinted handoff; replica-drops-mutation:
+        // a replica drops a replicated write it was sent (node.rs).
+        &["handoff-stalls", "replica-drops-mutation"]
     }
 
     fn cap(&self) -> Cap {

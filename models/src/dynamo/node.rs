@@ -133,6 +133,18 @@ impl<'a> Node<'a> {
                 item,
                 hint_for,
             } => {
+                // A replica under load drops a write it was sent, unapplied and unacknowledged
+                // (Cassandra's "dropped mutations": a mutation that waited in the queue past
+                // its timeout is discarded). The coordinator's quorum comes from the other
+                // replicas or a fallback; this replica has missed the write, and only
+                // anti-entropy (or a read repair) brings it back. Reached at every replica
+                // write: 1/20 of them are dropped (at 1/4 the node is simply overloaded).
+                if hint_for.is_none()
+                    && req != 0
+                    && ctx.buggify_rate("replica-drops-mutation", 0.05)
+                {
+                    return;
+                }
                 match hint_for {
                     Some(target) => self.hints.add(target, &key, &item),
                     None => {

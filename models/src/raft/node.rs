@@ -24,6 +24,10 @@ use std::time::Duration;
 const HEARTBEAT: Duration = Duration::from_millis(100);
 /// Election timeouts are drawn uniformly from this range (ms), per node and per wait.
 const ELECTION_MS: (u64, u64) = (300, 600);
+/// The rate of a buggify point reached at every heartbeat (`spurious-election-timeout`).
+const RARE_PER_HEARTBEAT: f64 = 0.01;
+/// The rate of a buggify point reached at every durable write (`slow-fsync`).
+const RARE_PER_WRITE: f64 = 0.05;
 /// At most this many entries per AppendEntries: a follower that fell far behind catches up over
 /// several round trips instead of one huge message per heartbeat.
 const MAX_BATCH: usize = 64;
@@ -84,7 +88,15 @@ impl Server<'_> {
 
     fn reset_election(&mut self) {
         let mut ms = self.ctx.rng().gen_range(ELECTION_MS.0..=ELECTION_MS.1);
-        if self.ctx.buggify("spurious-election-timeout") {
+        // Reached at every heartbeat and append, so it fires at 1/100 of reaches (a follower's
+        // timer fires early every few seconds): at buggify's default 1/4 a follower would
+        // stand at every fourth heartbeat, constant election churn that hides the paths
+        // needing a stable leader (ack-before-fsync: 81 of 1,000 swarm seeds failed so, 99
+        // without buggify).
+        if self
+            .ctx
+            .buggify_rate("spurious-election-timeout", RARE_PER_HEARTBEAT)
+        {
             // A timer that fires early (a stalled heartbeat, a GC pause on the receiving
             // side): the node stands although its leader is alive.
             ms = ELECTION_MS.0 / 10;
@@ -111,7 +123,8 @@ impl Server<'_> {
             self.meta_written = meta;
         }
         let sync = sync && self.bug != Bug::ProcessCrashOnly;
-        if sync && self.ctx.buggify("slow-fsync") {
+        // Reached at every synced write: 1/20 of them stall (at 1/4 the disk is simply slow).
+        if sync && self.ctx.buggify_rate("slow-fsync", RARE_PER_WRITE) {
             // A slow disk on this call: the node stalls before its log is durable, and the
             // cluster moves on meanwhile (elections, retries).
             self.ctx.sleep(Duration::from_millis(60)).await;

@@ -16,7 +16,7 @@
 mod replica;
 mod store;
 
-pub use replica::{Flaw, Replica};
+pub use replica::{Flaw, Replica, POINTS};
 
 use faultline::Invocation;
 use serde::{Deserialize, Serialize};

@@ -11,6 +11,29 @@ use std::time::Duration;
 const HEARTBEAT: Duration = Duration::from_millis(50);
 const ELECTION_MIN_MS: u64 = 300;
 const ELECTION_MAX_MS: u64 = 600;
+/// How long a `slow-fsync` stalls a durable write.
+const SLOW_FSYNC: Duration = Duration::from_millis(60);
+/// The rate of `spurious-failover-timeout`, reached at every heartbeat: rare in time (at
+/// buggify's default 1/4 a member would stand at every fourth heartbeat: constant failovers).
+const RARE_PER_HEARTBEAT: f64 = 0.01;
+/// The rate of `slow-fsync`, reached at every durable write (at 1/4 the disk is simply slow).
+const RARE_PER_WRITE: f64 = 0.05;
+
+/// The [buggify](faultline::NodeCtx::buggify) points a replica reaches; a model built on
+/// [`Replica`] declares them in its `Protocol::buggify_points`.
+/// - `slow-fsync` (at 1/20 of writes): a 60 ms stall before the log and epochs are made durable (a slow disk on one
+///   call): the node answers nothing meanwhile, and the group moves on (failovers, retries).
+/// - `spurious-failover-timeout` (at 1/100 of heartbeats): a member's failover timer fires at a tenth of its minimum (a
+///   late heartbeat, a GC pause on the receiving side): it runs a failover round although its
+///   primary is alive.
+/// - `reply-lost-after-commit`: the primary applies a committed entry and its answer to the
+///   client is lost (a connection reset after the commit): the client sees a timeout and must
+///   treat the operation as indeterminate.
+pub const POINTS: &[&str] = &[
+    "slow-fsync",
+    "spurious-failover-timeout",
+    "reply-lost-after-commit",
+];
 
 /// Deliberate flaws (the `primary-backup` bug variants).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,13 +196,22 @@ impl<'a, M: Message + From<Msg>, S: StateMachine> Replica<'a, M, S> {
     /// Makes the log and the epochs durable (see [`Store::persist`]).
     async fn persist(&mut self) {
         let ctx = self.ctx;
+        if ctx.buggify_rate("slow-fsync", RARE_PER_WRITE) {
+            ctx.sleep(SLOW_FSYNC).await;
+        }
         self.store
             .persist(ctx, self.d.promised, self.d.normal, &self.d.log)
             .await;
     }
 
     fn reset_election(&mut self) {
-        let ms = self.ctx.rng().gen_range(ELECTION_MIN_MS..=ELECTION_MAX_MS);
+        let mut ms = self.ctx.rng().gen_range(ELECTION_MIN_MS..=ELECTION_MAX_MS);
+        if self
+            .ctx
+            .buggify_rate("spurious-failover-timeout", RARE_PER_HEARTBEAT)
+        {
+            ms = ELECTION_MIN_MS / 10;
+        }
         self.election_deadline = self.ctx.instant() + Duration::from_millis(ms);
     }
 
@@ -198,7 +230,11 @@ impl<'a, M: Message + From<Msg>, S: StateMachine> Replica<'a, M, S> {
             self.applied += 1;
             let result = self.sm.apply(&e);
             if let Some((client, id)) = self.waiting.remove(&self.applied) {
-                if !(self.flaw == Flaw::AsyncAck && acked_early(&e.f)) {
+                let acked = self.flaw == Flaw::AsyncAck && acked_early(&e.f);
+                // The answer is lost after the commit (a connection reset): the client times
+                // out and must count the operation indeterminate.
+                let lost = !acked && self.ctx.buggify("reply-lost-after-commit");
+                if !acked && !lost {
                     self.send(client, Msg::Reply { id, result });
                 }
             }

@@ -17,6 +17,8 @@ use std::time::Duration;
 const MOVE_EVERY: Duration = Duration::from_millis(700);
 /// How long the mover waits for a group before asking again (another member, a new id).
 const RETRY: Duration = Duration::from_millis(150);
+/// How long a `migration-step-delayed` holds the next step of a move back.
+const STEP_DELAY: Duration = Duration::from_millis(400);
 
 /// A move in progress, as the config log records it.
 #[derive(Clone, Debug, PartialEq)]
@@ -220,8 +222,12 @@ impl Mover {
         }
     }
 
-    /// A group answered (or redirected) the mover's request.
-    pub fn on_answer(&mut self, now: Instant, from: usize, msg: &Msg) {
+    /// A group answered (or redirected) the mover's request. Buggify point
+    /// `migration-step-delayed`: the step done, the mover takes 400 ms before the next one (a
+    /// slow data copy, a mover descheduled between the freeze and the install): the shard is
+    /// served by nobody meanwhile and clients' maps age.
+    pub fn on_answer(&mut self, ctx: &NodeCtx<Msg>, from: usize, msg: &Msg) {
+        let now = ctx.instant();
         let Some((asked, node)) = self.asked else {
             return;
         };
@@ -234,7 +240,11 @@ impl Mover {
                         _ => Phase::Done,
                     };
                 }
-                self.deadline = now;
+                self.deadline = if ctx.buggify("migration-step-delayed") {
+                    now + STEP_DELAY
+                } else {
+                    now
+                };
             }
             Msg::NotPrimary { id, hint } if *id == asked && from == node => {
                 self.asked = None;

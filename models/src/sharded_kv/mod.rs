@@ -116,7 +116,7 @@ impl ShardedKv {
         loop {
             match ctx.recv_until(r.deadline().min(mover.deadline)).await {
                 Some((from, msg @ (Msg::Reply { .. } | Msg::NotPrimary { .. }))) => {
-                    mover.on_answer(ctx.instant(), from, &msg)
+                    mover.on_answer(ctx, from, &msg)
                 }
                 Some((from, msg)) => r.handle(from, msg).await,
                 None => {}
@@ -170,8 +170,21 @@ pub fn model() -> Model {
         .nodes(CONFIG_SIZE + GROUPS * 3)
 }
 
+/// The replica's points (`crate::replication::POINTS`) and the mover's
+/// `migration-step-delayed` (see [`config::Mover::on_answer`]).
+const BUGGIFY_POINTS: &[&str] = &[
+    "slow-fsync",
+    "spurious-failover-timeout",
+    "reply-lost-after-commit",
+    "migration-step-delayed",
+];
+
 impl Protocol for ShardedKv {
     type Msg = Msg;
+
+    fn buggify_points(&self) -> &'static [&'static str] {
+        BUGGIFY_POINTS
+    }
 
     fn cap(&self) -> Cap {
         Cap::CP
@@ -196,5 +209,15 @@ impl Protocol for ShardedKv {
 
     fn workload(&self) -> Workload {
         self.workload.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_points_include_every_replica_point() {
+        for p in crate::replication::POINTS {
+            assert!(super::BUGGIFY_POINTS.contains(p), "{p}");
+        }
     }
 }

@@ -127,6 +127,13 @@ pub fn model() -> Model {
 impl Protocol for ThreePc {
     type Msg = Msg;
 
+    // slow-fsync: a 60 ms stall before a participant's record is durable (participant.rs). No
+    // `decision-to-first-only` as in twopc: a decision held back past the participants' wait
+    // would break 3PC's bounded-delay assumption, which is a partition, not a rare path.
+    fn buggify_points(&self) -> &'static [&'static str] {
+        &["slow-fsync"]
+    }
+
     fn cap(&self) -> Cap {
         Cap::None
     }

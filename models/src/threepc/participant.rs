@@ -27,6 +27,9 @@ pub(super) const TERMINATION_BOUND_MS: u64 = (WAIT.as_millis() as u64)
     + COLLECT.as_millis() as u64;
 /// How soon a restarted participant asks about what it was in doubt of.
 const ON_RESTART: Duration = Duration::from_millis(20);
+/// How long a `slow-fsync` stalls a participant's durable write: well inside the coordinator's
+/// timeouts (3PC assumes bounded delays; a stall past them is a partition, not a rare path).
+const SLOW_FSYNC: Duration = Duration::from_millis(60);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Rec {
@@ -113,9 +116,14 @@ impl Participant<'_> {
         data
     }
 
-    /// Stores `txn`'s record and makes it durable.
+    /// Stores `txn`'s record and makes it durable. Buggify point `slow-fsync`: a slow disk on
+    /// this write stalls the participant 60 ms before the record is durable.
     async fn put(&mut self, txn: u64, rec: Rec) {
         let ctx = self.ctx;
+        // Reached at every durable write: 1/20 of them stall (at 1/4 the disk is simply slow).
+        if ctx.buggify_rate("slow-fsync", 0.05) {
+            ctx.sleep(SLOW_FSYNC).await;
+        }
         self.journal.append(ctx, &(txn, &rec), true).await;
         self.txns.insert(txn, rec);
     }
