@@ -94,6 +94,9 @@ pub enum Msg {
         /// The leader's log length when it sent this: a follower repairing a lost tail is whole
         /// again once it matches up to here.
         last: usize,
+        /// When the leader sent it (ns on its clock since it started): echoed in the answer,
+        /// so the leader knows which round a majority acknowledged (its read lease).
+        sent: u64,
     },
     /// `matched`: on success, the last index known to match the leader's log; on failure, where
     /// the leader should retry from.
@@ -101,6 +104,8 @@ pub enum Msg {
         term: u64,
         success: bool,
         matched: usize,
+        /// The `sent` of the AppendEntries this answers.
+        sent: u64,
     },
 }
 
@@ -118,6 +123,8 @@ pub(crate) enum Bug {
     TruncateOnCorruption,
     FsyncRetry,
     ProcessCrashOnly,
+    LeaseNoDriftMargin,
+    LeaseAfterStepDown,
 }
 
 /// The `raft` protocol for one run.
@@ -145,6 +152,8 @@ impl Raft {
             Some("truncate-on-corruption") => Bug::TruncateOnCorruption,
             Some("fsync-retry") => Bug::FsyncRetry,
             Some("process-crash-only") => Bug::ProcessCrashOnly,
+            Some("lease-no-drift-margin") => Bug::LeaseNoDriftMargin,
+            Some("lease-after-step-down") => Bug::LeaseAfterStepDown,
             Some(other) => return Err(format!("unknown bug `{other}`")),
         };
         if cfg.nodes == 0 {
@@ -211,6 +220,14 @@ pub fn model() -> Model {
             "process-crash-only",
             "never fsyncs, relying on the page cache: survives a process crash, not a power loss",
         )
+        .bug(
+            "lease-no-drift-margin",
+            "the read lease is not shortened by the drift bound: stale reads when clocks drift",
+        )
+        .bug(
+            "lease-after-step-down",
+            "a leader keeps serving lease reads after it learns a higher term",
+        )
         .workloads(&["append", "register"])
         .nodes(5)
         .clients(3)
@@ -228,6 +245,12 @@ impl Protocol for Raft {
 
     fn cap(&self) -> Cap {
         Cap::CP
+    }
+
+    // Leader leases are shortened by this bound (node.rs, `lease_len`): a clock that drifts
+    // further breaks them, so the nemesis keeps clock-skew within it.
+    fn max_drift(&self) -> f64 {
+        node::MAX_DRIFT
     }
 
     // A committed entry is durable on a majority, and a node whose storage is damaged neither
