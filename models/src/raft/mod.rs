@@ -133,8 +133,11 @@ pub struct Raft {
     /// Servers in the cluster.
     nodes: usize,
     workload: Workload,
-    /// The client side (per run: the protocol is built per seed).
-    client: LeaderClient,
+    /// The client side, one per client process (indexed by its node id): each client keeps its
+    /// own idea of who leads, as independent client processes do, so a client that last talked
+    /// to a deposed leader goes on asking it while others have moved on (per run: the protocol
+    /// is built per seed).
+    clients: Vec<LeaderClient>,
 }
 
 impl Raft {
@@ -159,11 +162,19 @@ impl Raft {
         if cfg.nodes == 0 {
             return Err("raft needs at least one node".into());
         }
+        let mut workload = Workload::named(cfg.workload_or(DEFAULT_WORKLOAD))?;
+        let reads = cfg.param("reads", workload.read_ratio)?;
+        if !(0.0..=1.0).contains(&reads) {
+            return Err(format!("reads must be a fraction in [0, 1], got {reads}"));
+        }
+        workload.read_ratio = reads;
         Ok(Raft {
             bug,
             nodes: cfg.nodes,
-            workload: Workload::named(cfg.workload_or(DEFAULT_WORKLOAD))?,
-            client: LeaderClient::new(),
+            workload,
+            clients: (0..cfg.nodes + cfg.clients.max(1))
+                .map(|_| LeaderClient::new())
+                .collect(),
         })
     }
 }
@@ -227,6 +238,10 @@ pub fn model() -> Model {
         .bug(
             "lease-after-step-down",
             "a leader keeps serving lease reads after it learns a higher term",
+        )
+        .param(
+            "reads",
+            "fraction of reads in the workload (default: the workload's); leases serve them",
         )
         .workloads(&["append", "register"])
         .nodes(5)
