@@ -62,7 +62,9 @@ fn the_contract_bug_variants_exist() {
             "no-checksum",
             "truncate-on-corruption",
             "fsync-retry",
-            "process-crash-only"
+            "process-crash-only",
+            "lease-no-drift-margin",
+            "lease-after-step-down"
         ]
     );
     let info = m.info(&m.config(None)).unwrap();

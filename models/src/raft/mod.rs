@@ -162,16 +162,10 @@ impl Raft {
         if cfg.nodes == 0 {
             return Err("raft needs at least one node".into());
         }
-        let mut workload = Workload::named(cfg.workload_or(DEFAULT_WORKLOAD))?;
-        let reads = cfg.param("reads", workload.read_ratio)?;
-        if !(0.0..=1.0).contains(&reads) {
-            return Err(format!("reads must be a fraction in [0, 1], got {reads}"));
-        }
-        workload.read_ratio = reads;
         Ok(Raft {
             bug,
             nodes: cfg.nodes,
-            workload,
+            workload: Workload::named(cfg.workload_or(DEFAULT_WORKLOAD))?,
             clients: (0..cfg.nodes + cfg.clients.max(1))
                 .map(|_| LeaderClient::new())
                 .collect(),
@@ -238,10 +232,6 @@ pub fn model() -> Model {
         .bug(
             "lease-after-step-down",
             "a leader keeps serving lease reads after it learns a higher term",
-        )
-        .param(
-            "reads",
-            "fraction of reads in the workload (default: the workload's); leases serve them",
         )
         .workloads(&["append", "register"])
         .nodes(5)
