@@ -93,7 +93,9 @@ fn lease_without_drift_margin_serves_stale_reads_when_clocks_drift() {
     assert!(
         no_drift.ok(),
         "lease-no-drift-margin failed with drift 0: {:?}",
-        no_drift.first_failure().map(|f| (f.seed, f.violated_checkers()))
+        no_drift
+            .first_failure()
+            .map(|f| (f.seed, f.violated_checkers()))
     );
 }
 
@@ -106,6 +108,10 @@ fn the_correct_variant_passes_lease_drift_and_clock_skew() {
             .ops(OPS)
             .seeds(0..40)
             .run();
-        assert!(r.ok(), "{schedule}: {:?}", r.first_failure().map(|f| f.seed));
+        assert!(
+            r.ok(),
+            "{schedule}: {:?}",
+            r.first_failure().map(|f| f.seed)
+        );
     }
 }

@@ -179,8 +179,15 @@ fn the_correct_variant_makes_progress() {
     let writes = (a.recording.history.events.iter())
         .filter(|e| e.kind == faultline_checkers::history::EventType::Ok && e.f != "read")
         .count();
-    assert!(writes > 0 && committed >= writes, "{committed} commits, {writes} writes");
-    assert!(committed <= a.stats.ops, "{committed} commits of {} ops", a.stats.ops);
+    assert!(
+        writes > 0 && committed >= writes,
+        "{committed} commits, {writes} writes"
+    );
+    assert!(
+        committed <= a.stats.ops,
+        "{committed} commits of {} ops",
+        a.stats.ops
+    );
     for node in 0..5 {
         let applied = a
             .recording

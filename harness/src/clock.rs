@@ -152,7 +152,10 @@ mod tests {
         c.begin_within(1, 0, 1.2, 0, Some(0.2));
         assert_eq!(c.rate(), 1.2, "1.2 * 1.2 clamped to the bound");
         c.begin_within(2, 0, 1.1, 0, None);
-        assert!((c.rate() - 1.2 * 1.2 * 1.1).abs() < 1e-9, "an exceeding window lifts it");
+        assert!(
+            (c.rate() - 1.2 * 1.2 * 1.1).abs() < 1e-9,
+            "an exceeding window lifts it"
+        );
         c.end(2, 0);
         c.end(1, 0);
         assert_eq!(c.rate(), 1.2);

@@ -16,9 +16,20 @@
 //!   indices as faulty, fails the leader's consistency check on them so the leader re-sends them,
 //!   and neither votes nor stands for election until repaired (see `node.rs` for why that is
 //!   safe under a minority corruption budget).
-//! - **Clients** are redirected to the leader. Every operation, reads included, goes through the
-//!   log, so answers are linearizable. The state machine applies an operation id at most once, so
-//!   a retried request never applies twice. CP.
+//! - **Clients** are redirected to the leader; each client keeps its own idea of who leads. Writes
+//!   go through the log; the state machine applies an operation id at most once, so a retried
+//!   request never applies twice. CP.
+//! - **Leader leases** (Raft thesis §6.4): the leader answers a read from its applied state, with
+//!   no log round trip, while its lease holds: from the send time of the newest AppendEntries
+//!   round a majority answered, for the minimum election timeout shortened by the declared drift
+//!   bound (`max_drift` 0.2: 300 ms × 0.8/1.2 = 200 ms on its own clock; the argument is at
+//!   `node.rs`, `lease_len`), and only once it has committed an entry of its own term. The
+//!   followers' half: within the minimum election timeout of hearing from a leader (and of a
+//!   restart) a node neither votes for another candidate nor adopts its term, nor stands. A
+//!   leader that learns a higher term drops its lease at once (it may vote for the next leader).
+//!   Otherwise reads go through the log, so answers are linearizable. There is no pre-vote or
+//!   check-quorum: a leader cut off from a majority keeps its role, but its lease lapses and its
+//!   reads wait on the log like its writes.
 //!
 //! Observations: `leader-elected` `{term}` (the nemesis targets `node: leader` with it),
 //! `committed` and `applied` `{index, term, digest, chain}` (see `faultline_checkers::raft`).
@@ -41,6 +52,13 @@
 //!   (fsyncgate).
 //! - `process-crash-only`: never fsyncs, relying on the page cache: correct under process
 //!   crashes, wrong under power loss.
+//! - `lease-no-drift-margin`: the lease lasts the whole minimum election timeout, not shortened
+//!   by the drift bound: right only while clocks keep true time, stale reads when the leader's
+//!   clock runs slow and followers' fast (`lease-drift`; clean with drift 0).
+//! - `lease-after-step-down`: a leader that learns a higher term keeps answering reads under its
+//!   lease. Harmful only when it also votes for the next leader, which the up-to-date check
+//!   allows only if the candidate holds its whole log: the `lease-drift` schedule has not caught
+//!   it yet (no failure in thousands of seeds: a busy leader's log is always ahead).
 //!
 //! Workloads: `append` (the default: list-append, where each lost write shows by itself) and
 //! `register` (`--workload register`).
@@ -49,7 +67,8 @@
 //! `ack-before-fsync` within a few seeds, `volatile-vote` within a hundred or so. Two need a fault
 //! timed against an election, which random schedules rarely produce: `volatile-vote` a power loss
 //! just after one (the `power-loss` schedule), `commit-old-term` the three-leader
-//! interleaving of Figure 8 (the `leader-churn` schedule).
+//! interleaving of Figure 8 (the `leader-churn` schedule). `lease-no-drift-margin` needs drifting
+//! clocks around a leader isolation (the `lease-drift` schedule, with six clients).
 mod client;
 mod log;
 mod meta;
