@@ -15,8 +15,8 @@
 /// One node's clock state. Times are ns since the run's start.
 #[derive(Clone, Debug)]
 pub(crate) struct Clock {
-    /// Active windows: (step index, offset ns, rate), in the order they began.
-    windows: Vec<(usize, i64, f64)>,
+    /// Active windows: (step index, offset ns, rate, drift bound), in the order they began.
+    windows: Vec<(usize, i64, f64, Option<f64>)>,
     /// Product of the active windows' rates (exactly 1.0 with none).
     rate: f64,
     /// Sum of the active windows' offsets.
@@ -90,16 +90,32 @@ impl Clock {
 
     /// Starts window `step` at true time `now`: the wall clock jumps by `offset_ns`, and the
     /// clock runs `rate` times as fast as true time (on top of the other active windows).
+    #[cfg(test)]
     pub fn begin(&mut self, step: usize, offset_ns: i64, rate: f64, now: u64) {
+        self.begin_within(step, offset_ns, rate, now, None);
+    }
+
+    /// [`begin`](Self::begin), with the protocol's drift bound: while every active window has
+    /// one, the composed rate stays within `1 ± bound` (two windows each within the bound must
+    /// not multiply past it: a lease shortened by the bound relies on the node's rate). `None`
+    /// (a step that says `exceed`) lifts the clamp while the window lasts.
+    pub fn begin_within(
+        &mut self,
+        step: usize,
+        offset_ns: i64,
+        rate: f64,
+        now: u64,
+        bound: Option<f64>,
+    ) {
         self.rebase(now);
-        self.windows.push((step, offset_ns, rate));
+        self.windows.push((step, offset_ns, rate, bound));
         self.recompute();
     }
 
     /// Ends window `step` (a no-op if it is not active).
     pub fn end(&mut self, step: usize, now: u64) {
         self.rebase(now);
-        self.windows.retain(|(s, _, _)| *s != step);
+        self.windows.retain(|w| w.0 != step);
         self.recompute();
         if self.windows.is_empty() {
             self.settled_ns = self.anchor_mono as i64 - self.anchor_true as i64;
@@ -115,6 +131,10 @@ impl Clock {
 
     fn recompute(&mut self) {
         self.rate = self.windows.iter().map(|w| w.2).product();
+        let bound: Option<Vec<f64>> = self.windows.iter().map(|w| w.3).collect();
+        if let Some(b) = bound.and_then(|b| b.into_iter().reduce(f64::min)) {
+            self.rate = self.rate.clamp(1.0 - b, 1.0 + b);
+        }
         self.offset_ns = self.windows.iter().map(|w| w.1).sum();
     }
 }
@@ -124,6 +144,22 @@ mod tests {
     use super::*;
 
     const MS: u64 = 1_000_000;
+
+    #[test]
+    fn bounded_windows_compose_within_the_bound_unless_one_exceeds() {
+        let mut c = Clock::default();
+        c.begin_within(0, 0, 1.2, 0, Some(0.2));
+        c.begin_within(1, 0, 1.2, 0, Some(0.2));
+        assert_eq!(c.rate(), 1.2, "1.2 * 1.2 clamped to the bound");
+        c.begin_within(2, 0, 1.1, 0, None);
+        assert!(
+            (c.rate() - 1.2 * 1.2 * 1.1).abs() < 1e-9,
+            "an exceeding window lifts it"
+        );
+        c.end(2, 0);
+        c.end(1, 0);
+        assert_eq!(c.rate(), 1.2);
+    }
 
     #[test]
     fn a_slow_clock_stretches_timers() {

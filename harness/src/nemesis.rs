@@ -631,7 +631,10 @@ impl<M: Clone + 'static> Nemesis<M> {
                 let now = core.now_ns();
                 let clock = &mut core.nodes[*node].clock;
                 if on {
-                    clock.begin(i, offset_ms * 1_000_000, 1.0 + drift / 1000.0, now);
+                    // The composed rate of overlapping windows stays within the bound too.
+                    let within = (!*exceed).then_some(self.max_drift);
+                    let rate = 1.0 + drift / 1000.0;
+                    clock.begin_within(i, offset_ms * 1_000_000, rate, now, within);
                 } else {
                     clock.end(i, now);
                 }

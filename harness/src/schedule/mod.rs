@@ -95,6 +95,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../schedules/isolate-leader.yaml"),
     ),
     (
+        "lease-drift",
+        include_str!("../../../schedules/lease-drift.yaml"),
+    ),
+    (
         "leader-crash",
         include_str!("../../../schedules/leader-crash.yaml"),
     ),

@@ -8,7 +8,9 @@ use faultline::prelude::*;
 /// applies an operation twice.
 pub(super) async fn call(p: &Raft, c: &ClientCtx<Msg>, id: u64, op: &Invocation) -> Outcome {
     let request = Msg::Request { id, op: op.clone() };
-    p.client
+    // Client ids follow the servers'; any id past the table shares its last entry.
+    let client = &p.clients[c.id().min(p.clients.len() - 1)];
+    client
         .call(c, request, |m| match m {
             Msg::Reply { id: rid, result } if *rid == id => Some(Reply::Answer(match result {
                 Ok(v) => Outcome::Ok(v.clone()),

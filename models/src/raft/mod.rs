@@ -16,9 +16,20 @@
 //!   indices as faulty, fails the leader's consistency check on them so the leader re-sends them,
 //!   and neither votes nor stands for election until repaired (see `node.rs` for why that is
 //!   safe under a minority corruption budget).
-//! - **Clients** are redirected to the leader. Every operation, reads included, goes through the
-//!   log, so answers are linearizable. The state machine applies an operation id at most once, so
-//!   a retried request never applies twice. CP.
+//! - **Clients** are redirected to the leader; each client keeps its own idea of who leads. Writes
+//!   go through the log; the state machine applies an operation id at most once, so a retried
+//!   request never applies twice. CP.
+//! - **Leader leases** (Raft thesis §6.4): the leader answers a read from its applied state, with
+//!   no log round trip, while its lease holds: from the send time of the newest AppendEntries
+//!   round a majority answered, for the minimum election timeout shortened by the declared drift
+//!   bound (`max_drift` 0.2: 300 ms × 0.8/1.2 = 200 ms on its own clock; the argument is at
+//!   `node.rs`, `lease_len`), and only once it has committed an entry of its own term. The
+//!   followers' half: within the minimum election timeout of hearing from a leader (and of a
+//!   restart) a node neither votes for another candidate nor adopts its term, nor stands. A
+//!   leader that learns a higher term drops its lease at once (it may vote for the next leader).
+//!   Otherwise reads go through the log, so answers are linearizable. There is no pre-vote or
+//!   check-quorum: a leader cut off from a majority keeps its role, but its lease lapses and its
+//!   reads wait on the log like its writes.
 //!
 //! Observations: `leader-elected` `{term}` (the nemesis targets `node: leader` with it),
 //! `committed` and `applied` `{index, term, digest, chain}` (see `faultline_checkers::raft`).
@@ -41,6 +52,13 @@
 //!   (fsyncgate).
 //! - `process-crash-only`: never fsyncs, relying on the page cache: correct under process
 //!   crashes, wrong under power loss.
+//! - `lease-no-drift-margin`: the lease lasts the whole minimum election timeout, not shortened
+//!   by the drift bound: right only while clocks keep true time, stale reads when the leader's
+//!   clock runs slow and followers' fast (`lease-drift`; clean with drift 0).
+//! - `lease-after-step-down`: a leader that learns a higher term keeps answering reads under its
+//!   lease. Harmful only when it also votes for the next leader, which the up-to-date check
+//!   allows only if the candidate holds its whole log: the `lease-drift` schedule has not caught
+//!   it yet (no failure in thousands of seeds: a busy leader's log is always ahead).
 //!
 //! Workloads: `append` (the default: list-append, where each lost write shows by itself) and
 //! `register` (`--workload register`).
@@ -49,7 +67,8 @@
 //! `ack-before-fsync` within a few seeds, `volatile-vote` within a hundred or so. Two need a fault
 //! timed against an election, which random schedules rarely produce: `volatile-vote` a power loss
 //! just after one (the `power-loss` schedule), `commit-old-term` the three-leader
-//! interleaving of Figure 8 (the `leader-churn` schedule).
+//! interleaving of Figure 8 (the `leader-churn` schedule). `lease-no-drift-margin` needs drifting
+//! clocks around a leader isolation (the `lease-drift` schedule, with six clients).
 mod client;
 mod log;
 mod meta;
@@ -94,6 +113,9 @@ pub enum Msg {
         /// The leader's log length when it sent this: a follower repairing a lost tail is whole
         /// again once it matches up to here.
         last: usize,
+        /// When the leader sent it (ns on its clock since it started): echoed in the answer,
+        /// so the leader knows which round a majority acknowledged (its read lease).
+        sent: u64,
     },
     /// `matched`: on success, the last index known to match the leader's log; on failure, where
     /// the leader should retry from.
@@ -101,6 +123,8 @@ pub enum Msg {
         term: u64,
         success: bool,
         matched: usize,
+        /// The `sent` of the AppendEntries this answers.
+        sent: u64,
     },
 }
 
@@ -118,6 +142,8 @@ pub(crate) enum Bug {
     TruncateOnCorruption,
     FsyncRetry,
     ProcessCrashOnly,
+    LeaseNoDriftMargin,
+    LeaseAfterStepDown,
 }
 
 /// The `raft` protocol for one run.
@@ -126,8 +152,11 @@ pub struct Raft {
     /// Servers in the cluster.
     nodes: usize,
     workload: Workload,
-    /// The client side (per run: the protocol is built per seed).
-    client: LeaderClient,
+    /// The client side, one per client process (indexed by its node id): each client keeps its
+    /// own idea of who leads, as independent client processes do, so a client that last talked
+    /// to a deposed leader goes on asking it while others have moved on (per run: the protocol
+    /// is built per seed).
+    clients: Vec<LeaderClient>,
 }
 
 impl Raft {
@@ -145,6 +174,8 @@ impl Raft {
             Some("truncate-on-corruption") => Bug::TruncateOnCorruption,
             Some("fsync-retry") => Bug::FsyncRetry,
             Some("process-crash-only") => Bug::ProcessCrashOnly,
+            Some("lease-no-drift-margin") => Bug::LeaseNoDriftMargin,
+            Some("lease-after-step-down") => Bug::LeaseAfterStepDown,
             Some(other) => return Err(format!("unknown bug `{other}`")),
         };
         if cfg.nodes == 0 {
@@ -154,7 +185,9 @@ impl Raft {
             bug,
             nodes: cfg.nodes,
             workload: Workload::named(cfg.workload_or(DEFAULT_WORKLOAD))?,
-            client: LeaderClient::new(),
+            clients: (0..cfg.nodes + cfg.clients.max(1))
+                .map(|_| LeaderClient::new())
+                .collect(),
         })
     }
 }
@@ -211,6 +244,14 @@ pub fn model() -> Model {
             "process-crash-only",
             "never fsyncs, relying on the page cache: survives a process crash, not a power loss",
         )
+        .bug(
+            "lease-no-drift-margin",
+            "the read lease is not shortened by the drift bound: stale reads when clocks drift",
+        )
+        .bug(
+            "lease-after-step-down",
+            "a leader keeps serving lease reads after it learns a higher term",
+        )
         .workloads(&["append", "register"])
         .nodes(5)
         .clients(3)
@@ -228,6 +269,12 @@ impl Protocol for Raft {
 
     fn cap(&self) -> Cap {
         Cap::CP
+    }
+
+    // Leader leases are shortened by this bound (node.rs, `lease_len`): a clock that drifts
+    // further breaks them, so the nemesis keeps clock-skew within it.
+    fn max_drift(&self) -> f64 {
+        node::MAX_DRIFT
     }
 
     // A committed entry is durable on a majority, and a node whose storage is damaged neither

@@ -28,6 +28,35 @@ const ELECTION_MS: (u64, u64) = (300, 600);
 const RARE_PER_HEARTBEAT: f64 = 0.01;
 /// The rate of a buggify point reached at every durable write (`slow-fsync`).
 const RARE_PER_WRITE: f64 = 0.05;
+/// The minimum election timeout: a follower neither stands nor votes for another candidate
+/// within this long (on its own clock) of hearing from a current leader, the half of the lease
+/// that followers keep.
+const MIN_ELECTION: Duration = Duration::from_millis(ELECTION_MS.0);
+/// The clock drift raft tolerates (`Protocol::max_drift`): every node's clock runs at a rate
+/// within `1 ± MAX_DRIFT` of true time. A realistic bound is far smaller (quartz drifts by
+/// 10⁻⁴); 20% leaves room for VMs whose clocks stall and catch up.
+pub(crate) const MAX_DRIFT: f64 = 0.2;
+
+/// How long a leader's lease lasts on its own clock, from the moment it *sent* a round that a
+/// majority (itself included) acknowledged.
+///
+/// Why it is safe: a follower that acknowledged the round received it no earlier than it was
+/// sent, and then neither votes for another candidate nor stands until `MIN_ELECTION` has
+/// passed on *its* clock, which takes at least `MIN_ELECTION / (1 + d)` of true time when its
+/// clock runs at most `1 + d` fast. Every election majority includes one of those followers, so
+/// no other leader can be elected (nor commit anything) for that long after the send. The
+/// leader's own clock runs at least `1 - d` fast, so `L` of its time lasts at most
+/// `L / (1 - d)` of true time. The lease is safe when `L / (1 - d) <= MIN_ELECTION / (1 + d)`,
+/// that is `L = MIN_ELECTION * (1 - d) / (1 + d)` (about `MIN_ELECTION * (1 - 2d)`): 200 ms of
+/// 300 with `d = 0.2`. (`lease-no-drift-margin` takes `L = MIN_ELECTION`: right only when every
+/// clock runs at true speed.)
+fn lease_len(bug: Bug) -> Duration {
+    if bug == Bug::LeaseNoDriftMargin {
+        return MIN_ELECTION;
+    }
+    MIN_ELECTION.mul_f64((1.0 - MAX_DRIFT) / (1.0 + MAX_DRIFT))
+}
+
 /// At most this many entries per AppendEntries: a follower that fell far behind catches up over
 /// several round trips instead of one huge message per heartbeat.
 const MAX_BATCH: usize = 64;
@@ -46,7 +75,20 @@ enum Role {
         matched: Vec<usize>,
         /// When each node was last sent an AppendEntries: heartbeats go only to idle links.
         last_sent: Vec<Instant>,
+        /// Per node, the send time of the latest AppendEntries it answered in this term (the
+        /// leader's own clock): the lease runs from the majority's oldest of these.
+        acked: Vec<Option<Instant>>,
     },
+}
+
+/// A leader's read lease: while it holds, no other leader can exist, so the leader answers reads
+/// from its applied state without a log round trip.
+#[derive(Clone, Copy, Debug)]
+struct Lease {
+    /// The term it was earned in.
+    term: u64,
+    /// When it ends, on this node's clock.
+    until: Instant,
 }
 
 struct Server<'a> {
@@ -75,6 +117,14 @@ struct Server<'a> {
     lazy_sync: Option<Instant>,
     /// When the leader sends its next heartbeat.
     next_beat: Instant,
+    /// This incarnation's start: AppendEntries carry their send time as an offset from it, and
+    /// the answers echo it back.
+    epoch: Instant,
+    /// When this node last heard from a current leader (its own clock): within `MIN_ELECTION`
+    /// of it the node neither votes for another candidate nor stands.
+    heard_leader: Option<Instant>,
+    /// The read lease while leading (see `lease_len`).
+    lease: Option<Lease>,
 }
 
 fn majority(n: usize) -> usize {
@@ -84,6 +134,49 @@ fn majority(n: usize) -> usize {
 impl Server<'_> {
     fn is_leader(&self) -> bool {
         matches!(self.role, Role::Leader { .. })
+    }
+
+    /// Whether this node heard from a current leader within the minimum election timeout: it
+    /// must then not help elect another (the leader's lease counts on it).
+    fn hears_leader(&self) -> bool {
+        !self.is_leader()
+            && self
+                .heard_leader
+                .is_some_and(|t| self.ctx.instant() < t + MIN_ELECTION)
+    }
+
+    /// Whether a read may be answered from local state: this node leads under a lease that has
+    /// not ended, and its commit index is in the lease's term, so every entry committed before
+    /// this term is applied here (a new leader learns what its predecessors committed only when
+    /// it commits an entry of its own term).
+    fn lease_holds(&self) -> bool {
+        if self.is_leader() && self.ctx.servers() == 1 {
+            return self.log.term_at(self.commit) == Some(self.meta.term);
+        }
+        let Some(l) = self.lease else {
+            return false;
+        };
+        let serving = self.is_leader() || self.bug == Bug::LeaseAfterStepDown;
+        serving && self.ctx.instant() < l.until && self.log.term_at(self.commit) == Some(l.term)
+    }
+
+    /// Extends the lease from the acknowledged rounds: it starts at the send time of the newest
+    /// round a majority (this leader included) has answered.
+    fn renew_lease(&mut self) {
+        let Role::Leader { acked, .. } = &self.role else {
+            return;
+        };
+        let need = majority(self.ctx.servers()) - 1;
+        let mut sent: Vec<Instant> = acked.iter().flatten().copied().collect();
+        sent.sort_unstable_by(|a, b| b.cmp(a));
+        let Some(&start) = sent.get(need.saturating_sub(1)) else {
+            return;
+        };
+        let until = start + lease_len(self.bug);
+        let term = self.meta.term;
+        if self.lease.is_none_or(|l| l.until < until) {
+            self.lease = Some(Lease { term, until });
+        }
     }
 
     fn reset_election(&mut self) {
@@ -155,11 +248,18 @@ impl Server<'_> {
             self.meta.voted_for = None;
         }
         self.role = Role::Follower;
+        // A node that no longer leads stops answering reads from its state at once: with its
+        // vote it may help elect the next leader while its lease would still run.
+        if self.bug != Bug::LeaseAfterStepDown {
+            self.lease = None;
+        }
     }
 
     async fn start_election(&mut self) {
         self.reset_election();
-        if !self.can_vote() {
+        if !self.can_vote() || self.hears_leader() {
+            // Not within the minimum election timeout of hearing from a leader (an early timer,
+            // `spurious-election-timeout`): its own vote would count against the lease.
             return;
         }
         self.meta.term += 1;
@@ -200,7 +300,9 @@ impl Server<'_> {
             next: vec![self.log.len() + 1; n],
             matched,
             last_sent: vec![self.ctx.instant(); n],
+            acked: vec![None; n],
         };
+        self.lease = None;
         self.leader_hint = Some(self.ctx.id());
         self.next_beat = self.ctx.instant() + HEARTBEAT;
         self.in_log = (1..=self.log.len())
@@ -222,7 +324,8 @@ impl Server<'_> {
         let prev_index = next[to] - 1;
         let entries = self.log.slice_from(next[to], MAX_BATCH);
         next[to] += entries.len();
-        last_sent[to] = self.ctx.instant();
+        let now = self.ctx.instant();
+        last_sent[to] = now;
         self.ctx.send(
             to,
             Msg::Append {
@@ -232,6 +335,7 @@ impl Server<'_> {
                 entries,
                 commit: self.commit,
                 last: self.log.len(),
+                sent: (now - self.epoch).as_nanos() as u64,
             },
         );
     }
@@ -313,6 +417,13 @@ impl Server<'_> {
             self.ctx.send(from, Msg::Reply { id, result: Ok(v) });
             return;
         }
+        if op.f == "read" && self.lease_holds() {
+            // No other leader can exist and everything committed is applied here.
+            let key = op.key.as_deref().unwrap_or_default();
+            let v = self.kv.get(key).cloned().unwrap_or(Value::Null);
+            self.ctx.send(from, Msg::Reply { id, result: Ok(v) });
+            return;
+        }
         if !self.is_leader() {
             let hint = self.leader_hint;
             self.ctx.send(from, Msg::NotLeader { id, hint });
@@ -365,6 +476,19 @@ impl Server<'_> {
     }
 
     async fn on_request_vote(&mut self, from: usize, term: u64, last_index: usize, last_term: u64) {
+        if self.hears_leader() {
+            // The lease's other half (Raft thesis §6.4): within the minimum election timeout
+            // of hearing from a leader, neither adopt the candidate's term nor vote for it.
+            let term = self.meta.term;
+            self.ctx.send(
+                from,
+                Msg::Vote {
+                    term,
+                    granted: false,
+                },
+            );
+            return;
+        }
         let before = self.meta;
         if term > self.meta.term {
             self.become_follower(term);
@@ -406,8 +530,7 @@ impl Server<'_> {
         term: u64,
         (prev_index, prev_term): (usize, u64),
         entries: Vec<Entry>,
-        commit: usize,
-        last: usize,
+        (commit, last, sent): (usize, usize, u64),
     ) {
         if term < self.meta.term {
             // A stale leader (or a late message of an earlier term): tell it the current term.
@@ -420,6 +543,7 @@ impl Server<'_> {
                     term,
                     success: false,
                     matched: 0,
+                    sent,
                 },
             );
             return;
@@ -427,6 +551,7 @@ impl Server<'_> {
         let before = self.meta;
         self.become_follower(term);
         self.leader_hint = Some(from);
+        self.heard_leader = Some(self.ctx.instant());
         self.reset_election();
         // A faulty entry at or before `prev_index` fails the check: the leader must re-send it
         // (and must not count this node as holding it).
@@ -449,6 +574,7 @@ impl Server<'_> {
                     term,
                     success: false,
                     matched: retry.min(prev_index).max(1),
+                    sent,
                 },
             );
             return;
@@ -501,11 +627,19 @@ impl Server<'_> {
                 term,
                 success: true,
                 matched,
+                sent,
             },
         );
     }
 
-    async fn on_append_resp(&mut self, from: usize, term: u64, success: bool, matched_at: usize) {
+    async fn on_append_resp(
+        &mut self,
+        from: usize,
+        term: u64,
+        success: bool,
+        matched_at: usize,
+        sent: u64,
+    ) {
         if term > self.meta.term {
             self.become_follower(term);
             self.reset_election();
@@ -516,6 +650,20 @@ impl Server<'_> {
             return;
         }
         let len = self.log.len();
+        let epoch = self.epoch;
+        let Role::Leader { acked, .. } = &mut self.role else {
+            return;
+        };
+        if success || matched_at > 0 {
+            // The follower took this round as from its leader (a log-matching failure too) and
+            // restarted its election timer on receipt: the round counts for the lease.
+            // (`matched: 0` answers an earlier term's round, which it did not take.)
+            let at = epoch + Duration::from_nanos(sent);
+            if acked[from].is_none_or(|t| t < at) {
+                acked[from] = Some(at);
+                self.renew_lease();
+            }
+        }
         let Role::Leader { next, matched, .. } = &mut self.role else {
             return;
         };
@@ -559,15 +707,21 @@ impl Server<'_> {
                 entries,
                 commit,
                 last,
+                sent,
             } => {
-                self.on_append(from, term, (prev_index, prev_term), entries, commit, last)
+                let tail = (commit, last, sent);
+                self.on_append(from, term, (prev_index, prev_term), entries, tail)
                     .await
             }
             Msg::AppendResp {
                 term,
                 success,
                 matched,
-            } => self.on_append_resp(from, term, success, matched).await,
+                sent,
+            } => {
+                self.on_append_resp(from, term, success, matched, sent)
+                    .await
+            }
             Msg::Reply { .. } | Msg::NotLeader { .. } => {}
         }
     }
@@ -622,6 +776,12 @@ pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
         election_deadline: ctx.instant(),
         lazy_sync: None,
         next_beat: ctx.instant(),
+        epoch: ctx.instant(),
+        // A restarted node may have acknowledged a leader just before it went down, and that
+        // leader's lease counts on it: it keeps the guard for a full minimum election timeout
+        // from boot. (A fresh node has no term, so it acknowledged no leader.)
+        heard_leader: (!fresh).then(|| ctx.instant()),
+        lease: None,
     };
     if !fresh {
         // If this fails, the next persist retries; nothing is acknowledged until it succeeds.
