@@ -114,6 +114,10 @@ impl StateMachine for Kv {
 impl Protocol for PrimaryBackup {
     type Msg = Msg;
 
+    fn wire_codec(&self) -> Option<faultline::protocol::WireCodec<Msg>> {
+        Some(faultline::protocol::WireCodec::serde())
+    }
+
     fn cap(&self) -> Cap {
         Cap::CP
     }

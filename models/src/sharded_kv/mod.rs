@@ -173,6 +173,10 @@ pub fn model() -> Model {
 impl Protocol for ShardedKv {
     type Msg = Msg;
 
+    fn wire_codec(&self) -> Option<faultline::protocol::WireCodec<Msg>> {
+        Some(faultline::protocol::WireCodec::serde())
+    }
+
     fn cap(&self) -> Cap {
         Cap::CP
     }

@@ -47,7 +47,7 @@ pub enum State {
     Aborted,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     /// Client → participant, in the final reads: what have you applied?
     Inspect,
@@ -126,6 +126,10 @@ pub fn model() -> Model {
 
 impl Protocol for ThreePc {
     type Msg = Msg;
+
+    fn wire_codec(&self) -> Option<faultline::protocol::WireCodec<Msg>> {
+        Some(faultline::protocol::WireCodec::serde())
+    }
 
     fn cap(&self) -> Cap {
         Cap::None
