@@ -209,9 +209,15 @@ fn a_skipped_field_is_caught_by_the_wire_check_only() {
             "seed {seed}: {:?}",
             wired.violations
         );
-        assert!(wired.violation("panic").is_none(), "a codec bug, not a crash");
+        assert!(
+            wired.violation("panic").is_none(),
+            "a codec bug, not a crash"
+        );
         // The correct protocol passes the same seed with the check.
-        assert!(run_with(Flavour::Correct, seed, SERDE).passed, "seed {seed}");
+        assert!(
+            run_with(Flavour::Correct, seed, SERDE).passed,
+            "seed {seed}"
+        );
     }
 }
 
@@ -235,7 +241,9 @@ fn an_unstable_codec_fails_the_run_naming_the_message() {
     let plain = run_with(Flavour::LossyCodec, 1, None);
     assert!(plain.passed, "{:?}", plain.violations);
     let wired = run_with(Flavour::LossyCodec, 1, SERDE);
-    let f = wired.violation("panic").expect("the wire check fails the run");
+    let f = wired
+        .violation("panic")
+        .expect("the wire check fails the run");
     for part in [
         "wire check (lossy)",
         "-> n0",
@@ -273,7 +281,11 @@ fn a_reproducer_records_the_check_and_its_replay_counts_the_same_bytes() {
     let m = model(Flavour::Correct);
     let first = run_with(Flavour::Correct, 7, SERDE);
     let repro = Repro::from_report(&first, &[]);
-    assert!(repro.to_yaml().contains("wire: serde"), "{}", repro.to_yaml());
+    assert!(
+        repro.to_yaml().contains("wire: serde"),
+        "{}",
+        repro.to_yaml()
+    );
     let back: Repro = serde_yaml::from_str(&repro.to_yaml()).unwrap();
     let again = run(
         &m,
@@ -343,7 +355,10 @@ fn the_command_line_takes_wire_serde_and_refuses_anything_else() {
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.json()["stats"]["wire_bytes"].as_u64().unwrap() > 0);
-    let bogus = faultline_in(dir.path(), &["fuzz", "raft", "--seeds", "1", "--wire", "bogus"]);
+    let bogus = faultline_in(
+        dir.path(),
+        &["fuzz", "raft", "--seeds", "1", "--wire", "bogus"],
+    );
     assert_eq!(bogus.code, 2, "{}", bogus.stderr);
     assert!(
         bogus
