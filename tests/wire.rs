@@ -272,6 +272,7 @@ fn the_check_keeps_a_correct_protocols_fingerprint_and_counts_bytes() {
             "seed {seed}: {bytes} bytes"
         );
         assert_eq!(wired.to_json()["stats"]["wire_bytes"], json!(bytes));
+        assert_eq!(wired.to_json()["wire"], json!("serde"));
         assert!(plain.to_json()["stats"].get("wire_bytes").is_none());
     }
 }

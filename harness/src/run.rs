@@ -174,6 +174,10 @@ impl RunReport {
         if self.config.buggify || self.config.buggify_only.is_some() {
             v["buggify"] = json!(self.recording.buggify);
         }
+        // The wire check, when the run made it (its bytes are in `stats.wire_bytes`).
+        if let Some(w) = self.config.wire {
+            v["wire"] = json!(w);
+        }
         v
     }
 
