@@ -95,6 +95,9 @@ impl<M> Slot<M> {
 /// A predicate choosing the messages a subscription receives: `(from, &msg)`.
 pub(crate) type Filter<M> = Box<dyn Fn(NodeId, &M) -> bool>;
 
+/// Which messages ride an ordered connection (`Protocol::ordered`).
+pub(crate) type KindFilter<M> = Box<dyn Fn(&M) -> bool>;
+
 /// A registered handler's mailbox (`NodeCtx::subscribe`).
 pub(crate) struct Sub<M> {
     pub id: u64,
@@ -286,7 +289,7 @@ pub(crate) struct World<M> {
     /// The message announcing a connection reset, when links are ordered.
     pub reset: Option<M>,
     /// Which messages ride the ordered connection (`Protocol::ordered`), when links are ordered.
-    pub ordered_kind: Option<Box<dyn Fn(&M) -> bool>>,
+    pub ordered_kind: Option<KindFilter<M>>,
     /// The wire check's codec (`--wire`): `None` hands messages over as values.
     pub wire: Option<crate::wire::WireCodec<M>>,
 }
@@ -627,7 +630,7 @@ impl<M: 'static> World<M> {
 
     /// Makes links ordered, announcing resets with `reset` (`Protocol::ordered_links`); `kind`
     /// says which messages ride the connection (`Protocol::ordered`).
-    pub fn set_ordered(&mut self, reset: Option<M>, kind: Box<dyn Fn(&M) -> bool>) {
+    pub fn set_ordered(&mut self, reset: Option<M>, kind: KindFilter<M>) {
         if reset.is_some() {
             self.ordered_kind = Some(kind);
         }
