@@ -328,12 +328,12 @@ fn wire_trip<M: std::fmt::Debug>(
     core: &mut Core,
     from: NodeId,
     to: NodeId,
-    msg: M,
-) -> M {
-    match codec.round_trip(&msg) {
+    msg: &mut M,
+) {
+    match codec.round_trip(msg) {
         Ok((copy, bytes)) => {
             core.wire_bytes += bytes as u64;
-            copy
+            *msg = copy;
         }
         Err(e) => panic!(
             "wire check ({}): the message {} -> {} {msg:?}: {e}",
@@ -703,10 +703,10 @@ impl<M: 'static> World<M> {
         }
         core.check_alive(from, incarnation, "sent a message");
         // The receiver gets the codec's copy, never the sender's value (one branch without it).
-        let msg = match &self.wire {
-            None => msg,
-            Some(codec) => wire_trip(codec, &mut core, from, to, msg),
-        };
+        let mut msg = msg;
+        if let Some(codec) = &self.wire {
+            wire_trip(codec, &mut core, from, to, &mut msg);
+        }
         let ordered = !core.ordered_last.is_empty() && self.on_connection(&msg);
         let fate = core.route(from, to, ordered);
         if core.trace {
