@@ -177,6 +177,10 @@ struct ModelArgs {
     /// drawn from the seed and the point's name, and then fires at 1/4 of its reaches.
     #[arg(long)]
     buggify: bool,
+    /// The wire check: `serde` round-trips every message through the protocol's codec (its
+    /// `Protocol::wire_codec`) and delivers the decoded copy; the stats count the bytes.
+    #[arg(long, value_name = "CHECK")]
+    wire: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -391,6 +395,12 @@ fn config(model: &Model, a: &ModelArgs) -> Result<faultline::ModelConfig, UsageE
     }
     cfg.check_budget = a.check_budget;
     cfg.buggify = a.buggify;
+    if let Some(w) = &a.wire {
+        cfg.wire = Some(
+            w.parse()
+                .map_err(|e| UsageError(format!("--wire {w}: {e}")))?,
+        );
+    }
     let info = faultline::run::validate(model, &cfg)?;
     for c in &a.fail_on {
         if !info.checkers.iter().any(|k| k == c) && c != "panic" {

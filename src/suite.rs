@@ -12,7 +12,7 @@
 //! violations), `finding` (a checker that must report something in at least one seed), `set` (model
 //! parameters, a map), `nodes`, `clients`, `ops`, `fail_on` (a list, as `--fail-on`),
 //! `workload`, `liveness_timeout`, `check_budget` (the checkers' work budget in search steps),
-//! `buggify` (true: buggify points on),
+//! `buggify` (true: buggify points on), `wire` (`serde`: the wire check, as `--wire serde`),
 //! `check_determinism` (a share of passing seeds to run twice, like `"10%"`; failing and
 //! undecided seeds always run twice) and `allow_undecided` (accept undecided seeds).
 //!
@@ -169,6 +169,9 @@ pub struct Entry {
     /// Buggify on (`--buggify`): the model's buggify points fire at deterministic, rare moments.
     #[serde(default)]
     pub buggify: bool,
+    /// The wire check (`--wire serde`): every message crosses the protocol's codec.
+    #[serde(default)]
+    pub wire: Option<faultline::protocol::WireCheck>,
     /// The share of passing seeds run twice to check determinism (`"10%"`).
     #[serde(default)]
     pub check_determinism: Option<Share>,
@@ -186,6 +189,9 @@ impl Entry {
         }
         if self.buggify {
             n.push_str(" --buggify");
+        }
+        if let Some(w) = self.wire {
+            n.push_str(&format!(" --wire {}", w.as_str()));
         }
         n.push_str(&format!(
             " --schedule {} seeds {}: expect {}",
@@ -403,6 +409,7 @@ fn prepare(models: &[Model], suite: &Suite, i: usize) -> Result<Prepared, SuiteE
     }
     config.check_budget = e.check_budget;
     config.buggify = e.buggify;
+    config.wire = e.wire;
     let info = faultline::run::validate(&model, &config).map_err(|e| invalid(e.to_string()))?;
     let known = |c: &str| c == "panic" || info.checkers.iter().any(|k| k == c);
     let named = e

@@ -36,6 +36,7 @@ const FAULTLINE_LAYERS: Layers = &[
             "records",
             "schedule",
             "task",
+            "wire",
         ],
     ),
     ("recording", &["recording"]),

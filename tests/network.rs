@@ -21,11 +21,20 @@ enum Wire {
     },
     /// A connection reset (ordered links only).
     Reset,
+    /// A client's numbered request to node 1 (`client_reqs`): client links under ordered mode.
+    Req {
+        seq: u64,
+    },
 }
 
-/// `ordered`: the protocol asks for ordered (TCP-like) links.
+/// `ordered`: the protocol asks for ordered (TCP-like) links; `datagram_pings`: pings do not
+/// ride the connection (`Protocol::ordered`), pongs do; `client_reqs`: every client operation
+/// sends a numbered request to node 1, which reports it.
+#[derive(Clone, Copy, Default)]
 struct Pinger {
     ordered: bool,
+    datagram_pings: bool,
+    client_reqs: bool,
 }
 
 impl Protocol for Pinger {
@@ -33,6 +42,10 @@ impl Protocol for Pinger {
 
     fn ordered_links(&self) -> Option<Wire> {
         self.ordered.then_some(Wire::Reset)
+    }
+
+    fn ordered(&self, msg: &Wire) -> bool {
+        !(self.datagram_pings && matches!(msg, Wire::Ping { .. }))
     }
 
     fn cap(&self) -> Cap {
@@ -76,6 +89,9 @@ impl Protocol for Pinger {
                 if let Wire::Reset = msg {
                     ctx.observe("reset", &json!({"from": from}));
                 }
+                if let Wire::Req { seq } = msg {
+                    ctx.observe("req", &json!({"from": from, "seq": seq, "sent_ns": 0}));
+                }
                 if let Wire::Ping { seq, sent_ns } = msg {
                     ctx.observe(
                         "ping",
@@ -88,7 +104,17 @@ impl Protocol for Pinger {
         }
     }
 
-    async fn call(&self, _: &ClientCtx<Wire>, _: u64, _: &Invocation) -> Outcome {
+    async fn call(&self, c: &ClientCtx<Wire>, id: u64, _: &Invocation) -> Outcome {
+        if self.client_reqs {
+            // Op ids grow with time: each client's requests are numbered in send order. Any
+            // reset notice waiting is reported (a server's crash resets client connections).
+            c.send(1, Wire::Req { seq: id });
+            while let Some((from, msg)) = c.recv_timeout(Duration::ZERO).await {
+                if let Wire::Reset = msg {
+                    c.observe("reset", &json!({"from": from}));
+                }
+            }
+        }
         Outcome::Ok(Value::Null)
     }
 }
@@ -124,8 +150,19 @@ fn run_steps(seed: u64, steps: Vec<Step>) -> RunReport {
 }
 
 fn run_pinger(seed: u64, steps: Vec<Step>, ordered: bool) -> RunReport {
+    run_pinger_as(
+        seed,
+        steps,
+        Pinger {
+            ordered,
+            ..Pinger::default()
+        },
+    )
+}
+
+fn run_pinger_as(seed: u64, steps: Vec<Step>, p: Pinger) -> RunReport {
     // One client, 100 ops at ~40 ms each: the workload (and the pinging) lasts about 4 s.
-    let m = Model::new("pinger", move |_| Ok(Pinger { ordered }))
+    let m = Model::new("pinger", move |_| Ok(p))
         .nodes(5)
         .clients(1)
         .ops(100);
@@ -628,5 +665,137 @@ fn ordered_links_reset_both_ends_on_a_partition_and_a_peers_crash() {
                 .collect();
             assert!(got.windows(2).all(|w| w[0] < w[1]), "seed {seed}: n{n}");
         }
+    }
+}
+
+/// Whether some node among `nodes` got the messages of `kind` from `from` out of send order
+/// (by `key`: a ping's seq, a pong's send time).
+fn reordered(rs: &[Receipt], nodes: std::ops::Range<usize>, key: fn(&Receipt) -> u64) -> bool {
+    nodes.into_iter().any(|n| {
+        let got: Vec<u64> = rs.iter().filter(|x| x.node == n).map(key).collect();
+        got.windows(2).any(|w| w[0] > w[1])
+    })
+}
+
+#[test]
+fn per_kind_ordering_keeps_only_the_chosen_kinds_on_the_connection() {
+    let yaml = "steps:\n  - {at_ms: 1000, fault: delay, mean_ms: 50, for_ms: 1000}\n  - {at_ms: 1000, fault: duplicate, rate: 0.5, for_ms: 1000}\n";
+    let mixed = Pinger {
+        ordered: true,
+        datagram_pings: true,
+        ..Pinger::default()
+    };
+    let by_seq: fn(&Receipt) -> u64 = |x| x.seq;
+    let by_sent: fn(&Receipt) -> u64 = |x| x.sent_ns;
+    for seed in SEEDS {
+        let r = run_pinger_as(seed, steps_of(yaml), mixed);
+        // Pings are datagrams: delayed independently, duplicated.
+        let pings = receipts(&r, "ping");
+        assert!(
+            reordered(&pings, 1..5, by_seq),
+            "seed {seed}: pings reorder"
+        );
+        let sent = receipts(&r, "sent").len();
+        assert!(pings.len() > 4 * sent, "seed {seed}: pings are duplicated");
+        // Pongs ride the connection: node 0 gets each peer's in send order.
+        let pongs = receipts(&r, "pong");
+        for from in 1..5 {
+            let got: Vec<u64> = pongs
+                .iter()
+                .filter(|x| x.from == from)
+                .map(by_sent)
+                .collect();
+            assert!(got.windows(2).all(|w| w[0] <= w[1]), "seed {seed}: n{from}");
+        }
+        // The control: on unordered links the same pongs reorder.
+        let loose = receipts(&run_pinger(seed, steps_of(yaml), false), "pong");
+        let from_order = (1..5).any(|from| {
+            let got: Vec<u64> = loose
+                .iter()
+                .filter(|x| x.from == from)
+                .map(by_sent)
+                .collect();
+            got.windows(2).any(|w| w[0] > w[1])
+        });
+        assert!(from_order, "seed {seed}: unordered pongs reorder");
+    }
+}
+
+#[test]
+fn a_reset_drops_the_connections_messages_in_flight_but_not_datagrams() {
+    // A sender's crash resets its connections; a datagram already on the wire still lands (a
+    // partition would cut it in flight either way).
+    let yaml = "steps:\n  - {at_ms: 500, fault: delay, mean_ms: 50, for_ms: 3000}\n  - {at_ms: 1500, fault: crash, node: 0, for_ms: 500}\n";
+    for seed in SEEDS {
+        // Pings from n0 sent before its crash and received after it.
+        let crossing = |p: Pinger| {
+            let r = run_pinger_as(seed, steps_of(yaml), p);
+            let crash = r
+                .recording
+                .faults
+                .iter()
+                .find(|f| f.phase == "start" && f.description.contains("crash"))
+                .expect("the crash")
+                .at_ns;
+            receipts(&r, "ping")
+                .iter()
+                .filter(|x| x.sent_ns < crash && x.at_ns > crash)
+                .count()
+        };
+        let all = Pinger {
+            ordered: true,
+            ..Pinger::default()
+        };
+        assert_eq!(crossing(all), 0, "seed {seed}: the reset dropped them");
+        let mixed = Pinger {
+            datagram_pings: true,
+            ..all
+        };
+        assert!(
+            crossing(mixed) > 0,
+            "seed {seed}: datagrams in flight still land"
+        );
+    }
+}
+
+#[test]
+fn client_links_are_ordered_and_reset_by_a_servers_crash() {
+    let yaml = "steps:\n  - {at_ms: 500, fault: delay, mean_ms: 50, for_ms: 1500}\n  - {at_ms: 2500, fault: crash, node: 1, for_ms: 300}\n";
+    let client = |ordered| Pinger {
+        ordered,
+        client_reqs: true,
+        ..Pinger::default()
+    };
+    let by_seq: fn(&Receipt) -> u64 = |x| x.seq;
+    for seed in SEEDS {
+        let r = run_pinger_as(seed, steps_of(yaml), client(true));
+        let reqs = receipts(&r, "req");
+        assert!(reqs.len() > 50, "seed {seed}: {} requests", reqs.len());
+        assert!(
+            !reordered(&reqs, 1..2, by_seq),
+            "seed {seed}: client -> n1 in order"
+        );
+        // n1's crash resets its connection with the client, which is told (node 5 is the
+        // only client: 5 servers, then clients).
+        let crash = r
+            .recording
+            .faults
+            .iter()
+            .find(|f| f.phase == "start" && f.description.contains("crash"))
+            .expect("the crash")
+            .at_ns;
+        assert!(
+            resets(&r)
+                .iter()
+                .any(|&(n, t, from)| n == 5 && from == 1 && t >= crash),
+            "seed {seed}: {:?}",
+            resets(&r)
+        );
+        // The control: unordered client links reorder the same requests.
+        let loose = receipts(&run_pinger_as(seed, steps_of(yaml), client(false)), "req");
+        assert!(
+            reordered(&loose, 1..2, by_seq),
+            "seed {seed}: unordered requests reorder"
+        );
     }
 }

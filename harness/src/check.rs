@@ -140,6 +140,13 @@ impl Check {
         self.tweak(move |c| c.buggify = on)
     }
 
+    /// The wire check (as `--wire serde`): every message crosses the protocol's
+    /// [codec](crate::Protocol::wire_codec) and the receiver gets the decoded copy
+    /// ([`crate::wire`]). A protocol that declares no codec is refused.
+    pub fn wire(self, check: crate::protocol::WireCheck) -> Self {
+        self.tweak(move |c| c.wire = Some(check))
+    }
+
     /// Accept undecided seeds (a checker ran out of its work budget) as ok.
     pub fn allow_undecided(mut self) -> Self {
         self.allow_undecided = true;

@@ -75,6 +75,44 @@ pub struct ModelConfig {
     /// stays off. `Some` turns buggify on; `None` draws the set from the seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buggify_only: Option<std::collections::BTreeSet<String>>,
+    /// The wire check (`--wire serde`): every message crosses the protocol's codec
+    /// ([`Protocol::wire_codec`](crate::Protocol::wire_codec)) and the receiver gets the
+    /// decoded copy ([`crate::wire`]). `None` (the default): messages are handed over as values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire: Option<WireCheck>,
+}
+
+/// A wire check a run can make (`--wire NAME`, [`ModelConfig::wire`]).
+///
+/// ```
+/// use faultline::protocol::WireCheck;
+/// assert_eq!("serde".parse::<WireCheck>(), Ok(WireCheck::Serde));
+/// assert!("bogus".parse::<WireCheck>().unwrap_err().contains("known: serde"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireCheck {
+    /// Round-trip every message through the protocol's serde codec.
+    Serde,
+}
+
+impl WireCheck {
+    /// Its name, as `--wire` and the files write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WireCheck::Serde => "serde",
+        }
+    }
+}
+
+impl std::str::FromStr for WireCheck {
+    type Err = String;
+    fn from_str(s: &str) -> Result<WireCheck, String> {
+        match s {
+            "serde" => Ok(WireCheck::Serde),
+            _ => Err(format!("unknown wire check `{s}` (known: serde)")),
+        }
+    }
 }
 
 /// The default liveness bound: every final read succeeds within 10 s (simulated) of the heal.

@@ -165,6 +165,7 @@ mod sim;
 pub mod story;
 pub mod task;
 pub mod timeline;
+pub mod wire;
 pub mod workload;
 mod world;
 

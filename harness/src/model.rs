@@ -61,6 +61,10 @@ pub struct ModelInfo {
     /// The buggify points the protocol declares ([`Protocol::buggify_points`](crate::Protocol::buggify_points)).
     #[serde(default)]
     pub buggify_points: Vec<String>,
+    /// The name of the codec the wire check uses ([`Protocol::wire_codec`]), `None` when the
+    /// protocol declares none (`--wire` is then refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wire_codec: Option<String>,
 }
 
 /// A protocol under a name, with its bug variants and default sizes.
@@ -138,6 +142,7 @@ where
             roles: p.roles(),
             corruption_budget: p.corruption_budget(),
             buggify_points: p.buggify_points().iter().map(|s| s.to_string()).collect(),
+            wire_codec: p.wire_codec().map(|c| c.name().to_string()),
         }
     }
 }
@@ -322,6 +327,7 @@ impl Model {
             check_budget: None,
             buggify: false,
             buggify_only: None,
+            wire: None,
         }
     }
 

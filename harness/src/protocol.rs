@@ -7,9 +7,11 @@ use serde_json::Value;
 use std::future::Future;
 
 pub use crate::data::{
-    bug_flag, buggify_flag, Cap, Invocation, ModelConfig, Outcome, Roles, DEFAULT_CHECK_BUDGET,
+    bug_flag, buggify_flag, Cap, Invocation, ModelConfig, Outcome, Roles, WireCheck,
+    DEFAULT_CHECK_BUDGET,
     DEFAULT_LIVENESS_MS,
 };
+pub use crate::wire::WireCodec;
 
 /// A distributed protocol under test: node code, the client side of one operation, and what it
 /// promises.
@@ -163,6 +165,62 @@ pub trait Protocol: 'static {
     /// assert!(Tcp.ordered_links().is_some());
     /// ```
     fn ordered_links(&self) -> Option<Self::Msg> {
+        None
+    }
+
+    /// Whether `msg` travels on its link's ordered connection, when links are ordered
+    /// ([`Protocol::ordered_links`] is `Some`; otherwise never consulted). Default: every
+    /// message. A message for which it returns false is a datagram beside the connection: delayed
+    /// independently (it may overtake or be overtaken), subject to loss and duplication windows,
+    /// and untouched by a connection reset (one already in flight is still delivered). Must
+    /// depend on the message alone.
+    ///
+    /// ```
+    /// # use faultline::prelude::*;
+    /// #[derive(Clone, Debug)]
+    /// enum Wire { Append(u64), Heartbeat, Reset }
+    /// struct Mixed;
+    /// impl Protocol for Mixed {
+    ///     type Msg = Wire;
+    ///     fn cap(&self) -> Cap { Cap::CP }
+    ///     fn ordered_links(&self) -> Option<Wire> { Some(Wire::Reset) }
+    ///     // Log appends need TCP's order; heartbeats go as datagrams.
+    ///     fn ordered(&self, msg: &Wire) -> bool { !matches!(msg, Wire::Heartbeat) }
+    ///     async fn node(&self, _: NodeCtx<Wire>) {}
+    ///     async fn call(&self, _: &ClientCtx<Wire>, _: u64, _: &Invocation) -> Outcome {
+    ///         Outcome::Fail("unimplemented".into())
+    ///     }
+    /// }
+    /// assert!(Mixed.ordered(&Wire::Append(1)) && !Mixed.ordered(&Wire::Heartbeat));
+    /// ```
+    fn ordered(&self, msg: &Self::Msg) -> bool {
+        let _ = msg;
+        true
+    }
+
+    /// The codec the wire check (`--wire serde`, [`crate::wire`]) sends this protocol's
+    /// messages through. Default `None`: the protocol declares no wire codec, and a run asking
+    /// for the check is refused (exit 2). A protocol whose messages are `Serialize +
+    /// DeserializeOwned` opts in with one line:
+    ///
+    /// ```
+    /// use faultline::prelude::*;
+    /// use faultline::protocol::WireCodec;
+    /// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+    /// enum Wire { Put(String, u64) }
+    /// struct Kv;
+    /// impl Protocol for Kv {
+    ///     type Msg = Wire;
+    ///     fn cap(&self) -> Cap { Cap::CP }
+    ///     fn wire_codec(&self) -> Option<WireCodec<Wire>> { Some(WireCodec::serde()) }
+    ///     async fn node(&self, _: NodeCtx<Wire>) {}
+    ///     async fn call(&self, _: &ClientCtx<Wire>, _: u64, _: &Invocation) -> Outcome {
+    ///         Outcome::Fail("unimplemented".into())
+    ///     }
+    /// }
+    /// assert_eq!(Kv.wire_codec().unwrap().name(), "serde_json");
+    /// ```
+    fn wire_codec(&self) -> Option<WireCodec<Self::Msg>> {
         None
     }
 

@@ -46,6 +46,9 @@ pub struct ReproConfig {
     /// Buggify: the exact set of points enabled when the run was recorded (`None`: buggify was
     /// off). A replay enables exactly these and no other.
     pub buggify: Option<BTreeSet<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The wire check (`--wire serde`; `None`: off). A replay makes the same check.
+    pub wire: Option<crate::protocol::WireCheck>,
 }
 
 impl ReproConfig {
@@ -66,6 +69,7 @@ impl ReproConfig {
                 (None, true) => Some(BTreeSet::new()),
                 (None, false) => None,
             },
+            wire: c.wire,
         }
     }
 
@@ -81,6 +85,7 @@ impl ReproConfig {
             check_budget: self.check_budget,
             buggify: self.buggify.is_some(),
             buggify_only: self.buggify.clone(),
+            wire: self.wire,
             ..base
         }
     }
@@ -251,6 +256,7 @@ mod tests {
             check_budget: Some(1000),
             buggify: true,
             buggify_only: Some(["slow-fsync".to_string()].into()),
+            wire: Some(crate::protocol::WireCheck::Serde),
         };
         let yaml = serde_yaml::to_string(&ReproConfig::of(&cfg)).unwrap();
         let back: ReproConfig = serde_yaml::from_str(&yaml).unwrap();
@@ -265,13 +271,20 @@ mod tests {
             check_budget: None,
             buggify: false,
             buggify_only: None,
+            wire: None,
         };
+        assert!(yaml.contains("wire: serde"), "{yaml}");
         assert_eq!(back.apply(base.clone()), cfg);
         let old: ReproConfig = serde_yaml::from_str("{nodes: 3, clients: 2, ops: 40}").unwrap();
         let again = old.apply(base);
         assert_eq!(
-            (again.workload, again.liveness_ms, again.check_budget),
-            (None, None, None)
+            (
+                again.workload,
+                again.liveness_ms,
+                again.check_budget,
+                again.wire
+            ),
+            (None, None, None, None)
         );
         assert!(
             serde_yaml::from_str::<ReproConfig>("{nodes: 3, clients: 2, ops: 4, wrkload: x}")

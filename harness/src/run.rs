@@ -56,6 +56,11 @@ pub struct Stats {
     pub sim_ms: u64,
     /// Wall time (ms; the only figure that is not deterministic).
     pub wall_ms: f64,
+    /// Bytes of the messages sent, as the wire check encoded them (`--wire`; absent without it).
+    /// Every send counts once, dropped ones included (the sender encoded them); a duplicate does
+    /// not count again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wire_bytes: Option<u64>,
 }
 
 /// A run's verdict: `fail` when a declared guarantee (or a `--fail-on` checker) was violated,
@@ -169,6 +174,10 @@ impl RunReport {
         // Buggify's points (only in a run with buggify on): enabled, reached and fired counts.
         if self.config.buggify || self.config.buggify_only.is_some() {
             v["buggify"] = json!(self.recording.buggify);
+        }
+        // The wire check, when the run made it (its bytes are in `stats.wire_bytes`).
+        if let Some(w) = self.config.wire {
+            v["wire"] = json!(w);
         }
         v
     }
@@ -330,9 +339,20 @@ pub fn validate(model: &Model, cfg: &ModelConfig) -> Result<ModelInfo, RunError>
             "--nodes and --clients must be at least 1".into(),
         ));
     }
-    model
+    let info = model
         .info(cfg)
-        .map_err(|e| RunError::Config(model.name().into(), e))
+        .map_err(|e| RunError::Config(model.name().into(), e))?;
+    if let (Some(w), None) = (cfg.wire, &info.wire_codec) {
+        return Err(RunError::Config(
+            model.name().into(),
+            format!(
+                "--wire {}: this protocol declares no wire codec (Protocol::wire_codec; \
+                 `Some(WireCodec::serde())` for Serialize + DeserializeOwned messages)",
+                w.as_str()
+            ),
+        ));
+    }
+    Ok(info)
 }
 
 /// Runs one seed and judges it.
@@ -407,6 +427,7 @@ pub fn run(model: &Model, req: &RunRequest) -> Result<RunReport, RunError> {
         skipped: rec.faults.iter().filter(|f| f.phase == "skip").count(),
         sim_ms: rec.sim_ns / 1_000_000,
         wall_ms: (judged.wall_ms * 10.0).round() / 10.0,
+        wire_bytes: judged.sim.wire_bytes,
     };
     Ok(RunReport {
         model: model.name().into(),

@@ -337,6 +337,8 @@ pub(crate) struct SimOutput {
     /// started. Steps that never started stay too: the nemesis still waited for them, and a
     /// replay must wait the same way to take the same path.
     pub ran: Vec<Step>,
+    /// Bytes the wire check encoded, when the run made it (`--wire`).
+    pub wire_bytes: Option<u64>,
 }
 
 /// Runs one seed to completion on the current thread. The thread must be fresh. `protocol` is
@@ -366,6 +368,7 @@ pub(crate) fn simulate<P: Protocol>(
         ordered_links: protocol.ordered_links(),
         max_drift,
         buggify_points: protocol.buggify_points(),
+        wire_codec: protocol.wire_codec(),
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(supervise(
@@ -387,6 +390,7 @@ pub(crate) fn simulate<P: Protocol>(
     recording.cap = cap;
     recording.liveness_ms = Some(cfg.liveness_ms());
     let ran = std::mem::take(&mut world.core.borrow_mut().ran);
+    let wire_bytes = cfg.wire.map(|_| world.core.borrow().wire_bytes);
     let ran = steps
         .into_iter()
         .enumerate()
@@ -406,6 +410,7 @@ pub(crate) fn simulate<P: Protocol>(
     drop(rt);
     SimOutput {
         ran,
+        wire_bytes,
         recording,
         fingerprint,
     }
@@ -421,6 +426,8 @@ struct Declared<M> {
     max_drift: f64,
     /// `Protocol::buggify_points`: the only points a run may reach.
     buggify_points: &'static [&'static str],
+    /// `Protocol::wire_codec`: what `--wire` sends messages through.
+    wire_codec: Option<crate::wire::WireCodec<M>>,
 }
 
 async fn supervise<P: Protocol>(
@@ -447,7 +454,18 @@ async fn supervise<P: Protocol>(
         declared.buggify_points,
     );
     let mut world = World::<P::Msg>::new(core);
-    world.set_ordered(declared.ordered_links);
+    if declared.ordered_links.is_some() {
+        // A value of the harness's own, asked which messages ride the connection.
+        let judge = fresh(&make, "the harness");
+        world.set_ordered(declared.ordered_links, Box::new(move |m| judge.ordered(m)));
+    }
+    if cfg.wire.is_some() {
+        world.wire = declared.wire_codec;
+        assert!(
+            world.wire.is_some(),
+            "--wire: the protocol declares no wire codec (validated before the run)"
+        );
+    }
     let world = Rc::new(world);
     world::install(world.clone());
     CLIENTS.with(|c| {

@@ -95,6 +95,9 @@ impl<M> Slot<M> {
 /// A predicate choosing the messages a subscription receives: `(from, &msg)`.
 pub(crate) type Filter<M> = Box<dyn Fn(NodeId, &M) -> bool>;
 
+/// Which messages ride an ordered connection (`Protocol::ordered`).
+pub(crate) type KindFilter<M> = Box<dyn Fn(&M) -> bool>;
+
 /// A registered handler's mailbox (`NodeCtx::subscribe`).
 pub(crate) struct Sub<M> {
     pub id: u64,
@@ -291,6 +294,8 @@ pub(crate) struct Core {
     pub buggify: crate::buggify::State,
     /// One per client (`c0` first), for client faults.
     pub client_slots: Vec<ClientSlot>,
+    /// Bytes the wire check encoded (`--wire`), 0 without it.
+    pub wire_bytes: u64,
 }
 
 pub(crate) struct World<M> {
@@ -298,6 +303,10 @@ pub(crate) struct World<M> {
     pub mail: RefCell<Vec<Mailbox<M>>>,
     /// The message announcing a connection reset, when links are ordered.
     pub reset: Option<M>,
+    /// Which messages ride the ordered connection (`Protocol::ordered`), when links are ordered.
+    pub ordered_kind: Option<KindFilter<M>>,
+    /// The wire check's codec (`--wire`): `None` hands messages over as values.
+    pub wire: Option<crate::wire::WireCodec<M>>,
 }
 
 thread_local! {
@@ -323,6 +332,31 @@ pub(crate) fn current<M: 'static>() -> Rc<World<M>> {
             .downcast::<World<M>>()
             .unwrap_or_else(|_| panic!("simulation world has another message type"))
     })
+}
+
+/// The wire check of one message: its decoded copy, the bytes counted; a message that cannot
+/// cross the wire fails the run here, named with its link.
+#[cold]
+#[inline(never)]
+fn wire_trip<M: std::fmt::Debug>(
+    codec: &crate::wire::WireCodec<M>,
+    core: &mut Core,
+    from: NodeId,
+    to: NodeId,
+    msg: &mut M,
+) {
+    match codec.round_trip(msg) {
+        Ok((copy, bytes)) => {
+            core.wire_bytes += bytes as u64;
+            *msg = copy;
+        }
+        Err(e) => panic!(
+            "wire check ({}): the message {} -> {} {msg:?}: {e}",
+            codec.name(),
+            core.nodes[from].name,
+            core.nodes[to].name
+        ),
+    }
 }
 
 #[cold]
@@ -397,6 +431,7 @@ impl Core {
             ordered_last: Vec::new(),
             buggify: Default::default(),
             client_slots: Vec::new(),
+            wire_bytes: 0,
         }
     }
 
@@ -429,7 +464,7 @@ impl Core {
 
     /// Decides the fate of one message: `None` when dropped, else its delivery delays (two when
     /// duplicated).
-    pub fn route(&mut self, from: NodeId, to: NodeId) -> Option<[Option<u64>; 2]> {
+    pub fn route(&mut self, from: NodeId, to: NodeId, ordered: bool) -> Option<[Option<u64>; 2]> {
         self.messages += 1;
         // A protocol whose traffic feeds on itself (every answer, duplicated, triggers another
         // send) would otherwise eat the machine's memory; stop it as a failure of the model.
@@ -443,7 +478,7 @@ impl Core {
             return None;
         }
         let mut faults = self.net.for_link(from, to, self.nodes.len());
-        if !self.ordered_last.is_empty() {
+        if ordered {
             return Some(self.route_ordered(from, to, now, &mut faults));
         }
         if faults.loss > 0.0 && self.net_rng.gen_bool(faults.loss) {
@@ -604,11 +639,17 @@ impl<M: 'static> World<M> {
                     .collect(),
             ),
             reset: None,
+            ordered_kind: None,
+            wire: None,
         }
     }
 
-    /// Makes links ordered, announcing resets with `reset` (`Protocol::ordered_links`).
-    pub fn set_ordered(&mut self, reset: Option<M>) {
+    /// Makes links ordered, announcing resets with `reset` (`Protocol::ordered_links`); `kind`
+    /// says which messages ride the connection (`Protocol::ordered`).
+    pub fn set_ordered(&mut self, reset: Option<M>, kind: KindFilter<M>) {
+        if reset.is_some() {
+            self.ordered_kind = Some(kind);
+        }
         if reset.is_some() {
             let core = self.core.get_mut();
             let n = core.total_nodes();
@@ -617,8 +658,15 @@ impl<M: 'static> World<M> {
         self.reset = reset;
     }
 
-    /// Resets the connection between `a` and `b` (ordered links only): the messages in flight
-    /// either way are dropped, and each live end receives the reset message from the other.
+    /// Whether `msg` rides an ordered connection: links are ordered and its kind is.
+    #[inline]
+    fn on_connection(&self, msg: &M) -> bool {
+        self.ordered_kind.as_ref().is_some_and(|f| f(msg))
+    }
+
+    /// Resets the connection between `a` and `b` (ordered links only): the connection's
+    /// messages in flight either way are dropped (datagrams beside it, `Protocol::ordered`
+    /// false, are not), and each live end receives the reset message from the other.
     pub fn reset_connection(&self, a: NodeId, b: NodeId)
     where
         M: Clone,
@@ -633,9 +681,12 @@ impl<M: 'static> World<M> {
         let mut mail = self.mail.borrow_mut();
         for (to, from) in [(a, b), (b, a)] {
             let mb = &mut mail[to];
-            mb.main.queue.retain(|e| e.from != from);
+            let keep = |e: &Envelope<M>| {
+                e.from != from || (e.seq & RESET_SEQ == 0 && !self.on_connection(&e.msg))
+            };
+            mb.main.queue.retain(keep);
             for sub in &mut mb.subs {
-                sub.slot.queue.retain(|e| e.from != from);
+                sub.slot.queue.retain(keep);
             }
             if !core.nodes[to].up {
                 continue;
@@ -667,7 +718,13 @@ impl<M: 'static> World<M> {
             panic!("send to node {to}, which does not exist");
         }
         core.check_alive(from, incarnation, "sent a message");
-        let fate = core.route(from, to);
+        // The receiver gets the codec's copy, never the sender's value (one branch without it).
+        let mut msg = msg;
+        if let Some(codec) = &self.wire {
+            wire_trip(codec, &mut core, from, to, &mut msg);
+        }
+        let ordered = !core.ordered_last.is_empty() && self.on_connection(&msg);
+        let fate = core.route(from, to, ordered);
         if core.trace {
             let now = core.now_ns();
             let verb = if fate.is_some() { "send" } else { "drop" };

@@ -120,6 +120,10 @@ impl Protocol for PrimaryBackup {
         crate::replication::POINTS
     }
 
+    fn wire_codec(&self) -> Option<faultline::protocol::WireCodec<Msg>> {
+        Some(faultline::protocol::WireCodec::serde())
+    }
+
     fn cap(&self) -> Cap {
         Cap::CP
     }

@@ -43,10 +43,11 @@ use faultline::leader::LeaderClient;
 use faultline::prelude::*;
 use serde_json::Value;
 
-/// The wire: raft-rs's own messages between servers, and the client protocol.
-#[derive(Clone, Debug)]
+/// The wire: raft-rs's own messages between servers, and the client protocol. Under `--wire
+/// serde` a raft-rs message travels as its protobuf encoding, as raft-rs's users send it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
-    Raft(Box<raft::prelude::Message>),
+    Raft(#[serde(with = "protobuf_bytes")] Box<raft::prelude::Message>),
     Request {
         id: u64,
         op: Invocation,
@@ -60,6 +61,26 @@ pub enum Msg {
         id: u64,
         hint: Option<usize>,
     },
+}
+
+/// A raft-rs message as the bytes of its protobuf encoding.
+mod protobuf_bytes {
+    use protobuf::Message as _;
+    use raft::prelude::Message;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &Message, s: S) -> Result<S::Ok, S::Error> {
+        m.write_to_bytes()
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Box<Message>, D::Error> {
+        let bytes = Vec::<u8>::deserialize(d)?;
+        Message::parse_from_bytes(&bytes)
+            .map(Box::new)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,6 +160,10 @@ pub fn model() -> Model {
 
 impl Protocol for RaftRs {
     type Msg = Msg;
+
+    fn wire_codec(&self) -> Option<faultline::protocol::WireCodec<Msg>> {
+        Some(faultline::protocol::WireCodec::serde())
+    }
 
     fn cap(&self) -> Cap {
         Cap::CP

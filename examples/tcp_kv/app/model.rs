@@ -98,6 +98,12 @@ fn chain(ctx: &NodeCtx<()>) -> Vec<std::net::SocketAddr> {
 impl Protocol for TcpKv {
     type Msg = ();
 
+    // Its traffic is madsim's TCP (bytes already): the harness carries no message of its own,
+    // so the wire check has nothing to change and `--wire serde` runs as without it.
+    fn wire_codec(&self) -> Option<faultline::protocol::WireCodec<()>> {
+        Some(faultline::protocol::WireCodec::serde())
+    }
+
     fn cap(&self) -> Cap {
         Cap::CP
     }

@@ -591,6 +591,7 @@ mod tests {
                 liveness_ms: None,
                 check_budget: None,
                 buggify: None,
+                wire: None,
             },
             schedule: "swarm".into(),
             schedule_fingerprint: None,

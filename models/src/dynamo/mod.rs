@@ -117,6 +117,10 @@ pub fn model() -> Model {
 impl Protocol for Dynamo {
     type Msg = Msg;
 
+    fn wire_codec(&self) -> Option<faultline::protocol::WireCodec<Msg>> {
+        Some(faultline::protocol::WireCodec::serde())
+    }
+
     fn buggify_points(&self) -> &'static [&'static str] {
         // handoff-stalls: a hint holder skips a round of hinted handoff; replica-drops-mutation:
         // a replica drops a replicated write it was sent (node.rs).

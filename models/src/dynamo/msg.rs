@@ -3,7 +3,7 @@ use super::store::{Version, Versioned};
 use faultline::Invocation;
 use serde_json::Value;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     /// Client → any node, which coordinates the operation.
     Request {

@@ -34,7 +34,7 @@ const RETRY_AFTER: Duration = Duration::from_millis(150);
 /// Attempts per payment before the client gives up (an `info`: it may have been charged).
 const ATTEMPTS: u32 = 12;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     Pay {
         key: String,
@@ -103,6 +103,10 @@ impl Checker for ExactlyOnce {
 
 impl Protocol for Payments {
     type Msg = Msg;
+
+    fn wire_codec(&self) -> Option<faultline::protocol::WireCodec<Msg>> {
+        Some(faultline::protocol::WireCodec::serde())
+    }
 
     fn buggify_points(&self) -> &'static [&'static str] {
         // reply-lost-after-charge: a durable charge whose reply is never sent.

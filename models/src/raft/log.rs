@@ -44,8 +44,11 @@ pub struct Body {
     record: Vec<u8>,
 }
 
-/// One log entry: a command and the term of the leader that appended it.
-#[derive(Clone, Debug, PartialEq)]
+/// One log entry: a command and the term of the leader that appended it. On the wire (`--wire
+/// serde`) it travels as its term and command: the receiver rebuilds its own body (record and
+/// digest), as a real follower decoding an RPC does, instead of sharing the sender's `Arc`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "WireEntry", from = "WireEntry")]
 pub struct Entry {
     pub term: u64,
     /// Identifies the entry (its term, op id and payload checksum), for the observations.
@@ -142,6 +145,43 @@ fn decode_payload(p: &[u8]) -> Option<(u64, Command)> {
             value,
         },
     ))
+}
+
+/// An entry as it crosses the wire: what [`Entry::new`] needs to rebuild it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WireEntry {
+    term: u64,
+    op_id: u64,
+    f: String,
+    key: String,
+    value: Value,
+}
+
+impl From<Entry> for WireEntry {
+    fn from(e: Entry) -> WireEntry {
+        let c = e.cmd();
+        WireEntry {
+            term: e.term,
+            op_id: c.op_id,
+            f: c.f.clone(),
+            key: c.key.clone(),
+            value: c.value.clone(),
+        }
+    }
+}
+
+impl From<WireEntry> for Entry {
+    fn from(w: WireEntry) -> Entry {
+        Entry::new(
+            w.term,
+            Command {
+                op_id: w.op_id,
+                f: w.f,
+                key: w.key,
+                value: w.value,
+            },
+        )
+    }
 }
 
 impl Entry {

@@ -80,7 +80,7 @@ use log::Entry;
 use serde_json::Value;
 
 /// The wire protocol: client requests, and Raft's two RPCs with their answers.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     Request {
         id: u64,
@@ -260,6 +260,10 @@ pub fn model() -> Model {
 
 impl Protocol for Raft {
     type Msg = Msg;
+
+    fn wire_codec(&self) -> Option<faultline::protocol::WireCodec<Msg>> {
+        Some(faultline::protocol::WireCodec::serde())
+    }
 
     fn buggify_points(&self) -> &'static [&'static str] {
         // spurious-election-timeout: a follower's election timer fires at a tenth of the

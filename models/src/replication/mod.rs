@@ -45,7 +45,7 @@ pub trait StateMachine {
     fn read_local(&self, key: &str) -> Value;
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     Request {
         id: u64,

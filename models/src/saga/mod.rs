@@ -68,7 +68,7 @@ pub struct Order {
 }
 
 /// How a saga ended, as the orchestrator tells the client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Ending {
     /// Every step took effect.
     Completed,
@@ -79,7 +79,7 @@ pub enum Ending {
     Compensated,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     /// Client → orchestrator.
     Place(Order),
@@ -178,6 +178,10 @@ fn order_of(op: &Invocation) -> Option<Order> {
 
 impl Protocol for Saga {
     type Msg = Msg;
+
+    fn wire_codec(&self) -> Option<faultline::protocol::WireCodec<Msg>> {
+        Some(faultline::protocol::WireCodec::serde())
+    }
 
     fn buggify_points(&self) -> &'static [&'static str] {
         // slow-service: a service sleeps 200 ms before handling a step.

@@ -186,6 +186,10 @@ impl Protocol for ShardedKv {
         BUGGIFY_POINTS
     }
 
+    fn wire_codec(&self) -> Option<faultline::protocol::WireCodec<Msg>> {
+        Some(faultline::protocol::WireCodec::serde())
+    }
+
     fn cap(&self) -> Cap {
         Cap::CP
     }

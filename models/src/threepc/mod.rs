@@ -47,7 +47,7 @@ pub enum State {
     Aborted,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     /// Client → participant, in the final reads: what have you applied?
     Inspect,
@@ -132,6 +132,10 @@ impl Protocol for ThreePc {
     // would break 3PC's bounded-delay assumption, which is a partition, not a rare path.
     fn buggify_points(&self) -> &'static [&'static str] {
         &["slow-fsync"]
+    }
+
+    fn wire_codec(&self) -> Option<faultline::protocol::WireCodec<Msg>> {
+        Some(faultline::protocol::WireCodec::serde())
     }
 
     fn cap(&self) -> Cap {

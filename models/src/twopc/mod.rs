@@ -31,7 +31,7 @@ use faultline::prelude::*;
 
 pub use crate::commit::BLOCKING_THRESHOLD_MS;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     /// Client → participant, in the final reads: what have you applied?
     Inspect,
@@ -128,6 +128,10 @@ pub fn model() -> Model {
 
 impl Protocol for TwoPc {
     type Msg = Msg;
+
+    fn wire_codec(&self) -> Option<faultline::protocol::WireCodec<Msg>> {
+        Some(faultline::protocol::WireCodec::serde())
+    }
 
     fn buggify_points(&self) -> &'static [&'static str] {
         // decision-to-first-only: the coordinator sends a decision to its first participant
