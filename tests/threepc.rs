@@ -2,7 +2,9 @@
 //! under partitions the harness finds the textbook flaw (an atomicity violation).
 mod common;
 
-use common::{assert_passes, run_seed};
+use common::{assert_passes, run_faults, run_seed};
+use faultline::run::Faults;
+use faultline::schedule::Schedule;
 use faultline::Check;
 use faultline_models::threepc::model;
 
@@ -89,4 +91,36 @@ fn a_participant_that_recovers_in_doubt_never_aborts_alone() {
             "seed {seed}: a participant restarted in doubt"
         );
     }
+}
+
+/// Seed 850 under `crashes`, shrunk to three crashes (`faultline shrink`): the coordinator logs
+/// txn 5's precommit and crashes before sending it; participant n2 crashes too, so n3's
+/// termination round reaches nobody and aborts (everyone it reached was uncertain: sound, nobody
+/// had precommitted). The coordinator used to resume phase 2 on restart — `PreCommit` again, then
+/// commit past the silence of n3, which had aborted and crashed for 1 ms — and n2 committed:
+/// "txn 5 committed at n2 but aborted at n3", with no partition. A coordinator that restarts in
+/// doubt now learns the outcome from the participants instead of deciding.
+#[test]
+fn a_coordinator_that_recovers_in_doubt_does_not_resume_phase_two() {
+    let yaml = "steps:\n\
+        - {at_ms: 117, fault: crash, node: 0, for_ms: 886}\n\
+        - {at_ms: 811, fault: crash, node: 2, for_ms: 172}\n\
+        - {at_ms: 1009, fault: crash, node: 3, for_ms: 1}\n";
+    let Schedule::Steps(steps) = Schedule::parse("seed-850.yaml", yaml).expect("valid") else {
+        panic!("explicit steps")
+    };
+    let r = run_faults(&model().ops(6), None, 850, Faults::Steps(steps), &[]);
+    assert!(r.passed, "{:?}", r.violations);
+    // The scenario happened: n3 aborted txn 5 on its own while the coordinator was down.
+    let aborted_alone = r.recording.observations.iter().any(|o| {
+        o.node == 3 && o.kind == "aborted" && o.data["txn"] == 5 && o.at_ns < 1_003_000_000
+    });
+    assert!(aborted_alone, "n3 aborted txn 5 while the coordinator was down");
+    // And txn 5 settled the same way everywhere it settled (abort, as n3 decided).
+    let committed_5 = r
+        .recording
+        .observations
+        .iter()
+        .any(|o| o.kind == "committed" && o.data["txn"] == 5);
+    assert!(!committed_5, "nobody commits txn 5 after n3 aborted it");
 }

@@ -1,6 +1,15 @@
 //! The 3PC coordinator: votes, a logged precommit phase, then a logged commit. It answers a
 //! termination leader with authority: a transaction still collecting votes is aborted on the
 //! spot, one precommitting will commit, and one it has no record of was aborted.
+//!
+//! Recovery follows Skeen's rule for a site that restarts in doubt: a precommit logged without a
+//! decision is *not* resumed. While this node was down the operational participants ran the
+//! termination protocol without it and may have aborted (everyone they reached was uncertain:
+//! the precommit had been logged but not yet sent). Resuming phase 2 — sending `PreCommit` again,
+//! then committing past the silence of a participant that had aborted and crashed — broke
+//! atomicity under crashes alone (seed 850). The recovered coordinator stays silent about such a
+//! transaction, as a crashed one would be, and learns the outcome: from a termination leader's
+//! `Decision`, or by asking the participants until one has decided.
 use super::{Msg, State};
 use crate::commit::coordinator::{send_prepares, Informing, Journal};
 use crate::commit::wake_at;
@@ -43,6 +52,11 @@ struct Coordinator<'a> {
     voting: BTreeMap<u64, Phase>,
     precommitting: BTreeMap<u64, Phase>,
     decided: BTreeMap<u64, bool>,
+    /// Transactions this incarnation restarted in doubt of (a logged precommit, no decision),
+    /// with their participants: never decided here, only learned from the participants.
+    in_doubt: BTreeMap<u64, Vec<usize>>,
+    /// When to ask the in-doubt transactions' participants again.
+    ask_at: Option<Instant>,
     informing: Informing,
 }
 
@@ -56,9 +70,12 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
         voting: BTreeMap::new(),
         precommitting: BTreeMap::new(),
         decided: BTreeMap::new(),
+        in_doubt: BTreeMap::new(),
+        ask_at: None,
         informing: Informing::new(RESEND),
     };
-    // Recovery: finish what the log started. A precommit without a decision resumes phase 2.
+    // Recovery: a precommit without a decision leaves this node in doubt (the module comment
+    // says why it must not resume phase 2); it asks the participants at once.
     let mut started: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
     for r in records {
         match r.phase.as_str() {
@@ -71,26 +88,16 @@ pub(super) async fn run(ctx: &NodeCtx<Msg>) {
             }
         }
     }
-    for (txn, participants) in started {
-        for &p in &participants {
-            ctx.send(p, Msg::PreCommit { txn });
-        }
-        c.precommitting.insert(
-            txn,
-            Phase {
-                client: None,
-                participants,
-                acked: BTreeSet::new(),
-                deadline: ctx.instant() + PRE_TIMEOUT,
-            },
-        );
+    if !started.is_empty() {
+        let txns: Vec<u64> = started.keys().copied().collect();
+        ctx.observe("coordinator-in-doubt", &json!({ "txns": txns }));
+        c.in_doubt = started;
+        c.ask_at = Some(ctx.instant());
     }
     loop {
         let phases = c.voting.values().chain(c.precommitting.values());
-        let next = wake_at(
-            ctx,
-            phases.map(|p| p.deadline).chain(c.informing.deadlines()),
-        );
+        let deadlines = phases.map(|p| p.deadline).chain(c.ask_at);
+        let next = wake_at(ctx, deadlines.chain(c.informing.deadlines()));
         if let Some((from, msg)) = ctx.recv_until(next).await {
             c.handle(from, msg).await;
         }
@@ -138,6 +145,9 @@ impl Coordinator<'_> {
                     self.decide(txn, true).await;
                 }
             }
+            // In doubt: silent, as while it was down — its logged precommit says nothing about
+            // what the termination protocol decided meanwhile.
+            Msg::StateReq { txn } if self.in_doubt.contains_key(&txn) => {}
             Msg::StateReq { txn } => {
                 let state = if self.voting.contains_key(&txn) {
                     // Still collecting votes: abort now, so the answer stays true.
@@ -156,6 +166,9 @@ impl Coordinator<'_> {
                 };
                 self.ctx.send(from, Msg::StateResp { txn, state });
             }
+            Msg::Decision { txn, commit } if self.in_doubt.contains_key(&txn) => {
+                self.learn(txn, commit).await;
+            }
             Msg::Decision { txn, commit } => {
                 // A termination leader decided: adopt its decision if this node has none.
                 if !self.decided.contains_key(&txn) {
@@ -165,7 +178,27 @@ impl Coordinator<'_> {
             Msg::Ack { txn } => self.informing.ack(txn, from),
             Msg::Outcome { .. } | Msg::CanCommit { .. } | Msg::PreCommit { .. } => {}
             Msg::Inspect | Msg::State { .. } => {}
-            Msg::StateResp { .. } => {}
+            Msg::StateResp { txn, state } => match state {
+                State::Committed => self.learn(txn, true).await,
+                State::Aborted => self.learn(txn, false).await,
+                State::Uncertain | State::PreCommitted => {}
+            },
+        }
+    }
+
+    /// The outcome of a transaction this node restarted in doubt of, learned from a participant:
+    /// logged, so a later restart knows it, and adopted (the participants decided it already).
+    async fn learn(&mut self, txn: u64, commit: bool) {
+        let Some(participants) = self.in_doubt.remove(&txn) else {
+            return;
+        };
+        let phase = if commit { "commit" } else { "abort" };
+        self.log(txn, phase, &participants).await;
+        self.decided.insert(txn, commit);
+        self.ctx
+            .observe("learned", &json!({"txn": txn, "commit": commit}));
+        if self.in_doubt.is_empty() {
+            self.ask_at = None;
         }
     }
 
@@ -174,7 +207,10 @@ impl Coordinator<'_> {
             self.ctx.send(client, Msg::Outcome { txn, commit });
             return;
         }
-        if self.voting.contains_key(&txn) || self.precommitting.contains_key(&txn) {
+        if self.voting.contains_key(&txn)
+            || self.precommitting.contains_key(&txn)
+            || self.in_doubt.contains_key(&txn)
+        {
             return;
         }
         let participants = send_prepares(self.ctx, txn, &keys, self.n);
@@ -239,6 +275,16 @@ impl Coordinator<'_> {
         // failed; every vote was yes, so commit.
         for txn in late(&self.precommitting) {
             self.decide(txn, true).await;
+        }
+        if self.ask_at.is_some_and(|t| t <= now) {
+            // Ask until a participant has decided; a participant does not take this for a
+            // termination leader's request (it keeps its own round going).
+            for (&txn, participants) in &self.in_doubt {
+                for &q in participants {
+                    self.ctx.send(q, Msg::StateReq { txn });
+                }
+            }
+            self.ask_at = Some(now + RESEND);
         }
         self.informing.resend_due(self.ctx, now);
     }

@@ -197,8 +197,12 @@ impl Participant<'_> {
                         State::Aborted
                     }
                 };
-                if from < self.ctx.id() && self.rounds.remove(&txn).is_some() {
-                    // A lower-numbered leader supersedes this node's round.
+                // A lower-numbered leader supersedes this node's round. The coordinator asks
+                // only when it restarted in doubt: it leads no round, so it supersedes none.
+                if from != COORDINATOR
+                    && from < self.ctx.id()
+                    && self.rounds.remove(&txn).is_some()
+                {
                     self.timers.insert(txn, self.ctx.instant() + WAIT);
                 }
                 self.ctx.send(from, Msg::StateResp { txn, state });
