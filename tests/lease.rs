@@ -8,6 +8,7 @@
 //! `MIN_ELECTION * (1/(1-d) - 1/(1+d))` of true time per isolation, so these tests run six
 //! clients (the reads that land in the window) and 400 operations (more isolations per run).
 use faultline::prelude::*;
+use faultline::run::RunReport;
 use faultline_models::raft::model;
 
 mod common;
@@ -17,11 +18,13 @@ const CLIENTS: usize = 6;
 const OPS: usize = 400;
 
 /// The lowest seed in `0..n` at which `bug` fails `linearizability` (and nothing a lease bug
-/// cannot cause) under `schedule`; the correct variant passes that seed.
-fn caught(bug: &str, schedule: &str, n: u64) -> u64 {
+/// cannot cause) under `schedule` (with buggify if `buggify`); the correct variant passes that
+/// seed under the same settings.
+fn caught(bug: &str, schedule: &str, n: u64, buggify: bool) -> RunReport {
     let result = Check::new(model())
         .bug(bug)
         .schedule(schedule)
+        .buggify(buggify)
         .clients(CLIENTS)
         .ops(OPS)
         .seeds(0..n)
@@ -47,6 +50,7 @@ fn caught(bug: &str, schedule: &str, n: u64) -> u64 {
     assert_eq!(f.config.bug.as_deref(), Some(bug));
     let correct = Check::new(model())
         .schedule(schedule)
+        .buggify(buggify)
         .clients(CLIENTS)
         .ops(OPS)
         .seeds(f.seed..f.seed + 1)
@@ -56,7 +60,7 @@ fn caught(bug: &str, schedule: &str, n: u64) -> u64 {
         "the correct variant fails seed {} of {schedule} too",
         f.seed
     );
-    f.seed
+    f.clone()
 }
 
 #[test]
@@ -72,7 +76,7 @@ fn raft_declares_the_drift_bound_its_leases_are_shortened_by() {
 
 #[test]
 fn lease_without_drift_margin_serves_stale_reads_when_clocks_drift() {
-    let seed = caught("lease-no-drift-margin", SCHEDULE, 100);
+    let seed = caught("lease-no-drift-margin", SCHEDULE, 100, false).seed;
     // The same seeds with every clock at true speed: the lease without a margin is exactly the
     // followers' promise then, so the bug cannot show. It is a drift bug, not a timing bug.
     let text = include_str!("../schedules/lease-drift.yaml");
@@ -114,4 +118,33 @@ fn the_correct_variant_passes_lease_drift_and_clock_skew() {
             r.first_failure().map(|f| f.seed)
         );
     }
+}
+
+/// `lease-after-step-down` needs a new leader elected within the old leader's lease, which the
+/// followers' guard allows only through a leadership transfer (the buggify point
+/// `transfer-leadership`: the leader tells an up-to-date follower to stand, and voters waive
+/// their guard for it). The correct leader gives its lease up when it starts the transfer.
+#[test]
+fn lease_after_step_down_serves_stale_reads_after_a_leadership_transfer() {
+    let f = caught("lease-after-step-down", SCHEDULE, 200, true);
+    let transfer = &f.recording.buggify["transfer-leadership"];
+    assert!(
+        transfer.enabled && transfer.fired > 0,
+        "seed {}: the transfer did not happen: {transfer:?}",
+        f.seed
+    );
+    // The same seed without buggify: no transfer, and the bug does not show.
+    let plain = Check::new(model())
+        .bug("lease-after-step-down")
+        .schedule(SCHEDULE)
+        .clients(CLIENTS)
+        .ops(OPS)
+        .seeds(f.seed..f.seed + 1)
+        .no_regressions()
+        .run();
+    assert!(
+        plain.ok(),
+        "lease-after-step-down failed seed {} without buggify",
+        f.seed
+    );
 }

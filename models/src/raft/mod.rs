@@ -99,6 +99,15 @@ pub enum Msg {
         term: u64,
         last_index: usize,
         last_term: u64,
+        /// A leadership transfer's election (the candidate was told to stand by its leader,
+        /// `TimeoutNow`): voters grant it even within their minimum election timeout of hearing
+        /// from that leader (etcd's `campaignTransfer`).
+        transfer: bool,
+    },
+    /// Leadership transfer (Raft thesis §3.10, etcd's `MsgTimeoutNow`): the leader of `term`
+    /// tells a follower whose log matches its own to stand for election at once.
+    TimeoutNow {
+        term: u64,
     },
     Vote {
         term: u64,
@@ -250,7 +259,7 @@ pub fn model() -> Model {
         )
         .bug(
             "lease-after-step-down",
-            "a leader keeps serving lease reads after it learns a higher term",
+            "a leader keeps serving lease reads after it hands leadership over or learns a higher term",
         )
         .workloads(&["append", "register"])
         .nodes(5)
@@ -267,8 +276,14 @@ impl Protocol for Raft {
 
     fn buggify_points(&self) -> &'static [&'static str] {
         // spurious-election-timeout: a follower's election timer fires at a tenth of the
-        // minimum; slow-fsync: a 60 ms stall before a synced log write.
-        &["spurious-election-timeout", "slow-fsync"]
+        // minimum; slow-fsync: a 60 ms stall before a synced log write; transfer-leadership:
+        // the leader hands leadership to an up-to-date follower (a rolling restart, a
+        // rebalance), the one path on which a new leader is elected within the old lease.
+        &[
+            "spurious-election-timeout",
+            "slow-fsync",
+            "transfer-leadership",
+        ]
     }
 
     fn cap(&self) -> Cap {

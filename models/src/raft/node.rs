@@ -26,6 +26,12 @@ const HEARTBEAT: Duration = Duration::from_millis(100);
 const ELECTION_MS: (u64, u64) = (300, 600);
 /// The rate of a buggify point reached at every heartbeat (`spurious-election-timeout`).
 const RARE_PER_HEARTBEAT: f64 = 0.01;
+/// The rate of `transfer-leadership`, reached at each heartbeat of a leader not already
+/// transferring: an enabled point hands leadership over every few seconds of a stable leader.
+const TRANSFER_PER_HEARTBEAT: f64 = 0.02;
+/// How long a leadership transfer may take: if the target has not been elected within the
+/// maximum election timeout, the leader aborts it and takes proposals again (etcd's).
+const TRANSFER_TIMEOUT: Duration = Duration::from_millis(ELECTION_MS.1);
 /// The rate of a buggify point reached at every durable write (`slow-fsync`).
 const RARE_PER_WRITE: f64 = 0.05;
 /// The minimum election timeout: a follower neither stands nor votes for another candidate
@@ -78,7 +84,21 @@ enum Role {
         /// Per node, the send time of the latest AppendEntries it answered in this term (the
         /// leader's own clock): the lease runs from the majority's oldest of these.
         acked: Vec<Option<Instant>>,
+        /// A leadership transfer in progress (ended by stepping down: a new role).
+        transfer: Option<Transfer>,
     },
+}
+
+/// A leadership transfer in progress (Raft thesis §3.10): the leader takes no new proposals, so
+/// the target catches up, and tells it to stand (`TimeoutNow`) once its log matches.
+#[derive(Clone, Copy, Debug)]
+struct Transfer {
+    /// The follower to hand leadership to.
+    target: usize,
+    /// Whether `TimeoutNow` was sent (the target's log matched).
+    told: bool,
+    /// When the transfer is aborted if the leader still leads (its own clock).
+    until: Instant,
 }
 
 /// A leader's read lease: while it holds, no other leader can exist, so the leader answers reads
@@ -125,6 +145,10 @@ struct Server<'a> {
     heard_leader: Option<Instant>,
     /// The read lease while leading (see `lease_len`).
     lease: Option<Lease>,
+    /// The term in which this node last started a leadership transfer: it earns no lease in
+    /// that term again, since the target may be elected (by voters that waive their guard)
+    /// whenever its `TimeoutNow` arrives, even after the transfer was aborted here.
+    handed_over: Option<u64>,
 }
 
 fn majority(n: usize) -> usize {
@@ -166,6 +190,9 @@ impl Server<'_> {
         let Role::Leader { acked, .. } = &self.role else {
             return;
         };
+        if self.handed_over == Some(self.meta.term) && self.bug != Bug::LeaseAfterStepDown {
+            return;
+        }
         let need = majority(self.ctx.servers()) - 1;
         let mut sent: Vec<Instant> = acked.iter().flatten().copied().collect();
         sent.sort_unstable_by(|a, b| b.cmp(a));
@@ -255,9 +282,11 @@ impl Server<'_> {
         }
     }
 
-    async fn start_election(&mut self) {
+    /// Stands for election. `transfer`: told to by its leader (`TimeoutNow`), which gave up its
+    /// lease, so the guard of having heard from it is waived here and by the voters.
+    async fn start_election(&mut self, transfer: bool) {
         self.reset_election();
-        if !self.can_vote() || self.hears_leader() {
+        if !self.can_vote() || (self.hears_leader() && !transfer) {
             // Not within the minimum election timeout of hearing from a leader (an early timer,
             // `spurious-election-timeout`): its own vote would count against the lease.
             return;
@@ -278,6 +307,7 @@ impl Server<'_> {
                     term: self.meta.term,
                     last_index: self.log.len(),
                     last_term: self.log.last_term(),
+                    transfer,
                 },
             );
         }
@@ -301,6 +331,7 @@ impl Server<'_> {
             matched,
             last_sent: vec![self.ctx.instant(); n],
             acked: vec![None; n],
+            transfer: None,
         };
         self.lease = None;
         self.leader_hint = Some(self.ctx.id());
@@ -434,6 +465,16 @@ impl Server<'_> {
             self.ctx.send(from, Msg::Reply { id, result });
             return;
         }
+        if let Role::Leader {
+            transfer: Some(t), ..
+        } = &self.role
+        {
+            // No new proposals while handing over (the target must catch up): the client
+            // retries at the target, which leads soon (or redirects back if it is aborted).
+            let hint = Some(t.target);
+            self.ctx.send(from, Msg::NotLeader { id, hint });
+            return;
+        }
         if !self.in_log.insert(id) {
             // Already logged (a retry or a duplicate): answered when applied.
             self.waiting.insert(id, from);
@@ -475,8 +516,14 @@ impl Server<'_> {
         }
     }
 
-    async fn on_request_vote(&mut self, from: usize, term: u64, last_index: usize, last_term: u64) {
-        if self.hears_leader() {
+    async fn on_request_vote(
+        &mut self,
+        from: usize,
+        term: u64,
+        (last_index, last_term): (usize, u64),
+        transfer: bool,
+    ) {
+        if self.hears_leader() && !transfer {
             // The lease's other half (Raft thesis §6.4): within the minimum election timeout
             // of hearing from a leader, neither adopt the candidate's term nor vote for it.
             let term = self.meta.term;
@@ -676,6 +723,7 @@ impl Server<'_> {
             // duplicating network doubles the traffic every round trip.
             let behind = next[from] > before && next[from] <= len;
             self.advance_commit();
+            self.maybe_tell_target();
             if behind {
                 self.send_append(from);
             }
@@ -688,6 +736,86 @@ impl Server<'_> {
         }
     }
 
+    /// Reached at each heartbeat (`transfer-leadership`): hands leadership to the most
+    /// up-to-date follower, as an operator does before restarting the leader's machine. The
+    /// leader gives up its lease first: the target may win while this node still leads.
+    fn maybe_start_transfer(&mut self) {
+        let now = self.ctx.instant();
+        let term = self.meta.term;
+        let Role::Leader {
+            matched, transfer, ..
+        } = &mut self.role
+        else {
+            return;
+        };
+        if let Some(t) = transfer {
+            if now >= t.until {
+                // Not elected in time (the target is cut off or lost the election): take
+                // proposals again. No lease in this term (see `handed_over`).
+                *transfer = None;
+            }
+            return;
+        }
+        if !self
+            .ctx
+            .buggify_rate("transfer-leadership", TRANSFER_PER_HEARTBEAT)
+        {
+            return;
+        }
+        let me = self.ctx.id();
+        // The most up-to-date follower (the lowest id among equals): the quickest to catch up.
+        let Some(target) = (0..matched.len())
+            .filter(|&p| p != me)
+            .max_by_key(|&p| (matched[p], std::cmp::Reverse(p)))
+        else {
+            return;
+        };
+        *transfer = Some(Transfer {
+            target,
+            told: false,
+            until: now + TRANSFER_TIMEOUT,
+        });
+        self.ctx.observe(
+            "transfer-leadership",
+            &json!({ "term": term, "to": target }),
+        );
+        self.handed_over = Some(term);
+        if self.bug != Bug::LeaseAfterStepDown {
+            self.lease = None;
+        }
+        self.maybe_tell_target();
+        self.send_append(target);
+    }
+
+    /// Sends `TimeoutNow` to the transfer's target once its log durably matches the leader's.
+    fn maybe_tell_target(&mut self) {
+        let len = self.log.len();
+        let term = self.meta.term;
+        let Role::Leader {
+            matched,
+            transfer: Some(t),
+            ..
+        } = &mut self.role
+        else {
+            return;
+        };
+        if t.told || matched[t.target] < len {
+            return;
+        }
+        t.told = true;
+        let target = t.target;
+        self.ctx.send(target, Msg::TimeoutNow { term });
+    }
+
+    /// The leader of `term` hands leadership over: stand at once (a stale order, of an earlier
+    /// term, is ignored).
+    async fn on_timeout_now(&mut self, term: u64) {
+        if term != self.meta.term || self.is_leader() {
+            return;
+        }
+        self.start_election(true).await;
+    }
+
     async fn handle(&mut self, from: usize, msg: Msg) {
         match msg {
             Msg::Request { id, op } => self.on_request(from, id, op).await,
@@ -695,10 +823,12 @@ impl Server<'_> {
                 term,
                 last_index,
                 last_term,
+                transfer,
             } => {
-                self.on_request_vote(from, term, last_index, last_term)
+                self.on_request_vote(from, term, (last_index, last_term), transfer)
                     .await
             }
+            Msg::TimeoutNow { term } => self.on_timeout_now(term).await,
             Msg::Vote { term, granted } => self.on_vote(from, term, granted).await,
             Msg::Append {
                 term,
@@ -782,6 +912,7 @@ pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
         // from boot. (A fresh node has no term, so it acknowledged no leader.)
         heard_leader: (!fresh).then(|| ctx.instant()),
         lease: None,
+        handed_over: None,
     };
     if !fresh {
         // If this fails, the next persist retries; nothing is acknowledged until it succeeds.
@@ -811,7 +942,7 @@ pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
                 } else if s.is_leader() {
                     // Heartbeats are sent below.
                 } else if now >= s.election_deadline {
-                    s.start_election().await;
+                    s.start_election(false).await;
                 }
             }
         }
@@ -821,6 +952,7 @@ pub(crate) async fn run(ctx: &NodeCtx<Msg>, bug: Bug) {
                 s.count_own_copy();
                 s.advance_commit();
             }
+            s.maybe_start_transfer();
             s.heartbeat();
             s.next_beat = ctx.instant() + HEARTBEAT;
         }
