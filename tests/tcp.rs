@@ -461,7 +461,7 @@ fn the_correct_store_passes_crashes_and_partitions() {
 
 #[test]
 fn reconnect_new_session_applies_a_retried_write_twice() {
-    // Measured: 234 of seeds 0..300 fail, the first at seed 0; every failure names an element
+    // Measured: 225 of seeds 0..300 fail, the first at seed 0; every failure names an element
     // appended twice (lost-write's `duplicate`).
     let first = hunt(
         model,

@@ -175,15 +175,17 @@ impl HistoryCheck {
                     describe(&self.ops[v.stuck]),
                 );
                 if !v.counterexample.is_empty() {
-                    s.push_str(&format!(
-                        "\nThese {} results cannot all hold{}:",
-                        v.counterexample.len(),
-                        if v.minimal {
-                            ""
-                        } else {
-                            " (not fully minimized)"
-                        }
-                    ));
+                    let unminimized = if v.minimal {
+                        ""
+                    } else {
+                        " (not fully minimized)"
+                    };
+                    // One op alone can be impossible (a read of a value never written, a list
+                    // with an element twice): say so, not "these 1 results".
+                    s.push_str(&match v.counterexample.len() {
+                        1 => format!("\nThis result cannot hold{unminimized}:"),
+                        n => format!("\nThese {n} results cannot all hold{unminimized}:"),
+                    });
                     for &i in &v.counterexample {
                         s.push_str(&format!("\n  {}", describe(&self.ops[i])));
                     }
