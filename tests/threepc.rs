@@ -115,7 +115,10 @@ fn a_coordinator_that_recovers_in_doubt_does_not_resume_phase_two() {
     let aborted_alone = r.recording.observations.iter().any(|o| {
         o.node == 3 && o.kind == "aborted" && o.data["txn"] == 5 && o.at_ns < 1_003_000_000
     });
-    assert!(aborted_alone, "n3 aborted txn 5 while the coordinator was down");
+    assert!(
+        aborted_alone,
+        "n3 aborted txn 5 while the coordinator was down"
+    );
     // And txn 5 settled the same way everywhere it settled (abort, as n3 decided).
     let committed_5 = r
         .recording

@@ -8,8 +8,7 @@ use std::future::Future;
 
 pub use crate::data::{
     bug_flag, buggify_flag, Cap, Invocation, ModelConfig, Outcome, Roles, WireCheck,
-    DEFAULT_CHECK_BUDGET,
-    DEFAULT_LIVENESS_MS,
+    DEFAULT_CHECK_BUDGET, DEFAULT_LIVENESS_MS,
 };
 pub use crate::wire::WireCodec;
 

@@ -199,9 +199,7 @@ impl Participant<'_> {
                 };
                 // A lower-numbered leader supersedes this node's round. The coordinator asks
                 // only when it restarted in doubt: it leads no round, so it supersedes none.
-                if from != COORDINATOR
-                    && from < self.ctx.id()
-                    && self.rounds.remove(&txn).is_some()
+                if from != COORDINATOR && from < self.ctx.id() && self.rounds.remove(&txn).is_some()
                 {
                     self.timers.insert(txn, self.ctx.instant() + WAIT);
                 }
