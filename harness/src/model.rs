@@ -58,7 +58,7 @@ pub struct ModelInfo {
     /// ([`Protocol::corruption_budget`]): generated schedules draw `corrupt`/`misdirect` only
     /// when it is above 0.
     pub corruption_budget: usize,
-    /// The buggify points the protocol declares ([`Protocol::buggify_points`](crate::Protocol::buggify_points)).
+    /// The buggify points the protocol declares ([`Protocol::buggify_points`]).
     #[serde(default)]
     pub buggify_points: Vec<String>,
     /// The name of the codec the wire check uses ([`Protocol::wire_codec`]), `None` when the
