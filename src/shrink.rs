@@ -23,6 +23,11 @@ pub struct ShrinkArgs {
     /// Keep a violation of this checker (default: the checker of the run's first violation).
     #[arg(long)]
     pub checker: Option<String>,
+    /// Noise seeds each candidate tries after the current one (network delays, scheduling,
+    /// node randomness redrawn; workload and schedule kept): a failure that needs one
+    /// interleaving survives a smaller schedule under another draw. 0: exactly one run each.
+    #[arg(long, default_value_t = 3)]
+    pub noise_tries: u64,
     #[arg(long)]
     pub json: bool,
 }
@@ -96,6 +101,7 @@ pub fn command(models: &[Model], a: ShrinkArgs) -> Result<i32, String> {
         time,
         checker: a.checker.clone(),
         prefer: repro.violations.first().map(|v| v.checker.clone()),
+        noise_tries: a.noise_tries,
         ..ShrinkOptions::default()
     };
     let shrunk = match shrink(model, &req, &opts, &mut |l: &str| eprintln!("{l}")) {
@@ -139,7 +145,7 @@ pub fn command(models: &[Model], a: ShrinkArgs) -> Result<i32, String> {
     min.schedule = shrunk.steps.clone();
     write_atomic(&out, min.to_yaml().as_bytes())
         .map_err(|e| format!("{}: cannot write: {e}", out.display()))?;
-    let story = faultline::story::story(&shrunk.result, Some(&shrunk.target));
+    let story = faultline::story::story_whole(&shrunk.result, Some(&shrunk.target));
     let r = &shrunk.result;
     let out_s = out.display().to_string();
     if a.json {

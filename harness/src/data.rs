@@ -80,6 +80,36 @@ pub struct ModelConfig {
     /// decoded copy ([`crate::wire`]). `None` (the default): messages are handed over as values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wire: Option<WireCheck>,
+    /// The noise seed: `0` (the default) runs the seed as always; any other value redraws the
+    /// run's incidental randomness — network delays, scheduling, node and client randomness,
+    /// the nemesis's own draws — while the workload's operations, the schedule and buggify's
+    /// enabled set stay those of the seed ([`noise_seed`]). `shrink` uses it to keep a failure
+    /// that depends on one interleaving; a reproducer records it (`config.noise`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub noise: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The seed a run's incidental randomness is drawn from: `seed` itself for noise `0` (so runs
+/// without noise are unchanged), otherwise `seed` mixed with the noise (SplitMix64's finalizer,
+/// so nearby noise values give unrelated streams).
+///
+/// ```
+/// use faultline::protocol::noise_seed;
+/// assert_eq!(noise_seed(7, 0), 7);
+/// assert_ne!(noise_seed(7, 1), noise_seed(7, 2));
+/// ```
+pub fn noise_seed(seed: u64, noise: u64) -> u64 {
+    if noise == 0 {
+        return seed;
+    }
+    let mut z = noise.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    seed ^ z ^ (z >> 31)
 }
 
 /// A wire check a run can make (`--wire NAME`, [`ModelConfig::wire`]).

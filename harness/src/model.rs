@@ -328,6 +328,7 @@ impl Model {
             buggify: false,
             buggify_only: None,
             wire: None,
+            noise: 0,
         }
     }
 

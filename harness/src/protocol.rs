@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::future::Future;
 
 pub use crate::data::{
-    bug_flag, buggify_flag, Cap, Invocation, ModelConfig, Outcome, Roles, WireCheck,
+    bug_flag, buggify_flag, noise_seed, Cap, Invocation, ModelConfig, Outcome, Roles, WireCheck,
     DEFAULT_CHECK_BUDGET, DEFAULT_LIVENESS_MS,
 };
 pub use crate::wire::WireCodec;

@@ -49,6 +49,14 @@ pub struct ReproConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// The wire check (`--wire serde`; `None`: off). A replay makes the same check.
     pub wire: Option<crate::protocol::WireCheck>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    /// The noise seed ([`ModelConfig::noise`]; absent: 0). A shrunk failure that needed another
+    /// draw of the incidental randomness records the one it ended with.
+    pub noise: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ReproConfig {
@@ -70,6 +78,7 @@ impl ReproConfig {
                 (None, false) => None,
             },
             wire: c.wire,
+            noise: c.noise,
         }
     }
 
@@ -86,6 +95,7 @@ impl ReproConfig {
             buggify: self.buggify.is_some(),
             buggify_only: self.buggify.clone(),
             wire: self.wire,
+            noise: self.noise,
             ..base
         }
     }
@@ -257,6 +267,7 @@ mod tests {
             buggify: true,
             buggify_only: Some(["slow-fsync".to_string()].into()),
             wire: Some(crate::protocol::WireCheck::Serde),
+            noise: 3,
         };
         let yaml = serde_yaml::to_string(&ReproConfig::of(&cfg)).unwrap();
         let back: ReproConfig = serde_yaml::from_str(&yaml).unwrap();
@@ -272,8 +283,10 @@ mod tests {
             buggify: false,
             buggify_only: None,
             wire: None,
+            noise: 0,
         };
         assert!(yaml.contains("wire: serde"), "{yaml}");
+        assert!(yaml.contains("noise: 3"), "{yaml}");
         assert_eq!(back.apply(base.clone()), cfg);
         let old: ReproConfig = serde_yaml::from_str("{nodes: 3, clients: 2, ops: 40}").unwrap();
         let again = old.apply(base);

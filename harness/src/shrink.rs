@@ -48,7 +48,7 @@
 use crate::model::Model;
 use crate::protocol::ModelConfig;
 use crate::run::{run, Faults, RunError, RunReport, RunRequest};
-use crate::schedule::Step;
+use crate::schedule::{Fault, Step};
 use faultline_checkers::EventType;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -66,6 +66,10 @@ pub struct ShrinkOptions {
     /// violation, so a reproducer that diverged still shrinks toward what it was filed for),
     /// else the run's first violation.
     pub prefer: Option<String>,
+    /// Noise seeds a candidate tries after the current one before it counts as passing
+    /// ([`ModelConfig::noise`]): a failure that hinges on one interleaving survives a smaller
+    /// schedule under some other draw of delays and scheduling. `0`: the current noise only.
+    pub noise_tries: u64,
 }
 
 impl Default for ShrinkOptions {
@@ -75,6 +79,7 @@ impl Default for ShrinkOptions {
             max_candidates: 5000,
             checker: None,
             prefer: None,
+            noise_tries: 3,
         }
     }
 }
@@ -231,6 +236,7 @@ pub fn shrink(
         accepted: 0,
         t0,
         opts: opts.clone(),
+        retry_noise: true,
         progress,
     };
     let mut round = 0;
@@ -304,8 +310,15 @@ struct Shrinker<'a> {
     accepted: usize,
     t0: Instant,
     opts: ShrinkOptions,
+    /// Whether the current move tries other noise seeds: structural moves (steps, points, ops,
+    /// clients, nodes, partition members) do; window and timing moves, which try many close
+    /// variants anyway, run the current noise only.
+    retry_noise: bool,
     progress: &'a mut dyn FnMut(&str),
 }
+
+/// Windows and starts are searched to this precision (ms).
+const WINDOW_RESOLUTION_MS: u64 = 10;
 
 /// A search step's result, or the budget that ran out.
 type Budgeted<T> = Result<T, Exhausted>;
@@ -329,31 +342,60 @@ impl Shrinker<'_> {
         if self.candidates >= self.opts.max_candidates {
             return Err(Exhausted::Candidates);
         }
-        self.candidates += 1;
-        let req = RunRequest {
-            seed: self.seed,
-            config: cfg.clone(),
-            faults: Faults::Steps(steps.clone()),
-            fail_on: self.fail_on.clone(),
-            trace: false,
+        // The current noise first, then the next few: the same candidate under other draws of the
+        // incidental randomness (deterministic: the list depends only on the current noise).
+        let first = cfg.noise;
+        let mut found = None;
+        let tries = if self.retry_noise {
+            self.opts.noise_tries
+        } else {
+            0
         };
-        // A candidate the model rejects (it cannot run with these sizes) simply does not fail.
-        let report = match run(self.model, &req) {
-            Ok(r) => r,
-            Err(_) => {
-                self.seen.insert(key, false);
-                return Ok(false);
+        for k in 0..=tries {
+            if k > 0 {
+                if self.t0.elapsed() >= self.opts.time {
+                    return Err(Exhausted::Time);
+                }
+                if self.candidates >= self.opts.max_candidates {
+                    return Err(Exhausted::Candidates);
+                }
             }
-        };
-        let fails = report.violations.iter().any(|v| v.checker == self.target);
-        self.seen.insert(key, fails);
-        if fails {
+            self.candidates += 1;
+            let cfg = ModelConfig {
+                noise: first.wrapping_add(k),
+                ..cfg.clone()
+            };
+            let req = RunRequest {
+                seed: self.seed,
+                config: cfg.clone(),
+                faults: Faults::Steps(steps.clone()),
+                fail_on: self.fail_on.clone(),
+                trace: false,
+            };
+            // A candidate the model rejects (it cannot run with these sizes) simply does not
+            // fail, under any noise.
+            let Ok(report) = run(self.model, &req) else {
+                break;
+            };
+            if report.violations.iter().any(|v| v.checker == self.target) {
+                found = Some((cfg, report));
+                break;
+            }
+        }
+        self.seen.insert(key, found.is_some());
+        let fails = found.is_some();
+        if let Some((cfg, report)) = found {
             self.cfg = cfg;
             self.steps = steps;
             self.best = report;
             self.accepted += 1;
+            let noise = if self.cfg.noise == first {
+                String::new()
+            } else {
+                format!(", noise {}", self.cfg.noise)
+            };
             let line = format!(
-                "shrink: kept #{} ({what}): {}",
+                "shrink: kept #{} ({what}{noise}): {}",
                 self.candidates,
                 size(&self.cfg, &self.steps)
             );
@@ -395,12 +437,103 @@ impl Shrinker<'_> {
     fn round(&mut self, dense: bool) -> Budgeted<bool> {
         let mut changed = self.drop_steps()?;
         changed |= self.disable_points()?;
+        changed |= self.plain_steps()?;
         // Ops before clients: the op count is what a reader wades through; cutting clients
         // first stretches the same ops over fewer processes and keeps more of them.
         changed |= self.fewer_ops()?;
         changed |= self.fewer_clients()?;
-        changed |= self.shorter_windows()?;
-        changed |= self.earlier_schedule(dense)?;
+        changed |= self.fewer_nodes()?;
+        changed |= self.smaller_partitions()?;
+        self.retry_noise = false;
+        let timing = self
+            .shorter_windows()
+            .and_then(|c| Ok(c | self.earlier_schedule(dense)?));
+        self.retry_noise = true;
+        changed |= timing?;
+        Ok(changed)
+    }
+
+    /// A step started by an observation (`after:`, a generator's `crash-leader`) becomes the
+    /// plain timed fault it resolved to: same nodes, starting when it started. The story then
+    /// reads as "at 812 ms n2 crashed", and the step no longer waits for an observation that a
+    /// smaller workload may not produce.
+    fn plain_steps(&mut self) -> Budgeted<bool> {
+        let mut changed = false;
+        for i in 0..self.steps.len() {
+            if self.steps.get(i).is_none_or(|s| s.after.is_none()) {
+                continue;
+            }
+            let started = self
+                .best
+                .recording
+                .faults
+                .iter()
+                .find(|f| f.step == i && f.phase == "start")
+                .map(|f| f.at_ns / 1_000_000);
+            let Some(at) = started else { continue };
+            let c = self.edited(i, |s| {
+                s.at_ms = at;
+                s.after = None;
+                s.select = None;
+                s.trigger = None;
+            });
+            changed |= self.maybe(c, &format!("step {} starts at {at} ms, untriggered", i + 1))?;
+        }
+        Ok(changed)
+    }
+
+    /// Fewer server nodes (`--nodes`), smallest first: a three-node story is easier to follow
+    /// than a five-node one. Steps lose the nodes that no longer exist (a partition keeps its
+    /// groups' remaining members; another fault naming a removed node goes). A model that
+    /// refuses the size simply does not fail.
+    fn fewer_nodes(&mut self) -> Budgeted<bool> {
+        let current = self.cfg.nodes;
+        for n in 1..current {
+            let steps: Vec<Step> = self
+                .steps
+                .iter()
+                .filter_map(|s| within_nodes(s, n))
+                .collect();
+            let cfg = ModelConfig {
+                nodes: n,
+                ..self.cfg.clone()
+            };
+            if self.attempt(cfg, steps, &format!("{n} nodes"))? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Partitions lose the members they did not need: each node in turn leaves its group (a
+    /// node in no group is not cut off), so "n0 alone against n1..n4" may become "n0 | n1".
+    fn smaller_partitions(&mut self) -> Budgeted<bool> {
+        let mut changed = false;
+        let mut i = 0;
+        while i < self.steps.len() {
+            let Fault::Partition { groups, .. } = &self.steps[i].fault else {
+                i += 1;
+                continue;
+            };
+            let members: Vec<(usize, usize)> = groups
+                .iter()
+                .enumerate()
+                .flat_map(|(g, nodes)| nodes.iter().map(move |&n| (g, n)))
+                .collect();
+            for (g, node) in members {
+                let c = self.edited(i, |s| {
+                    if let Fault::Partition { groups, .. } = &mut s.fault {
+                        if let Some(group) = groups.get_mut(g) {
+                            group.retain(|&x| x != node);
+                        }
+                        groups.retain(|grp| !grp.is_empty());
+                    }
+                });
+                let what = format!("step {}: n{node} leaves the partition", i + 1);
+                changed |= self.maybe(c, &what)?;
+            }
+            i += 1;
+        }
         Ok(changed)
     }
 
@@ -473,6 +606,17 @@ impl Shrinker<'_> {
         current: u64,
         probe: &mut dyn FnMut(&mut Self, u64) -> Budgeted<bool>,
     ) -> Budgeted<bool> {
+        self.smallest_within(current, 1, probe)
+    }
+
+    /// [`Self::smallest`] that stops bisecting once the interval is `resolution` wide: a window
+    /// of 864 ms reads no better than one of 870, and every millisecond costs simulations.
+    fn smallest_within(
+        &mut self,
+        current: u64,
+        resolution: u64,
+        probe: &mut dyn FnMut(&mut Self, u64) -> Budgeted<bool>,
+    ) -> Budgeted<bool> {
         let (mut lo, mut hi) = (0, current);
         let mut p = 1;
         while p < current {
@@ -483,7 +627,7 @@ impl Shrinker<'_> {
             lo = p;
             p *= 2;
         }
-        while hi - lo > 1 {
+        while hi - lo > resolution.max(1) {
             let mid = lo + (hi - lo) / 2;
             if probe(self, mid)? {
                 hi = mid;
@@ -552,8 +696,8 @@ impl Shrinker<'_> {
                 i += 1;
                 continue;
             };
-            // The shortest window from the same start.
-            changed |= self.smallest(d, &mut |s, ms| {
+            // The shortest window from the same start (to 10 ms).
+            changed |= self.smallest_within(d, WINDOW_RESOLUTION_MS, &mut |s, ms| {
                 let c = s.edited(i, |st| st.for_ms = Some(ms));
                 s.maybe(c, &format!("step {} lasts {ms} ms", i + 1))
             })?;
@@ -562,7 +706,7 @@ impl Shrinker<'_> {
                 break;
             };
             if let Some(d) = step.for_ms {
-                changed |= self.smallest(d, &mut |s, len| {
+                changed |= self.smallest_within(d, WINDOW_RESOLUTION_MS, &mut |s, len| {
                     let c = s.edited(i, |st| {
                         st.at_ms = step.at_ms + (d - len);
                         st.for_ms = Some(len);
@@ -663,9 +807,80 @@ impl Shrinker<'_> {
     }
 }
 
+/// `step` on a cluster of `n` server nodes: a partition keeps the members below `n` (and the
+/// groups that still have any), a client partition the servers below `n`; any other fault that
+/// names a node at or above `n` has nothing left to hit (`None`).
+fn within_nodes(step: &Step, n: usize) -> Option<Step> {
+    let mut s = step.clone();
+    match &mut s.fault {
+        Fault::Partition { groups, .. } => {
+            for g in groups.iter_mut() {
+                g.retain(|&x| x < n);
+            }
+            groups.retain(|g| !g.is_empty());
+            if groups.len() < 2 {
+                // One group cuts nothing off (nodes in no group are unaffected).
+                return None;
+            }
+        }
+        Fault::ClientPartition { nodes, .. } => {
+            nodes.retain(|&x| x < n);
+            if nodes.is_empty() {
+                return None;
+            }
+        }
+        f => {
+            if f.nodes().iter().any(|&x| x >= n) {
+                return None;
+            }
+        }
+    }
+    Some(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_smaller_cluster_keeps_what_its_steps_can_still_hit() {
+        let part = Step::at(
+            10,
+            Fault::Partition {
+                groups: vec![vec![0, 3], vec![1, 2, 4]],
+                oneway: false,
+            },
+        );
+        let kept = within_nodes(&part, 3).expect("n0 | n1,n2 still cuts");
+        assert_eq!(
+            kept.fault,
+            Fault::Partition {
+                groups: vec![vec![0], vec![1, 2]],
+                oneway: false
+            }
+        );
+        // Only one side left: nothing is cut any more, the step goes.
+        let lopsided = Step::at(
+            10,
+            Fault::Partition {
+                groups: vec![vec![3, 4], vec![0, 1, 2]],
+                oneway: false,
+            },
+        );
+        assert!(within_nodes(&lopsided, 3).is_none());
+        let crash = |n| {
+            Step::at(
+                5,
+                Fault::Crash {
+                    nodes: vec![n],
+                    power: false,
+                    torn: false,
+                },
+            )
+        };
+        assert!(within_nodes(&crash(4), 3).is_none());
+        assert_eq!(within_nodes(&crash(2), 3), Some(crash(2)));
+    }
 
     #[test]
     fn default_budget_is_bounded() {

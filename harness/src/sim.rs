@@ -352,7 +352,11 @@ pub(crate) fn simulate<P: Protocol>(
     steps: Vec<Step>,
     trace: bool,
 ) -> SimOutput {
-    let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, crate::netsim::base_config());
+    // The incidental randomness (madsim's scheduling and rng, delays, node and client rngs,
+    // the nemesis's draws) comes from the noise seed; the workload and buggify from the seed.
+    let noisy = crate::data::noise_seed(seed, cfg.noise);
+    let mut rt =
+        madsim::runtime::Runtime::with_seed_and_config(noisy, crate::netsim::base_config());
     rt.set_time_limit(TIME_LIMIT);
     let cfg2 = cfg.clone();
     let all_steps = steps.clone();
@@ -372,7 +376,13 @@ pub(crate) fn simulate<P: Protocol>(
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(supervise(
-            make, workload, seed, cfg2, all_steps, declared, trace,
+            make,
+            workload,
+            (seed, noisy),
+            cfg2,
+            all_steps,
+            declared,
+            trace,
         ))
     }));
     let panic = result.err().map(|e| crate::panics::message(&*e));
@@ -433,7 +443,8 @@ struct Declared<M> {
 async fn supervise<P: Protocol>(
     make: Make<P>,
     workload: Workload,
-    seed: u64,
+    // The seed (workload, buggify) and the noise seed (everything else).
+    (seed, noisy): (u64, u64),
     cfg: ModelConfig,
     steps: Vec<Step>,
     declared: Declared<P::Msg>,
@@ -442,10 +453,11 @@ async fn supervise<P: Protocol>(
     let handle = Handle::current();
     let servers = cfg.nodes;
     let clients = cfg.clients.max(1);
-    // Streams of randomness the harness owns, each derived from the seed alone.
-    let net_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00);
+    // Streams of randomness the harness owns: the workload's from the seed alone, the rest
+    // from the noise seed (the seed itself unless a noise was asked for).
+    let net_rng = ChaCha8Rng::seed_from_u64(noisy ^ 0x6e65_7477_6f72_6b00);
     let workload_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x776f_726b_6c6f_6164);
-    let core = Core::new(seed, servers, clients + 1, net_rng, trace);
+    let core = Core::new(noisy, servers, clients + 1, net_rng, trace);
     let mut core = core;
     core.buggify = crate::buggify::State::new(
         seed,
@@ -494,7 +506,7 @@ async fn supervise<P: Protocol>(
                 .init(move || {
                     let p = fresh(&make, &format!("node n{i}"));
                     async move {
-                        let ctx = NodeCtx::new(i, seed);
+                        let ctx = NodeCtx::new(i, noisy);
                         p.node(ctx).await;
                         // The node's spawned tasks live on until it crashes: madsim would end
                         // them all (kill the node) as soon as its first task returned.
@@ -513,7 +525,7 @@ async fn supervise<P: Protocol>(
                 .name(format!("c{c}"))
                 .ip(crate::netsim::ip_of(id))
                 .init(move || {
-                    client_loop(fresh(&make, &format!("client c{c}")), id, c as u64, seed)
+                    client_loop(fresh(&make, &format!("client c{c}")), id, c as u64, noisy)
                 })
                 .build()
         })
@@ -524,7 +536,7 @@ async fn supervise<P: Protocol>(
         handle.clone(),
         server_handles.clone(),
         steps,
-        seed,
+        noisy,
         declared.corruption_budget,
         declared.max_drift,
     );
@@ -573,7 +585,7 @@ async fn supervise<P: Protocol>(
             final_reads(
                 fresh(&make, "the final reader"),
                 reader_id,
-                seed,
+                noisy,
                 deadline_ns,
             )
         })

@@ -169,6 +169,18 @@ pub fn chosen<'a>(r: &'a RunReport, checker: Option<&str>) -> Option<&'a Finding
 
 /// Tells the run's story around the violation of `checker` (default: its first violation).
 pub fn story(r: &RunReport, checker: Option<&str>) -> Story {
+    tell(r, checker, false)
+}
+
+/// The story of a small run told whole: every fault step and every client operation gets its
+/// line (the operations the violation involves say why), with no "... and N more". For shrunk
+/// failures, whose few steps and operations all matter.
+pub fn story_whole(r: &RunReport, checker: Option<&str>) -> Story {
+    tell(r, checker, true)
+}
+
+fn tell(r: &RunReport, checker: Option<&str>, whole: bool) -> Story {
+    let max_faults = if whole { usize::MAX } else { MAX_FAULTS };
     let ops = ops_of(r);
     let violation = chosen(r, checker);
     let mut lines = Vec::new();
@@ -185,7 +197,7 @@ pub fn story(r: &RunReport, checker: Option<&str>) -> Story {
         .iter()
         .filter(|f| f.phase == "start")
         .collect();
-    for f in starts.iter().take(MAX_FAULTS) {
+    for f in starts.iter().take(max_faults) {
         let until = match ends.get(&f.step) {
             Some(&e) if e >= r.recording.final_phase_ns && r.recording.final_phase_ns > 0 => {
                 format!("until the final phase heals everything at {} ms", ms(e))
@@ -205,7 +217,7 @@ pub fn story(r: &RunReport, checker: Option<&str>) -> Story {
         .faults
         .iter()
         .filter(|f| f.phase == "strike" || f.phase == "hit")
-        .take(MAX_FAULTS)
+        .take(max_faults)
     {
         lines.push(Line {
             at_ms: ms(f.at_ns),
@@ -213,7 +225,7 @@ pub fn story(r: &RunReport, checker: Option<&str>) -> Story {
             text: format!("fault: {}", f.description),
         });
     }
-    if starts.len() > MAX_FAULTS {
+    if starts.len() > max_faults {
         let f = starts[MAX_FAULTS];
         lines.push(Line {
             at_ms: ms(f.at_ns),
@@ -242,7 +254,17 @@ pub fn story(r: &RunReport, checker: Option<&str>) -> Story {
         "lost-write" => lost_write_ops(&ops, v, final_base),
         _ => key_ops(&ops, v, at_ns),
     };
-    for (i, why) in told.iter().take(MAX_OPS) {
+    let mut told: Vec<(usize, String)> = told.into_iter().take(MAX_OPS).collect();
+    if whole {
+        // Every workload operation, and every final read the violation involves.
+        for (i, op) in ops.iter().enumerate() {
+            let involved_read = involved.contains(&i);
+            if (op.process < final_base || involved_read) && !told.iter().any(|(t, _)| *t == i) {
+                told.push((i, String::new()));
+            }
+        }
+    }
+    for (i, why) in &told {
         let op = &ops[*i];
         // A write counts when it is acknowledged; a read is told where it began.
         let at = if op.is_read() {

@@ -592,6 +592,7 @@ mod tests {
                 check_budget: None,
                 buggify: None,
                 wire: None,
+                noise: 0,
             },
             schedule: "swarm".into(),
             schedule_fingerprint: None,
