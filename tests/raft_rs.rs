@@ -57,27 +57,7 @@ fn the_correct_driver_passes_swarm() {
 fn the_correct_driver_passes_with_the_wire_check_on_the_same_path() {
     // raft-rs's messages cross the wire as their protobuf bytes: the receiver gets its own
     // message, and the run takes the path it takes without the check.
-    use faultline::protocol::WireCheck;
-    use faultline::run::{run, Faults, RunRequest};
-    use faultline::schedule::Schedule;
-    let m = model();
-    for seed in 0..3 {
-        let req = |wire| RunRequest {
-            seed,
-            config: faultline::ModelConfig {
-                wire,
-                ..m.config(None)
-            },
-            faults: Faults::Schedule(Schedule::load("swarm").unwrap()),
-            fail_on: vec![],
-            trace: false,
-        };
-        let plain = run(&m, &req(None)).unwrap();
-        let wired = run(&m, &req(Some(WireCheck::Serde))).unwrap();
-        assert!(wired.passed, "seed {seed}: {:?}", wired.violations);
-        assert_eq!(plain.fingerprint, wired.fingerprint, "seed {seed}");
-        assert!(wired.stats.wire_bytes.unwrap() > 0);
-    }
+    common::assert_same_run_with_wire(&model(), 0..3);
 }
 
 #[test]

@@ -343,21 +343,12 @@ fn the_timeline_of_a_shrunk_failure_tells_its_story() {
 fn a_noise_seed_redraws_the_interleaving_and_keeps_the_workload() {
     let m = model();
     let at = |noise: u64| {
-        run(
-            &m,
-            &RunRequest {
-                seed: 3,
-                config: ModelConfig {
-                    ops: 60,
-                    noise,
-                    ..m.config(None)
-                },
-                faults: Faults::Schedule(Schedule::load("partitions").unwrap()),
-                fail_on: vec![],
-                trace: false,
-            },
-        )
-        .unwrap()
+        let config = ModelConfig {
+            ops: 60,
+            noise,
+            ..m.config(None)
+        };
+        common::run_config(&m, 3, config, "partitions")
     };
     let (zero, one, two) = (at(0), at(1), at(2));
     // Noise 0 is the seed's own run, the one every older reproducer of this seed recorded.

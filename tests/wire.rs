@@ -327,24 +327,7 @@ fn a_protocol_without_a_codec_is_refused() {
 fn a_built_in_model_runs_the_same_with_the_check() {
     // Raft's log entries share their body through an `Arc`: on the wire each follower rebuilds
     // its own, and the run is the same.
-    let m = faultline_models::raft::model();
-    for seed in 0..2 {
-        let req = |wire| RunRequest {
-            seed,
-            config: ModelConfig {
-                wire,
-                ..m.config(None)
-            },
-            faults: Faults::Schedule(Schedule::load("swarm").unwrap()),
-            fail_on: vec![],
-            trace: false,
-        };
-        let plain = run(&m, &req(None)).unwrap();
-        let wired = run(&m, &req(SERDE)).unwrap();
-        assert!(wired.passed, "seed {seed}: {:?}", wired.violations);
-        assert_eq!(plain.fingerprint, wired.fingerprint, "seed {seed}");
-        assert!(wired.stats.wire_bytes.unwrap() > 0);
-    }
+    common::assert_same_run_with_wire(&faultline_models::raft::model(), 0..2);
 }
 
 #[test]

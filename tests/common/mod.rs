@@ -113,6 +113,40 @@ pub fn run_faults(
     run(model, &req).expect("valid run")
 }
 
+/// One seed of `model` with the whole configuration `config` under `schedule`.
+pub fn run_config(model: &Model, seed: u64, config: ModelConfig, schedule: &str) -> RunReport {
+    let req = RunRequest {
+        seed,
+        config,
+        faults: Faults::Schedule(Schedule::load(schedule).unwrap()),
+        fail_on: vec![],
+        trace: false,
+    };
+    run(model, &req).expect("valid run")
+}
+
+/// Each seed of the correct `model` under `swarm` passes with the wire check (`--wire serde`),
+/// counts bytes, and takes exactly the path it takes without the check (same fingerprint).
+pub fn assert_same_run_with_wire(model: &Model, seeds: Range<u64>) {
+    for seed in seeds {
+        let with = |wire| {
+            let config = ModelConfig {
+                wire,
+                ..model.config(None)
+            };
+            run_config(model, seed, config, "swarm")
+        };
+        let plain = with(None);
+        let wired = with(Some(faultline::protocol::WireCheck::Serde));
+        assert!(wired.passed, "seed {seed}: {:?}", wired.violations);
+        assert_eq!(plain.fingerprint, wired.fingerprint, "seed {seed}");
+        assert!(
+            wired.stats.wire_bytes.unwrap() > 0,
+            "seed {seed}: no bytes counted"
+        );
+    }
+}
+
 /// The error a run of `config` (seed 0, no faults) is refused with; `why` if it runs.
 pub fn refused(model: &Model, config: ModelConfig, why: &str) -> RunError {
     let req = RunRequest {
