@@ -194,7 +194,7 @@ pub fn command(models: &[Model], a: ShrinkArgs) -> Result<i32, String> {
             shrunk.elapsed.as_secs_f64(),
             match shrunk.stopped_by {
                 None =>
-                    "minimal: no single step, op, client or millisecond less still fails".into(),
+                    "minimal: no single step, op, client, node, partition member or 10 ms less still fails".into(),
                 Some(e) => format!("stopped by the {} (--time): smaller may exist", e.as_str()),
             }
         );

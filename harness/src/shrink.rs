@@ -327,20 +327,16 @@ impl Shrinker<'_> {
     /// Simulates a candidate unless it was seen; keeps it (and returns `true`) when it still fails
     /// with the target checker.
     fn attempt(&mut self, cfg: ModelConfig, steps: Vec<Step>, what: &str) -> Budgeted<bool> {
+        // Everything a move changes except the noise (a candidate counts once, under whichever
+        // noise made it fail).
         let key = format!(
-            "{} {} {:?} {:?}",
-            cfg.ops, cfg.clients, cfg.buggify_only, steps
+            "{} {} {} {:?} {:?}",
+            cfg.nodes, cfg.ops, cfg.clients, cfg.buggify_only, steps
         );
         if self.seen.contains_key(&key) {
             // Seen before: either it passed, or it failed and was kept then — every move
             // proposes something smaller than the current candidate, so never anything better.
             return Ok(false);
-        }
-        if self.t0.elapsed() >= self.opts.time {
-            return Err(Exhausted::Time);
-        }
-        if self.candidates >= self.opts.max_candidates {
-            return Err(Exhausted::Candidates);
         }
         // The current noise first, then the next few: the same candidate under other draws of the
         // incidental randomness (deterministic: the list depends only on the current noise).
@@ -352,13 +348,11 @@ impl Shrinker<'_> {
             0
         };
         for k in 0..=tries {
-            if k > 0 {
-                if self.t0.elapsed() >= self.opts.time {
-                    return Err(Exhausted::Time);
-                }
-                if self.candidates >= self.opts.max_candidates {
-                    return Err(Exhausted::Candidates);
-                }
+            if self.t0.elapsed() >= self.opts.time {
+                return Err(Exhausted::Time);
+            }
+            if self.candidates >= self.opts.max_candidates {
+                return Err(Exhausted::Candidates);
             }
             self.candidates += 1;
             let cfg = ModelConfig {
@@ -437,12 +431,14 @@ impl Shrinker<'_> {
     fn round(&mut self, dense: bool) -> Budgeted<bool> {
         let mut changed = self.drop_steps()?;
         changed |= self.disable_points()?;
-        changed |= self.plain_steps()?;
         // Ops before clients: the op count is what a reader wades through; cutting clients
         // first stretches the same ops over fewer processes and keeps more of them.
         changed |= self.fewer_ops()?;
         changed |= self.fewer_clients()?;
         changed |= self.fewer_nodes()?;
+        // Shapes after sizes: a triggered step follows its observation wherever a smaller
+        // workload moves it, which a plain step would no longer do.
+        changed |= self.plain_steps()?;
         changed |= self.smaller_partitions()?;
         self.retry_noise = false;
         let timing = self
