@@ -518,6 +518,8 @@ impl Shrinker<'_> {
                 .collect();
             for (g, node) in members {
                 let c = self.edited(i, |s| {
+                    // The note of how the old shape resolved no longer describes it.
+                    s.trigger = None;
                     if let Fault::Partition { groups, .. } = &mut s.fault {
                         if let Some(group) = groups.get_mut(g) {
                             group.retain(|&x| x != node);
@@ -808,6 +810,10 @@ impl Shrinker<'_> {
 /// names a node at or above `n` has nothing left to hit (`None`).
 fn within_nodes(step: &Step, n: usize) -> Option<Step> {
     let mut s = step.clone();
+    if s.fault.nodes().iter().any(|&x| x >= n) {
+        // The note of how it resolved names nodes that are gone.
+        s.trigger = None;
+    }
     match &mut s.fault {
         Fault::Partition { groups, .. } => {
             for g in groups.iter_mut() {

@@ -11,7 +11,11 @@
 //! history containing `<script>` renders as inert text.
 use crate::recording::{FaultEvent, Recording};
 use crate::run::RunReport;
-use crate::story::{show, story, Beat, OpRef};
+use crate::story::{show, story, story_whole, Beat, OpRef};
+
+/// Runs at most this big (fault steps, operations) get their story told whole.
+const WHOLE_STORY_STEPS: usize = 12;
+const WHOLE_STORY_OPS: usize = 40;
 use faultline_checkers::EventType;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -232,7 +236,15 @@ pub fn render(r: &RunReport) -> String {
     let total = rec.sim_ns.max(1) as f64;
     let x = |ns: u64| (ns as f64 / total * 100.0).min(100.0);
     let w = |a: u64, b: u64, min: f64| (x(b) - x(a)).max(min).min(100.0 - x(a));
-    let tale = story(r, None);
+    // A small run (a shrunk reproducer) is told whole, every step and operation; a big one
+    // keeps the story to the few lines that explain its violation.
+    let small = r.steps.len() <= WHOLE_STORY_STEPS
+        && r.recording.history.events.len() <= 2 * WHOLE_STORY_OPS;
+    let tale = if small {
+        story_whole(r, None)
+    } else {
+        story(r, None)
+    };
     let highlighted: BTreeSet<OpRef> = tale.ops.iter().copied().collect();
     let mut html = String::new();
     let title = r.label();
