@@ -272,9 +272,8 @@ pub fn shrink(
     })
 }
 
-/// `3 steps, 200 ops, 3 clients`.
-/// The size of a candidate as the shrinker reports it, e.g. `2 steps, 40 ops, 3 clients`
-/// (what `faultline shrink` prints before and after).
+/// The size of a candidate as the shrinker reports it, e.g. `2 steps, 40 ops, 3 clients, 5
+/// nodes` (what `faultline shrink` prints before and after).
 pub fn size(cfg: &ModelConfig, steps: &[Step]) -> String {
     let points = match &cfg.buggify_only {
         Some(only) => format!(
@@ -284,13 +283,16 @@ pub fn size(cfg: &ModelConfig, steps: &[Step]) -> String {
         ),
         None => String::new(),
     };
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     format!(
-        "{} step{}, {} ops, {} client{}{points}",
+        "{} step{}, {} ops, {} client{}, {} node{}{points}",
         steps.len(),
-        if steps.len() == 1 { "" } else { "s" },
+        plural(steps.len()),
         cfg.ops,
         cfg.clients,
-        if cfg.clients == 1 { "" } else { "s" }
+        plural(cfg.clients),
+        cfg.nodes,
+        plural(cfg.nodes),
     )
 }
 

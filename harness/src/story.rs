@@ -383,8 +383,14 @@ fn describe(op: &Op, final_base: u64) -> String {
             ms(op.invoke_ns)
         )
     } else {
+        // An operation without a key (a transaction names its own) reads "p0: txn {...}".
+        let key = if key.is_empty() {
+            String::new()
+        } else {
+            format!(" {key}")
+        };
         format!(
-            "{who}: {} {key} {} {}",
+            "{who}: {}{key} {} {}",
             op.f,
             show(&op.input),
             outcome(&format!("returned {}", show(&op.output)))
