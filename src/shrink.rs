@@ -159,13 +159,13 @@ pub fn command(models: &[Model], a: ShrinkArgs) -> Result<i32, String> {
                 "seed": r.seed,
                 "checker": shrunk.target,
                 "before": {
-                    "steps": repro.schedule.len(), "ops": repro.config.ops,
+                    "steps": repro.schedule.len(), "ops": shrunk.original.config.issued_ops(),
                     "clients": repro.config.clients, "nodes": repro.config.nodes,
                     "fingerprint": shrunk.original.fingerprint,
                     "sim_ms": shrunk.original.stats.sim_ms,
                 },
                 "after": {
-                    "steps": min.schedule.len(), "ops": min.config.ops,
+                    "steps": min.schedule.len(), "ops": r.config.issued_ops(),
                     "clients": min.config.clients, "nodes": min.config.nodes,
                     "fingerprint": min.fingerprint,
                     "sim_ms": r.stats.sim_ms,

@@ -399,3 +399,49 @@ fn a_noise_seed_redraws_the_interleaving_and_keeps_the_workload() {
     assert_eq!(j["diverged"], false, "{j}");
     assert_eq!(j["fingerprint"], one.fingerprint.as_str(), "{j}");
 }
+
+/// `skip_ops` drops single operations from the workload and leaves every other one as it was
+/// (its key and value), which is how shrink removes operations from the middle.
+#[test]
+fn skipped_operations_leave_the_others_as_they_were() {
+    let m = model();
+    let invoked = |skip: &[usize]| {
+        let config = ModelConfig {
+            ops: 20,
+            skip_ops: skip.iter().copied().collect(),
+            ..m.config(None)
+        };
+        assert_eq!(config.issued_ops(), 20 - skip.len());
+        let r = common::run_config(&m, 4, config, "none");
+        let mut ops: Vec<String> = r
+            .recording
+            .history
+            .events
+            .iter()
+            .filter(|e| {
+                e.kind == faultline_checkers::EventType::Invoke
+                    && e.process < r.recording.final_process_base
+            })
+            .map(|e| format!("{} {:?} {}", e.f, e.key, e.value))
+            .collect();
+        ops.sort();
+        ops
+    };
+    let all = invoked(&[]);
+    let some = invoked(&[0, 5]);
+    assert_eq!(all.len(), 20);
+    assert_eq!(some.len(), 18);
+    let mut rest = all.clone();
+    for op in &some {
+        let at = rest
+            .iter()
+            .position(|o| o == op)
+            .unwrap_or_else(|| panic!("{op} is not one of the full workload's operations"));
+        rest.remove(at);
+    }
+    assert_eq!(
+        rest.len(),
+        2,
+        "exactly the two skipped operations are missing"
+    );
+}

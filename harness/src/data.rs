@@ -87,6 +87,11 @@ pub struct ModelConfig {
     /// that depends on one interleaving; a reproducer records it (`config.noise`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub noise: u64,
+    /// Workload operations drawn but not issued, by their index in the order the workload
+    /// generates them (`0..ops`): the others keep their keys and values. `shrink` removes single
+    /// operations this way; a reproducer records them (`config.skip_ops`). Empty by default.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub skip_ops: std::collections::BTreeSet<usize>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -173,6 +178,18 @@ pub fn buggify_flag(on: bool) -> &'static str {
 }
 
 impl ModelConfig {
+    /// The operations the workload issues: `ops` less those skipped among them.
+    ///
+    /// ```
+    /// let cfg: faultline::ModelConfig =
+    ///     serde_json::from_str(r#"{"nodes": 3, "clients": 1, "ops": 10, "skip_ops": [2, 3, 40]}"#)
+    ///         .unwrap();
+    /// assert_eq!(cfg.issued_ops(), 8); // 40 is past the workload's end
+    /// ```
+    pub fn issued_ops(&self) -> usize {
+        self.ops - self.skip_ops.iter().filter(|&&i| i < self.ops).count()
+    }
+
     /// Whether buggify is on: drawn from the seed (`buggify`) or an exact set (`buggify_only`).
     pub fn buggify_on(&self) -> bool {
         self.buggify || self.buggify_only.is_some()

@@ -329,6 +329,7 @@ impl Model {
             buggify_only: None,
             wire: None,
             noise: 0,
+            skip_ops: Default::default(),
         }
     }
 

@@ -53,6 +53,10 @@ pub struct ReproConfig {
     /// The noise seed ([`ModelConfig::noise`]; absent: 0). A shrunk failure that needed another
     /// draw of the incidental randomness records the one it ended with.
     pub noise: u64,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    /// Workload operations drawn but not issued ([`ModelConfig::skip_ops`]; absent: none), by
+    /// their index in generation order: what a shrink removed one by one.
+    pub skip_ops: BTreeSet<usize>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -79,6 +83,7 @@ impl ReproConfig {
             },
             wire: c.wire,
             noise: c.noise,
+            skip_ops: c.skip_ops.clone(),
         }
     }
 
@@ -96,6 +101,7 @@ impl ReproConfig {
             buggify_only: self.buggify.clone(),
             wire: self.wire,
             noise: self.noise,
+            skip_ops: self.skip_ops.clone(),
             ..base
         }
     }
@@ -268,6 +274,7 @@ mod tests {
             buggify_only: Some(["slow-fsync".to_string()].into()),
             wire: Some(crate::protocol::WireCheck::Serde),
             noise: 3,
+            skip_ops: [4, 7].into(),
         };
         let yaml = serde_yaml::to_string(&ReproConfig::of(&cfg)).unwrap();
         let back: ReproConfig = serde_yaml::from_str(&yaml).unwrap();
@@ -284,6 +291,7 @@ mod tests {
             buggify_only: None,
             wire: None,
             noise: 0,
+            skip_ops: Default::default(),
         };
         assert!(yaml.contains("wire: serde"), "{yaml}");
         assert!(yaml.contains("noise: 3"), "{yaml}");

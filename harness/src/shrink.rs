@@ -14,23 +14,33 @@
 //! may come and go: a lost write usually also breaks linearizability, and insisting on the exact
 //! set would stop the shrinker at the first candidate where one of them stops firing.
 //!
-//! **Moves**, in rounds until a whole round changes nothing (or the budget runs out):
-//! 1. drop steps: the empty schedule first, then ddmin chunks down to single steps;
+//! **Moves**, in rounds until a whole round changes nothing (or the budget runs out), sizes
+//! first (every later simulation is faster), then shapes, then time:
+//! 1. drop steps: the empty schedule first, then ddmin chunks down to single steps; then each
+//!    enabled buggify point off, by name;
 //! 2. fewer operations: `config.ops`, probed upwards (1, 2, 4, ...) then bisected;
 //! 3. fewer clients: the same on `config.clients`;
-//! 4. shorter windows: per step, the same on `for_ms` (a step without a window first gets one
-//!    ending where the final phase began), then move its start later keeping its end;
-//! 5. earlier faults: shift the whole schedule earlier, then close the gaps between steps (each
+//! 4. single operations: ddmin over the issued operations (`config.skip_ops`);
+//! 5. fewer nodes, the smallest count that still fails (steps lose the nodes that are gone);
+//! 6. plain steps: a triggered step becomes the timed fault it resolved to;
+//! 7. smaller partitions: each member leaves its group in turn;
+//! 8. shorter windows: per step, the same search on `for_ms` (a step without a window first
+//!    gets one ending where the final phase began), then move its start later keeping its end,
+//!    both to [`WINDOW_RESOLUTION_MS`];
+//! 9. earlier faults: shift the whole schedule earlier, then close the gaps between steps (each
 //!    time with a matching cut of the workload, then without), so that the operations that only
-//!    ran to reach the faults can go;
-//! 6. buggify points off (tried right after move 1, in a run with buggify on): each enabled
-//!    point in turn, by name.
+//!    ran to reach the faults can go.
+//!
+//! **Noise.** A candidate of moves 1–7 that passes under the current noise seed is tried under
+//! the next [`ShrinkOptions::noise_tries`] ([`ModelConfig::noise`]) before it counts as passing:
+//! a failure that hinges on one interleaving may survive a smaller schedule under another draw.
+//! Moves 8 and 9 try many close variants and run the current noise only.
 //!
 //! When a round finds nothing, one more round tries many more shifts in move 5 (see
 //! `earlier_schedule`); only when that finds nothing either is the search done.
 //!
-//! Every move proposes a strictly smaller candidate (fewer steps, ops or clients, shorter windows,
-//! earlier starts), so the rounds terminate; a budget of wall time and of simulations bounds them
+//! Every move proposes a strictly smaller candidate (fewer steps, ops, clients or nodes, fewer
+//! triggers or partition members, shorter windows, earlier starts), so the rounds terminate; a budget of wall time and of simulations bounds them
 //! anyway. Searches do not assume monotonicity: they only ever move to a candidate that was seen
 //! to fail. Steps that never started (the workload ended first) are not dropped implicitly: the
 //! nemesis still waits for them, so removing one can change the run; the step moves remove them
@@ -76,7 +86,7 @@ impl Default for ShrinkOptions {
     fn default() -> Self {
         ShrinkOptions {
             time: Duration::from_secs(60),
-            max_candidates: 5000,
+            max_candidates: 20_000,
             checker: None,
             prefer: None,
             noise_tries: 3,
@@ -288,7 +298,7 @@ pub fn size(cfg: &ModelConfig, steps: &[Step]) -> String {
         "{} step{}, {} ops, {} client{}, {} node{}{points}",
         steps.len(),
         plural(steps.len()),
-        cfg.ops,
+        cfg.issued_ops(),
         cfg.clients,
         plural(cfg.clients),
         cfg.nodes,
@@ -320,7 +330,7 @@ struct Shrinker<'a> {
 }
 
 /// Windows and starts are searched to this precision (ms).
-const WINDOW_RESOLUTION_MS: u64 = 10;
+pub const WINDOW_RESOLUTION_MS: u64 = 10;
 
 /// A search step's result, or the budget that ran out.
 type Budgeted<T> = Result<T, Exhausted>;
@@ -331,9 +341,10 @@ impl Shrinker<'_> {
     fn attempt(&mut self, cfg: ModelConfig, steps: Vec<Step>, what: &str) -> Budgeted<bool> {
         // Everything a move changes except the noise (a candidate counts once, under whichever
         // noise made it fail).
+        let skipped: Vec<&usize> = cfg.skip_ops.iter().filter(|&&i| i < cfg.ops).collect();
         let key = format!(
-            "{} {} {} {:?} {:?}",
-            cfg.nodes, cfg.ops, cfg.clients, cfg.buggify_only, steps
+            "{} {} {:?} {} {:?} {:?}",
+            cfg.nodes, cfg.ops, skipped, cfg.clients, cfg.buggify_only, steps
         );
         if self.seen.contains_key(&key) {
             // Seen before: either it passed, or it failed and was kept then — every move
@@ -437,6 +448,7 @@ impl Shrinker<'_> {
         // first stretches the same ops over fewer processes and keeps more of them.
         changed |= self.fewer_ops()?;
         changed |= self.fewer_clients()?;
+        changed |= self.drop_ops()?;
         changed |= self.fewer_nodes()?;
         // Shapes after sizes: a triggered step follows its observation wherever a smaller
         // workload moves it, which a plain step would no longer do.
@@ -640,12 +652,55 @@ impl Shrinker<'_> {
 
     fn fewer_ops(&mut self) -> Budgeted<bool> {
         self.smallest(self.cfg.ops as u64, &mut |s, n| {
+            let n = n as usize;
             let cfg = ModelConfig {
-                ops: n as usize,
+                ops: n,
+                skip_ops: s.cfg.skip_ops.iter().copied().filter(|&i| i < n).collect(),
                 ..s.cfg.clone()
             };
             s.attempt(cfg, s.steps.clone(), &format!("{n} ops"))
         })
+    }
+
+    /// ddmin over the operations themselves: skip chunks of the issued ones (halves, quarters,
+    /// ... single operations), keeping every other operation as it was (`skip_ops`). The count
+    /// search keeps a prefix of the workload; this keeps only the operations the failure needs,
+    /// wherever they are in it.
+    fn drop_ops(&mut self) -> Budgeted<bool> {
+        let mut changed = false;
+        let mut n = 2;
+        loop {
+            let issued: Vec<usize> = (0..self.cfg.ops)
+                .filter(|i| !self.cfg.skip_ops.contains(i))
+                .collect();
+            let len = issued.len();
+            if len < 2 {
+                break;
+            }
+            let chunk = len.div_ceil(n);
+            let mut kept = false;
+            for part in issued.chunks(chunk) {
+                let mut cfg = self.cfg.clone();
+                cfg.skip_ops.extend(part.iter().copied());
+                let what = match part {
+                    [one] => format!("skip op #{one}"),
+                    _ => format!("skip {} ops from #{}", part.len(), part[0]),
+                };
+                if self.attempt(cfg, self.steps.clone(), &what)? {
+                    kept = true;
+                    break;
+                }
+            }
+            if kept {
+                changed = true;
+                n = (n - 1).max(2);
+            } else if chunk == 1 {
+                break;
+            } else {
+                n = (2 * n).min(len);
+            }
+        }
+        Ok(changed)
     }
 
     fn fewer_clients(&mut self) -> Budgeted<bool> {

@@ -35,6 +35,10 @@ struct Clients {
     rng: SimRng,
     remaining: usize,
     unique: u64,
+    /// How many operations the workload has generated (the next one's index).
+    drawn: usize,
+    /// Indices of generated operations not issued (`ModelConfig::skip_ops`).
+    skip: std::collections::BTreeSet<usize>,
     next_op_id: u64,
     next_process: u64,
     done: usize,
@@ -223,14 +227,19 @@ async fn client_loop<P: Protocol>(p: P, id: usize, index: u64, seed: u64) {
     loop {
         let pause = ctx.rng().gen_range(0..=2 * think);
         madsim::time::sleep(Duration::from_millis(pause)).await;
-        let next = with_clients(|c| {
+        let next = with_clients(|c| loop {
             if c.remaining == 0 {
                 return None;
             }
             c.remaining -= 1;
-            c.next_op_id += 1;
+            // Drawn even when skipped, so every other operation keeps its key and value.
             let inv = c.workload.next(&mut c.rng, &mut c.unique);
-            Some((c.next_op_id, inv))
+            c.drawn += 1;
+            if c.skip.contains(&(c.drawn - 1)) {
+                continue;
+            }
+            c.next_op_id += 1;
+            return Some((c.next_op_id, inv));
         });
         let Some((op_id, inv)) = next else { break };
         // In flight until it completes: a client crash meanwhile records it `info`.
@@ -486,6 +495,8 @@ async fn supervise<P: Protocol>(
             rng: workload_rng,
             remaining: cfg.ops,
             unique: 0,
+            drawn: 0,
+            skip: cfg.skip_ops.clone(),
             next_op_id: 0,
             next_process: clients as u64,
             done: 0,

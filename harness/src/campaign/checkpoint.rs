@@ -593,6 +593,7 @@ mod tests {
                 buggify: None,
                 wire: None,
                 noise: 0,
+                skip_ops: Default::default(),
             },
             schedule: "swarm".into(),
             schedule_fingerprint: None,
