@@ -33,7 +33,7 @@ first_failure() {
         --stop-on-first --out "$out" "${@:4}" >/dev/null 2>&1 || true
     local seed
     seed=$(jq -r '.first_failure_seed // empty' "$out/campaign.json" 2>/dev/null || true)
-    [ -n "$seed" ] && echo "$out/seed-$seed/repro.yaml"
+    if [ -n "$seed" ]; then echo "$out/seed-$seed/repro.yaml"; fi
 }
 
 if [ $# -gt 0 ]; then MODELS=("$@"); else
@@ -79,10 +79,10 @@ size() { jq -r "\"\(.$1.steps) / \(.$1.ops) / \(.$1.clients) / \(.$1.nodes)\"" "
             j="$WORK/shrink.json"
             "$BIN" shrink "$repro" -o "$WORK/min.yaml" --json >"$j" 2>/dev/null || true
             if ! jq -e .after "$j" >/dev/null 2>&1; then
-                echo "| $model | $bug | $schedule ${extra[*]} | $seed | — | shrink failed | | | | |"
+                echo "| $model | $bug | $schedule${extra[*]:+ ${extra[*]}} | $seed | — | shrink failed | | | | |"
                 continue
             fi
-            line="| $model | $bug | $schedule ${extra[*]} | $seed | $(jq -r .checker "$j") | $(size before "$j") | $(size after "$j") | $(jq -r .candidates "$j") | $(jq -r '.elapsed_ms / 1000 * 10 | round / 10' "$j") | $(jq -r 'if .minimal then "yes" else "no (" + .stopped_by + ")" end' "$j") |"
+            line="| $model | $bug | $schedule${extra[*]:+ ${extra[*]}} | $seed | $(jq -r .checker "$j") | $(size before "$j") | $(size after "$j") | $(jq -r .candidates "$j") | $(jq -r '.elapsed_ms / 1000 * 10 | round / 10' "$j") | $(jq -r 'if .minimal then "yes" else "no (" + .stopped_by + ")" end' "$j") |"
             echo "$line"
             echo "shrink-table: $line" >&2
         done

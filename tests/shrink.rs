@@ -147,19 +147,17 @@ fn a_failing_reproducer_shrinks_and_still_fails_the_same_way() {
     assert!(checkers.contains(&checker.as_str()), "{checkers:?}");
 
     // Deterministic: the same input shrinks to the same file (when the search finished).
-    if j["minimal"] == true {
-        let again = dir.join("again.yaml");
-        let o2 = faultline_in(
-            dir.path(),
-            &["shrink", p, "-o", again.to_str().unwrap(), "--time", "20s"],
-        );
-        assert_eq!(o2.code, 0, "{}", o2.stderr);
-        assert!(o2.stdout.contains("Failure story"), "{}", o2.stdout);
-        assert_eq!(
-            std::fs::read_to_string(&again).unwrap(),
-            std::fs::read_to_string(&out).unwrap()
-        );
-    }
+    // The search finished (this one takes well under a second of its 60 s), so a second shrink
+    // of the same reproducer writes the same file: deterministic, noise retries included.
+    assert_eq!(j["minimal"], true, "{j}");
+    let again = dir.join("again.yaml");
+    let o2 = faultline_in(dir.path(), &["shrink", p, "-o", again.to_str().unwrap()]);
+    assert_eq!(o2.code, 0, "{}", o2.stderr);
+    assert!(o2.stdout.contains("Failure story"), "{}", o2.stdout);
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap(),
+        std::fs::read_to_string(&out).unwrap()
+    );
 }
 
 #[test]
