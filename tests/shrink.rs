@@ -368,22 +368,7 @@ fn a_noise_seed_redraws_the_interleaving_and_keeps_the_workload() {
         r.steps.iter().map(|s| (s.at_ms, s.for_ms)).collect()
     };
     assert_eq!(timing(&one), timing(&zero));
-    let invoked = |r: &RunReport| {
-        let mut ops: Vec<(Option<String>, String, String)> = r
-            .recording
-            .history
-            .events
-            .iter()
-            .filter(|e| {
-                e.kind == faultline_checkers::EventType::Invoke
-                    && e.process < r.recording.final_process_base
-            })
-            .map(|e| (e.key.clone(), e.f.clone(), e.value.to_string()))
-            .collect();
-        ops.sort();
-        ops
-    };
-    assert_eq!(invoked(&one), invoked(&zero));
+    assert_eq!(workload_ops(&one), workload_ops(&zero));
     // A reproducer records the noise and replays the run bit for bit.
     let repro = Repro::from_report(&one, &[]);
     assert_eq!(repro.config.noise, 1);
@@ -410,20 +395,7 @@ fn skipped_operations_leave_the_others_as_they_were() {
             ..m.config(None)
         };
         assert_eq!(config.issued_ops(), 20 - skip.len());
-        let r = common::run_config(&m, 4, config, "none");
-        let mut ops: Vec<String> = r
-            .recording
-            .history
-            .events
-            .iter()
-            .filter(|e| {
-                e.kind == faultline_checkers::EventType::Invoke
-                    && e.process < r.recording.final_process_base
-            })
-            .map(|e| format!("{} {:?} {}", e.f, e.key, e.value))
-            .collect();
-        ops.sort();
-        ops
+        workload_ops(&common::run_config(&m, 4, config, "none"))
     };
     let all = invoked(&[]);
     let some = invoked(&[0, 5]);
@@ -442,4 +414,22 @@ fn skipped_operations_leave_the_others_as_they_were() {
         2,
         "exactly the two skipped operations are missing"
     );
+}
+
+/// The workload operations a run invoked (not the final reads), as `f key value`, sorted: what
+/// the workload drew, whatever the interleaving.
+fn workload_ops(r: &RunReport) -> Vec<String> {
+    let mut ops: Vec<String> = r
+        .recording
+        .history
+        .events
+        .iter()
+        .filter(|e| {
+            e.kind == faultline_checkers::EventType::Invoke
+                && e.process < r.recording.final_process_base
+        })
+        .map(|e| format!("{} {:?} {}", e.f, e.key, e.value))
+        .collect();
+    ops.sort();
+    ops
 }

@@ -575,23 +575,40 @@ impl Shrinker<'_> {
         if self.with_steps(Vec::new(), "no faults at all")? {
             return Ok(true);
         }
+        self.ddmin(&|s| s.steps.len(), &mut |s, range| {
+            let what = if range.len() == 1 {
+                format!("drop step {}", range.start + 1)
+            } else {
+                format!("drop steps {}-{}", range.start + 1, range.end)
+            };
+            let mut cand = s.steps.clone();
+            cand.drain(range);
+            s.with_steps(cand, &what)
+        })
+    }
+
+    /// Delta debugging (Zeller's ddmin, complements only) over a list of `len(self)` items:
+    /// `without(range)` tries the current candidate without those items (and keeps it if it
+    /// still fails). Chunks of `len / n`, `n` from 2: on success back to coarser chunks,
+    /// otherwise finer, until single items all stay.
+    fn ddmin(
+        &mut self,
+        len: &dyn Fn(&Self) -> usize,
+        without: &mut dyn FnMut(&mut Self, std::ops::Range<usize>) -> Budgeted<bool>,
+    ) -> Budgeted<bool> {
         let mut changed = false;
         let mut n = 2;
-        while self.steps.len() >= 2 {
-            let len = self.steps.len();
+        loop {
+            let len = len(self);
+            if len < 2 {
+                break;
+            }
             let chunk = len.div_ceil(n);
             let mut kept = false;
             let mut lo = 0;
             while lo < len {
                 let hi = (lo + chunk).min(len);
-                let mut cand = self.steps.clone();
-                cand.drain(lo..hi);
-                let what = if hi - lo == 1 {
-                    format!("drop step {}", lo + 1)
-                } else {
-                    format!("drop steps {}-{}", lo + 1, hi)
-                };
-                if self.with_steps(cand, &what)? {
+                if without(self, lo..hi)? {
                     kept = true;
                     break;
                 }
@@ -667,40 +684,21 @@ impl Shrinker<'_> {
     /// search keeps a prefix of the workload; this keeps only the operations the failure needs,
     /// wherever they are in it.
     fn drop_ops(&mut self) -> Budgeted<bool> {
-        let mut changed = false;
-        let mut n = 2;
-        loop {
-            let issued: Vec<usize> = (0..self.cfg.ops)
-                .filter(|i| !self.cfg.skip_ops.contains(i))
-                .collect();
-            let len = issued.len();
-            if len < 2 {
-                break;
-            }
-            let chunk = len.div_ceil(n);
-            let mut kept = false;
-            for part in issued.chunks(chunk) {
-                let mut cfg = self.cfg.clone();
-                cfg.skip_ops.extend(part.iter().copied());
-                let what = match part {
-                    [one] => format!("skip op #{one}"),
-                    _ => format!("skip {} ops from #{}", part.len(), part[0]),
-                };
-                if self.attempt(cfg, self.steps.clone(), &what)? {
-                    kept = true;
-                    break;
-                }
-            }
-            if kept {
-                changed = true;
-                n = (n - 1).max(2);
-            } else if chunk == 1 {
-                break;
-            } else {
-                n = (2 * n).min(len);
-            }
-        }
-        Ok(changed)
+        let issued = |s: &Self| -> Vec<usize> {
+            (0..s.cfg.ops)
+                .filter(|i| !s.cfg.skip_ops.contains(i))
+                .collect()
+        };
+        self.ddmin(&|s| issued(s).len(), &mut |s, range| {
+            let part = &issued(s)[range];
+            let what = match part {
+                [one] => format!("skip op #{one}"),
+                _ => format!("skip {} ops from #{}", part.len(), part[0]),
+            };
+            let mut cfg = s.cfg.clone();
+            cfg.skip_ops.extend(part.iter().copied());
+            s.attempt(cfg, s.steps.clone(), &what)
+        })
     }
 
     fn fewer_clients(&mut self) -> Budgeted<bool> {
